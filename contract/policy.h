@@ -1,0 +1,78 @@
+// Policy snapshot: the sending limits, spam thresholds and steering rules the workers enforce.
+// Built by the control plane (from the `limits:` section of the config), published read-only to
+// the workers (see dataplane/publish/), and never modified after publication.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace smtpgw::policy {
+
+// What happens when a limit is reached (config spelling in comments).
+enum class LimitAction : uint8_t {
+  kAlert,              // "alert": count and raise an event only
+  kThrottle,           // "throttle": this message gets 451 4.7.x; the client retries later
+  kBlockUserForToday,  // "block_user_for_today": restricted until the next day boundary
+  kBlockUser,          // "block_user": restricted until an operator releases the sender
+};
+
+// One limit. max == 0 means "the service default" (the defaults below); configurable up to
+// kLimitCeiling.
+struct Limit {
+  uint32_t max = 0;
+  LimitAction action = LimitAction::kAlert;
+};
+
+inline constexpr uint32_t kLimitCeiling = 10'000;
+
+// Limits per envelope sender and per authenticated user. Defaults follow Exchange Online.
+struct SenderLimits {
+  Limit messages_per_minute{30, LimitAction::kThrottle};
+  Limit recipients_per_message{500, LimitAction::kBlockUserForToday};
+  Limit external_recipients_per_hour{500, LimitAction::kBlockUserForToday};
+  Limit internal_recipients_per_hour{1'000, LimitAction::kBlockUserForToday};
+  Limit recipients_per_day{10'000, LimitAction::kBlockUserForToday};
+};
+
+// Limits per inside host (IPv4/IPv6 address).
+struct HostLimits {
+  Limit messages_per_minute{120, LimitAction::kThrottle};
+  Limit recipients_per_hour{5'000, LimitAction::kAlert};
+};
+
+// Limits per organisation (sender domain, or an operator mapping of inside prefixes).
+// recipients_per_day.max == 0 means: the sender default recipients_per_day multiplied by
+// org_recipients_per_day_factor (documented in docs/config.md).
+struct OrgLimits {
+  Limit recipients_per_day{0, LimitAction::kAlert};
+  uint32_t org_recipients_per_day_factor = 10;
+};
+
+struct SpamPolicy {
+  uint32_t verdicts_to_restrict = 5;      // spam verdicts within window_seconds restrict
+  uint32_t window_seconds = 3'600;        // one of 60, 3600, 86400 (the counter windows)
+  LimitAction action = LimitAction::kBlockUser;
+  uint32_t steer_ttl_seconds = 3'600;     // any spam verdict steers host+sender to high_risk
+};
+
+// An inside prefix that belongs to a named organisation.
+struct OrgPrefix {
+  std::string prefix;  // "10.1.0.0/16" or "2001:db8::/32", as configured
+  std::string org;
+};
+
+struct Policy {
+  uint64_t version = 0;  // set by the control plane at publication
+  SenderLimits sender;
+  HostLimits host;
+  OrgLimits org;
+  SpamPolicy spam;
+  bool dry_run = false;                      // evaluate and report, never enforce
+  int32_t day_boundary_utc_offset_min = 0;   // time zone of "today" (fixed offset)
+  std::vector<std::string> internal_domains; // lower-case; recipients there are internal
+  std::vector<OrgPrefix> org_prefixes;
+  uint32_t sender_table_capacity = 65'536;   // entries in the shared sender table
+};
+
+}  // namespace smtpgw::policy
