@@ -46,4 +46,19 @@ class FieldSink {
   virtual void abort_message() = 0;
 };
 
+// Receives a message's content: the DATA or BDAT bytes after dot-unstuffing, headers and body
+// as transmitted, in order. The SMTP session produces it; the MIME decoder consumes it and turns
+// it into header/body/uri/full fields for a FieldSink. Calls come in order:
+//   begin_content, content*, end_content   (or abort_content)
+// and always inside the FieldSink's begin_message ... end_message/abort_message of the same
+// message, after its envelope fields. Views are valid only during the call; must not throw.
+class ContentSink {
+ public:
+  virtual ~ContentSink() = default;
+  virtual void begin_content() = 0;
+  virtual void content(std::string_view chunk) = 0;
+  virtual void end_content() = 0;
+  virtual void abort_content() = 0;
+};
+
 }  // namespace smtpgw
