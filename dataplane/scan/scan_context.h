@@ -1,0 +1,123 @@
+// The per-message scanner: a FieldSink (contract/fields.h) that scans each field of a message
+// with a compiled Ruleset and produces a Verdict at end_message.
+//
+//   begin_message   takes the ruleset for this message (fixed, or pinned from a Publisher) —
+//                   the message keeps that version until its verdict is released
+//   field           envelope/header/uri: block scans; body/rawbody/full: the stream of that
+//                   class is opened on its first chunk and written to; header fields are also
+//                   written to the ALL / ALL:raw streams as "Name: value\n"
+//   end_message     closes the streams (end-of-data matches), applies `!~`, evaluates metas in
+//                   order, sums scores → verdict()
+//   abort_message   closes the streams without a verdict
+//
+// No heap allocation per field: the hit set and counters are fixed-size members. Hyperscan
+// allocates each stream's state (hs_open_stream) once per message and stream class.
+// Threads: one context is used by one thread (a worker, or the offline analyzer); many
+// contexts of one worker share that worker's scratch (sequential use only).
+#pragma once
+
+#include <bitset>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "contract/fields.h"
+#include "dataplane/publish/publisher.h"
+#include "dataplane/scan/ruleset.h"
+
+namespace smtpgw::scan {
+
+// Why a scan context produced no verdict, or what it had to give up; one counter each.
+#define SMTPGW_SCAN_EVENTS(X)                                                      \
+  X(kNoRuleset, "no_ruleset")             /* begin_message without a ruleset */    \
+  X(kScanError, "scan_error")             /* Hyperscan returned an error */        \
+  X(kStreamOpenFailed, "stream_open_failed")                                       \
+  X(kFieldOutsideMessage, "field_outside_message") /* call order violated */      \
+  X(kVerdictRulesTruncated, "verdict_rules_truncated") /* > kMaxVerdictRules */   \
+  X(kSubjectTruncated, "subject_truncated")  /* Subject longer than the buffer */ \
+  X(kMetaStackOverflow, "meta_stack_overflow")
+
+enum class ScanEvent : uint8_t {
+#define SMTPGW_X(name, str) name,
+  SMTPGW_SCAN_EVENTS(SMTPGW_X)
+#undef SMTPGW_X
+      kCount
+};
+std::string_view scan_event_name(ScanEvent e);
+
+inline constexpr uint32_t kMaxVerdictRules = 128;  // rule names kept per verdict
+inline constexpr size_t kSubjectBufferBytes = 1024;
+
+struct Verdict {
+  bool valid = false;      // a verdict was produced (end_message with a ruleset)
+  bool spam = false;       // score >= required_score
+  double score = 0.0;
+  double required_score = kDefaultRequiredScore;
+  uint64_t ruleset_version = 0;
+  uint32_t rule_count = 0;        // reported rules that hit (may exceed rules.size())
+  std::span<const uint32_t> rules;  // their indexes, in rule order (≤ kMaxVerdictRules)
+};
+
+class ScanContext final : public FieldSink {
+ public:
+  using Source = publish::Publisher<Ruleset>;
+
+  // Scans with a fixed ruleset (the offline analyzer, tests). `worker` selects the scratch.
+  ScanContext(const Ruleset& ruleset, unsigned worker = 0);
+  // Scans with whatever `source` publishes: begin_message pins the active version, which stays
+  // pinned until release() or the next begin_message (so verdict() names stay valid). Called on
+  // a registered reader thread of the publisher's Qsbr; `worker` selects the scratch.
+  ScanContext(const Source& source, unsigned worker);
+  ~ScanContext() override;
+  ScanContext(const ScanContext&) = delete;
+  ScanContext& operator=(const ScanContext&) = delete;
+
+  void begin_message() override;
+  void field(const Field& f) override;
+  void end_message() override;
+  void abort_message() override;
+
+  // The verdict of the last end_message(); valid (and its rules' names resolvable through
+  // ruleset()) until the next begin_message() or release().
+  const Verdict& verdict() const { return verdict_; }
+  // The ruleset of the current or last message (nullptr after release()).
+  const Ruleset* ruleset() const { return active_; }
+  std::string_view rule_name(uint32_t index) const { return active_->rules()[index].name; }
+  // Drops the pin on the last message's ruleset (a publisher-fed context should call this
+  // once the verdict was consumed, so an idle flow does not hold an old version).
+  void release();
+  bool in_message() const { return in_message_; }
+
+  uint64_t event_count(ScanEvent e) const { return events_[static_cast<int>(e)]; }
+
+  // Per-match hook for the scan callbacks (internal; public for the C callbacks).
+  void on_match(unsigned id);
+
+ private:
+  void count(ScanEvent e) { ++events_[static_cast<int>(e)]; }
+  void scan_block(const Database& db, std::string_view data);
+  void write_stream(StreamClass c, std::string_view data);
+  void scan_header(const Field& f);
+  void close_streams(bool deliver);
+  void finish();
+
+  const Ruleset* fixed_ = nullptr;
+  const Source* source_ = nullptr;
+  Source::Pin pin_;
+  const Ruleset* active_ = nullptr;
+  unsigned worker_ = 0;
+  bool in_message_ = false;
+  bool stream_failed_[kStreamClassCount] = {};
+  hs_stream_t* streams_[kStreamClassCount] = {};
+  std::bitset<kMaxRules> matched_;  // a pattern matched (before `!~` and metas)
+  std::bitset<kMaxRules> hits_;     // final rule hits
+  uint8_t counts_[kMaxMultipleRules] = {};
+  uint32_t verdict_rules_[kMaxVerdictRules] = {};
+  Verdict verdict_;
+  char subject_[kSubjectBufferBytes] = {};
+  size_t subject_len_ = 0;
+  bool subject_seen_ = false;
+  uint64_t events_[static_cast<int>(ScanEvent::kCount)] = {};
+};
+
+}  // namespace smtpgw::scan
