@@ -1,0 +1,124 @@
+# shellcheck shell=bash
+# Starting, watching and stopping the real gateway (`smtpgw run --config FILE`) from the tests
+# and the demo, and the software-mode configurations they use. Needs harness.sh sourced first.
+#
+# The addressing plan shared by the e2e test and the demo (docs/testing.md draws it):
+#   inside host 10.99.1.2/24 ── [inside port 10.99.1.1] gateway [outside port 10.99.2.1] ── 10.99.2.2/24 server
+#   normal pool 10.99.2.10, 10.99.2.11; high-risk pool 10.99.2.20 (same /24 as the outside
+#   port: the gateway answers ARP for them, so the server reaches them with no route).
+
+SGW_NET_INSIDE_GW=10.99.1.1
+SGW_NET_INSIDE_HOST=10.99.1.2
+SGW_NET_OUTSIDE_GW=10.99.2.1
+SGW_NET_OUTSIDE_HOST=10.99.2.2
+SGW_POOL_NORMAL=(10.99.2.10 10.99.2.11)
+SGW_POOL_HIGH_RISK=(10.99.2.20)
+
+# sgw_yaml_list A B C — "[A, B, C]".
+sgw_yaml_list() {
+  local IFS=,
+  local joined="$*"
+  printf '[%s]' "${joined//,/, }"
+}
+
+# sgw_write_tap_config FILE FILE_PREFIX TAP_IN TAP_OUT — a gateway config with two net_tap
+# ports, --no-huge (the tests must not depend on, or eat, the machine's hugepages), one worker.
+sgw_write_tap_config() {
+  local file=$1 prefix=$2 tap_in=$3 tap_out=$4
+  cat >"$file" <<EOF
+# Written by tools/lib/gateway.sh for a software-mode run (net_tap ports, no hugepages).
+eal:
+  lcores: [0, 1]
+  no_huge: true
+  memory_mb: 512
+  file_prefix: $prefix
+  devices:
+    - net_tap0,iface=$tap_in
+    - net_tap1,iface=$tap_out
+ports:
+  - name: inside
+    device: net_tap0
+    role: inside
+    address: $SGW_NET_INSIDE_GW/24
+  - name: outside
+    device: net_tap1
+    role: outside
+    address: $SGW_NET_OUTSIDE_GW/24
+smtp:
+  ports: [25]
+  other_traffic: forward
+pools:
+  normal: $(sgw_yaml_list "${SGW_POOL_NORMAL[@]}")
+  high_risk: $(sgw_yaml_list "${SGW_POOL_HIGH_RISK[@]}")
+EOF
+}
+
+# sgw_gateway_start EXE CONFIG LOG — starts `EXE run --config CONFIG` in the background with its
+# output in LOG; sets SGW_GW_PID; a stop is registered for exit. ASan builds: DPDK keeps its
+# heap until exit, so leak checking is off for this process (the pure libraries check leaks).
+sgw_gateway_start() {
+  local exe=$1 cfg=$2 log=$3
+  [[ -x $exe ]] || sgw_fail "gateway binary '$exe' does not exist or is not executable"
+  sgw_log "starting: $exe run --config $cfg (log: $log)"
+  ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" sgw_spawn "$log" "$exe" run --config "$cfg"
+  SGW_GW_PID=$SGW_PID
+}
+
+# Prints the last lines of a log, indented, to stderr (for failure messages).
+sgw_log_tail() {
+  local log=$1 n=${2:-40}
+  [[ -f $log ]] || return 0
+  echo "----- last $n lines of $log -----" >&2
+  tail -n "$n" "$log" | sed 's/^/  | /' >&2
+  echo "-----" >&2
+}
+
+# sgw_gateway_wait_links PID LOG SECONDS IFACE... — waits until every IFACE exists in this
+# namespace (net_tap creates them during EAL/port start-up); fails at once, with the log, if
+# the gateway exits first.
+sgw_gateway_wait_links() {
+  local pid=$1 log=$2 secs=$3
+  shift 3
+  local deadline=$((SECONDS + secs)) ifc missing
+  while :; do
+    if ! sgw_alive "$pid"; then
+      wait "$pid" 2>/dev/null
+      local rc=$?
+      sgw_log_tail "$log"
+      sgw_fail "the gateway exited (status $rc) before its tap interfaces appeared"
+    fi
+    missing=
+    for ifc in "$@"; do
+      ip link show "$ifc" >/dev/null 2>&1 || missing+=" $ifc"
+    done
+    [[ -z $missing ]] && return 0
+    if ((SECONDS >= deadline)); then
+      sgw_log_tail "$log"
+      sgw_fail "timed out after ${secs}s waiting for the gateway's interfaces:$missing"
+    fi
+    sleep 0.2
+  done
+}
+
+# sgw_gateway_check_alive PID LOG — fails (with the log) if the gateway is gone.
+sgw_gateway_check_alive() {
+  if ! sgw_alive "$1"; then
+    wait "$1" 2>/dev/null
+    local rc=$?
+    sgw_log_tail "$2"
+    sgw_fail "the gateway died (status $rc)"
+  fi
+}
+
+# sgw_gateway_stop PID LOG — SIGINT, as an operator's Ctrl-C; the gateway must print its
+# counters and exit 0 within 30 s. Fails otherwise.
+sgw_gateway_stop() {
+  local pid=$1 log=$2
+  sgw_gateway_check_alive "$pid" "$log"
+  sgw_stop_pid "$pid" INT 30
+  if ((SGW_STOP_RC != 0)); then
+    sgw_log_tail "$log" 60
+    sgw_fail "the gateway exited with status $SGW_STOP_RC after SIGINT (expected 0)"
+  fi
+  sgw_log "gateway stopped cleanly (status 0)"
+}
