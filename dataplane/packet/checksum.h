@@ -1,0 +1,57 @@
+// Internet checksum (RFC 1071) and its incremental update (RFC 1624). Header-only: these run
+// per packet. All values are in host order unless the name says otherwise.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace smtpgw::packet {
+
+// Ones-complement sum of `len` bytes starting at `p`, big-endian 16-bit words, folded to 32 bits
+// plus `initial`. Cost: O(len). Callers fold with checksum_fold().
+inline uint32_t checksum_add(const uint8_t* p, size_t len, uint32_t initial = 0) {
+  uint64_t sum = initial;
+  while (len >= 8) {
+    sum += (uint32_t{p[0]} << 8 | p[1]) + (uint32_t{p[2]} << 8 | p[3]) +
+           (uint32_t{p[4]} << 8 | p[5]) + (uint32_t{p[6]} << 8 | p[7]);
+    p += 8;
+    len -= 8;
+  }
+  while (len >= 2) {
+    sum += uint32_t{p[0]} << 8 | p[1];
+    p += 2;
+    len -= 2;
+  }
+  if (len) {
+    sum += uint32_t{p[0]} << 8;
+  }
+  while (sum >> 32) {
+    sum = (sum & 0xffffffffu) + (sum >> 32);
+  }
+  return static_cast<uint32_t>(sum);
+}
+
+inline uint16_t checksum_fold(uint32_t sum) {
+  while (sum >> 16) {
+    sum = (sum & 0xffff) + (sum >> 16);
+  }
+  return static_cast<uint16_t>(sum);
+}
+
+// The checksum field value for data whose ones-complement sum is `sum`.
+inline uint16_t checksum_finish(uint32_t sum) { return static_cast<uint16_t>(~checksum_fold(sum)); }
+
+// RFC 1624 eqn. 3: new checksum after a 16-bit word changes from `old_word` to `new_word`.
+inline uint16_t checksum_update16(uint16_t check, uint16_t old_word, uint16_t new_word) {
+  uint32_t sum = static_cast<uint16_t>(~check) + static_cast<uint16_t>(~old_word) + uint32_t{new_word};
+  return static_cast<uint16_t>(~checksum_fold(sum));
+}
+
+// The same for a 32-bit value (an IPv4 address), as two 16-bit words.
+inline uint16_t checksum_update32(uint16_t check, uint32_t old_value, uint32_t new_value) {
+  check = checksum_update16(check, static_cast<uint16_t>(old_value >> 16),
+                            static_cast<uint16_t>(new_value >> 16));
+  return checksum_update16(check, static_cast<uint16_t>(old_value), static_cast<uint16_t>(new_value));
+}
+
+}  // namespace smtpgw::packet

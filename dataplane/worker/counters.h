@@ -1,0 +1,70 @@
+// Every outcome a worker counts: one X-macro list gives the enum, the names used in telemetry
+// and on exit, and the descriptions. Per-worker slots are plain writes on the worker's own cache
+// lines; readers (telemetry, exit report) sum across workers and tolerate torn-free 64-bit reads.
+#pragma once
+
+#include <cstdint>
+
+#include "dataplane/packet/parse.h"
+
+namespace smtpgw::worker {
+
+#define SMTPGW_WORKER_COUNTERS(X)                                                           \
+  X(rx_packets, "packets received")                                                        \
+  X(tx_packets, "packets handed to a port for transmission")                               \
+  X(tx_refused, "packets the port refused (TX ring full); freed")                          \
+  X(multi_segment, "dropped: frame in chained mbufs (the gateway needs contiguous headers)") \
+  X(not_for_us, "dropped: destination MAC is neither ours nor broadcast")                   \
+  X(vlan_mismatch, "dropped: VLAN tag differs from the port's")                             \
+  X(ipv6_not_routed, "dropped: IPv6 (parsed and valid, but not routed in this version)")   \
+  X(arp_request_answered, "ARP requests for our or pool addresses answered")               \
+  X(arp_learned, "neighbour entries learned or refreshed from ARP")                        \
+  X(arp_ignored, "ARP packets not for us (dropped)")                                       \
+  X(arp_request_sent, "ARP requests sent to resolve a next hop")                           \
+  X(arp_pending_full, "dropped: next hop unresolved and the pending queue is full")        \
+  X(arp_unresolved, "dropped: next hop never answered ARP")                                \
+  X(arp_table_full, "neighbour table full: entry not learned")                             \
+  X(local_echo_replied, "ICMP echo requests to our addresses answered")                    \
+  X(local_dropped, "dropped: addressed to the gateway, not an echo request")               \
+  X(ttl_exceeded, "dropped: TTL would reach zero")                                         \
+  X(no_route, "dropped: no route to the destination")                                      \
+  X(forwarded, "packets routed without translation")                                       \
+  X(other_traffic_dropped, "dropped: non-SMTP traffic with other_traffic: drop")           \
+  X(smtp_fragment, "dropped: IPv4 fragment of TCP (SMTP cannot be translated in fragments)") \
+  X(nat_created, "SNAT bindings created")                                                  \
+  X(nat_expired, "SNAT bindings expired")                                                  \
+  X(nat_table_full, "dropped: SYN with the binding table full")                            \
+  X(nat_ports_exhausted, "dropped: SYN with no free port on the chosen address")           \
+  X(nat_no_pool_address, "dropped: SYN while the pool has no active address")              \
+  X(nat_no_binding_out, "dropped: non-SYN from inside without a binding")                  \
+  X(nat_no_binding_in, "dropped: packet to a pool address without a binding")              \
+  X(nat_translated_out, "packets translated inside → outside")                             \
+  X(nat_translated_in, "packets translated outside → inside")                              \
+  X(handoff_sent, "replies handed to the worker owning their NAT port")                    \
+  X(handoff_received, "replies received from another worker")                              \
+  X(handoff_ring_full, "dropped: the owning worker's handoff ring was full")
+
+enum class Counter : uint16_t {
+#define SMTPGW_X(name, text) name,
+  SMTPGW_WORKER_COUNTERS(SMTPGW_X)
+#undef SMTPGW_X
+      kCount
+};
+
+inline constexpr int kCounterCount = static_cast<int>(Counter::kCount);
+
+// One worker's statistics: its own counters plus one slot per parse outcome (the reasons a
+// frame was malformed). Aligned so no two workers share a cache line.
+struct alignas(64) WorkerStats {
+  uint64_t counters[kCounterCount] = {};
+  uint64_t parse[packet::kParseResultCount] = {};
+  uint64_t bindings = 0;  // current SNAT bindings (gauge)
+
+  void add(Counter c, uint64_t n = 1) { counters[static_cast<int>(c)] += n; }
+  uint64_t get(Counter c) const { return counters[static_cast<int>(c)]; }
+};
+
+const char* counter_name(Counter c);
+const char* counter_text(Counter c);
+
+}  // namespace smtpgw::worker

@@ -1,0 +1,122 @@
+// Stage 1–2: RX burst, L2 checks, parse, dispatch by the port's role.
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_prefetch.h>
+#include <rte_ring.h>
+
+#include <cstring>
+
+#include "dataplane/worker/worker.h"
+
+namespace smtpgw::worker {
+
+using packet::ParsedPacket;
+using packet::ParseResult;
+
+uint16_t Worker::m_port(const rte_mbuf* m) { return m->port; }
+
+uint32_t Worker::poll_once(uint64_t now) {
+  uint32_t received = 0;
+  rte_mbuf* burst[kMaxBurst];
+  for (uint16_t port : t_.port_ids) {
+    if (cfg_.index >= t_.ports[port].rx_queues) {
+      continue;  // fewer queues than workers on this port: another worker polls it
+    }
+    const uint16_t n = rte_eth_rx_burst(port, cfg_.index, burst, t_.burst);
+    received += n;
+    stats_->add(Counter::rx_packets, n);
+    for (uint16_t i = 0; i < n; ++i) {
+      if (i + 1 < n) {
+        rte_prefetch0(rte_pktmbuf_mtod(burst[i + 1], void*));
+      }
+      handle(burst[i], port, now);
+    }
+  }
+  if (!t_.handoff.empty()) {
+    rte_mbuf* handed[kMaxBurst];
+    const unsigned n = rte_ring_sc_dequeue_burst(t_.handoff[cfg_.index],
+                                                 reinterpret_cast<void**>(handed), t_.burst, nullptr);
+    stats_->add(Counter::handoff_received, n);
+    for (unsigned i = 0; i < n; ++i) {
+      handle(handed[i], handed[i]->port, now);
+    }
+  }
+  if (pending_count_ != 0) {
+    service_pending(now);
+  }
+  stats_->add(Counter::nat_expired, nat_.expire(now, cfg_.expire_budget));
+  stats_->bindings = nat_.size();
+  flush_tx();
+  return received;
+}
+
+void Worker::run(const std::atomic<bool>& stop) {
+  while (!stop.load(std::memory_order_relaxed)) {
+    poll_once(rte_rdtsc());
+  }
+  flush_tx();
+}
+
+void Worker::handle(rte_mbuf* m, uint16_t port, uint64_t now) {
+  if (!rte_pktmbuf_is_contiguous(m)) {
+    return drop(m, Counter::multi_segment);
+  }
+  const PortRuntime& pr = t_.ports[port];
+  uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
+  uint32_t len = rte_pktmbuf_data_len(m);
+  if (len >= packet::kEthHeaderLen) {
+    const packet::MacAddr dst = packet::load_mac(frame);
+    if (!(dst == pr.mac) && !dst.is_broadcast()) {
+      return drop(m, Counter::not_for_us);
+    }
+    // Strip the port's VLAN tag so every later stage sees an untagged frame; egress re-tags.
+    if (packet::load_be16(frame + 12) == packet::kEtherTypeVlan && len >= 18) {
+      if ((packet::load_be16(frame + 14) & 0x0fff) != pr.vlan) {
+        return drop(m, Counter::vlan_mismatch);
+      }
+      std::memmove(frame + packet::kVlanTagLen, frame, 12);
+      frame = reinterpret_cast<uint8_t*>(rte_pktmbuf_adj(m, packet::kVlanTagLen));
+      len -= packet::kVlanTagLen;
+    } else if (pr.vlan != 0) {
+      return drop(m, Counter::vlan_mismatch);
+    }
+  }
+  packet::ParseOptions opts;
+  opts.ip_checksum_verified =
+      (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD;
+  opts.l4_checksum_verified =
+      (m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_GOOD;
+  ParsedPacket p;
+  const ParseResult r = packet::parse_frame(frame, len, opts, &p);
+  if (r != ParseResult::kOk) [[unlikely]] {
+    ++stats_->parse[static_cast<int>(r)];
+    rte_pktmbuf_free(m);
+    return;
+  }
+  ++stats_->parse[0];
+  switch (p.l3) {
+    case packet::L3::kArp:
+      return on_arp(m, port, p, now);
+    case packet::L3::kIpv6:
+      return drop(m, Counter::ipv6_not_routed);
+    case packet::L3::kIpv4:
+      break;
+    case packet::L3::kNone:
+      return drop(m, Counter::ipv6_not_routed);
+  }
+  if (t_.port_owning(p.dst4) != kMaxPorts) {
+    return to_local(m, port, p, now);
+  }
+  if (pr.role == Role::kInside) {
+    return from_inside(m, port, p, now);
+  }
+  return from_outside(m, port, p, now);
+}
+
+void Worker::drop(rte_mbuf* m, Counter why) {
+  stats_->add(why);
+  rte_pktmbuf_free(m);
+}
+
+}  // namespace smtpgw::worker

@@ -1,0 +1,126 @@
+// Inside → outside. TCP to an SMTP port gets a SNAT binding on SYN (the egress address chosen
+// by rendezvous hash of the inside host over the pool's active addresses) and is translated;
+// other traffic is forwarded, NATed or dropped by configuration.
+#include <rte_mbuf.h>
+
+#include "dataplane/packet/checksum.h"
+#include "dataplane/worker/worker.h"
+
+namespace smtpgw::worker {
+
+using packet::kProtoIcmp;
+using packet::kProtoTcp;
+using packet::kProtoUdp;
+
+namespace {
+
+// Rewrites the source address and port of an IPv4 TCP/UDP packet (or the ICMP echo id) with
+// incremental checksum updates (RFC 1624): O(1) whatever the packet size.
+void rewrite_source(uint8_t* frame, const packet::ParsedPacket& p, uint32_t new_ip,
+                    uint16_t new_port) {
+  using namespace packet;
+  uint8_t* ip = frame + p.l3_offset;
+  uint8_t* l4 = frame + p.l4_offset;
+  store_be16(ip + 10, checksum_update32(load_be16(ip + 10), p.src4, new_ip));
+  store_be32(ip + 12, new_ip);
+  switch (p.l4_proto) {
+    case kProtoTcp: {
+      uint16_t c = checksum_update32(load_be16(l4 + 16), p.src4, new_ip);
+      store_be16(l4 + 16, checksum_update16(c, p.sport, new_port));
+      store_be16(l4, new_port);
+      break;
+    }
+    case kProtoUdp: {
+      if (load_be16(l4 + 6) != 0) {
+        uint16_t c = checksum_update32(load_be16(l4 + 6), p.src4, new_ip);
+        c = checksum_update16(c, p.sport, new_port);
+        store_be16(l4 + 6, c == 0 ? 0xffff : c);  // 0 means "no checksum" in UDP
+      }
+      store_be16(l4, new_port);
+      break;
+    }
+    case kProtoIcmp:
+      store_be16(l4 + 2, checksum_update16(load_be16(l4 + 2), p.sport, new_port));
+      store_be16(l4 + 4, new_port);
+      break;
+  }
+}
+
+}  // namespace
+
+bool Worker::snat(rte_mbuf* m, const packet::ParsedPacket& p, uint64_t now) {
+  const bool echo = p.l4_proto == kProtoIcmp && p.icmp_type == 8;
+  if (!p.has_l4 || (p.l4_proto == kProtoIcmp && !echo)) {
+    drop(m, Counter::other_traffic_dropped);
+    return false;
+  }
+  const flow::FlowKey key{p.src4, p.dst4, p.sport, echo ? uint16_t{0} : p.dport, p.l4_proto};
+  flow::Binding* b = nat_.lookup_inside(key);
+  if (b == nullptr) {
+    const bool tcp = p.l4_proto == kProtoTcp;
+    if (tcp && (p.tcp_flags & (packet::kTcpSyn | packet::kTcpAck)) != packet::kTcpSyn) {
+      drop(m, Counter::nat_no_binding_out);
+      return false;
+    }
+    const uint32_t egress = flow::rendezvous_pick(p.src4, t_.normal_pool);
+    if (egress == 0) {
+      drop(m, Counter::nat_no_pool_address);
+      return false;
+    }
+    switch (nat_.create(key, egress, 0, now, &b)) {
+      case flow::CreateResult::kOk:
+        stats_->add(Counter::nat_created);
+        break;
+      case flow::CreateResult::kTableFull:
+        drop(m, Counter::nat_table_full);
+        return false;
+      case flow::CreateResult::kPortsExhausted:
+        drop(m, Counter::nat_ports_exhausted);
+        return false;
+      case flow::CreateResult::kUnknownEgress:
+        drop(m, Counter::nat_no_pool_address);
+        return false;
+    }
+  }
+  if (p.l4_proto == kProtoTcp) {
+    flow::NatTable::track_tcp(b, p.tcp_flags, true, now);
+  } else {
+    b->last_seen = now;
+  }
+  rewrite_source(rte_pktmbuf_mtod(m, uint8_t*), p, b->egress_ip, b->nat_port);
+  stats_->add(Counter::nat_translated_out);
+  return true;
+}
+
+void Worker::from_inside(rte_mbuf* m, uint16_t port, const packet::ParsedPacket& p, uint64_t now) {
+  (void)port;
+  const bool smtp = p.l4_proto == kProtoTcp && (p.has_l4 || p.is_fragment) &&
+                    (!p.has_l4 || t_.smtp_ports.test(p.dport));
+  if (p.is_fragment && p.l4_proto == kProtoTcp) {
+    // Without reassembly a fragment cannot be matched to its binding; TCP stacks set DF and use
+    // path MTU discovery, so SMTP never needs fragments.
+    return drop(m, Counter::smtp_fragment);
+  }
+  if (smtp) {
+    if (snat(m, p, now)) {
+      forward(m, p, now);
+    }
+    return;
+  }
+  switch (t_.other_traffic) {
+    case OtherTraffic::kForward:
+      stats_->add(Counter::forwarded);
+      return forward(m, p, now);
+    case OtherTraffic::kNat:
+      if (!p.is_fragment && snat(m, p, now)) {
+        forward(m, p, now);
+      } else if (p.is_fragment) {
+        drop(m, Counter::other_traffic_dropped);
+      }
+      return;
+    case OtherTraffic::kDrop:
+      return drop(m, Counter::other_traffic_dropped);
+  }
+}
+
+}  // namespace smtpgw::worker

@@ -1,0 +1,109 @@
+#include "dataplane/worker/telemetry.h"
+
+#include <rte_telemetry.h>
+
+#include <cstdio>
+
+namespace smtpgw::worker {
+
+namespace {
+
+// Set once before the callbacks are registered; the telemetry thread only reads through it.
+const WorkerStats* g_stats = nullptr;
+uint16_t g_workers = 0;
+
+uint64_t parse_total(int reason) {
+  uint64_t s = 0;
+  for (uint16_t w = 0; w < g_workers; ++w) {
+    // Relaxed read of a slot another thread writes: 64-bit aligned loads do not tear on x86-64,
+    // and a statistic may lag by a burst.
+    s += __atomic_load_n(&g_stats[w].parse[reason], __ATOMIC_RELAXED);
+  }
+  return s;
+}
+
+int cmd_counters(const char*, const char*, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  for (int c = 0; c < kCounterCount; ++c) {
+    rte_tel_data_add_dict_u64(d, counter_name(static_cast<Counter>(c)),
+                              total(g_stats, g_workers, static_cast<Counter>(c)));
+  }
+  uint64_t bindings = 0;
+  for (uint16_t w = 0; w < g_workers; ++w) {
+    bindings += __atomic_load_n(&g_stats[w].bindings, __ATOMIC_RELAXED);
+  }
+  rte_tel_data_add_dict_u64(d, "nat_bindings", bindings);
+  return 0;
+}
+
+int cmd_parse(const char*, const char*, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  for (int r = 0; r < packet::kParseResultCount; ++r) {
+    rte_tel_data_add_dict_u64(d, packet::parse_result_name(static_cast<packet::ParseResult>(r)),
+                              parse_total(r));
+  }
+  return 0;
+}
+
+int cmd_workers(const char*, const char*, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  for (uint16_t w = 0; w < g_workers; ++w) {
+    char key[32];
+    std::snprintf(key, sizeof key, "worker%u_rx", w);
+    rte_tel_data_add_dict_u64(d, key, g_stats[w].get(Counter::rx_packets));
+    std::snprintf(key, sizeof key, "worker%u_tx", w);
+    rte_tel_data_add_dict_u64(d, key, g_stats[w].get(Counter::tx_packets));
+    std::snprintf(key, sizeof key, "worker%u_bindings", w);
+    rte_tel_data_add_dict_u64(d, key, g_stats[w].bindings);
+  }
+  return 0;
+}
+
+}  // namespace
+
+uint64_t total(const WorkerStats* stats, uint16_t worker_count, Counter c) {
+  uint64_t s = 0;
+  for (uint16_t w = 0; w < worker_count; ++w) {
+    s += __atomic_load_n(&stats[w].counters[static_cast<int>(c)], __ATOMIC_RELAXED);
+  }
+  return s;
+}
+
+void register_telemetry(const WorkerStats* stats, uint16_t worker_count) {
+  g_stats = stats;
+  g_workers = worker_count;
+  rte_telemetry_register_cmd("/smtpgw/counters", cmd_counters,
+                             "Gateway counters summed over workers. No parameters.");
+  rte_telemetry_register_cmd("/smtpgw/parse", cmd_parse,
+                             "Frames by parse outcome (ok and each malformation). No parameters.");
+  rte_telemetry_register_cmd("/smtpgw/workers", cmd_workers,
+                             "Per-worker rx, tx and SNAT bindings. No parameters.");
+}
+
+std::string format_report(const WorkerStats* stats, uint16_t worker_count) {
+  g_stats = stats;
+  g_workers = worker_count;
+  std::string out;
+  char line[256];
+  for (int c = 0; c < kCounterCount; ++c) {
+    const uint64_t v = total(stats, worker_count, static_cast<Counter>(c));
+    if (v != 0) {
+      std::snprintf(line, sizeof line, "  %-22s %12llu  %s\n", counter_name(static_cast<Counter>(c)),
+                    static_cast<unsigned long long>(v), counter_text(static_cast<Counter>(c)));
+      out += line;
+    }
+  }
+  for (int r = 1; r < packet::kParseResultCount; ++r) {
+    const uint64_t v = parse_total(r);
+    if (v != 0) {
+      const auto pr = static_cast<packet::ParseResult>(r);
+      std::snprintf(line, sizeof line, "  parse.%-16s %12llu  dropped: %s\n",
+                    packet::parse_result_name(pr), static_cast<unsigned long long>(v),
+                    packet::parse_result_text(pr));
+      out += line;
+    }
+  }
+  return out;
+}
+
+}  // namespace smtpgw::worker

@@ -1,0 +1,24 @@
+// Exposes the workers' counters as DPDK telemetry commands (read with dpdk-telemetry.py):
+//   /smtpgw/counters   every counter summed over workers, by name
+//   /smtpgw/workers    per worker: rx, tx, bindings
+//   /smtpgw/parse      malformed frames by reason
+// and formats the same for the report printed on exit. Register once from the main lcore
+// after the workers' stats exist; the callbacks run on DPDK's telemetry thread and only read.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "dataplane/worker/counters.h"
+
+namespace smtpgw::worker {
+
+void register_telemetry(const WorkerStats* stats, uint16_t worker_count);
+
+// Sum of one counter over all workers.
+uint64_t total(const WorkerStats* stats, uint16_t worker_count, Counter c);
+
+// Human-readable report: non-zero counters with descriptions, then parse drops by reason.
+std::string format_report(const WorkerStats* stats, uint16_t worker_count);
+
+}  // namespace smtpgw::worker

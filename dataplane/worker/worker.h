@@ -1,0 +1,99 @@
+// One worker lcore: polls its RX queue on every port, runs each packet to completion through
+// the pipeline, and transmits in bursts. Read the stages in this order:
+//   ingress.cc   RX burst, L2 checks, parse, dispatch by direction
+//   arp.cc       ARP answers and learning; next hops waiting on resolution
+//   nat_out.cc   inside → outside: SMTP flows get a SNAT binding (and, later, inspection)
+//   nat_in.cc    outside → inside: replies translated back (handed to the owning worker)
+//   egress.cc    route, resolve, rewrite L2, buffer per port, TX burst
+// A Worker is used by exactly one thread. It never allocates, locks, logs or makes a system
+// call per packet: its tables are sized at construction and every bound has a counter.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "dataplane/flow/nat_table.h"
+#include "dataplane/packet/parse.h"
+#include "dataplane/worker/counters.h"
+#include "dataplane/worker/tables.h"
+
+struct rte_mbuf;
+struct rte_mempool;
+
+namespace smtpgw::worker {
+
+inline constexpr uint16_t kMaxBurst = 64;
+
+struct WorkerConfig {
+  uint16_t index = 0;          // 0..worker_count-1; also the RX/TX queue id it uses
+  flow::NatTableConfig nat;    // timeouts in TSC ticks
+  uint32_t expire_budget = 64; // bindings examined per loop for expiry
+};
+
+class Worker {
+ public:
+  Worker(const Tables& tables, const WorkerConfig& cfg, rte_mempool* pool, WorkerStats* stats);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // One iteration: RX bursts on every port, handoff ring, pending next hops, expiry, TX flush.
+  // Returns the number of packets received (for the caller's idle policy).
+  uint32_t poll_once(uint64_t now);
+
+  // Loops poll_once until `stop` becomes true. The flag is read relaxed once per iteration:
+  // it carries no data, and a few more iterations after it is set do no harm.
+  void run(const std::atomic<bool>& stop);
+
+  // Injects one packet as if received on `port` (tests and the benchmark harness).
+  void process(rte_mbuf* m, uint64_t now) { handle(m, m_port(m), now); }
+
+  const flow::NatTable& nat() const { return nat_; }
+  uint16_t index() const { return cfg_.index; }
+
+ private:
+  static uint16_t m_port(const rte_mbuf* m);
+
+  // ingress.cc
+  void handle(rte_mbuf* m, uint16_t port, uint64_t now);
+  // arp.cc
+  void on_arp(rte_mbuf* m, uint16_t port, const packet::ParsedPacket& p, uint64_t now);
+  void hold_for_arp(rte_mbuf* m, uint16_t port, uint32_t next_hop, uint64_t now);
+  void service_pending(uint64_t now);
+  void send_arp_request(uint16_t port, uint32_t target, uint64_t now);
+  // nat_out.cc
+  void from_inside(rte_mbuf* m, uint16_t port, const packet::ParsedPacket& p, uint64_t now);
+  bool snat(rte_mbuf* m, const packet::ParsedPacket& p, uint64_t now);
+  // nat_in.cc
+  void from_outside(rte_mbuf* m, uint16_t port, const packet::ParsedPacket& p, uint64_t now);
+  void to_local(rte_mbuf* m, uint16_t port, const packet::ParsedPacket& p, uint64_t now);
+  // egress.cc
+  void forward(rte_mbuf* m, const packet::ParsedPacket& p, uint64_t now);
+  void send_to(rte_mbuf* m, uint16_t port, uint32_t next_hop, uint64_t now);
+  void transmit(rte_mbuf* m, uint16_t port);
+  void flush_tx();
+  void drop(rte_mbuf* m, Counter why);
+
+  const Tables& t_;
+  WorkerConfig cfg_;
+  rte_mempool* pool_;
+  WorkerStats* stats_;
+  flow::NatTable nat_;
+
+  struct TxBuffer {
+    uint16_t n = 0;
+    rte_mbuf* pkts[kMaxBurst];
+  };
+  TxBuffer tx_[kMaxPorts];
+
+  struct Pending {
+    rte_mbuf* m;
+    uint64_t since;
+    uint32_t next_hop;
+    uint16_t port;
+  };
+  Pending* pending_ = nullptr;  // ring of arp_pending_max entries, allocated at construction
+  uint32_t pending_head_ = 0, pending_count_ = 0;
+};
+
+}  // namespace smtpgw::worker
