@@ -1,0 +1,409 @@
+// The config loader: a valid file gives the typed Config; each kind of bad input gives its own
+// positioned error (table-driven), and the shipped examples load.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <string>
+
+#include "control/config/config.h"
+
+namespace smtpgw::config {
+namespace {
+
+// A small valid configuration; the error cases below are edits of it. Line numbers matter to
+// the table: keep the layout.
+constexpr const char* kBase = R"(eal:
+  lcores: [0, 1]
+  no_huge: true
+  devices: ["net_tap0,iface=a", "net_tap1,iface=b"]
+ports:
+  - name: inside
+    device: net_tap0
+    role: inside
+    address: 10.99.1.1/24
+  - name: outside
+    device: net_tap1
+    role: outside
+    address: 10.99.2.1/24
+routes:
+  - prefix: 0.0.0.0/0
+    via: 10.99.2.2
+    port: outside
+neighbors:
+  - address: 10.99.2.2
+    mac: 02:00:00:00:00:02
+    port: outside
+pools:
+  normal: [10.99.2.10]
+  high_risk: [10.99.2.20]
+limits:
+  spam: { action: block_user }
+)";
+
+// kBase with the first occurrence of `from` replaced by `to` (the test fails if absent).
+std::string edit(const std::string& from, const std::string& to, std::string text = kBase) {
+  auto at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << "edit target not found: " << from;
+  if (at != std::string::npos) {
+    text.replace(at, from.size(), to);
+  }
+  return text;
+}
+
+TEST(ConfigLoad, BaseIsValidAndTyped) {
+  auto r = load_string(kBase, "base.yaml");
+  ASSERT_TRUE(r.ok()) << r.error_text();
+  const Config& c = r.config();
+  EXPECT_EQ(c.source, "base.yaml");
+  EXPECT_EQ(c.eal.lcores, (std::vector<uint32_t>{0, 1}));
+  EXPECT_EQ(c.worker_count(), 1u);
+  ASSERT_EQ(c.ports.size(), 2u);
+  EXPECT_EQ(c.ports[0].name, "inside");
+  EXPECT_EQ(c.ports[0].role, PortRole::kInside);
+  EXPECT_EQ(c.ports[1].role, PortRole::kOutside);
+  EXPECT_EQ(c.ports[1].address.address, (Ipv4{0x0a630201}));
+  EXPECT_EQ(c.ports[1].address.length, 24);
+  EXPECT_FALSE(c.ports[0].mac.has_value());
+  EXPECT_EQ(c.ports[0].rx_queues, 1);  // default: one per worker
+  ASSERT_EQ(c.routes.size(), 1u);
+  EXPECT_EQ(c.routes[0].port_idx, 1u);
+  EXPECT_EQ(to_string(c.routes[0].via), "10.99.2.2");
+  ASSERT_EQ(c.neighbors.size(), 1u);
+  EXPECT_EQ(to_string(c.neighbors[0].mac), "02:00:00:00:00:02");
+  EXPECT_EQ(c.pools.normal, (std::vector<Ipv4>{Ipv4{0x0a63020a}}));
+  EXPECT_EQ(c.smtp.ports, (std::vector<uint16_t>{25}));  // default
+  EXPECT_EQ(c.limits.spam.action, policy::LimitAction::kBlockUser);
+  EXPECT_EQ(c.limits.sender.messages_per_minute.max, 30u);  // contract default kept
+  EXPECT_EQ(c.flows.timeouts.established, 7'440u);
+}
+
+struct BadCase {
+  const char* what;
+  std::string text;
+  std::string key;      // expected Error::key
+  std::string message;  // expected substring of Error::message
+  uint32_t line;        // expected Error::line (1-based; 0 = no position)
+};
+
+void PrintTo(const BadCase& c, std::ostream* os) { *os << c.what; }
+
+class ConfigBad : public testing::TestWithParam<BadCase> {};
+
+TEST_P(ConfigBad, GivesItsSpecificError) {
+  const BadCase& c = GetParam();
+  auto r = load_string(c.text, "t.yaml");
+  ASSERT_FALSE(r.ok()) << c.what;
+  bool found = false;
+  for (const auto& e : r.errors()) {
+    if (e.key == c.key && e.message.find(c.message) != std::string::npos) {
+      found = true;
+      EXPECT_EQ(e.line, c.line) << e.to_string();
+      EXPECT_EQ(e.file, "t.yaml");
+      if (e.line != 0) {
+        EXPECT_GT(e.column, 0u);
+      }
+    }
+  }
+  EXPECT_TRUE(found) << c.what << ": wanted " << c.key << ": ..." << c.message
+                     << "... at line " << c.line << "; got:\n"
+                     << r.error_text();
+}
+
+const BadCase kBadCases[] = {
+    {"missing required key in a port", edit("    role: inside\n", ""), "ports[0].role",
+     "missing required key", 6},
+    {"missing required section", edit("pools:\n  normal: [10.99.2.10]\n  high_risk: [10.99.2.20]\n", ""),
+     "pools", "missing required key", 1},
+    {"unknown key in a port (typo)", edit("    address: 10.99.1.1/24\n", "    address: 10.99.1.1/24\n    vlna: 3\n"),
+     "ports[0].vlna", "unknown key (did you mean 'vlan'?)", 10},
+    {"unknown top-level section", std::string(kBase) + "telemetri:\n  enabled: true\n", "telemetri",
+     "did you mean 'telemetry'", 27},
+    {"unknown key far from any", std::string(kBase) + "zzzzzzzz: 1\n", "zzzzzzzz",
+     "unknown key; expected one of: eal, ports", 27},
+    {"duplicate key", edit("  no_huge: true\n", "  no_huge: true\n  no_huge: false\n"), "eal.no_huge",
+     "duplicate key (first defined at line 3)", 4},
+    {"wrong type: mapping for lcores", edit("lcores: [0, 1]", "lcores: {a: 1}"), "eal.lcores",
+     "expected a list of lcore numbers", 2},
+    {"wrong type: bool", edit("no_huge: true", "no_huge: 3"), "eal.no_huge", "expected true or false", 3},
+    {"wrong type: list for integer", edit("  no_huge: true\n", "  memory_mb: [1]\n"), "eal.memory_mb",
+     "expected an integer (1..1048576), got a list", 3},
+    {"wrong type: ports is a mapping", edit("ports:\n  - name: inside", "ports:\n  x:\n  - name: inside"),
+     "ports", "expected a list", 6},
+    {"out of range vlan", edit("    address: 10.99.1.1/24\n", "    address: 10.99.1.1/24\n    vlan: 4095\n"),
+     "ports[0].vlan", "out of range: '4095' is not in 0..4094", 10},
+    {"out of range lcore", edit("lcores: [0, 1]", "lcores: [0, 128]"), "eal.lcores", "out of range 0..127", 2},
+    {"negative number", std::string(kBase) + "workers: { burst: -1 }\n", "workers.burst",
+     "expected an integer (1..512)", 27},
+    {"one lcore only", edit("lcores: [0, 1]", "lcores: \"3\""), "eal.lcores", "at least two lcores", 2},
+    {"duplicate lcore", edit("lcores: [0, 1]", "lcores: \"0-2,1\""), "eal.lcores", "lcore 1 is listed twice", 2},
+    {"bad CIDR length", edit("10.99.1.1/24", "10.99.1.1/33"), "ports[0].address",
+     "expected an IPv4 prefix in CIDR notation", 9},
+    {"bad CIDR octet", edit("10.99.1.1/24", "10.99.1.300/24"), "ports[0].address",
+     "expected an IPv4 prefix in CIDR notation", 9},
+    {"CIDR without length", edit("10.99.1.1/24", "10.99.1.1"), "ports[0].address",
+     "expected an IPv4 prefix in CIDR notation", 9},
+    {"port address is the network address", edit("10.99.1.1/24", "10.99.1.0/24"), "ports[0].address",
+     "network or broadcast address", 9},
+    {"route prefix with host bits", edit("prefix: 0.0.0.0/0", "prefix: 10.1.2.3/8"), "routes[0].prefix",
+     "has host bits set; did you mean 10.0.0.0/8?", 15},
+    {"bad MAC", edit("mac: 02:00:00:00:00:02", "mac: 02:00:00:00:00"), "neighbors[0].mac",
+     "expected a MAC address", 20},
+    {"multicast MAC", edit("mac: 02:00:00:00:00:02", "mac: 01:00:5e:00:00:01"), "neighbors[0].mac",
+     "multicast", 20},
+    {"bad port MAC", edit("    address: 10.99.1.1/24\n", "    address: 10.99.1.1/24\n    mac: xx\n"),
+     "ports[0].mac", "expected a MAC address (aa:bb:cc:dd:ee:ff), got 'xx'", 10},
+    {"duplicate port names", edit("  - name: outside", "  - name: inside"), "ports[1].name",
+     "duplicate port name 'inside'", 10},
+    {"duplicate device", edit("    device: net_tap1", "    device: net_tap0"), "ports[1].device",
+     "already used by port 'inside'", 11},
+    {"undeclared virtual device", edit("    device: net_tap1", "    device: net_tap7"), "ports[1].device",
+     "not declared in eal.devices", 11},
+    {"device with arguments", edit("    device: net_tap1", "    device: \"net_tap1,iface=b\""),
+     "ports[1].device", "put its arguments in eal.devices", 11},
+    {"no outside port", edit("    role: outside", "    role: inside"), "ports", "there is no outside port", 6},
+    {"bad role", edit("    role: outside", "    role: out"), "ports[1].role",
+     "expected one of inside | outside, got 'out'", 12},
+    {"overlapping port prefixes", edit("10.99.2.1/24", "10.99.1.129/25"), "ports[1].address",
+     "overlaps port 'inside'", 13},
+    {"route to unknown port", edit("    port: outside\nneighbors", "    port: outsid\nneighbors"),
+     "routes[0].port", "unknown port 'outsid' (ports: inside, outside)", 17},
+    {"route next hop off-link", edit("via: 10.99.2.2", "via: 10.99.3.2"), "routes[0].via",
+     "is not in port 'outside''s connected prefix 10.99.2.0/24", 16},
+    {"route next hop is own address", edit("via: 10.99.2.2", "via: 10.99.2.1"), "routes[0].via",
+     "own address", 16},
+    {"duplicate route", edit("neighbors:", "  - { prefix: 0.0.0.0/0, via: 10.99.2.3 }\nneighbors:"),
+     "routes[1].prefix", "duplicate route for 0.0.0.0/0", 18},
+    {"neighbour without port, off every link",
+     edit("  - address: 10.99.2.2\n    mac: 02:00:00:00:00:02\n    port: outside\n",
+          "  - address: 10.98.0.2\n    mac: 02:00:00:00:00:02\n"),
+     "neighbors[0].address", "not in any port's connected prefix", 19},
+    {"pool address colliding with a port address", edit("normal: [10.99.2.10]", "normal: [10.99.2.1]"),
+     "pools.normal[0]", "is port 'outside''s own address", 23},
+    {"pool address in an inside prefix", edit("normal: [10.99.2.10]", "normal: [10.99.1.7]"),
+     "pools.normal[0]", "inside port 'inside''s prefix", 23},
+    {"pool address in both pools", edit("high_risk: [10.99.2.20]", "high_risk: [10.99.2.10]"),
+     "pools.high_risk[0]", "already in the pool at pools.normal[0]", 24},
+    {"empty normal pool", edit("normal: [10.99.2.10]", "normal: []"), "pools.normal",
+     "needs at least one egress address", 23},
+    {"pool address not an address", edit("normal: [10.99.2.10]", "normal: [10.99.2]"), "pools.normal[0]",
+     "expected an IPv4 address", 23},
+    {"unknown pool", edit("  high_risk:", "  high_rsk:"), "pools.high_rsk", "did you mean 'high_risk'", 24},
+    {"bad action name", edit("action: block_user", "action: block"), "limits.spam.action",
+     "expected one of alert | throttle | block_user_for_today | block_user, got 'block'", 26},
+    {"bad limit action", std::string(kBase) + "  sender: { messages_per_minute: { max: 5, action: ban } }\n",
+     "limits.sender.messages_per_minute.action", "expected one of alert", 27},
+    {"limit above ceiling", std::string(kBase) + "  host: { messages_per_minute: 10001 }\n",
+     "limits.host.messages_per_minute", "out of range: '10001' is not in 0..10000", 27},
+    {"spam window not a counter window", edit("{ action: block_user }", "{ window: 2h }"), "limits.spam.window",
+     "one of the counter windows 1m, 1h or 1d", 26},
+    {"bad duration", std::string(kBase) + "arp: { entry_ttl: 5x }\n", "arp.entry_ttl",
+     "expected a duration (seconds, or 30s/5m/1h/1d), got '5x'", 27},
+    {"bad timezone", std::string(kBase) + "  timezone: \"+15:00\"\n", "limits.timezone",
+     "expected a fixed UTC offset", 27},
+    {"bad internal domain", std::string(kBase) + "  internal_domains: [\"a..b\"]\n", "limits.internal_domains[0]",
+     "expected a domain name", 27},
+    {"bad organisation prefix", std::string(kBase) + "  organisations: [{prefix: \"2001:db8::1/32\", name: x}]\n",
+     "limits.organisations[0].prefix", "has host bits set", 27},
+    {"nat port range inverted", std::string(kBase) + "flows: { nat_port_min: 5000, nat_port_max: 4000 }\n",
+     "flows.nat_port_min", "is above nat_port_max", 27},
+    {"duplicate smtp port", std::string(kBase) + "smtp: { ports: [25, 587, 25] }\n", "smtp.ports[2]",
+     "port 25 is listed twice", 27},
+    {"bad other_traffic", std::string(kBase) + "smtp: { other_traffic: reject }\n", "smtp.other_traffic",
+     "expected one of forward | nat | drop", 27},
+    {"invalid YAML syntax", edit("    role: inside\n", "    role: [inside\n"), "", "invalid YAML", 9},
+    {"invalid YAML: bad indentation", edit("    device: net_tap1\n", "      device: net_tap1\n"), "",
+     "invalid YAML", 11},
+    {"two documents", std::string(kBase) + "---\nports: []\n", "", "more than one YAML document", 28},
+    {"document is a list", "- a\n- b\n", "", "expected a mapping", 1},
+    {"empty document", "# nothing\n", "", "the configuration is empty", 0},
+};
+
+INSTANTIATE_TEST_SUITE_P(Table, ConfigBad, testing::ValuesIn(kBadCases),
+                         [](const testing::TestParamInfo<BadCase>& info) {
+                           std::string name;
+                           for (const char* p = info.param.what; *p != '\0'; ++p) {
+                             const char c = *p;
+                             name += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+                           }
+                           return name;
+                         });
+
+TEST(ConfigLoad, ErrorFormatIsFileLineColKeyMessage) {
+  auto r = load_string(edit("    port: outside\nneighbors", "    port: outsid\nneighbors"), "gw.yaml");
+  ASSERT_EQ(r.errors().size(), 1u) << r.error_text();
+  EXPECT_EQ(r.errors()[0].to_string(),
+            "gw.yaml:17:11: routes[0].port: unknown port 'outsid' (ports: inside, outside)");
+  EXPECT_EQ(r.error_text(), r.errors()[0].to_string() + "\n");
+}
+
+TEST(ConfigLoad, ReportsEveryErrorAtOnceInFileOrder) {
+  std::string text = edit("no_huge: true", "no_huge: maybe");
+  text = edit("role: outside", "role: sideways", text);
+  text = edit("normal: [10.99.2.10]", "normal: [10.99.2.10, bogus]", text);
+  auto r = load_string(text, "t.yaml");
+  ASSERT_FALSE(r.ok());
+  std::vector<std::string> keys;
+  for (const auto& e : r.errors()) {
+    keys.push_back(e.key);
+  }
+  EXPECT_EQ(keys, (std::vector<std::string>{"eal.no_huge", "ports[1].role", "pools.normal[1]"}))
+      << r.error_text();
+}
+
+TEST(ConfigLoad, ErrorsAreCapped) {
+  std::string text = kBase;
+  text += "smtp:\n  ports: [";
+  for (int i = 0; i < 300; ++i) {
+    text += "x,";
+  }
+  text += "25]\n";
+  auto r = load_string(text, "t.yaml");
+  ASSERT_FALSE(r.ok());
+  ASSERT_EQ(r.errors().size(), 101u);
+  EXPECT_NE(r.errors().back().message.find("200 more not shown"), std::string::npos)
+      << r.errors().back().message;
+}
+
+TEST(ConfigLoad, FileNotFound) {
+  auto r = load_file("/nonexistent/smtpgw.yaml");
+  ASSERT_FALSE(r.ok());
+  ASSERT_EQ(r.errors().size(), 1u);
+  EXPECT_EQ(r.errors()[0].line, 0u);
+  EXPECT_EQ(r.errors()[0].to_string(),
+            "/nonexistent/smtpgw.yaml: cannot open: No such file or directory");
+}
+
+TEST(ConfigLoad, DirectoryIsNotAFile) {
+  auto r = load_file("/");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error_text().find("is a directory"), std::string::npos);
+}
+
+TEST(ConfigLoad, FileErrorsNameTheFile) {
+  const std::string path = testing::TempDir() + "smtpgw_config_test.yaml";
+  {
+    std::ofstream out(path);
+    out << kBase << "bogus: 1\n";
+  }
+  auto r = load_file(path);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.errors()[0].to_string(), path + ":27:1: bogus: unknown key; expected one of: eal, "
+                                              "ports, routes, neighbors, smtp, pools, flows, arp, "
+                                              "workers, limits, telemetry");
+}
+
+TEST(ConfigLoad, OptionalValuesAndShorthands) {
+  std::string text = edit("lcores: [0, 1]", "lcores: \"2,4-5\"");
+  text = edit("    address: 10.99.1.1/24\n",
+              "    address: 10.99.1.1/24\n    mac: 02:AA:bb:cc:dd:ee\n    vlan: 100\n    rx_queues: 3\n",
+              text);
+  text = edit("normal: [10.99.2.10]", "normal: 10.99.2.8/30", text);
+  text = edit("    port: outside\nneighbors", "neighbors", text);  // port inferred from via
+  text += "  sender: { messages_per_minute: 10, recipients_per_day: { max: 0, action: alert } }\n"
+          "  org: { recipients_per_day: { max: 0 }, recipients_per_day_factor: 4 }\n"
+          "  timezone: \"-05:30\"\n"
+          "  internal_domains: [Example.ORG]\n"
+          "  organisations: [{prefix: 2001:db8::/32, name: v6}, {prefix: 10.99.1.0/24, name: acme}]\n"
+          "smtp: { ports: 2525, other_traffic: nat }\n"
+          "flows: { timeouts: { established: 2h, syn: 30s, udp: 1m, icmp: 1d } }\n"
+          "telemetry: { enabled: false, stats_interval_s: 5m }\n";
+  auto r = load_string(text, "t.yaml");
+  ASSERT_TRUE(r.ok()) << r.error_text();
+  const Config& c = r.config();
+  EXPECT_EQ(c.eal.lcores, (std::vector<uint32_t>{2, 4, 5}));
+  EXPECT_EQ(c.worker_count(), 2u);
+  ASSERT_TRUE(c.ports[0].mac.has_value());
+  EXPECT_EQ(to_string(*c.ports[0].mac), "02:aa:bb:cc:dd:ee");
+  EXPECT_EQ(c.ports[0].vlan, 100);
+  EXPECT_EQ(c.ports[0].rx_queues, 3);
+  EXPECT_EQ(c.ports[1].rx_queues, 2);  // one per worker
+  // 10.99.2.8/30 is four addresses; none is the network/broadcast of outside's /24.
+  ASSERT_EQ(c.pools.normal.size(), 4u);
+  EXPECT_EQ(to_string(c.pools.normal[3]), "10.99.2.11");
+  EXPECT_EQ(c.routes[0].port, "outside");
+  EXPECT_EQ(c.limits.sender.messages_per_minute.max, 10u);
+  EXPECT_EQ(c.limits.sender.messages_per_minute.action, policy::LimitAction::kThrottle);
+  EXPECT_EQ(c.limits.sender.recipients_per_day.max, 10'000u);  // 0 = the default, resolved
+  EXPECT_EQ(c.limits.sender.recipients_per_day.action, policy::LimitAction::kAlert);
+  EXPECT_EQ(c.limits.org.recipients_per_day.max, 0u);  // 0 keeps its "factor" meaning
+  EXPECT_EQ(c.limits.org.org_recipients_per_day_factor, 4u);
+  EXPECT_EQ(c.limits.day_boundary_utc_offset_min, -330);
+  EXPECT_EQ(c.limits.internal_domains, (std::vector<std::string>{"example.org"}));
+  ASSERT_EQ(c.limits.org_prefixes.size(), 2u);
+  EXPECT_EQ(c.limits.org_prefixes[0].org, "v6");
+  EXPECT_EQ(c.smtp.ports, (std::vector<uint16_t>{2525}));
+  EXPECT_EQ(c.smtp.other_traffic, OtherTraffic::kNat);
+  EXPECT_EQ(c.flows.timeouts.established, 7'200u);
+  EXPECT_EQ(c.flows.timeouts.icmp, 86'400u);
+  EXPECT_EQ(c.flows.timeouts.fin, 240u);  // default kept
+  EXPECT_FALSE(c.telemetry.enabled);
+  EXPECT_EQ(c.telemetry.stats_interval_s, 300u);
+}
+
+TEST(ConfigLoad, EalArguments) {
+  std::string text = edit("devices: [\"net_tap0,iface=a\", \"net_tap1,iface=b\"]",
+                          "devices: [\"net_tap0,iface=a\", \"0000:01:00.0\"]\n"
+                          "  file_prefix: gw1\n  memory_mb: 64\n  extra_args: [--log-level, \"8\"]");
+  text = edit("    device: net_tap1", "    device: \"0000:01:00.0\"", text);
+  text += "telemetry: { enabled: false }\n";
+  auto r = load_string(text, "t.yaml");
+  ASSERT_TRUE(r.ok()) << r.error_text();
+  EXPECT_EQ(eal_arguments(r.config(), "gw"),
+            (std::vector<std::string>{"gw", "-l", "0,1", "--main-lcore", "0", "--no-huge", "-m", "64",
+                                      "--file-prefix", "gw1", "--vdev", "net_tap0,iface=a", "-a",
+                                      "0000:01:00.0", "--no-telemetry", "--log-level", "8"}));
+}
+
+TEST(ConfigLoad, PortIndexDevice) {
+  auto r = load_string(edit("    device: net_tap1", "    device: 1"), "t.yaml");
+  ASSERT_TRUE(r.ok()) << r.error_text();
+  ASSERT_TRUE(r.config().ports[1].port_index.has_value());
+  EXPECT_EQ(*r.config().ports[1].port_index, 1);
+  auto bad = load_string(edit("    device: net_tap1", "    device: 32"), "t.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.errors()[0].key, "ports[1].device");
+}
+
+TEST(ConfigValues, Parsers) {
+  EXPECT_EQ(parse_duration("30"), 30u);
+  EXPECT_EQ(parse_duration("30s"), 30u);
+  EXPECT_EQ(parse_duration("5m"), 300u);
+  EXPECT_EQ(parse_duration("1h"), 3'600u);
+  EXPECT_EQ(parse_duration("2d"), 172'800u);
+  EXPECT_FALSE(parse_duration(""));
+  EXPECT_FALSE(parse_duration("h"));
+  EXPECT_FALSE(parse_duration("-1"));
+  EXPECT_FALSE(parse_duration("1.5h"));
+  EXPECT_FALSE(parse_duration("49711d"));  // > 2^32-1 seconds
+  EXPECT_EQ(parse_ipv4("192.0.2.1"), (Ipv4{0xc0000201}));
+  EXPECT_FALSE(parse_ipv4("192.0.2"));
+  EXPECT_FALSE(parse_ipv4("192.0.2.01"));
+  EXPECT_FALSE(parse_ipv4(" 192.0.2.1"));
+  auto p = parse_ipv4_prefix("10.1.2.3/8");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->length, 8);
+  EXPECT_EQ(to_string(*p), "10.1.2.3/8");
+  EXPECT_EQ(to_string(p->network()), "10.0.0.0");
+  EXPECT_TRUE(p->contains(*parse_ipv4("10.255.0.1")));
+  EXPECT_FALSE(p->contains(*parse_ipv4("11.0.0.1")));
+  EXPECT_EQ(parse_ipv4_prefix("0.0.0.0/0")->mask(), 0u);
+  EXPECT_FALSE(parse_ipv4_prefix("10.0.0.0/08"));
+  EXPECT_FALSE(parse_ipv4_prefix("10.0.0.0/"));
+  EXPECT_FALSE(parse_ipv4_prefix("10.0.0.0/33"));
+  EXPECT_TRUE(parse_mac("AA-bb-cc-dd-ee-ff"));
+  EXPECT_FALSE(parse_mac("aa:bb-cc:dd:ee:ff"));
+  EXPECT_FALSE(parse_mac("aa:bb:cc:dd:ee:fg"));
+}
+
+TEST(ConfigExamples, AllLoad) {
+  for (const char* name : {"net_tap.yaml", "net_pcap.yaml", "net_virtio_user.yaml"}) {
+    const std::string path = std::string(SMTPGW_CONFIG_EXAMPLES) + "/" + name;
+    auto r = load_file(path);
+    ASSERT_TRUE(r.ok()) << r.error_text();
+    EXPECT_GE(r.config().ports.size(), 2u) << name;
+    EXPECT_FALSE(r.config().pools.normal.empty()) << name;
+  }
+}
+
+}  // namespace
+}  // namespace smtpgw::config
