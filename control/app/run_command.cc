@@ -234,6 +234,15 @@ int run_main(int argc, char** argv) {
   g.cfg = std::move(loaded.config());
 
   std::vector<std::string> eal_args = config::eal_arguments(g.cfg, "smtpgw");
+  // Without a PCI device in the config, keep EAL away from the machine's own NICs: probing
+  // them is slow and may touch a device the host is using.
+  bool any_pci = false;
+  for (const std::string& a : eal_args) {
+    any_pci = any_pci || a == "-a" || a == "--allow" || a == "-b" || a == "--block";
+  }
+  if (!any_pci) {
+    eal_args.insert(eal_args.begin() + 1, "--no-pci");
+  }
   std::vector<char*> eal_argv;
   for (std::string& a : eal_args) {
     eal_argv.push_back(a.data());

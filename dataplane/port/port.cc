@@ -80,11 +80,16 @@ std::optional<PortInfo> start_port(const PortSetup& s, std::string* error) {
       return std::nullopt;
     }
   }
+  bool software_mac = false;
   if (s.mac) {
     rte_ether_addr a;
     std::memcpy(a.addr_bytes, s.mac->b, 6);
     rc = rte_eth_dev_default_mac_addr_set(s.port_id, &a);
-    if (rc != 0) {
+    if (rc == -ENOTSUP) {
+      // Some PMDs (net_pcap) cannot change their address. The gateway then answers ARP and
+      // filters frames with the configured MAC itself, which needs promiscuous reception.
+      software_mac = true;
+    } else if (rc != 0) {
       *error = fail("rte_eth_dev_default_mac_addr_set", rc);
       return std::nullopt;
     }
@@ -97,9 +102,15 @@ std::optional<PortInfo> start_port(const PortSetup& s, std::string* error) {
   // The gateway filters by destination MAC itself; promiscuous mode is not needed, and some
   // PMDs (pcap, ring) do not support turning it off: ignore the answer.
   rte_eth_allmulticast_enable(s.port_id);
-  rte_ether_addr a;
-  rte_eth_macaddr_get(s.port_id, &a);
-  std::memcpy(out.mac.b, a.addr_bytes, 6);
+  if (software_mac) {
+    rte_eth_promiscuous_enable(s.port_id);
+    out.mac = *s.mac;
+    out.software_mac = true;
+  } else {
+    rte_ether_addr a;
+    rte_eth_macaddr_get(s.port_id, &a);
+    std::memcpy(out.mac.b, a.addr_bytes, 6);
+  }
   out.rx_queues = rxq;
   out.rx_ip_checksum = (conf.rxmode.offloads & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM) != 0;
   out.rx_l4_checksum = (conf.rxmode.offloads & (RTE_ETH_RX_OFFLOAD_TCP_CKSUM)) != 0;

@@ -28,6 +28,7 @@ struct PortInfo {
   uint16_t rx_queues = 0;       // what the port accepted (may be fewer than asked)
   bool rx_ip_checksum = false;  // the port verifies IPv4 header checksums
   bool rx_l4_checksum = false;  // the port verifies TCP/UDP checksums
+  bool software_mac = false;    // the PMD kept its own MAC; the configured one is used in software
   std::string driver;           // for logs only
 };
 

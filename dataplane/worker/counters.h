@@ -15,6 +15,7 @@ namespace smtpgw::worker {
   X(tx_refused, "packets the port refused (TX ring full); freed")                          \
   X(multi_segment, "dropped: frame in chained mbufs (the gateway needs contiguous headers)") \
   X(not_for_us, "dropped: destination MAC is neither ours nor broadcast")                   \
+  X(l2_multicast, "dropped: multicast frame (IPv6 neighbour discovery, mDNS, ...)")        \
   X(vlan_mismatch, "dropped: VLAN tag differs from the port's")                             \
   X(ipv6_not_routed, "dropped: IPv6 (parsed and valid, but not routed in this version)")   \
   X(arp_request_answered, "ARP requests for our or pool addresses answered")               \

@@ -12,9 +12,6 @@ namespace smtpgw::worker {
 void Worker::forward(rte_mbuf* m, const packet::ParsedPacket& p, uint64_t now) {
   using namespace packet;
   uint8_t* ip = rte_pktmbuf_mtod(m, uint8_t*) + p.l3_offset;
-  if (ip[8] <= 1) {
-    return drop(m, Counter::ttl_exceeded);
-  }
   route::NextHop nh;
   if (!t_.routes.lookup(load_be32(ip + 16), &nh)) {
     return drop(m, Counter::no_route);

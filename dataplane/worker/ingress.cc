@@ -68,7 +68,7 @@ void Worker::handle(rte_mbuf* m, uint16_t port, uint64_t now) {
   if (len >= packet::kEthHeaderLen) {
     const packet::MacAddr dst = packet::load_mac(frame);
     if (!(dst == pr.mac) && !dst.is_broadcast()) {
-      return drop(m, Counter::not_for_us);
+      return drop(m, dst.is_multicast() ? Counter::l2_multicast : Counter::not_for_us);
     }
     // Strip the port's VLAN tag so every later stage sees an untagged frame; egress re-tags.
     if (packet::load_be16(frame + 12) == packet::kEtherTypeVlan && len >= 18) {
@@ -107,6 +107,10 @@ void Worker::handle(rte_mbuf* m, uint16_t port, uint64_t now) {
   }
   if (t_.port_owning(p.dst4) != kMaxPorts) {
     return to_local(m, port, p, now);
+  }
+  // Checked before any state is created: a packet that cannot be forwarded makes no binding.
+  if (p.ttl <= 1) {
+    return drop(m, Counter::ttl_exceeded);
   }
   if (pr.role == Role::kInside) {
     return from_inside(m, port, p, now);
