@@ -81,6 +81,8 @@ struct CompileResult {
   std::vector<Diagnostic> errors;    // strict: the reasons for rejection; lenient: skipped
   std::vector<Diagnostic> warnings;  // notes that skip nothing (ignored tflags, directives)
   uint32_t skipped_rules = 0;        // distinct rules skipped (lenient)
+  uint32_t rules_defined = 0;        // distinct rule names defined anywhere (compiled + skipped)
+  uint32_t compiled_rules = 0;       // rules in the ruleset (or that would be, in strict mode)
   bool ok() const { return ruleset != nullptr && errors.empty(); }
 };
 

@@ -30,6 +30,7 @@ namespace smtpgw::scan {
 // Why a scan context produced no verdict, or what it had to give up; one counter each.
 #define SMTPGW_SCAN_EVENTS(X)                                                      \
   X(kNoRuleset, "no_ruleset")             /* begin_message without a ruleset */    \
+  X(kNoScratch, "no_scratch")   /* worker index >= the ruleset's worker_count */         \
   X(kScanError, "scan_error")             /* Hyperscan returned an error */        \
   X(kStreamOpenFailed, "stream_open_failed")                                       \
   X(kFieldOutsideMessage, "field_outside_message") /* call order violated */      \
