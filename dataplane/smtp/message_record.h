@@ -74,6 +74,12 @@ struct Reply {
   FixedText<128> text;                // first line's text after the codes, truncated
 };
 
+// A reply without its text: what is kept per recipient.
+struct ShortReply {
+  uint16_t code = 0;       // 0 = no reply matched (yet)
+  FixedText<12> enhanced;  // "5.1.1", empty if absent
+};
+
 enum class BodyType : uint8_t { kUnspecified, k7Bit, k8BitMime, kBinaryMime, kOther };
 enum class DsnRet : uint8_t { kUnspecified, kFull, kHdrs, kOther };
 
@@ -105,7 +111,7 @@ struct RecipientResult {
   uint32_t offset = 0;  // of the canonical address in the record's recipient text
   uint16_t len = 0;
   AddressStatus status = AddressStatus::kOk;  // not kOk: the text is the raw path, cut
-  Reply reply;                                // code 0 until the reply is matched
+  ShortReply reply;
 };
 
 // Capacities, from SessionLimits.
@@ -164,6 +170,10 @@ class MessageRecord {
   RecipientResult* add_recipient(std::string_view text, AddressStatus status);
   RecipientResult* recipient_at(uint32_t i) { return i < rcpt_count_ ? &rcpt_[i] : nullptr; }
   uint32_t recipient_count() const { return rcpt_count_; }
+
+  // Whether `needle` occurs anywhere in the record's storage (fixed fields and recipient text,
+  // used or not). For tests and audits (secrets must never be there). Cost: linear in capacity.
+  bool storage_contains(std::string_view needle) const;
 
  private:
   RecordCapacity cap_;

@@ -191,6 +191,13 @@ class Session {
   uint64_t server_offset() const { return server_off_; }
   // The canonical authenticated user ("" when none), a sender key.
   std::string_view auth_user() const { return auth_user_.view(); }
+  // The current EHLO/HELO argument as sent ("" before one).
+  std::string_view helo() const;
+
+  // Diagnostic for tests and audits: whether `needle` occurs anywhere in the session's own
+  // buffers (line buffers, records, pending state). Used to prove AUTH secrets are wiped.
+  // Cost: linear in the buffers' size.
+  bool buffers_contain(std::string_view needle) const;
 
   struct Impl;  // implementation detail, public only so the .cc helpers can name it
 

@@ -1,0 +1,607 @@
+// Session, client side: command lines, envelope, AUTH, DATA and BDAT content.
+#include <algorithm>
+#include <cstring>
+
+#include "dataplane/smtp/session_impl.h"
+
+namespace smtpgw::smtp {
+
+namespace {
+
+char upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (upper(a[i]) != upper(b[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool istarts_with(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+// Splits off the first space-separated token.
+std::string_view next_token(std::string_view& s) {
+  s = trim(s);
+  size_t sp = s.find(' ');
+  std::string_view tok = s.substr(0, sp);
+  s = sp == std::string_view::npos ? std::string_view() : s.substr(sp + 1);
+  return tok;
+}
+
+bool parse_u64(std::string_view s, uint64_t* out) {
+  if (s.empty() || s.size() > 19) {
+    return false;
+  }
+  uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') {
+      return false;
+    }
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  *out = v;
+  return true;
+}
+
+void parse_mail_params(std::string_view s, MailParams& p) {
+  while (true) {
+    std::string_view tok = next_token(s);
+    if (tok.empty()) {
+      if (s.empty()) {
+        return;
+      }
+      continue;
+    }
+    size_t eq = tok.find('=');
+    std::string_view key = tok.substr(0, eq);
+    std::string_view val = eq == std::string_view::npos ? std::string_view() : tok.substr(eq + 1);
+    if (iequals(key, "SIZE")) {
+      p.has_size = parse_u64(val, &p.size);
+      p.malformed = p.malformed || !p.has_size;
+    } else if (iequals(key, "BODY")) {
+      p.body = iequals(val, "7BIT")         ? BodyType::k7Bit
+               : iequals(val, "8BITMIME")   ? BodyType::k8BitMime
+               : iequals(val, "BINARYMIME") ? BodyType::kBinaryMime
+                                            : BodyType::kOther;
+      p.malformed = p.malformed || p.body == BodyType::kOther;
+    } else if (iequals(key, "SMTPUTF8")) {
+      p.smtputf8 = true;
+    } else if (iequals(key, "RET")) {
+      p.ret = iequals(val, "FULL") ? DsnRet::kFull
+              : iequals(val, "HDRS") ? DsnRet::kHdrs
+                                     : DsnRet::kOther;
+      p.malformed = p.malformed || p.ret == DsnRet::kOther;
+    } else if (iequals(key, "ENVID")) {
+      p.envid.assign(val);
+    } else if (!iequals(key, "AUTH")) {
+      ++p.unknown_params;
+    }
+  }
+}
+
+// The raw path text for a record when canonicalisation failed: up to the first '>' (included)
+// or the first space.
+std::string_view raw_path(std::string_view rest) {
+  rest = trim(rest);
+  size_t gt = rest.find('>');
+  if (gt != std::string_view::npos) {
+    return rest.substr(0, gt + 1);
+  }
+  return rest.substr(0, rest.find(' '));
+}
+
+}  // namespace
+
+void Session::Impl::client_data(std::string_view d) {
+  if (closed || s.state_ == ClientState::kRefused) {
+    if (!d.empty()) {
+      anomaly(Counter::kDataAfterEnd, s.client_off_);
+    }
+    s.client_off_ += d.size();
+    return;
+  }
+  base = s.client_off_;
+  size_t i = 0;
+  while (i < d.size()) {
+    switch (s.state_) {
+      case ClientState::kCommand:
+        i = command_bytes(d, i);
+        break;
+      case ClientState::kSkipLine: {
+        const void* lf = std::memchr(d.data() + i, '\n', d.size() - i);
+        if (lf == nullptr) {
+          i = d.size();
+        } else {
+          i = static_cast<size_t>(static_cast<const char*>(lf) - d.data()) + 1;
+          s.state_ = ClientState::kCommand;
+          cmd_start = base + i;
+        }
+        classified = std::max(classified, base + i);
+        break;
+      }
+      case ClientState::kData:
+        i = data_bytes(d, i);
+        break;
+      case ClientState::kBdat:
+        i = bdat_bytes(d, i);
+        break;
+      case ClientState::kStarttls:
+        // RFC 3207: nothing may follow STARTTLS before its reply. Either TLS sent too early or
+        // commands injected to be run after the handshake; kept behind the barrier.
+        if (starttls_ahead == 0) {
+          anomaly(Counter::kClientAheadOfReply, base + i);
+        }
+        starttls_ahead += d.size() - i;
+        i = d.size();
+        break;
+      case ClientState::kOpaque:
+      case ClientState::kRefused:
+        i = d.size();
+        break;
+    }
+  }
+  s.client_off_ += d.size();
+}
+
+size_t Session::Impl::command_bytes(std::string_view d, size_t i) {
+  const void* lf = std::memchr(d.data() + i, '\n', d.size() - i);
+  size_t avail = lf != nullptr ? static_cast<size_t>(static_cast<const char*>(lf) - d.data()) + 1 - i
+                               : d.size() - i;
+  if (cmd_len == 0) {
+    cmd_start = base + i;
+  }
+  const uint32_t max = limits.max_command_line;
+  if (cmd_len + avail > max) {
+    // Over-long: the first max bytes are interpreted, the rest of the line is skipped.
+    size_t take = max - cmd_len;
+    std::memcpy(cmd_buf.get() + cmd_len, d.data() + i, take);
+    cmd_len = max;
+    anomaly(Counter::kCommandTooLong, cmd_start);
+    size_t next = i + avail;
+    bool line_ends_here = lf != nullptr;
+    s.state_ = line_ends_here ? ClientState::kCommand : ClientState::kSkipLine;
+    classified = std::max(classified, base + next);
+    process_line(std::string_view(cmd_buf.get(), cmd_len), base + next, true);
+    cmd_len = 0;
+    if (line_ends_here) {
+      cmd_start = base + next;
+    }
+    return next;
+  }
+  if (lf == nullptr) {
+    std::memcpy(cmd_buf.get() + cmd_len, d.data() + i, avail);
+    cmd_len += static_cast<uint32_t>(avail);
+    classified = std::max(classified, cmd_start);
+    return d.size();
+  }
+  std::string_view line;
+  if (cmd_len == 0) {
+    line = d.substr(i, avail);  // whole line in this segment: no copy
+  } else {
+    std::memcpy(cmd_buf.get() + cmd_len, d.data() + i, avail);
+    cmd_len += static_cast<uint32_t>(avail);
+    line = std::string_view(cmd_buf.get(), cmd_len);
+  }
+  uint64_t line_end = base + i + avail;
+  classified = std::max(classified, line_end);
+  process_line(line, line_end, false);
+  cmd_len = 0;
+  if (s.state_ == ClientState::kCommand) {
+    cmd_start = line_end;
+  }
+  return i + avail;
+}
+
+void Session::Impl::process_line(std::string_view line, uint64_t line_end, bool truncated) {
+  if (!truncated) {
+    line.remove_suffix(1);  // LF
+    if (!line.empty() && line.back() == '\r') {
+      line.remove_suffix(1);
+    } else {
+      anomaly(Counter::kBareLf, cmd_start);
+    }
+  }
+  if (std::memchr(line.data(), '\0', line.size()) != nullptr) {
+    anomaly(Counter::kNulByte, cmd_start);
+  }
+  count(Counter::kCommands);
+  if (auth_open && (auth_awaiting > 0 || auth_expected > 0)) {
+    auth_response(line, truncated);
+    wipe_line();
+    return;
+  }
+  dispatch(line, line_end, truncated);
+}
+
+// Verbs and what follows them (RFC 5321 4.1.1, 3030, 3207, 4954). Verbs whose effect depends
+// on knowing exactly where the line ends (DATA, BDAT, STARTTLS) are not obeyed when the line
+// was cut: the server answers such a line with an error anyway.
+void Session::Impl::dispatch(std::string_view line, uint64_t line_end, bool truncated) {
+  size_t sp = line.find(' ');
+  std::string_view verb = line.substr(0, sp);
+  std::string_view arg = sp == std::string_view::npos ? std::string_view() : line.substr(sp + 1);
+  if (iequals(verb, "EHLO") || iequals(verb, "HELO")) {
+    cmd_helo(trim(arg), upper(verb[0]) == 'E');
+  } else if (iequals(verb, "MAIL")) {
+    cmd_mail(arg);
+  } else if (iequals(verb, "RCPT")) {
+    cmd_rcpt(arg);
+  } else if (iequals(verb, "AUTH")) {
+    cmd_auth(arg, truncated);
+    wipe_line();
+  } else if (iequals(verb, "DATA") || iequals(verb, "BDAT") || iequals(verb, "STARTTLS")) {
+    if (truncated || (upper(verb[0]) != 'B' && !trim(arg).empty())) {
+      anomaly(Counter::kMalformedCommand, cmd_start);
+      push_pending(CmdKind::kOther, kNoSlot);
+    } else if (upper(verb[0]) == 'D') {
+      cmd_data(line_end);
+    } else if (upper(verb[0]) == 'B') {
+      cmd_bdat(arg, line_end);
+    } else {
+      push_pending(CmdKind::kStarttls, kNoSlot);
+      s.state_ = ClientState::kStarttls;
+      barrier = line_end;
+      starttls_ahead = 0;
+    }
+  } else if (iequals(verb, "RSET")) {
+    close_client_txn(cmd_start);
+    push_pending(CmdKind::kRset, kNoSlot);
+  } else if (iequals(verb, "QUIT")) {
+    close_client_txn(cmd_start);
+    push_pending(CmdKind::kQuit, kNoSlot);
+  } else if (iequals(verb, "NOOP") || iequals(verb, "VRFY") || iequals(verb, "EXPN") ||
+             iequals(verb, "HELP") || iequals(verb, "ETRN")) {
+    push_pending(CmdKind::kOther, kNoSlot);
+  } else {
+    anomaly(Counter::kUnknownCommand, cmd_start);
+    push_pending(CmdKind::kOther, kNoSlot);
+  }
+}
+
+void Session::Impl::cmd_helo(std::string_view arg, bool ehlo) {
+  close_client_txn(cmd_start);  // RFC 5321 4.1.4: EHLO/HELO reset the transaction
+  helo.assign(arg);
+  push_pending(ehlo ? CmdKind::kEhlo : CmdKind::kHelo, kNoSlot);
+}
+
+void Session::Impl::cmd_mail(std::string_view arg) {
+  arg = trim(arg);
+  if (!istarts_with(arg, "FROM:")) {
+    anomaly(Counter::kMalformedCommand, cmd_start);
+    push_pending(CmdKind::kOther, kNoSlot);
+    return;
+  }
+  std::string_view rest = arg.substr(5);
+  if (cur != kNoSlot) {
+    // A second MAIL is legitimate only after the first was refused.
+    const Reply& prev = slots[cur]->rec.mail_reply;
+    if (prev.code == 0 || prev.code / 100 == 2) {
+      anomaly(Counter::kOutOfSequence, cmd_start);
+    }
+    close_client_txn(cmd_start);
+  }
+  int slot = open_slot(cmd_start);
+  Slot& sl = *slots[slot];
+  MessageRecord& rec = sl.rec;
+  size_t used = 0;
+  AddressStatus st = parse_path(rest, PathKind::kReversePath, rec.from, &used);
+  std::string_view from_text = rec.from.view();
+  if (st != AddressStatus::kOk) {
+    rec.from_status = st;
+    std::string_view raw = raw_path(rest);
+    rec.from_raw.assign(raw);
+    from_text = rec.from_raw.view();
+    used = static_cast<size_t>(raw.data() + raw.size() - rest.data());
+    anomaly(Counter::kBadAddress, cmd_start);
+  }
+  parse_mail_params(rest.substr(used), rec.params);
+  if (fields != nullptr) {
+    fields->begin_message();
+    sl.fields_open = true;
+    if (rec.helo.len > 0) {
+      fields->field(Field{FieldKind::kEnvelopeHelo, {}, rec.helo.view(), {}});
+    }
+    if (rec.auth_user.len > 0) {
+      fields->field(Field{FieldKind::kEnvelopeAuth, {}, rec.auth_user.view(), {}});
+    }
+    fields->field(Field{FieldKind::kEnvelopeFrom, {}, from_text, {}});
+  }
+  push_pending(CmdKind::kMail, slot);
+  raise_hold(HoldKind::kMailFrom, cmd_start, slot);
+}
+
+void Session::Impl::cmd_rcpt(std::string_view arg) {
+  arg = trim(arg);
+  if (!istarts_with(arg, "TO:")) {
+    anomaly(Counter::kMalformedCommand, cmd_start);
+    push_pending(CmdKind::kOther, kNoSlot);
+    return;
+  }
+  if (cur == kNoSlot) {
+    anomaly(Counter::kOutOfSequence, cmd_start);
+    push_pending(CmdKind::kOther, kNoSlot);
+    return;
+  }
+  int slot = cur;
+  Slot& sl = *slots[slot];
+  MessageRecord& rec = sl.rec;
+  if (++sl.rcpts_sent > limits.max_recipients) {
+    // Forwarded (the server enforces its own limit) but neither emitted nor kept; the hold
+    // point lets the dataplane refuse it.
+    ++rec.recipients_over_limit;
+    anomaly(Counter::kTooManyRecipients, cmd_start);
+    push_pending(CmdKind::kRcpt, slot);
+    raise_hold(HoldKind::kRcptTo, cmd_start, slot);
+    return;
+  }
+  std::string_view rest = arg.substr(3);
+  Address a;
+  size_t used = 0;
+  AddressStatus st = parse_path(rest, PathKind::kForwardPath, a, &used);
+  std::string_view text = a.view();
+  if (st != AddressStatus::kOk) {
+    text = raw_path(rest).substr(0, kMaxAddress);
+    anomaly(Counter::kBadAddress, cmd_start);
+  }
+  uint32_t index = kNoIndex;
+  if (rec.add_recipient(text, st) != nullptr) {
+    index = rec.recipient_count() - 1;
+  } else {
+    anomaly(Counter::kRecipientsDropped, cmd_start);
+  }
+  if (fields != nullptr && sl.fields_open) {
+    fields->field(Field{FieldKind::kEnvelopeRcpt, {}, text, {}});
+  }
+  push_pending(CmdKind::kRcpt, slot, index);
+  raise_hold(HoldKind::kRcptTo, cmd_start, slot);
+}
+
+void Session::Impl::cmd_data(uint64_t line_end) {
+  if (cur == kNoSlot) {
+    anomaly(Counter::kOutOfSequence, cmd_start);
+  }
+  push_pending(CmdKind::kData, cur);
+  // Content is parsed as soon as it comes, but is not released before the 354 (barrier):
+  // if the server refuses DATA, what followed was commands, not content.
+  s.state_ = ClientState::kData;
+  dpos = DataPos::kLineStart;
+  data_confirmed = false;
+  data_ahead = false;
+  barrier = line_end;
+  if (cur != kNoSlot) {
+    Slot& sl = *slots[cur];
+    if (sl.fields_open && !sl.content_open) {
+      sl.content_open = true;
+      if (content != nullptr) {
+        content->begin_content();
+      }
+    }
+  }
+}
+
+void Session::Impl::cmd_bdat(std::string_view arg, uint64_t line_end) {
+  std::string_view rest = arg;
+  std::string_view size_tok = next_token(rest);
+  std::string_view last_tok = next_token(rest);
+  uint64_t n = 0;
+  bool ok = parse_u64(size_tok, &n) && trim(rest).empty() &&
+            (last_tok.empty() || iequals(last_tok, "LAST"));
+  if (!ok) {
+    // The server reads a chunk whose length we cannot know: nothing after this is reliable.
+    anomaly(Counter::kBadBdatSize, cmd_start);
+    push_pending(CmdKind::kOther, kNoSlot);
+    set_desync(cmd_start);
+    return;
+  }
+  bool last = !last_tok.empty();
+  if (cur == kNoSlot) {
+    anomaly(Counter::kOutOfSequence, cmd_start);
+  } else {
+    Slot& sl = *slots[cur];
+    sl.rec.used_bdat = true;
+    ++sl.rec.bdat_chunks;
+    if (sl.fields_open && !sl.content_open) {
+      sl.content_open = true;
+      if (content != nullptr) {
+        content->begin_content();
+      }
+    }
+  }
+  push_pending(last ? CmdKind::kBdatLast : CmdKind::kBdat, cur);
+  bdat_left = n;
+  bdat_last = last;
+  bdat_end = line_end + n;
+  if (n == 0) {
+    if (last) {
+      end_of_content(line_end, cmd_start);
+    }
+    return;
+  }
+  s.state_ = ClientState::kBdat;
+  if (last) {
+    classified = std::min(classified, bdat_end - 1);
+  }
+}
+
+size_t Session::Impl::bdat_bytes(std::string_view d, size_t i) {
+  size_t take = static_cast<size_t>(std::min<uint64_t>(bdat_left, d.size() - i));
+  emit_content(d.substr(i, take));
+  bdat_left -= take;
+  i += take;
+  if (bdat_left > 0) {
+    // The last byte of a LAST chunk is what completes the message for the server.
+    classified = std::max(classified, bdat_last ? std::min(base + i, bdat_end - 1) : base + i);
+    return i;
+  }
+  s.state_ = ClientState::kCommand;
+  cmd_start = bdat_end;
+  if (bdat_last) {
+    classified = std::max(classified, bdat_end - 1);
+    end_of_content(bdat_end, bdat_end - 1);
+  }
+  classified = std::max(classified, bdat_end);
+  return i;
+}
+
+// DATA content: CRLF "." CRLF ends it; a line starting with "." loses that dot (RFC 5321
+// 4.5.2). Cases at each byte, by position (DataPos):
+//   kLineStart  "."  -> kDot (the dot is never content)     other -> kMid
+//   kDot        CR   -> kDotCr                              LF -> suspect, kMid; other -> kMid
+//   kDotCr      LF   -> end of data                         other -> emit the CR, kMid
+//   kMid        CRLF -> kLineStart    bare LF -> kBareLf (counted; not a line start)
+//   kBareLf     "."  -> kBareLfDot                          other -> kMid
+//   kBareLfDot  CR/LF-> smuggling suspect (some servers end data at "\n.\r\n" or "\n.\n")
+size_t Session::Impl::data_bytes(std::string_view d, size_t i) {
+  if (!data_confirmed && !data_ahead) {
+    data_ahead = true;
+    anomaly(Counter::kClientAheadOfReply, base + i);
+  }
+  const size_t n = d.size();
+  size_t seg = i;
+  auto flush = [&](size_t end) {
+    if (end > seg) {
+      emit_content(d.substr(seg, end - seg));
+    }
+  };
+  while (i < n) {
+    switch (dpos) {
+      case DataPos::kLineStart:
+        if (d[i] == '.') {
+          flush(i);
+          dot_off = base + i;
+          dpos = DataPos::kDot;
+          seg = ++i;
+        } else {
+          dpos = DataPos::kMid;
+          mid_prev_cr = false;
+        }
+        break;
+      case DataPos::kDot:
+        if (d[i] == '\r') {
+          dpos = DataPos::kDotCr;
+          seg = ++i;
+        } else {
+          if (d[i] == '\n') {
+            anomaly(Counter::kSmugglingSuspect, base + i);
+          }
+          dpos = DataPos::kMid;
+          mid_prev_cr = false;
+        }
+        break;
+      case DataPos::kDotCr:
+        if (d[i] == '\n') {
+          ++i;
+          push_pending(CmdKind::kEndOfData, cur);
+          s.state_ = ClientState::kCommand;
+          cmd_start = base + i;
+          end_of_content(base + i, dot_off);
+          classified = std::max(classified, base + i);
+          return i;
+        }
+        anomaly(Counter::kDataBareCr, base + i);
+        emit_content("\r");
+        dpos = DataPos::kMid;
+        mid_prev_cr = true;
+        seg = i;
+        break;
+      case DataPos::kBareLf:
+        if (d[i] == '.') {
+          dpos = DataPos::kBareLfDot;
+          ++i;
+        } else {
+          dpos = DataPos::kMid;
+          mid_prev_cr = false;
+        }
+        break;
+      case DataPos::kBareLfDot:
+        if (d[i] == '\r' || d[i] == '\n') {
+          anomaly(Counter::kSmugglingSuspect, base + i);
+        }
+        dpos = DataPos::kMid;
+        mid_prev_cr = false;
+        break;
+      case DataPos::kMid: {
+        const void* lf = std::memchr(d.data() + i, '\n', n - i);
+        if (lf == nullptr) {
+          mid_prev_cr = d[n - 1] == '\r';
+          i = n;
+          break;
+        }
+        size_t j = static_cast<size_t>(static_cast<const char*>(lf) - d.data());
+        bool cr = j > i ? d[j - 1] == '\r' : mid_prev_cr;
+        i = j + 1;
+        mid_prev_cr = false;
+        if (cr) {
+          dpos = DataPos::kLineStart;
+        } else {
+          anomaly(Counter::kDataBareLf, base + j);
+          dpos = DataPos::kBareLf;
+        }
+        break;
+      }
+    }
+  }
+  flush(n);
+  bool pending_dot = dpos == DataPos::kDot || dpos == DataPos::kDotCr;
+  classified = std::max(classified, pending_dot ? dot_off : base + n);
+  return n;
+}
+
+void Session::Impl::emit_content(std::string_view chunk) {
+  if (chunk.empty() || cur == kNoSlot) {
+    return;
+  }
+  Slot& sl = *slots[cur];
+  if (!sl.content_open) {
+    return;
+  }
+  sl.rec.size += chunk.size();
+  count(Counter::kContentBytes, chunk.size());
+  if (content != nullptr) {
+    content->content(chunk);
+  }
+}
+
+void Session::Impl::end_of_content(uint64_t end_offset, uint64_t hold_offset) {
+  if (cur == kNoSlot) {
+    return;
+  }
+  int slot = cur;
+  Slot& sl = *slots[slot];
+  sl.rec.client_offset_end = end_offset;
+  if (sl.content_open) {
+    sl.content_open = false;
+    if (content != nullptr) {
+      content->end_content();
+    }
+  }
+  if (sl.fields_open) {
+    sl.fields_open = false;
+    if (fields != nullptr) {
+      fields->end_message();  // the verdict exists when this returns
+    }
+  }
+  sl.client_open = false;
+  cur = kNoSlot;
+  raise_hold(HoldKind::kEndOfData, hold_offset, slot);
+  maybe_finish(slot);
+}
+
+}  // namespace smtpgw::smtp
