@@ -181,7 +181,10 @@ class Compiler {
       const_cast<scan::RulesetInfo&>(ruleset->info()).compile_seconds = secs;
       const_cast<scan::RulesetInfo&>(ruleset->info()).skipped_count = res.skipped_rules;
     }
-    if (opts_.mode == Mode::kStrict && !res.errors.empty()) {
+    for (const Diagnostic& d : res.errors) {
+      res.fatal_errors += d.problem == Problem::kPluginBlock ? 0 : 1;
+    }
+    if (opts_.mode == Mode::kStrict && res.fatal_errors > 0) {
       ruleset.reset();
     }
     res.ruleset = std::move(ruleset);
@@ -685,6 +688,7 @@ CompileResult compile_directory(const std::filesystem::path& dir, const CompileO
   CompileResult r = compile_sources(sources, opts, dir);
   if (!io_errors.empty()) {
     r.errors.insert(r.errors.begin(), io_errors.begin(), io_errors.end());
+    r.fatal_errors += static_cast<uint32_t>(io_errors.size());
     if (opts.mode == Mode::kStrict) {
       r.ruleset.reset();
     }

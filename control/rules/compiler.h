@@ -83,7 +83,10 @@ struct CompileResult {
   uint32_t skipped_rules = 0;        // distinct rules skipped (lenient)
   uint32_t rules_defined = 0;        // distinct rule names defined anywhere (compiled + skipped)
   uint32_t compiled_rules = 0;       // rules in the ruleset (or that would be, in strict mode)
-  bool ok() const { return ruleset != nullptr && errors.empty(); }
+  // Errors that reject the set in strict mode: all but kPluginBlock (rules inside a block for
+  // a plugin we do not have are skipped and listed, by design, in both modes).
+  uint32_t fatal_errors = 0;
+  bool ok() const { return ruleset != nullptr && fatal_errors == 0; }
 };
 
 // Compiles every *.cf file of `dir` in name order (SpamAssassin's order; `include` may pull

@@ -280,7 +280,7 @@ void Parser::parse(const std::string& name, std::string_view text,
   const size_t blocks_at_start = blocks_.size();
   int line_no = 0;
   size_t pos = 0;
-  while (pos <= text.size()) {
+  while (pos < text.size()) {
     size_t nl = text.find('\n', pos);
     if (nl == std::string_view::npos) {
       nl = text.size();

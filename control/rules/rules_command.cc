@@ -62,8 +62,8 @@ int smtpgw::app::rules_main(int argc, char** argv) {
   }
   const rules::CompileResult r = rules::compile_directory(dir, opts);
   for (const rules::Diagnostic& d : r.errors) {
-    std::fprintf(stderr, "%s: %s [%s]\n",
-                 opts.mode == rules::Mode::kStrict ? "error" : "skipped",
+    const bool fatal = opts.mode == rules::Mode::kStrict && d.problem != rules::Problem::kPluginBlock;
+    std::fprintf(stderr, "%s: %s [%s]\n", fatal ? "error" : "skipped",
                  d.to_string().c_str(), std::string(rules::problem_name(d.problem)).c_str());
   }
   if (show_warnings) {
