@@ -1,0 +1,378 @@
+// Content-Transfer-Encoding decoders (base64, quoted-printable), streaming: their state between
+// calls is a few bits, so a quartet or an escape may be split anywhere. Then charset conversion
+// of text to UTF-8 and dispatch to the part's consumer.
+#include <algorithm>
+#include <cstring>
+
+#include "dataplane/mime/decoder_impl.h"
+
+namespace smtpgw::mime {
+
+namespace {
+
+// 0..63 sextet, kPad '=', kSkip whitespace, kBad anything else.
+constexpr uint8_t kPad = 64;
+constexpr uint8_t kSkip = 65;
+constexpr uint8_t kBad = 66;
+
+struct B64Table {
+  uint8_t v[256];
+  constexpr B64Table() : v{} {
+    for (int i = 0; i < 256; ++i) {
+      v[i] = kBad;
+    }
+    const char* a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (int i = 0; i < 64; ++i) {
+      v[static_cast<unsigned char>(a[i])] = static_cast<uint8_t>(i);
+    }
+    v[static_cast<unsigned char>('=')] = kPad;
+    v[static_cast<unsigned char>(' ')] = kSkip;
+    v[static_cast<unsigned char>('\t')] = kSkip;
+    v[static_cast<unsigned char>('\r')] = kSkip;
+    v[static_cast<unsigned char>('\n')] = kSkip;
+  }
+};
+constexpr B64Table kB64;
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  return -1;
+}
+
+// Windows-1252 0x80..0x9F; the five undefined bytes map to the C1 control of the same value
+// (as the WHATWG encoding standard does).
+constexpr uint16_t kCp1252High[32] = {
+    0x20AC, 0x0081, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160,
+    0x2039, 0x0152, 0x008D, 0x017D, 0x008F, 0x0090, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022,
+    0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x009D, 0x017E, 0x0178};
+
+constexpr size_t kBatch = 4096;
+
+}  // namespace
+
+char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (ascii_lower(a[i]) != ascii_lower(b[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void Writer::put(std::string_view s) {
+  size_t m = std::min(s.size(), cap - len);
+  if (m != 0) {
+    std::memcpy(data + len, s.data(), m);
+  }
+  len += m;
+  overflow |= m < s.size();
+}
+
+Charset parse_charset(std::string_view name) {
+  size_t b = name.find_first_not_of(" \t\"");
+  if (b == std::string_view::npos) {
+    return Charset::kPass;
+  }
+  name.remove_prefix(b);
+  name = name.substr(0, name.find_first_of(" \t\""));
+  for (std::string_view s : {"utf-8", "utf8", "us-ascii", "ascii", "ansi_x3.4-1968"}) {
+    if (iequals(name, s)) {
+      return Charset::kPass;
+    }
+  }
+  for (std::string_view s : {"iso-8859-1", "iso8859-1", "iso_8859-1", "latin1", "latin-1", "l1",
+                             "cp819", "iso-ir-100"}) {
+    if (iequals(name, s)) {
+      return Charset::kLatin1;
+    }
+  }
+  for (std::string_view s : {"windows-1252", "cp1252", "x-cp1252"}) {
+    if (iequals(name, s)) {
+      return Charset::kCp1252;
+    }
+  }
+  return Charset::kUnknown;
+}
+
+void put_utf8(Writer& w, uint32_t cp) {
+  if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+    cp = 0xFFFD;
+  }
+  char b[4];
+  size_t n;
+  if (cp < 0x80) {
+    b[0] = static_cast<char>(cp);
+    n = 1;
+  } else if (cp < 0x800) {
+    b[0] = static_cast<char>(0xC0 | (cp >> 6));
+    b[1] = static_cast<char>(0x80 | (cp & 0x3F));
+    n = 2;
+  } else if (cp < 0x10000) {
+    b[0] = static_cast<char>(0xE0 | (cp >> 12));
+    b[1] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    b[2] = static_cast<char>(0x80 | (cp & 0x3F));
+    n = 3;
+  } else {
+    b[0] = static_cast<char>(0xF0 | (cp >> 18));
+    b[1] = static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    b[2] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    b[3] = static_cast<char>(0x80 | (cp & 0x3F));
+    n = 4;
+  }
+  w.put(std::string_view(b, n));
+}
+
+size_t byte_to_utf8(Charset cs, unsigned char c, char* out) {
+  if (c < 0x80 || cs == Charset::kPass || cs == Charset::kUnknown) {
+    out[0] = static_cast<char>(c);
+    return 1;
+  }
+  uint32_t cp = c;
+  if (cs == Charset::kCp1252 && c < 0xA0) {
+    cp = kCp1252High[c - 0x80];
+  }
+  if (cp < 0x800) {
+    out[0] = static_cast<char>(0xC0 | (cp >> 6));
+    out[1] = static_cast<char>(0x80 | (cp & 0x3F));
+    return 2;
+  }
+  out[0] = static_cast<char>(0xE0 | (cp >> 12));
+  out[1] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+  out[2] = static_cast<char>(0x80 | (cp & 0x3F));
+  return 3;
+}
+
+// Decoded bytes of the current leaf: counted for its attachment record, then converted and
+// handed to the text or HTML consumer (opaque parts stop here).
+void DecoderImpl::decoded(const char* p, size_t n) {
+  if (n == 0) {
+    return;
+  }
+  if (attachment_ >= 0) {
+    summary_.attachments[attachment_].decoded_size += n;
+  }
+  if (leaf_ == LeafKind::kOpaque) {
+    return;
+  }
+  if (charset_ == Charset::kLatin1 || charset_ == Charset::kCp1252) {
+    charset_out(p, n);
+    return;
+  }
+  if (leaf_ == LeafKind::kHtml) {
+    html_feed(p, n);
+  } else {
+    text_out(p, n);
+  }
+}
+
+void DecoderImpl::charset_out(const char* p, size_t n) {
+  char buf[kBatch];
+  size_t o = 0;
+  for (size_t i = 0; i < n; ++i) {
+    o += byte_to_utf8(charset_, static_cast<unsigned char>(p[i]), buf + o);
+    if (o > kBatch - 4 || i + 1 == n) {
+      if (leaf_ == LeafKind::kHtml) {
+        html_feed(buf, o);
+      } else {
+        text_out(buf, o);
+      }
+      o = 0;
+    }
+  }
+}
+
+void DecoderImpl::b64_feed(const unsigned char* p, size_t n) {
+  char out[kBatch];
+  size_t o = 0;
+  uint32_t acc = b64_acc_;
+  unsigned k = b64_n_;
+  size_t i = 0;
+  while (i < n) {
+    if (k == 0) {
+      // Whole quartets: the common case, one table lookup per character.
+      while (i + 4 <= n) {
+        uint32_t a = kB64.v[p[i]], b = kB64.v[p[i + 1]], c = kB64.v[p[i + 2]],
+                 d = kB64.v[p[i + 3]];
+        if ((a | b | c | d) >= 64) {
+          break;
+        }
+        uint32_t v = (a << 18) | (b << 12) | (c << 6) | d;
+        out[o] = static_cast<char>(v >> 16);
+        out[o + 1] = static_cast<char>(v >> 8);
+        out[o + 2] = static_cast<char>(v);
+        o += 3;
+        i += 4;
+        if (o > kBatch - 3) {
+          decoded(out, o);
+          o = 0;
+        }
+      }
+      if (i >= n) {
+        break;
+      }
+    }
+    uint8_t v = kB64.v[p[i++]];
+    if (v < 64) {
+      acc = (acc << 6) | v;
+      if (++k == 4) {
+        out[o] = static_cast<char>(acc >> 16);
+        out[o + 1] = static_cast<char>(acc >> 8);
+        out[o + 2] = static_cast<char>(acc);
+        o += 3;
+        k = 0;
+        acc = 0;
+      }
+    } else if (v == kPad) {
+      // Padding ends a group: 2 sextets give one byte, 3 give two; a lone sextet is an error.
+      if (k == 2) {
+        out[o++] = static_cast<char>(acc >> 4);
+      } else if (k == 3) {
+        out[o] = static_cast<char>(acc >> 10);
+        out[o + 1] = static_cast<char>(acc >> 2);
+        o += 2;
+      } else if (k == 1 && !bad_noted_) {
+        note(Note::kBadBase64);
+        bad_noted_ = true;
+      }
+      k = 0;
+      acc = 0;
+    } else if (v == kBad && !bad_noted_) {
+      note(Note::kBadBase64);
+      bad_noted_ = true;
+    }
+    if (o > kBatch - 3) {
+      decoded(out, o);
+      o = 0;
+    }
+  }
+  decoded(out, o);
+  b64_acc_ = acc;
+  b64_n_ = static_cast<uint8_t>(k);
+}
+
+void DecoderImpl::qp_feed(const char* p, size_t n) {
+  char out[kBatch];
+  size_t o = 0;
+  auto flush_if_full = [&] {
+    if (o > kBatch - 3) {
+      decoded(out, o);
+      o = 0;
+    }
+  };
+  auto bad = [&] {
+    if (!bad_noted_) {
+      note(Note::kBadQuotedPrintable);
+      bad_noted_ = true;
+    }
+  };
+  size_t i = 0;
+  while (i < n) {
+    flush_if_full();  // the cases below write at most two bytes
+    char c = p[i];
+    switch (qp_state_) {
+      case 0: {
+        const char* eq = static_cast<const char*>(std::memchr(p + i, '=', n - i));
+        size_t run = (eq ? eq - (p + i) : n - i);
+        while (run != 0) {
+          size_t m = std::min(run, kBatch - o);
+          std::memcpy(out + o, p + i, m);
+          o += m;
+          i += m;
+          run -= m;
+          if (o == kBatch) {
+            decoded(out, o);
+            o = 0;
+          }
+        }
+        if (eq != nullptr) {
+          qp_state_ = 1;
+          ++i;
+        }
+        break;
+      }
+      case 1:
+        if (hex_digit(c) >= 0) {
+          qp_hex1_ = c;
+          qp_state_ = 2;
+          ++i;
+        } else if (c == '\r') {
+          qp_state_ = 3;
+          ++i;
+        } else if (c == '\n') {
+          qp_state_ = 0;  // soft line break
+          ++i;
+        } else {
+          bad();
+          out[o++] = '=';
+          qp_state_ = 0;  // c is read again as plain text
+        }
+        break;
+      case 2:
+        if (hex_digit(c) >= 0) {
+          out[o++] = static_cast<char>(hex_digit(qp_hex1_) * 16 + hex_digit(c));
+          ++i;
+        } else {
+          bad();
+          out[o++] = '=';
+          out[o++] = qp_hex1_;
+        }
+        qp_state_ = 0;
+        break;
+      case 3:
+        qp_state_ = 0;  // "=\r\n" soft break; "=\r" + other: the CR is dropped too
+        if (c == '\n') {
+          ++i;
+        } else {
+          bad();
+        }
+        break;
+    }
+  }
+  decoded(out, o);
+}
+
+// End of a leaf's body: the encoder's leftovers.
+void DecoderImpl::transfer_finish() {
+  if (cte_ == Cte::kBase64) {
+    char out[2];
+    size_t o = 0;
+    if (b64_n_ == 2) {
+      out[o++] = static_cast<char>(b64_acc_ >> 4);
+    } else if (b64_n_ == 3) {
+      out[o++] = static_cast<char>(b64_acc_ >> 10);
+      out[o++] = static_cast<char>(b64_acc_ >> 2);
+    } else if (b64_n_ == 1 && !bad_noted_) {
+      note(Note::kBadBase64);
+      bad_noted_ = true;
+    }
+    b64_n_ = 0;
+    b64_acc_ = 0;
+    decoded(out, o);
+  } else if (cte_ == Cte::kQuotedPrintable) {
+    // A final '=' is a soft break whose line break belongs to the next delimiter; "=X" is cut.
+    if (qp_state_ == 2) {
+      if (!bad_noted_) {
+        note(Note::kBadQuotedPrintable);
+        bad_noted_ = true;
+      }
+      char out[2] = {'=', qp_hex1_};
+      decoded(out, 2);
+    }
+    qp_state_ = 0;
+  }
+}
+
+}  // namespace smtpgw::mime
