@@ -74,6 +74,7 @@ struct Writer {
 // belong to it. Writes the canonical form. Returns kOk and sets *end.
 AddressStatus parse_domain(std::string_view in, size_t pos, Writer& w, size_t* end) {
   size_t start_len = w.len;
+  size_t domain_len = 0;  // canonical length, counted even when the writer is full
   if (pos < in.size() && in[pos] == '[') {
     // Address literal: dtext up to ']' (RFC 5321 4.1.3), lower-cased ("IPv6:" tag and hex).
     w.put('[');
@@ -90,6 +91,7 @@ AddressStatus parse_domain(std::string_view in, size_t pos, Writer& w, size_t* e
     }
     w.put(']');
     *end = i + 1;
+    domain_len = *end - pos;
   } else {
     size_t i = pos;
     size_t label = 0;
@@ -114,16 +116,21 @@ AddressStatus parse_domain(std::string_view in, size_t pos, Writer& w, size_t* e
     if (i == pos) {
       return AddressStatus::kBadDomain;
     }
+    domain_len = i - pos;
     // One trailing dot is the root; "a.example." and "a.example" are the same sender.
     if (label == 0) {
-      if (w.len - start_len <= 1) {
+      if (domain_len <= 1) {
         return AddressStatus::kBadDomain;
       }
-      --w.len;
+      --domain_len;
+      if (!w.overflow) {
+        --w.len;
+      }
     }
     *end = i;
   }
-  if (w.len - start_len > kMaxDomain) {
+  (void)start_len;
+  if (domain_len > kMaxDomain) {
     return AddressStatus::kDomainTooLong;
   }
   return AddressStatus::kOk;

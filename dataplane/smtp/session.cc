@@ -53,6 +53,7 @@ Session::Impl::Impl(Session& session, const SessionLimits& l, FieldSink* f, Cont
     : s(session), limits(l), fields(f), content(c), observer(o) {
   limits.max_command_line = std::max(limits.max_command_line, kMinLine);
   limits.max_reply_line = std::max(limits.max_reply_line, kMinLine);
+  limits.max_pending = std::max<uint32_t>(limits.max_pending, 1);
   cmd_buf.reset(new char[limits.max_command_line]());
   reply_buf.reset(new char[limits.max_reply_line]());
   pending_cap = limits.max_pending + 1;  // + the greeting
@@ -104,7 +105,9 @@ void Session::Impl::raise_hold(HoldKind kind, uint64_t offset, int slot) {
 }
 
 bool Session::Impl::push_pending(CmdKind kind, int slot, uint32_t rcpt) {
-  if (pending_count >= pending_cap) {
+  // The greeting does not count against max_pending (it is pending before any command).
+  uint32_t greeting = pending_count > 0 && pending[pending_head].kind == CmdKind::kGreeting;
+  if (pending_count >= pending_cap || pending_count - greeting >= limits.max_pending) {
     // Its reply will be matched with a later command: from here on the matching is wrong, so
     // say so (outcomes become kUnknown) instead of guessing.
     anomaly(Counter::kPendingOverflow, s.client_off_);

@@ -112,7 +112,7 @@ std::string_view raw_path(std::string_view rest) {
 void Session::Impl::client_data(std::string_view d) {
   if (closed || s.state_ == ClientState::kRefused) {
     if (!d.empty()) {
-      anomaly(Counter::kDataAfterEnd, s.client_off_);
+      data_after_end(s.client_off_);
     }
     s.client_off_ += d.size();
     return;
@@ -152,7 +152,10 @@ void Session::Impl::client_data(std::string_view d) {
         i = d.size();
         break;
       case ClientState::kOpaque:
+        i = d.size();
+        break;
       case ClientState::kRefused:
+        data_after_end(base + i);
         i = d.size();
         break;
     }

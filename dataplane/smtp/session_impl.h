@@ -90,6 +90,7 @@ struct Session::Impl {
   uint64_t barrier = UINT64_MAX;  // DATA / STARTTLS sent, reply not yet seen
   uint64_t frozen = UINT64_MAX;   // hold overflow or refusal: never released past this
   bool closed = false;
+  bool after_end_reported = false;  // kDataAfterEnd is counted once per session
   uint64_t base = 0;           // client offset of the chunk being parsed
 
   // Server reply parsing.
@@ -146,6 +147,12 @@ struct Session::Impl {
   }
   void anomaly(Counter c, uint64_t offset);
   void set_desync(uint64_t offset);
+  void data_after_end(uint64_t offset) {
+    if (!after_end_reported) {
+      after_end_reported = true;
+      anomaly(Counter::kDataAfterEnd, offset);
+    }
+  }
   void raise_hold(HoldKind kind, uint64_t offset, int slot);
   bool push_pending(CmdKind kind, int slot, uint32_t rcpt = kNoIndex);
   Slot* slot_ptr(int i) { return i >= 0 ? slots[i].get() : nullptr; }
