@@ -69,6 +69,12 @@ class NatTable {
  public:
   explicit NatTable(const NatTableConfig& cfg);
 
+  // Prefetches the index slot lookup_inside(k) will read first. Call for the packets of a burst
+  // before handling them, so their cache misses overlap (the rte_hash_lookup_bulk idea).
+  void prefetch_inside(const FlowKey& k) const;
+  void prefetch_outside(uint32_t remote_ip, uint16_t remote_port, uint32_t egress_ip,
+                        uint16_t nat_port, uint8_t proto) const;
+
   // The binding for a packet from inside, or nullptr. O(1) expected.
   Binding* lookup_inside(const FlowKey& k);
   // The binding a reply (from remote_ip:remote_port to egress_ip:nat_port) belongs to, or nullptr.

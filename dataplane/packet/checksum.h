@@ -4,31 +4,49 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 namespace smtpgw::packet {
 
 // Ones-complement sum of `len` bytes starting at `p`, big-endian 16-bit words, folded to 32 bits
 // plus `initial`. Cost: O(len). Callers fold with checksum_fold().
 inline uint32_t checksum_add(const uint8_t* p, size_t len, uint32_t initial = 0) {
-  uint64_t sum = initial;
-  while (len >= 8) {
-    sum += (uint32_t{p[0]} << 8 | p[1]) + (uint32_t{p[2]} << 8 | p[3]) +
-           (uint32_t{p[4]} << 8 | p[5]) + (uint32_t{p[6]} << 8 | p[7]);
-    p += 8;
-    len -= 8;
+  // The ones-complement sum is byte-order independent (RFC 1071 §2(B)): sum native-order 32-bit
+  // words into 64 bits, fold, and swap the bytes once at the end.
+  uint64_t sum = 0;
+  while (len >= 16) {
+    uint32_t w[4];
+    std::memcpy(w, p, 16);
+    sum += uint64_t{w[0]} + w[1] + w[2] + w[3];
+    p += 16;
+    len -= 16;
   }
-  while (len >= 2) {
-    sum += uint32_t{p[0]} << 8 | p[1];
+  while (len >= 4) {
+    uint32_t w;
+    std::memcpy(&w, p, 4);
+    sum += w;
+    p += 4;
+    len -= 4;
+  }
+  if (len >= 2) {
+    uint16_t w;
+    std::memcpy(&w, p, 2);
+    sum += w;
     p += 2;
     len -= 2;
   }
   if (len) {
-    sum += uint32_t{p[0]} << 8;
+    sum += *p;  // the odd byte is the high byte of a big-endian word: low byte in native order
   }
-  while (sum >> 32) {
-    sum = (sum & 0xffffffffu) + (sum >> 32);
+  while (sum >> 16) {
+    sum = (sum & 0xffff) + (sum >> 16);
   }
-  return static_cast<uint32_t>(sum);
+  const uint32_t swapped = static_cast<uint16_t>((sum >> 8) | (sum << 8));
+  uint64_t total = uint64_t{swapped} + initial;
+  while (total >> 32) {
+    total = (total & 0xffffffffu) + (total >> 32);
+  }
+  return static_cast<uint32_t>(total);
 }
 
 inline uint16_t checksum_fold(uint32_t sum) {

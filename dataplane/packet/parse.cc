@@ -264,7 +264,22 @@ uint16_t l4_checksum_residual_v6(const uint8_t* src, const uint8_t* dst, uint8_t
 
 ParseResult parse_frame(const uint8_t* frame, uint32_t len, const ParseOptions& opts,
                         ParsedPacket* out) {
-  *out = ParsedPacket{};
+  // Reset the scalar fields only: the address arrays are written by the parser that uses them.
+  out->l3 = L3::kNone;
+  out->l4_proto = 0;
+  out->vlan_count = 0;
+  out->vlan_id = 0;
+  out->l3_offset = out->l4_offset = out->payload_offset = out->payload_len = 0;
+  out->ip_total_len = 0;
+  out->has_l4 = out->is_fragment = out->first_fragment = false;
+  out->ttl = 0;
+  out->src4 = out->dst4 = 0;
+  out->sport = out->dport = 0;
+  out->tcp_flags = out->icmp_type = 0;
+  out->tcp_seq = out->tcp_ack = 0;
+  out->tcp_window = 0;
+  out->arp_op = 0;
+  out->arp_spa = out->arp_tpa = 0;
   if (len < kEthHeaderLen) {
     return ParseResult::eth_truncated;
   }

@@ -69,7 +69,7 @@ struct ParsedPacket {
   bool first_fragment = false;
   uint8_t ttl = 0;            // IPv4 TTL / IPv6 hop limit
   uint32_t src4 = 0, dst4 = 0;  // IPv4 addresses, host order
-  uint8_t src6[16] = {}, dst6[16] = {};
+  uint8_t src6[16], dst6[16];  // IPv6 only; not cleared for IPv4 frames (cost per packet)
   uint16_t sport = 0, dport = 0;  // host order (TCP/UDP); ICMP echo: id in sport
   uint8_t tcp_flags = 0;
   uint8_t icmp_type = 0;
@@ -77,7 +77,7 @@ struct ParsedPacket {
   uint16_t tcp_window = 0;
   // ARP fields (host order addresses).
   uint16_t arp_op = 0;
-  MacAddr arp_sha{}, arp_tha{};
+  MacAddr arp_sha, arp_tha;  // ARP only
   uint32_t arp_spa = 0, arp_tpa = 0;
 };
 

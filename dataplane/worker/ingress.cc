@@ -26,11 +26,23 @@ uint32_t Worker::poll_once(uint64_t now) {
     const uint16_t n = rte_eth_rx_burst(port, cfg_.index, burst, t_.burst);
     received += n;
     stats_->add(Counter::rx_packets, n);
+    // Two passes over the burst: classify every packet and prefetch the flow-index slot it
+    // will need, then act; the index cache misses of a burst overlap instead of queueing.
+    packet::ParsedPacket parsed[kMaxBurst];
     for (uint16_t i = 0; i < n; ++i) {
       if (i + 1 < n) {
         rte_prefetch0(rte_pktmbuf_mtod(burst[i + 1], void*));
       }
-      handle(burst[i], port, now);
+      if (!classify(burst[i], port, &parsed[i])) {
+        burst[i] = nullptr;
+      } else {
+        prefetch_binding(port, parsed[i]);
+      }
+    }
+    for (uint16_t i = 0; i < n; ++i) {
+      if (burst[i] != nullptr) {
+        act(burst[i], port, parsed[i], now);
+      }
     }
   }
   if (!t_.handoff.empty()) {
@@ -45,8 +57,13 @@ uint32_t Worker::poll_once(uint64_t now) {
   if (pending_count_ != 0) {
     service_pending(now);
   }
-  stats_->add(Counter::nat_expired, nat_.expire(now, cfg_.expire_budget));
-  stats_->bindings = nat_.size();
+  if (now >= next_expire_) {
+    // One sweep of the pool per expire_sweep, in 1,000 slices.
+    const uint32_t slice = nat_.capacity() / 1000 + 1;
+    stats_->add(Counter::nat_expired, nat_.expire(now, slice));
+    stats_->bindings = nat_.size();
+    next_expire_ = now + cfg_.expire_sweep / 1000;
+  }
   flush_tx();
   return received;
 }
@@ -59,8 +76,28 @@ void Worker::run(const std::atomic<bool>& stop) {
 }
 
 void Worker::handle(rte_mbuf* m, uint16_t port, uint64_t now) {
+  packet::ParsedPacket p;
+  if (classify(m, port, &p)) {
+    act(m, port, p, now);
+  }
+}
+
+void Worker::prefetch_binding(uint16_t port, const packet::ParsedPacket& p) const {
+  if (p.l3 != packet::L3::kIpv4 || !p.has_l4) {
+    return;
+  }
+  if (t_.ports[port].role == Role::kInside) {
+    nat_.prefetch_inside({p.src4, p.dst4, p.sport, p.dport, p.l4_proto});
+  } else {
+    nat_.prefetch_outside(p.src4, p.sport, p.dst4, p.dport, p.l4_proto);
+  }
+}
+
+// L2 checks and parse. Returns false when the packet was dropped (and counted).
+bool Worker::classify(rte_mbuf* m, uint16_t port, packet::ParsedPacket* out) {
   if (!rte_pktmbuf_is_contiguous(m)) {
-    return drop(m, Counter::multi_segment);
+    drop(m, Counter::multi_segment);
+    return false;
   }
   const PortRuntime& pr = t_.ports[port];
   uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
@@ -68,18 +105,21 @@ void Worker::handle(rte_mbuf* m, uint16_t port, uint64_t now) {
   if (len >= packet::kEthHeaderLen) {
     const packet::MacAddr dst = packet::load_mac(frame);
     if (!(dst == pr.mac) && !dst.is_broadcast()) {
-      return drop(m, dst.is_multicast() ? Counter::l2_multicast : Counter::not_for_us);
+      drop(m, dst.is_multicast() ? Counter::l2_multicast : Counter::not_for_us);
+      return false;
     }
     // Strip the port's VLAN tag so every later stage sees an untagged frame; egress re-tags.
     if (packet::load_be16(frame + 12) == packet::kEtherTypeVlan && len >= 18) {
       if ((packet::load_be16(frame + 14) & 0x0fff) != pr.vlan) {
-        return drop(m, Counter::vlan_mismatch);
+        drop(m, Counter::vlan_mismatch);
+        return false;
       }
       std::memmove(frame + packet::kVlanTagLen, frame, 12);
       frame = reinterpret_cast<uint8_t*>(rte_pktmbuf_adj(m, packet::kVlanTagLen));
       len -= packet::kVlanTagLen;
     } else if (pr.vlan != 0) {
-      return drop(m, Counter::vlan_mismatch);
+      drop(m, Counter::vlan_mismatch);
+      return false;
     }
   }
   packet::ParseOptions opts;
@@ -87,14 +127,18 @@ void Worker::handle(rte_mbuf* m, uint16_t port, uint64_t now) {
       (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD;
   opts.l4_checksum_verified =
       (m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_GOOD;
-  ParsedPacket p;
-  const ParseResult r = packet::parse_frame(frame, len, opts, &p);
+  const ParseResult r = packet::parse_frame(frame, len, opts, out);
   if (r != ParseResult::kOk) [[unlikely]] {
     ++stats_->parse[static_cast<int>(r)];
     rte_pktmbuf_free(m);
-    return;
+    return false;
   }
   ++stats_->parse[0];
+  return true;
+}
+
+void Worker::act(rte_mbuf* m, uint16_t port, const packet::ParsedPacket& p, uint64_t now) {
+  const PortRuntime& pr = t_.ports[port];
   switch (p.l3) {
     case packet::L3::kArp:
       return on_arp(m, port, p, now);

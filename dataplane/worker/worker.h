@@ -27,7 +27,9 @@ inline constexpr uint16_t kMaxBurst = 64;
 struct WorkerConfig {
   uint16_t index = 0;          // 0..worker_count-1; also the RX/TX queue id it uses
   flow::NatTableConfig nat;    // timeouts in TSC ticks
-  uint32_t expire_budget = 64; // bindings examined per loop for expiry
+  // Expiry sweeps the binding pool once per `expire_sweep` TSC ticks (default one second),
+  // a slice at a time, so its cost per packet stays small whatever the loop rate.
+  uint64_t expire_sweep = 0;
 };
 
 class Worker {
@@ -56,6 +58,9 @@ class Worker {
 
   // ingress.cc
   void handle(rte_mbuf* m, uint16_t port, uint64_t now);
+  bool classify(rte_mbuf* m, uint16_t port, packet::ParsedPacket* p);
+  void act(rte_mbuf* m, uint16_t port, const packet::ParsedPacket& p, uint64_t now);
+  void prefetch_binding(uint16_t port, const packet::ParsedPacket& p) const;
   // arp.cc
   void on_arp(rte_mbuf* m, uint16_t port, const packet::ParsedPacket& p, uint64_t now);
   void hold_for_arp(rte_mbuf* m, uint16_t port, uint32_t next_hop, uint64_t now);
@@ -94,6 +99,7 @@ class Worker {
   };
   Pending* pending_ = nullptr;  // ring of arp_pending_max entries, allocated at construction
   uint32_t pending_head_ = 0, pending_count_ = 0;
+  uint64_t next_expire_ = 0;
 };
 
 }  // namespace smtpgw::worker

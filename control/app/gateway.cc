@@ -1,0 +1,180 @@
+#include "control/app/gateway.h"
+
+#include <rte_cycles.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "dataplane/port/port.h"
+#include "dataplane/worker/telemetry.h"
+
+namespace smtpgw::app {
+
+namespace {
+
+packet::MacAddr to_mac(const config::MacAddress& m) {
+  packet::MacAddr out;
+  std::memcpy(out.b, m.data(), 6);
+  return out;
+}
+
+std::string mac_text(const packet::MacAddr& m) {
+  char buf[18];
+  std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", m.b[0], m.b[1], m.b[2], m.b[3],
+                m.b[4], m.b[5]);
+  return buf;
+}
+
+
+}  // namespace
+
+bool build(Gateway& g) {
+  const config::Config& cfg = g.cfg;
+  const uint16_t nworkers = static_cast<uint16_t>(cfg.worker_count());
+  g.pool = rte_pktmbuf_pool_create("smtpgw_mbufs", cfg.workers.mbufs, 256, 0,
+                                   RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
+  if (g.pool == nullptr) {
+    std::fprintf(stderr, "smtpgw: cannot create the mbuf pool (%u mbufs): %s\n", cfg.workers.mbufs,
+                 rte_strerror(rte_errno));
+    return false;
+  }
+  worker::Tables& t = g.tables;
+  t.worker_count = nworkers;
+  t.burst = cfg.workers.burst > worker::kMaxBurst ? worker::kMaxBurst : cfg.workers.burst;
+  for (const config::PortConfig& pc : cfg.ports) {
+    const auto id = port::find_port(pc.device, pc.port_index);
+    if (!id || *id >= worker::kMaxPorts) {
+      std::fprintf(stderr,
+                   "smtpgw: %s: ports[%s].device: no DPDK port named '%s' (is it listed in "
+                   "eal.devices?)\n",
+                   cfg.source.c_str(), pc.name.c_str(), pc.device.c_str());
+      return false;
+    }
+    port::PortSetup s;
+    s.port_id = *id;
+    s.rx_queues = pc.rx_queues ? pc.rx_queues : nworkers;
+    s.tx_queues = nworkers;
+    s.rx_descriptors = pc.rx_descriptors;
+    s.tx_descriptors = pc.tx_descriptors;
+    s.pool = g.pool;
+    if (pc.mac) {
+      s.mac = to_mac(*pc.mac);
+    }
+    std::string err;
+    const auto info = port::start_port(s, &err);
+    if (!info) {
+      std::fprintf(stderr, "smtpgw: port %s (%s): %s\n", pc.name.c_str(), pc.device.c_str(),
+                   err.c_str());
+      return false;
+    }
+    g.started_ports.push_back(*id);
+    worker::PortRuntime& pr = t.ports[*id];
+    pr.role = pc.role == config::PortRole::kInside ? worker::Role::kInside : worker::Role::kOutside;
+    pr.mac = info->mac;
+    pr.address = pc.address.address.value;
+    pr.prefix = pc.address.network().value;
+    pr.prefix_len = pc.address.length;
+    pr.vlan = pc.vlan;
+    pr.rx_queues = info->rx_queues;
+    t.port_ids.push_back(*id);
+    t.routes.add(pr.prefix, pr.prefix_len, *id, 0);
+    std::printf("smtpgw: port %s = %s (port %u, %s) %s/%u mac %s, %u rx queue(s)\n",
+                pc.name.c_str(), pc.device.c_str(), *id, info->driver.c_str(),
+                config::to_string(pc.address.address).c_str(), pc.address.length,
+                mac_text(info->mac).c_str(), info->rx_queues);
+  }
+  for (const config::RouteConfig& r : cfg.routes) {
+    const uint16_t id = g.started_ports[r.port_idx];
+    if (!t.routes.add(r.prefix.network().value, r.prefix.length, id, r.via.value)) {
+      std::fprintf(stderr, "smtpgw: %s: routes: more than %u routes\n", cfg.source.c_str(),
+                   route::kMaxRoutes);
+      return false;
+    }
+  }
+  const uint64_t hz = rte_get_tsc_hz();
+  t.tsc_hz = hz;
+  g.neighbors = std::make_unique<arp::NeighborTable>(4096);
+  t.neighbors = g.neighbors.get();
+  for (const config::NeighborConfig& n : cfg.neighbors) {
+    g.neighbors->learn(n.address.value, g.started_ports[n.port_idx], to_mac(n.mac), 0, true);
+  }
+  t.arp_ttl = hz * cfg.arp.entry_ttl;
+  t.arp_retry = hz / 1000 * cfg.arp.retry_ms;
+  t.arp_give_up = t.arp_retry * 3;  // three unanswered requests
+  t.arp_pending_max = cfg.arp.pending_max ? cfg.arp.pending_max : 1;
+  for (const config::Ipv4& a : cfg.pools.normal) {
+    t.normal_pool.push_back(a.value);
+  }
+  for (const config::Ipv4& a : cfg.pools.high_risk) {
+    t.high_risk_pool.push_back(a.value);
+  }
+  t.all_pool = t.normal_pool;
+  t.all_pool.insert(t.all_pool.end(), t.high_risk_pool.begin(), t.high_risk_pool.end());
+  for (uint16_t p : cfg.smtp.ports) {
+    t.smtp_ports.set(p);
+  }
+  switch (cfg.smtp.other_traffic) {
+    case config::OtherTraffic::kForward:
+      t.other_traffic = worker::OtherTraffic::kForward;
+      break;
+    case config::OtherTraffic::kNat:
+      t.other_traffic = worker::OtherTraffic::kNat;
+      break;
+    case config::OtherTraffic::kDrop:
+      t.other_traffic = worker::OtherTraffic::kDrop;
+      break;
+  }
+  if (nworkers > 1) {
+    for (uint16_t w = 0; w < nworkers; ++w) {
+      char name[32];
+      std::snprintf(name, sizeof name, "smtpgw_handoff%u", w);
+      rte_ring* r = rte_ring_create(name, 4096, rte_socket_id(), RING_F_SC_DEQ);
+      if (r == nullptr) {
+        std::fprintf(stderr, "smtpgw: cannot create handoff ring: %s\n", rte_strerror(rte_errno));
+        return false;
+      }
+      t.handoff.push_back(r);
+    }
+  }
+  g.stats = static_cast<worker::WorkerStats*>(
+      rte_zmalloc("smtpgw_stats", sizeof(worker::WorkerStats) * nworkers, 64));
+  const config::FlowTimeouts& to = cfg.flows.timeouts;
+  for (uint16_t w = 0; w < nworkers; ++w) {
+    worker::WorkerConfig wc;
+    wc.index = w;
+    wc.expire_sweep = hz;
+    wc.nat.max_bindings = cfg.flows.max_per_worker;
+    wc.nat.port_min = cfg.flows.nat_port_min;
+    wc.nat.port_max = cfg.flows.nat_port_max;
+    wc.nat.worker_index = w;
+    wc.nat.worker_count = nworkers;
+    wc.nat.egress_addresses = t.all_pool;
+    wc.nat.timeouts = {hz * to.syn, hz * to.established, hz * to.fin,
+                       hz * to.closed, hz * to.udp,         hz * to.icmp};
+    g.workers.push_back(std::make_unique<worker::Worker>(t, wc, g.pool, &g.stats[w]));
+  }
+  worker::register_telemetry(g.stats, nworkers);
+  return true;
+}
+
+void teardown(Gateway& g) {
+  g.workers.clear();
+  for (uint16_t id : g.started_ports) {
+    port::stop_port(id);
+  }
+  for (rte_ring* r : g.tables.handoff) {
+    rte_ring_free(r);
+  }
+  rte_free(g.stats);
+  rte_mempool_free(g.pool);
+}
+
+
+}  // namespace smtpgw::app
