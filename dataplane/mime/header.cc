@@ -322,6 +322,10 @@ std::string_view DecoderImpl::decode_words(std::string_view raw, Writer& out) {
       shaped = charset.find_first_of(" \t") == std::string_view::npos;
     }
     size_t end = shaped ? raw.find("?=", q1 + 3) : std::string_view::npos;
+    if (end != std::string_view::npos &&
+        raw.substr(q1 + 3, end - q1 - 3).find_first_of(" \t") != std::string_view::npos) {
+      end = std::string_view::npos;  // an encoded word holds no whitespace (RFC 2047 section 5)
+    }
     if (!shaped || end == std::string_view::npos) {
       if (shaped) {
         note(Note::kBadEncodedWord);
