@@ -66,18 +66,23 @@ sgw_harness_init() {
   trap 'sgw_log "terminated"; exit 143' TERM
 }
 
-# sgw_wait_until SECONDS WHAT CMD ARGS... — polls CMD every 0.2 s until it succeeds; fails the
-# test naming WHAT after SECONDS. Returns as soon as the condition holds (no fixed sleeps).
+# sgw_poll SECONDS CMD ARGS... — polls CMD every 0.2 s until it succeeds (status 0) or SECONDS
+# pass (status 1). Returns as soon as the condition holds (no fixed sleeps).
+sgw_poll() {
+  local secs=$1
+  shift
+  local deadline=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.2
+  done
+}
+
+# sgw_wait_until SECONDS WHAT CMD ARGS... — sgw_poll, failing the test (naming WHAT) on timeout.
 sgw_wait_until() {
   local secs=$1 what=$2
   shift 2
-  local deadline=$((SECONDS + secs))
-  until "$@" >/dev/null 2>&1; do
-    if ((SECONDS >= deadline)); then
-      sgw_fail "timed out after ${secs}s waiting for: $what"
-    fi
-    sleep 0.2
-  done
+  sgw_poll "$secs" "$@" || sgw_fail "timed out after ${secs}s waiting for: $what"
 }
 
 # True while PID is alive (and not a zombie).
@@ -87,12 +92,13 @@ sgw_alive() {
   [[ $state != Z* ]]
 }
 
-# sgw_spawn LOGFILE CMD ARGS... — starts CMD in the background with stdout+stderr to LOGFILE,
-# sets SGW_PID, and registers a stop (TERM, then KILL after 5 s) for exit.
+# sgw_spawn LOGFILE CMD ARGS... — starts CMD in the background with stdout+stderr to LOGFILE
+# and stdin from $SGW_STDIN (default /dev/null), sets SGW_PID, and registers a stop (TERM, then
+# KILL after 5 s) for exit.
 sgw_spawn() {
   local log=$1
   shift
-  "$@" >"$log" 2>&1 &
+  "$@" <"${SGW_STDIN:-/dev/null}" >"$log" 2>&1 &
   SGW_PID=$!
   sgw_defer sgw_stop_pid "$SGW_PID" TERM 5
 }
