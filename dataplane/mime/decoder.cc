@@ -156,48 +156,55 @@ void DecoderImpl::content(const char* p, size_t n) {
 }
 
 size_t DecoderImpl::parse(const char* p, size_t n) {
-  // The classifier keeps running after the last multipart closed until it has skipped the rest
-  // of the close-delimiter line.
-  if (frame_count_ == 0 && line_ == Line::kStart) {
-    return deliver(p, n);
-  }
-  classify(p, n);
-  return n;
-}
-
-// Hands bytes to the current state. Returns early only when the message's own header section
-// ends, so content() can start counting raw body bytes at the right place.
-size_t DecoderImpl::deliver(const char* p, size_t n) {
   size_t done = 0;
   while (done < n) {
-    switch (state_) {
-      case State::kHeader: {
-        bool top = header_top_;
-        section_ended_ = false;
-        done += header_feed(p + done, n - done);
-        if (!section_ended_) {
-          return done;  // header_feed consumed everything
-        }
-        if (top) {
-          return done;
-        }
-        break;
+    // The classifier keeps running after the last multipart closed until it has skipped the
+    // rest of the close-delimiter line.
+    if (frame_count_ == 0 && line_ == Line::kStart) {
+      bool was_body = in_body_;
+      done += deliver(p + done, n - done);
+      if (in_body_ != was_body) {
+        return done;  // raw body starts here: content() re-cuts its pieces
       }
-      case State::kLeaf:
-        leaf_feed(p + done, n - done);
-        return n;
-      case State::kDiscard:
-        return n;
+    } else {
+      done += classify(p + done, n - done);
     }
   }
   return done;
 }
 
+// Hands bytes to the current state. Returns early when a header section ends: the next bytes
+// may belong to a multipart, which the line classifier must see.
+size_t DecoderImpl::deliver(const char* p, size_t n) {
+  switch (state_) {
+    case State::kHeader: {
+      section_ended_ = false;
+      return header_feed(p, n);
+    }
+    case State::kLeaf:
+      leaf_feed(p, n);
+      return n;
+    case State::kDiscard:
+      return n;
+  }
+  return n;
+}
+
+// deliver() for the classifier, which hands over at most one line at a time: a header section
+// can only end at the end of what it gets, so nothing is left for the structure to re-read.
+void DecoderImpl::deliver_all(const char* p, size_t n) {
+  while (n != 0) {
+    size_t c = deliver(p, n);
+    p += c;
+    n -= c;
+  }
+}
+
 void DecoderImpl::release_break() {
   if (pending_break_ == 2) {
-    deliver("\r\n", 2);
+    deliver_all("\r\n", 2);
   } else if (pending_break_ == 1) {
-    deliver("\n", 1);
+    deliver_all("\n", 1);
   }
   pending_break_ = 0;
 }
@@ -209,7 +216,7 @@ void DecoderImpl::end_line(uint8_t brk) {
   line_ = Line::kStart;
   if (state_ == State::kHeader) {
     pending_break_ = 0;
-    deliver(brk == 2 ? "\r\n" : "\n", brk);
+    deliver_all(brk == 2 ? "\r\n" : "\n", brk);
   } else {
     pending_break_ = brk;
   }
@@ -238,8 +245,9 @@ int DecoderImpl::match_candidate() const {
   return possible ? -1 : -2;
 }
 
-void DecoderImpl::classify(const char* p, size_t n) {
-  const char* end = p + n;
+size_t DecoderImpl::classify(const char* p, size_t n) {
+  const char* const begin = p;
+  const char* const end = p + n;
   while (p < end) {
     switch (line_) {
       case Line::kMid: {
@@ -250,19 +258,19 @@ void DecoderImpl::classify(const char* p, size_t n) {
             end_line(2);
             break;
           }
-          deliver("\r", 1);
+          deliver_all("\r", 1);
         }
         const char* lf = static_cast<const char*>(std::memchr(p, '\n', end - p));
         if (lf == nullptr) {
           size_t m = end - p;
           bool cr = p[m - 1] == '\r';
-          deliver(p, m - cr);
+          deliver_all(p, m - cr);
           pending_cr_ = cr;
-          return;
+          return n;
         }
         size_t m = lf - p;
         bool cr = m != 0 && p[m - 1] == '\r';
-        deliver(p, m - cr);
+        deliver_all(p, m - cr);
         p = lf + 1;
         end_line(cr ? 2 : 1);
         break;
@@ -271,8 +279,7 @@ void DecoderImpl::classify(const char* p, size_t n) {
         if (frame_count_ == 0) {
           // The outermost multipart closed: no more delimiters to look for.
           release_break();
-          deliver(p, end - p);
-          return;
+          return static_cast<size_t>(p - begin);
         }
         if (*p != '-') {
           release_break();
@@ -287,7 +294,7 @@ void DecoderImpl::classify(const char* p, size_t n) {
           char c = *p;
           if (c == '\n' || c == '\r') {
             release_break();
-            deliver(cand_.data(), cand_len_);
+            deliver_all(cand_.data(), cand_len_);
             line_ = Line::kMid;
             break;
           }
@@ -296,7 +303,7 @@ void DecoderImpl::classify(const char* p, size_t n) {
           int r = match_candidate();
           if (r == -2) {
             release_break();
-            deliver(cand_.data(), cand_len_);
+            deliver_all(cand_.data(), cand_len_);
             line_ = Line::kMid;
             break;
           }
@@ -329,7 +336,7 @@ void DecoderImpl::classify(const char* p, size_t n) {
       case Line::kSkipToEol: {
         const char* lf = static_cast<const char*>(std::memchr(p, '\n', end - p));
         if (lf == nullptr) {
-          return;
+          return n;
         }
         p = lf + 1;
         pending_break_ = 0;
@@ -338,6 +345,7 @@ void DecoderImpl::classify(const char* p, size_t n) {
       }
     }
   }
+  return n;
 }
 
 // Ends whatever entity is being read: a part cut inside its header section is a part with an
@@ -564,7 +572,7 @@ void DecoderImpl::end() {
     switch (line_) {
       case Line::kMid:
         if (pending_cr_) {
-          deliver("\r", 1);
+          deliver_all("\r", 1);
         }
         break;
       case Line::kStart:
@@ -572,7 +580,7 @@ void DecoderImpl::end() {
         break;
       case Line::kCandidate:
         release_break();
-        deliver(cand_.data(), cand_len_);
+        deliver_all(cand_.data(), cand_len_);
         break;
       case Line::kDelimTail:
         on_delimiter_kind(false);

@@ -106,7 +106,8 @@ class DecoderImpl {
   void chunk_flush(ChunkBuf& b, FieldKind kind);
   size_t parse(const char* p, size_t n);
   size_t deliver(const char* p, size_t n);
-  void classify(const char* p, size_t n);
+  void deliver_all(const char* p, size_t n);
+  size_t classify(const char* p, size_t n);
   void release_break();
   void end_line(uint8_t brk);
   int match_candidate() const;

@@ -186,6 +186,13 @@ std::vector<Case> cases() {
                {"H Content-Type: text/html", "U http://x.example/?a=1&b=2", "U /rel", "U cut",
                 "T a <b> AB\xEF\xBF\xBD x<3 &\nlr\n"},
                {}});
+  // Regression (fuzzer): a multipart right after a header section read without the classifier.
+  v.push_back({"top_level_rfc822_holding_multipart",
+               "Content-Type: message/rfc822\n\nSubject: inner\nContent-Type: multipart/mixed;"
+               " boundary=b\n\n--b\n\ninner text\n--b--\n",
+               {},
+               {"H Content-Type: message/rfc822", "T inner text\n"},
+               {}});
   v.push_back({"bare_lf_multipart",
                "Content-Type: multipart/mixed; boundary=b\n\n--b\n\nline\n--b--\n",
                {},
