@@ -1,0 +1,154 @@
+#!/usr/bin/python3
+"""SMTP clients for tests/data/make_captures.sh (run inside the client namespace).
+
+  capture_clients.py SCENARIO HOST PORT
+
+Every message is deterministic (fixed dates, ids and pseudo-random bytes), so the expectations in
+tests/unit/analyze/expected.json can be written from this file: read it side by side with them.
+"""
+import random
+import smtplib
+import socket
+import sys
+from email.message import EmailMessage
+from email.utils import format_datetime
+import datetime
+
+DATE = format_datetime(datetime.datetime(2026, 11, 25, 6, 0, 0, tzinfo=datetime.timezone.utc))
+
+
+def blob(n, seed):
+    return random.Random(seed).randbytes(n)
+
+
+def text_message(subject, sender, to, body, msgid, extra=None):
+    m = EmailMessage()
+    m["From"] = sender
+    m["To"] = to
+    m["Subject"] = subject
+    m["Date"] = DATE
+    m["Message-ID"] = msgid
+    for k, v in (extra or {}).items():
+        m[k] = v
+    m.set_content(body)
+    return m
+
+
+def scenario_multi(host, port):
+    """One connection, AUTH PLAIN, three transactions: a multipart message (quoted-printable
+    text, base64 attachment), an abandoned one (RSET), one with a rejected recipient and
+    dot-stuffed lines."""
+    s = smtplib.SMTP(host, port, local_hostname="client.capture.test")
+    s.ehlo()
+    s.login("alice@example.org", "secret")  # smtplib picks PLAIN (aiosmtpd offers LOGIN, PLAIN)
+    m = EmailMessage()
+    m["From"] = "Alice <alice@example.org>"
+    m["To"] = "Bob <bob@example.net>"
+    m["Subject"] = "Quarterly report"
+    m["Date"] = DATE
+    m["Message-ID"] = "<multi-1@capture.test>"
+    m["List-Unsubscribe"] = "<mailto:unsub@example.org>"
+    m["Precedence"] = "bulk"
+    m.set_content("Caf\u00e9 cr\u00e8me: the report is attached.\n" + "long line " * 20 + "\n",
+                  cte="quoted-printable")
+    m.add_attachment(blob(3000, 1), maintype="application", subtype="pdf",
+                     filename="report.pdf")
+    s.send_message(m, from_addr="alice@example.org", to_addrs=["bob@example.net"])
+    # An abandoned transaction.
+    s.mail("carol@example.org")
+    s.rcpt("dave@example.net")
+    s.rset()
+    # One recipient rejected (aiosmtpd answers 550 to local part "reject"), dot-stuffed lines.
+    body = "Line one\n.starts with a dot\n..two dots\n.\nlast line\n"
+    m3 = text_message("Dots and a reject", "alice@example.org", "ok@example.net, reject@example.net",
+                      body, "<multi-3@capture.test>")
+    refused = s.send_message(m3, from_addr="alice@example.org",
+                             to_addrs=["ok@example.net", "reject@example.net"])
+    assert "reject@example.net" in refused, refused
+    s.quit()
+
+
+def scenario_large(host, port):
+    """One message with a 1,500,000-byte base64 attachment (about 2 MB on the wire)."""
+    s = smtplib.SMTP(host, port, local_hostname="client.capture.test")
+    m = text_message("Large attachment", "big@example.org", "archive@example.net",
+                     "See the attached archive.\n", "<large-1@capture.test>")
+    m.add_attachment(blob(1500000, 2), maintype="application", subtype="octet-stream",
+                     filename="archive.bin")
+    s.send_message(m)
+    s.quit()
+
+
+def scenario_degraded(host, port):
+    """Three 100 KB messages on one connection over the degraded link."""
+    s = smtplib.SMTP(host, port, local_hostname="degraded.capture.test")
+    for i in range(3):
+        body = "".join("degraded line %06d %d\n" % (n, i) for n in range(4500))
+        m = text_message("Degraded %d" % i, "lossy@example.org", "sink@example.net", body,
+                         "<degraded-%d@capture.test>" % i)
+        s.send_message(m)
+    s.quit()
+
+
+def scenario_bdat(host, port):
+    """BDAT (CHUNKING) by hand: smtplib has no BDAT. Two messages, pipelined envelope."""
+    sock = socket.create_connection((host, port))
+    f = sock.makefile("rb")
+
+    def read_reply():
+        lines = []
+        while True:
+            line = f.readline().decode()
+            lines.append(line)
+            if line[3:4] != "-":
+                return lines
+
+    def send(data):
+        sock.sendall(data if isinstance(data, bytes) else data.encode())
+
+    read_reply()
+    send("EHLO bdat.capture.test\r\n")
+    ehlo = "".join(read_reply())
+    assert "CHUNKING" in ehlo, ehlo
+    msg = (b"From: chunky@example.org\r\nTo: dest@example.net\r\nSubject: Chunked\r\n"
+           b"Message-ID: <bdat-1@capture.test>\r\nDate: " + DATE.encode() + b"\r\n\r\n"
+           b"First chunk of the body.\r\n.a line starting with a dot is not stuffed in BDAT\r\n"
+           b"Second chunk.\r\n")
+    first, second = msg[:120], msg[120:]
+    send("MAIL FROM:<chunky@example.org>\r\nRCPT TO:<dest@example.net>\r\n")
+    read_reply()
+    read_reply()
+    send(b"BDAT %d\r\n" % len(first) + first)
+    read_reply()
+    send(b"BDAT %d LAST\r\n" % len(second) + second)
+    read_reply()
+    msg2 = b"Subject: Second\r\n\r\nsmall\r\n"
+    send(b"MAIL FROM:<chunky@example.org>\r\nRCPT TO:<other@example.net>\r\nBDAT %d LAST\r\n"
+         % len(msg2) + msg2)
+    read_reply()
+    read_reply()
+    read_reply()
+    send("QUIT\r\n")
+    read_reply()
+    sock.close()
+
+
+def scenario_ipv6(host, port):
+    """One plain message over IPv6 (swaks here lacks IO::Socket::INET6)."""
+    s = smtplib.SMTP(host, port, local_hostname="v6.capture.test")
+    m = text_message("Over IPv6", "six@example.org", "bob@example.net", "Hello over IPv6.\n",
+                     "<v6-1@capture.test>")
+    s.send_message(m)
+    s.quit()
+
+
+SCENARIOS = {
+    "ipv6": scenario_ipv6,
+    "multi": scenario_multi,
+    "large": scenario_large,
+    "degraded": scenario_degraded,
+    "bdat": scenario_bdat,
+}
+
+if __name__ == "__main__":
+    SCENARIOS[sys.argv[1]](sys.argv[2], int(sys.argv[3]))
