@@ -14,12 +14,16 @@
 #include <unistd.h>
 
 #include "control/rules/parser.h"
+#include "control/rules/regex.h"
 
 namespace smtpgw::rules {
 
 namespace {
 
 using scan::RuleKind;
+
+// Patterns longer than this are test-compiled alone before joining a database.
+constexpr size_t kLongPattern = 400;
 
 // Flags that SpamAssassin's tflags may carry and that change nothing here.
 constexpr std::string_view kHarmlessTflags[] = {
@@ -146,14 +150,14 @@ class Compiler {
     const auto t0 = std::chrono::steady_clock::now();
     CompileResult res;
     dedupe();
+    apply_settings();
     for (RuleDef* d : unique_) {
-      if (!d->skipped && pf_.replace_rules.count(d->name) != 0) {
-        skip(d, Problem::kReplaceTags,
-             "uses replace_rules (template tags); ReplaceTags is not supported");
+      if (!d->skipped && pf_.replace_rules.count(d->name) != 0 &&
+          d->kind != RuleKind::kMeta && d->kind != RuleKind::kExists) {
+        replace_tags(d);
       }
       validate_pattern(d);
     }
-    apply_settings();
     std::unique_ptr<scan::Ruleset> ruleset;
     for (int attempt = 0; attempt < 64; ++attempt) {
       resolve_metas();
@@ -232,6 +236,11 @@ class Compiler {
     if (d.kind == RuleKind::kBody || d.kind == RuleKind::kRawBody) {
       f |= HS_FLAG_MULTILINE;
     }
+    // Perl lets a pattern match the empty string (/^\s*$/ on an empty Subject); Hyperscan
+    // needs to be told. Only single-match rules get here (see validate_pattern).
+    if (d.allow_empty) {
+      f |= HS_FLAG_ALLOWEMPTY;
+    }
     return f;
   }
 
@@ -252,10 +261,123 @@ class Compiler {
     const bool empty = info->min_width == 0;
     std::free(info);
     if (empty) {
-      skip(d, Problem::kHyperscanError,
-           "Hyperscan rejects " + d->regex.source +
-               ": Pattern matches empty buffer (a rule must consume at least one byte)");
+      if (info_[d->name].multiple) {
+        skip(d, Problem::kHyperscanError,
+             "pattern " + d->regex.source +
+                 " can match the empty string; with tflags multiple it would count every "
+                 "position");
+        return;
+      }
+      d->allow_empty = true;
     }
+    // Resource limits ("Pattern is too large") show only in a real compile; long patterns
+    // (ReplaceTags expansions) are compiled alone first so one of them cannot fail a whole
+    // database and force a rebuild.
+    if (d->regex.pattern.size() > kLongPattern) {
+      const bool stream = d->kind == RuleKind::kBody || d->kind == RuleKind::kRawBody ||
+                          d->kind == RuleKind::kFull || d->kind == RuleKind::kAllHeaders;
+      hs_database_t* db = nullptr;
+      if (hs_compile(d->regex.pattern.c_str(), class_flags(*d) | HS_FLAG_SINGLEMATCH,
+                     stream ? HS_MODE_STREAM : HS_MODE_BLOCK, nullptr, &db, &cerr) !=
+          HS_SUCCESS) {
+        skip(d, Problem::kHyperscanError,
+             "Hyperscan rejects " + d->regex.source + ": " +
+                 (cerr != nullptr && cerr->message != nullptr ? cerr->message : "unknown error"));
+        hs_free_compile_error(cerr);
+        return;
+      }
+      hs_free_database(db);
+    }
+    if (d->kind == RuleKind::kHeader && (d->allow_empty || d->if_unset)) {
+      d->absent_matches = matches_alone(*d, d->if_unset.value_or(""));
+    }
+  }
+
+  // SpamAssassin's ReplaceTags: <pre N>, <inter N>, <post N> directives are removed from the
+  // pattern; every <TAG> becomes pre(?:value)post, and inter goes between adjacent tags.
+  void replace_tags(RuleDef* d) {
+    const std::string& open = pf_.replace_start;
+    const std::string& close = pf_.replace_end;
+    std::string p = d->regex.pattern;
+    std::string pre, inter, post;
+    struct Directive {
+      const char* word;
+      const std::map<std::string, std::string>* map;
+      std::string* dst;
+    } directives[] = {{"pre", &pf_.replace_pre, &pre},
+                      {"inter", &pf_.replace_inter, &inter},
+                      {"post", &pf_.replace_post, &post}};
+    for (const Directive& dir : directives) {
+      const std::string lead = open + dir.word + " ";
+      for (size_t at = p.find(lead); at != std::string::npos; at = p.find(lead)) {
+        const size_t end = p.find(close, at + lead.size());
+        if (end == std::string::npos) {
+          skip(d, Problem::kReplaceTags, "unterminated " + lead + "... directive");
+          return;
+        }
+        const std::string name = p.substr(at + lead.size(), end - at - lead.size());
+        auto it = dir.map->find(name);
+        if (it == dir.map->end()) {
+          skip(d, Problem::kReplaceTags,
+               std::string("replace_") + dir.word + " '" + name + "' is not defined");
+          return;
+        }
+        *dir.dst = it->second;
+        p.erase(at, end + close.size() - at);
+      }
+    }
+    std::string out;
+    bool prev_was_tag = false;
+    for (size_t i = 0; i < p.size();) {
+      if (p.compare(i, open.size(), open) == 0) {
+        const size_t end = p.find(close, i + open.size());
+        if (end != std::string::npos) {
+          const std::string name = p.substr(i + open.size(), end - i - open.size());
+          auto it = pf_.replace_tags.find(name);
+          if (it != pf_.replace_tags.end()) {
+            if (prev_was_tag) {
+              out += inter;
+            }
+            out += pre + "(?:" + it->second + ")" + post;
+            prev_was_tag = true;
+            i = end + close.size();
+            continue;
+          }
+        }
+      }
+      prev_was_tag = false;
+      out += p[i++];
+    }
+    if (auto u = find_unsupported(out)) {
+      skip(d, Problem::kUnsupportedRegex,
+           "Perl-only construct not supported by Hyperscan (after replace_tags): " + *u);
+      return;
+    }
+    d->regex.pattern = std::move(out);
+  }
+
+  // Does the rule's pattern alone match `value`? (compile-time evaluation for absent headers)
+  bool matches_alone(const RuleDef& d, const std::string& value) {
+    hs_database_t* db = nullptr;
+    hs_compile_error_t* cerr = nullptr;
+    if (hs_compile(d.regex.pattern.c_str(), class_flags(d) | HS_FLAG_SINGLEMATCH, HS_MODE_BLOCK,
+                   nullptr, &db, &cerr) != HS_SUCCESS) {
+      hs_free_compile_error(cerr);
+      return false;  // the real compile reports the error
+    }
+    hs_scratch_t* scratch = nullptr;
+    bool hit = false;
+    if (hs_alloc_scratch(db, &scratch) == HS_SUCCESS) {
+      hs_scan(db, value.data(), static_cast<unsigned>(value.size()), 0, scratch,
+              [](unsigned, unsigned long long, unsigned long long, unsigned, void* ctx) {
+                *static_cast<bool*>(ctx) = true;
+                return 1;
+              },
+              &hit);
+    }
+    hs_free_scratch(scratch);
+    hs_free_database(db);
+    return hit;
   }
 
   void apply_settings() {
@@ -512,6 +634,9 @@ bool Compiler::build(std::unique_ptr<scan::Ruleset>* out) {
     const scan::Rule& r = parts.rules[id];
     const unsigned flags = class_flags(*d) | (r.multiple ? 0u : HS_FLAG_SINGLEMATCH);
     const Pattern p{d->regex.pattern, flags, id};
+    if (d->kind == RuleKind::kHeader && d->absent_matches) {
+      parts.absent_rules.push_back(scan::AbsentRule{id, d->header_names, {}});
+    }
     switch (d->kind) {
       case RuleKind::kHeader:
         for (const std::string& h : d->header_names) {
@@ -586,6 +711,13 @@ bool Compiler::build(std::unique_ptr<scan::Ruleset>* out) {
   };
   for (int i = 0; i < scan::kEnvelopeFieldCount; ++i) {
     compile(env[i], &parts.envelope[i]);
+  }
+  if (headers.size() > scan::kMaxHeaderGroups) {
+    errors_.push_back(Diagnostic{"", 0, "", Problem::kTooManyRules,
+                                 "rules name " + std::to_string(headers.size()) +
+                                     " distinct headers; the limit is " +
+                                     std::to_string(scan::kMaxHeaderGroups)});
+    return true;
   }
   for (auto& [name, groups] : headers) {
     scan::HeaderGroup hg;

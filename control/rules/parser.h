@@ -30,6 +30,9 @@ struct RuleDef {
   bool all_raw = false;                   // kAllHeaders over raw values
   scan::EnvelopeField envelope = scan::EnvelopeField::kFrom;
   MetaExpr meta;                          // kMeta
+  std::optional<std::string> if_unset;    // header rules: [if-unset: VALUE]
+  bool allow_empty = false;               // the pattern can match an empty string
+  bool absent_matches = false;            // header absent → matches ("" or if-unset value)
   // Set when the rule cannot be compiled (lenient: skipped; strict: an error).
   bool skipped = false;
   Problem problem = Problem::kSyntax;
@@ -51,6 +54,10 @@ struct ParsedFiles {
   std::vector<Setting> settings;     // score/describe/tflags in order
   std::optional<double> required_score;
   std::set<std::string> replace_rules;
+  // ReplaceTags: replace_tag / replace_pre / replace_inter / replace_post, by name.
+  std::map<std::string, std::string> replace_tags, replace_pre, replace_inter, replace_post;
+  std::string replace_start = "<";
+  std::string replace_end = ">";
   std::vector<Diagnostic> errors;    // line-level errors not tied to a rule definition
   std::vector<Diagnostic> warnings;
   std::string hash_input_digest;     // content hash (hex) over file names and bytes

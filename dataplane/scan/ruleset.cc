@@ -59,6 +59,14 @@ Ruleset::Ruleset(Parts parts, unsigned worker_count) : p_(std::move(parts)) {
   // Lower-case names are what the compiler stores; keep them sorted for find_header().
   std::sort(p_.headers.begin(), p_.headers.end(),
             [](const HeaderGroup& a, const HeaderGroup& b) { return iless(a.name, b.name); });
+  for (AbsentRule& a : p_.absent_rules) {
+    a.groups.clear();
+    for (const std::string& h : a.headers) {
+      if (const HeaderGroup* g = find_header(h)) {
+        a.groups.push_back(static_cast<uint32_t>(g - p_.headers.data()));
+      }
+    }
+  }
   hs_scratch_t* proto = nullptr;
   auto grow = [&](const Database& db) {
     if (db && hs_alloc_scratch(db.get(), &proto) != HS_SUCCESS) {

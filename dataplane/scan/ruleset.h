@@ -31,6 +31,7 @@ namespace smtpgw::scan {
 inline constexpr uint32_t kMaxRules = 8192;
 inline constexpr uint32_t kMaxMultipleRules = 1024;  // rules with tflags multiple (counters)
 inline constexpr uint32_t kMaxMetaStack = 64;         // evaluation depth of one meta rule
+inline constexpr uint32_t kMaxHeaderGroups = 4096;     // distinct header names with rules
 inline constexpr double kDefaultRequiredScore = 5.0;
 
 enum class RuleKind : uint8_t {
@@ -105,6 +106,15 @@ class Database {
   hs_database_t* db_ = nullptr;
 };
 
+// A header rule whose pattern matches the value an absent header stands for (SpamAssassin
+// matches a missing header as "" or as its [if-unset: VALUE]): at end of message, when none of
+// `headers` was seen, the rule counts as matched.
+struct AbsentRule {
+  uint32_t rule = 0;
+  std::vector<std::string> headers;  // lower case
+  std::vector<uint32_t> groups;      // indexes into header_groups(), filled by Ruleset
+};
+
 struct HeaderGroup {
   std::string name;  // lower case header name
   std::array<Database, kHeaderVariantCount> dbs;
@@ -132,6 +142,7 @@ class Ruleset {
     std::vector<Rule> rules;
     std::vector<MetaProgram> metas;          // in evaluation (topological) order
     std::vector<uint32_t> negated_rules;     // `!~` rules (hit = not matched)
+    std::vector<AbsentRule> absent_rules;
     std::array<Database, kEnvelopeFieldCount> envelope;
     std::vector<HeaderGroup> headers;        // sorted by name
     Database uri;
@@ -151,6 +162,7 @@ class Ruleset {
   const std::vector<Rule>& rules() const { return p_.rules; }
   const std::vector<MetaProgram>& metas() const { return p_.metas; }
   const std::vector<uint32_t>& negated_rules() const { return p_.negated_rules; }
+  const std::vector<AbsentRule>& absent_rules() const { return p_.absent_rules; }
   const Database& envelope(EnvelopeField f) const { return p_.envelope[static_cast<int>(f)]; }
   const Database& uri() const { return p_.uri; }
   const Database& stream(StreamClass c) const { return p_.streams[static_cast<int>(c)]; }

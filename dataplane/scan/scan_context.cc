@@ -132,6 +132,7 @@ void ScanContext::begin_message() {
     return;
   }
   matched_.reset();
+  seen_groups_.reset();
   std::memset(counts_, 0, std::min<size_t>(active_->multiple_count(), kMaxMultipleRules));
 }
 
@@ -196,6 +197,7 @@ void ScanContext::scan_header(const Field& f) {
     std::memcpy(subject_, f.value.data(), subject_len_);
   }
   if (const HeaderGroup* g = active_->find_header(f.name)) {
+    seen_groups_.set(static_cast<size_t>(g - active_->header_groups().data()));
     for (uint32_t id : g->exists_rules) {
       matched_.set(id);
     }
@@ -312,6 +314,15 @@ void ScanContext::abort_message() {
 void ScanContext::finish() {
   const Ruleset& rs = *active_;
   const std::vector<Rule>& rules = rs.rules();
+  for (const AbsentRule& a : rs.absent_rules()) {
+    bool seen = false;
+    for (uint32_t g : a.groups) {
+      seen = seen || seen_groups_[g];
+    }
+    if (!seen) {
+      matched_.set(a.rule);
+    }
+  }
   hits_ = matched_;
   for (uint32_t i : rs.negated_rules()) {
     hits_[i] = !matched_[i];

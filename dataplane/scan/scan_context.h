@@ -112,6 +112,7 @@ class ScanContext final : public FieldSink {
   hs_stream_t* streams_[kStreamClassCount] = {};
   std::bitset<kMaxRules> matched_;  // a pattern matched (before `!~` and metas)
   std::bitset<kMaxRules> hits_;     // final rule hits
+  std::bitset<kMaxHeaderGroups> seen_groups_;  // header names present in this message
   uint8_t counts_[kMaxMultipleRules] = {};
   uint32_t verdict_rules_[kMaxVerdictRules] = {};
   Verdict verdict_;

@@ -9,6 +9,7 @@
 #include "control/rules/compiler.h"
 #include "control/rules/meta.h"
 #include "control/rules/regex.h"
+#include "dataplane/scan/scan_context.h"
 
 namespace smtpgw::rules {
 namespace {
@@ -244,15 +245,15 @@ const ErrorCase kErrors[] = {
      "offset 3"},
     {"hyperscan", "body B /a{2,1}/\n", Problem::kHyperscanError,
      "t.cf:1: rule B: Hyperscan rejects /a{2,1}/: Invalid repeat at index 1."},
-    {"empty_match", "body B /a*/\n", Problem::kHyperscanError,
-     "t.cf:1: rule B: Hyperscan rejects /a*/: Pattern matches empty buffer (a rule must "
-     "consume at least one byte)"},
+    {"empty_match_multiple", "body B /a*/\ntflags B multiple\n", Problem::kHyperscanError,
+     "t.cf:1: rule B: pattern /a*/ can match the empty string; with tflags multiple it would "
+     "count every position"},
+    {"bad_option", "header H Subject =~ /x/ [if-set: y]\n", Problem::kUnsupportedOption,
+     "t.cf:1: rule H: option '[if-set: y]' is not supported"},
     {"eval", "body B eval:check_foo()\n", Problem::kEvalRule,
      "t.cf:1: rule B: eval test 'eval:check_foo' runs Perl code; not supported"},
     {"unsupported_type", "mimeheader M Content-Type =~ /x/\n", Problem::kUnsupportedRuleType,
      "t.cf:1: rule M: rule type 'mimeheader' is not supported"},
-    {"if_unset", "header H Subject =~ /x/ [if-unset: y]\n", Problem::kUnsupportedOption,
-     "t.cf:1: rule H: option '[if-unset: y]' is not supported"},
     {"bad_op", "header H Subject == /x/\n", Problem::kSyntax,
      "t.cf:1: rule H: expected =~ or !~ after 'Subject', got '=='"},
     {"trailing", "body B /x/ junk\n", Problem::kSyntax,
@@ -302,6 +303,32 @@ TEST(CompilerTest, DirectoryIncludeAndLoop) {
   ASSERT_EQ(missing.errors.size(), 1u);
   EXPECT_EQ(missing.errors[0].problem, Problem::kIo);
   std::filesystem::remove_all(dir);
+}
+
+TEST(CompilerTest, ReplaceTags) {
+  auto r = compile(R"(replace_tag A (?:a|4)
+replace_tag B (?:b|8)
+replace_inter W1 \W?
+replace_post P2 {1,2}
+body FUZZY /<inter W1><post P2><A><B>x/i
+replace_rules FUZZY
+body BAD_PRE /<pre NOPE><A>/
+replace_rules BAD_PRE
+)",
+                   Mode::kLenient);
+  ASSERT_TRUE(r.ruleset) << first_error(r);
+  const auto& rs = *r.ruleset;
+  ASSERT_GE(rs.find_rule("FUZZY"), 0);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].to_string(), "t.cf:7: rule BAD_PRE: replace_pre 'NOPE' is not defined");
+  scan::ScanContext ctx(rs);
+  for (const auto& [text, expect] : std::vector<std::pair<std::string, bool>>{
+           {"44-88x", true}, {"a.bx", true}, {"abx", true}, {"a..bx", false}}) {
+    ctx.begin_message();
+    ctx.field(Field{FieldKind::kBodyText, {}, text, {}});
+    ctx.end_message();
+    EXPECT_EQ(ctx.verdict().rule_count == 1, expect) << text;
+  }
 }
 
 TEST(CompilerTest, ScoresAndDefaults) {

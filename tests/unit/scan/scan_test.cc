@@ -79,6 +79,21 @@ TEST(ScanTest, NegatedHeaderHitsWhenAbsentOrNotMatching) {
   EXPECT_EQ(scan(*rs, {header("X-Mailer", "good")}), S{});
 }
 
+TEST(ScanTest, AbsentHeadersMatchAsEmptyOrIfUnset) {
+  auto rs = build(R"(header SUBJ_EMPTY Subject =~ /^\s*$/
+header NO_DATE Date =~ /^UNSET$/ [if-unset: UNSET]
+header DATE_OK Date !~ /^UNSET$/ [if-unset: UNSET]
+header ANY_MAILER X-Mailer =~ /.*/
+)");
+  ASSERT_TRUE(rs);
+  // Absent Subject and Date: "" matches /^\s*$/, the if-unset value matches /^UNSET$/.
+  EXPECT_EQ(scan(*rs, {}), (S{"SUBJ_EMPTY", "NO_DATE", "ANY_MAILER"}));
+  EXPECT_EQ(scan(*rs, {header("Subject", "  "), header("Date", "Mon, 1 Jan 2024")}),
+            (S{"SUBJ_EMPTY", "DATE_OK", "ANY_MAILER"}));
+  EXPECT_EQ(scan(*rs, {header("Subject", "hi"), header("Date", "x"), header("X-Mailer", "")}),
+            (S{"DATE_OK", "ANY_MAILER"}));
+}
+
 TEST(ScanTest, EnvelopeAndUri) {
   auto rs = build(R"(envelope E_FROM from =~ /@spam\.example$/
 envelope E_RCPT rcpt =~ /^victim@/
