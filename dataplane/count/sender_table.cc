@@ -3,6 +3,9 @@
 #include <bit>
 #include <cstring>
 #include <ctime>
+#include <new>
+
+#include <sys/mman.h>
 #include <stdexcept>
 
 namespace smtpgw::count {
@@ -17,7 +20,6 @@ inline void cpu_relax() {
 #endif
 }
 
-constexpr uint32_t kSpinLimit = 4096;  // a slot is busy for ~100 ns; this is ~10 us
 constexpr int kAttempts = 4;
 
 inline uint64_t tag_bits(uint64_t hash) { return hash & ~((1ull << 24) - 1); }
@@ -158,7 +160,10 @@ void Entry::reset(uint32_t now_s) {
 // ---- SenderTable -------------------------------------------------------------------------
 
 SenderTable::SenderTable(const Options& o)
-    : max_probe_(o.max_probe), idle_evict_s_(o.idle_evict_s), clock_(o.clock) {
+    : max_probe_(o.max_probe),
+      idle_evict_s_(o.idle_evict_s),
+      busy_wait_spins_(o.busy_wait_spins),
+      clock_(o.clock) {
   if (o.capacity == 0 || o.clock.now_ns == nullptr || o.max_probe == 0) {
     throw std::invalid_argument("sender table: capacity, max_probe and clock are required");
   }
@@ -168,10 +173,26 @@ SenderTable::SenderTable(const Options& o)
     max_probe_ = slots_;
   }
   meta_ = std::make_unique<std::atomic<uint64_t>[]>(slots_);
-  entries_ = std::make_unique<Entry[]>(slots_);
+  // The entries are the table's bulk (slots x ~840 bytes) and are hit at random: back them with
+  // transparent huge pages where the kernel allows it (madvise mode), so a lookup costs a cache
+  // miss, not also a page walk. Start-up only.
+  constexpr size_t kHuge = 2u << 20;
+  const size_t bytes = (static_cast<size_t>(slots_) * sizeof(Entry) + kHuge - 1) / kHuge * kHuge;
+  void* mem = ::operator new(bytes, std::align_val_t{kHuge});
+  madvise(mem, bytes, MADV_HUGEPAGE);  // advisory: without THP it is ordinary memory
+  Entry* arr = static_cast<Entry*>(mem);
+  for (uint32_t i = 0; i < slots_; ++i) {
+    new (&arr[i]) Entry();
+  }
+  entries_ = std::unique_ptr<Entry[], EntriesFree>(arr, EntriesFree{bytes});
 }
 
 SenderTable::~SenderTable() = default;
+
+void SenderTable::EntriesFree::operator()(Entry* p) const {
+  // Entry is trivially destructible in effect (atomics of integers); no destructor calls needed.
+  ::operator delete(static_cast<void*>(p), bytes, std::align_val_t{2u << 20});
+}
 
 bool SenderTable::key_matches(uint32_t slot, uint64_t meta, const KeyBytes& key) const {
   uint64_t want[8];
@@ -244,7 +265,7 @@ bool SenderTable::find(const KeyBytes& key, Handle& out) const {
       return false;
     }
     for (uint32_t spin = 0; (m & 3) == kBusy && (m & ~((1ull << 24) - 1)) == tag &&
-                            spin < kSpinLimit;
+                            spin < busy_wait_spins_;
          ++spin) {
       cpu_relax();
       m = meta_[s].load(std::memory_order_acquire);
@@ -283,7 +304,7 @@ FindOutcome SenderTable::find_or_insert(const KeyBytes& key, Handle& out) {
         break;
       }
       uint32_t spin = 0;
-      while ((m & 3) == kBusy && tag_bits(m) == tag && spin < kSpinLimit) {
+      while ((m & 3) == kBusy && tag_bits(m) == tag && spin < busy_wait_spins_) {
         cpu_relax();
         m = meta_[s].load(std::memory_order_acquire);
         ++spin;
@@ -333,7 +354,11 @@ FindOutcome SenderTable::find_or_insert(const KeyBytes& key, Handle& out) {
     for (int i = 0; i < 8; ++i) {
       e.key_words[i].store(want[i], std::memory_order_relaxed);
     }
-    e.reset(now_s);
+    if (evicting) {
+      e.reset(now_s);  // a never-used slot is still all zero: keep the busy window short
+    } else {
+      e.last_seen_s.store(now_s, std::memory_order_relaxed);
+    }
     // 3. Duplicate scan: another thread may have claimed a slot for the same key at the same
     // time. Whoever sees the other's claim (busy with our tag, or ready with our key) backs off.
     bool lose = false;

@@ -159,6 +159,11 @@ class SenderTable {
     uint32_t capacity = 65'536;  // entries; rounded up to a power of two (slots)
     uint32_t max_probe = 64;     // slots examined per lookup/insert
     uint32_t idle_evict_s = 90'000;  // idle longer than every window (25 h): evictable
+    // How long a caller waits (pause instructions) for another thread that is filling a slot
+    // for the same key before giving up with kContended. Filling takes ~100 ns on a pinned
+    // lcore; threads that can be preempted mid-insert (tests on an oversubscribed machine,
+    // control-plane threads) need a larger value to stay exact.
+    uint32_t busy_wait_spins = 4096;
     Clock clock;
   };
 
@@ -240,9 +245,14 @@ class SenderTable {
   uint32_t mask_;
   uint32_t max_probe_;
   uint32_t idle_evict_s_;
+  uint32_t busy_wait_spins_;
   Clock clock_;
   std::unique_ptr<std::atomic<uint64_t>[]> meta_;
-  std::unique_ptr<Entry[]> entries_;
+  struct EntriesFree {
+    size_t bytes;
+    void operator()(Entry* p) const;
+  };
+  std::unique_ptr<Entry[], EntriesFree> entries_;
   std::atomic<uint64_t> outcomes_[kFindOutcomeCount] = {};
   std::atomic<uint64_t> saturations_{0};
 };

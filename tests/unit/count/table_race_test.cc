@@ -44,6 +44,7 @@ TEST(CountTableRace, ExactCountsSameKey) {
   SenderTable::Options o;
   o.capacity = 1024;
   o.clock = clk.clock();
+  o.busy_wait_spins = 1u << 28;  // threads here can be preempted mid-insert
   SenderTable t(o);
   std::atomic<uint64_t> contended{0};
   std::vector<std::thread> ts;
@@ -81,6 +82,7 @@ TEST(CountTableRace, ExactCountsManyKeysAndRacingInserts) {
   SenderTable::Options o;
   o.capacity = 1024;
   o.clock = clk.clock();
+  o.busy_wait_spins = 1u << 28;  // threads here can be preempted mid-insert
   SenderTable t(o);
   std::atomic<uint64_t> contended{0};
   std::vector<std::thread> ts;
@@ -117,6 +119,7 @@ TEST(CountTableRace, EvictionUnderRace) {
   o.capacity = 64;
   o.max_probe = 64;
   o.clock = clk.clock();
+  o.busy_wait_spins = 1u << 28;  // threads here can be preempted mid-insert
   SenderTable t(o);
   Handle h;
   for (int k = 0; k < 64; ++k) {
