@@ -62,6 +62,7 @@ else
   sgw_gateway_start "$exe" "$cfg" "$gwlog"
 fi
 sgw_gateway_wait_links "$SGW_GW_PID" "$gwlog" 90 "$tap_in" "$tap_out"
+[[ ${SGW_DEV_STANDIN:-0} == 1 ]] || sgw_gateway_wait_started "$SGW_GW_PID" "$gwlog" "$prefix" 60 net_tap0 net_tap1
 sgw_log "gateway is up (pid $SGW_GW_PID); wiring $tap_in into $ns_in and $tap_out into $ns_out"
 
 sgw_link_into_ns "$tap_in" "$ns_in" "$SGW_NET_INSIDE_HOST/24"

@@ -100,6 +100,39 @@ sgw_gateway_wait_links() {
   done
 }
 
+# sgw_gateway_wait_started PID LOG PREFIX SECONDS DEVICE... — waits until DPDK telemetry (the
+# standard /ethdev/info, so nothing gateway-specific) reports every named device (net_tap0,
+# net_virtio_user1, ...) configured and started. A tap interface must not be moved to another
+# namespace before then: the tap PMD opens its queues by interface name during set-up, and
+# would create a new, unconnected interface in the root namespace instead.
+sgw_gateway_wait_started() {
+  local pid=$1 log=$2 prefix=$3 secs=$4
+  shift 4
+  local deadline=$((SECONDS + secs)) dev n info pending
+  while :; do
+    sgw_gateway_check_alive "$pid" "$log"
+    pending=
+    for dev in "$@"; do
+      local ok=0
+      for n in 0 1 2 3 4 5 6 7; do
+        info=$(sgw_telemetry "$prefix" "/ethdev/info,$n")
+        [[ -z $info ]] && break
+        if [[ $info == *"\"name\": \"$dev\""* && $info == *'"dev_started": 1'* ]]; then
+          ok=1
+          break
+        fi
+      done
+      ((ok)) || pending+=" $dev"
+    done
+    [[ -z $pending ]] && return 0
+    if ((SECONDS >= deadline)); then
+      sgw_log_tail "$log"
+      sgw_fail "timed out after ${secs}s waiting for the gateway to start its ports:$pending"
+    fi
+    sleep 0.3
+  done
+}
+
 # sgw_gateway_check_alive PID LOG — fails (with the log) if the gateway is gone.
 sgw_gateway_check_alive() {
   if ! sgw_alive "$1"; then
