@@ -183,6 +183,9 @@ size_t Session::Impl::command_bytes(std::string_view d, size_t i) {
     classified = std::max(classified, base + next);
     process_line(std::string_view(cmd_buf.get(), cmd_len), base + next, true);
     cmd_len = 0;
+    if (s.state_ == ClientState::kRefused) {
+      return i + take;  // the rest of the line came after the refusal
+    }
     if (line_ends_here) {
       cmd_start = base + next;
     }
@@ -369,7 +372,10 @@ void Session::Impl::cmd_rcpt(std::string_view arg) {
   } else {
     anomaly(Counter::kRecipientsDropped, cmd_start);
   }
-  if (fields != nullptr && sl.fields_open) {
+  if (sl.content_open) {
+    // RCPT between BDAT chunks: the envelope fields are already closed for the scanner.
+    anomaly(Counter::kOutOfSequence, cmd_start);
+  } else if (fields != nullptr && sl.fields_open) {
     fields->field(Field{FieldKind::kEnvelopeRcpt, {}, text, {}});
   }
   push_pending(CmdKind::kRcpt, slot, index);
@@ -540,25 +546,31 @@ size_t Session::Impl::data_bytes(std::string_view d, size_t i) {
         dpos = DataPos::kMid;
         mid_prev_cr = false;
         break;
-      case DataPos::kMid: {
-        const void* lf = std::memchr(d.data() + i, '\n', n - i);
-        if (lf == nullptr) {
-          mid_prev_cr = d[n - 1] == '\r';
-          i = n;
-          break;
-        }
-        size_t j = static_cast<size_t>(static_cast<const char*>(lf) - d.data());
-        bool cr = j > i ? d[j - 1] == '\r' : mid_prev_cr;
-        i = j + 1;
-        mid_prev_cr = false;
-        if (cr) {
-          dpos = DataPos::kLineStart;
-        } else {
-          anomaly(Counter::kDataBareLf, base + j);
-          dpos = DataPos::kBareLf;
+      case DataPos::kMid:
+        // Hot loop: line after line without leaving this state while no line starts with a
+        // dot and every LF has its CR.
+        while (true) {
+          const void* lf = std::memchr(d.data() + i, '\n', n - i);
+          if (lf == nullptr) {
+            mid_prev_cr = d[n - 1] == '\r';
+            i = n;
+            break;
+          }
+          size_t j = static_cast<size_t>(static_cast<const char*>(lf) - d.data());
+          bool cr = j > i ? d[j - 1] == '\r' : mid_prev_cr;
+          i = j + 1;
+          mid_prev_cr = false;
+          if (!cr) {
+            anomaly(Counter::kDataBareLf, base + j);
+            dpos = DataPos::kBareLf;
+            break;
+          }
+          if (i >= n || d[i] == '.') {
+            dpos = DataPos::kLineStart;
+            break;
+          }
         }
         break;
-      }
     }
   }
   flush(n);

@@ -172,8 +172,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string whole = run(data, size, false);
   std::string bytes = run(data, size, true);
   if (whole != bytes) {
-    std::fprintf(stderr, "segmentation changed the result:\n%s\n%s\n", whole.c_str(),
-                 bytes.c_str());
+    std::fprintf(stderr, "segmentation changed the result:\n");
+    std::fwrite(whole.data(), 1, whole.size(), stderr);
+    std::fprintf(stderr, "\n");
+    std::fwrite(bytes.data(), 1, bytes.size(), stderr);
+    std::fprintf(stderr, "\n");
     std::abort();
   }
   return 0;

@@ -339,7 +339,7 @@ TEST(SessionAuthTest, SecretsNeverStoredInAnyRecordOrBuffer) {
       S("535 5.7.8 no\r\n"), C("AUTH LOGIN\r\n"), S("334 VXNlcm5hbWU6\r\n"), C("Ym9i\r\n"),
       S("334 UGFzc3dvcmQ6\r\n"), C("aHVudGVyMnh5eg==\r\n"), S("235 2.7.0 ok\r\n"),
       C("MAIL FROM:<b@x.org>\r\n"), S("250 ok\r\n"), C("AUTH PLAIN\r\n")};
-  for (const std::string secret : {std::string("s3cretPass!"), std::string("hunter2xyz"),
+  for (const std::string& secret : {std::string("s3cretPass!"), std::string("hunter2xyz"),
                                    std::string("aHVudGVyMnh5eg=="), plain_ir,
                                    std::string("HMzY3JldFBhc3Mh")}) {
     for (Cut cut : {Cut::kWhole, Cut::kBytes, Cut::kRandom}) {

@@ -167,8 +167,8 @@ std::vector<Golden> goldens() {
 
       {"STARTTLS accepted: the session becomes opaque, TLS bytes are not parsed",
        {S(kGreet), C("EHLO c\r\n"), S(kEhloReply), C("STARTTLS\r\n"), S("220 2.0.0 Ready\r\n"),
-        C(std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03MAIL FROM:<x@y>\r\n", 30)),
-        S(std::string("\x16\x03\x03\x00\x5a\x02garbage\r\n", 16))},
+        C(std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03MAIL FROM:<x@y>\r\n", 28)),
+        S(std::string("\x16\x03\x03\x00\x5a\x02garbage\r\n", 15))},
        {},
        {},
        {}},
