@@ -20,8 +20,9 @@
 #   2. a nonzero number of packets crossed (64-byte and 1400-byte rounds);
 #   3. the gateway received exactly what testpmd sent into its inside port (ethdev counters
 #      via DPDK telemetry, once drained);
-#   4. what testpmd received on each port is what the gateway says it sent there (the gateway
-#      may have sent a few more after testpmd stopped polling: at most one burst of slack);
+#   4. what testpmd received on each port is what the gateway says it sent there, and its own
+#      "forwarded" counter (/smtpgw/counters) agrees (the gateway may have sent a few more
+#      after testpmd stopped polling: at most 64 packets of slack);
 #   5. nothing was hairpinned: port 1 did not receive more than port 0 sent;
 #   6. on SIGINT the gateway prints its counters and exits 0.
 # Never skips: DPDK 22.11 runs this pair with --no-huge on both sides (memfd-shared memory).
@@ -248,6 +249,15 @@ slack=64
 ((gw_in_tx >= tp0_rx && gw_in_tx <= tp0_rx + slack)) ||
   sgw_fail "(4) testpmd received $tp0_rx on port 0 but the gateway counts $gw_in_tx sent on its inside port"
 sgw_log "(4) counters agree: outside TX $gw_out_tx ~ port 1 RX $tp1_rx; inside TX $gw_in_tx ~ port 0 RX $tp0_rx"
+# The gateway's own dataplane counters (its /smtpgw/counters telemetry command) tell the same
+# story: every packet that crossed was routed, and port 1's frames to $junk_mac were refused.
+counters=$(sgw_telemetry "$gw_prefix" /smtpgw/counters)
+[[ -n $counters ]] || sgw_fail "(4) the gateway answers no /smtpgw/counters telemetry command"
+gw_forwarded=$(sgw_json_get "$counters" "j['/smtpgw/counters'].get('forwarded', -1)")
+gw_not_for_us=$(sgw_json_get "$counters" "j['/smtpgw/counters'].get('not_for_us', -1)")
+((gw_forwarded >= tp1_rx && gw_forwarded <= tp1_rx + slack)) ||
+  sgw_fail "(4) the gateway counts $gw_forwarded packets forwarded; testpmd received $tp1_rx on port 1"
+sgw_log "(4) gateway counters: forwarded $gw_forwarded, not_for_us $gw_not_for_us (port 1 sent $tp1_tx to $junk_mac)"
 ((tp1_rx <= tp0_tx + slack)) ||
   sgw_fail "(5) port 1 received $tp1_rx > the $tp0_tx port 0 sent: frames not addressed to the gateway were forwarded"
 ((tp0_rx <= slack)) ||
