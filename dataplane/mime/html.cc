@@ -456,6 +456,19 @@ void DecoderImpl::html_feed(const char* p, size_t n) {
         }
         break;
       case Html::kAttrName:
+        // Bulk: name bytes up to a separator.
+        while (i < n && !is_space(p[i]) && p[i] != '=' && p[i] != '>' && p[i] != '/') {
+          if (attr_len_ < attr_.size()) {
+            attr_[attr_len_++] = ascii_lower(p[i]);
+          } else {
+            attr_long_ = true;
+          }
+          ++i;
+        }
+        if (i == n) {
+          break;
+        }
+        c = p[i];
         ++i;
         if (is_space(c)) {
           hs_ = Html::kAfterAttrName;
@@ -506,7 +519,24 @@ void DecoderImpl::html_feed(const char* p, size_t n) {
         }
         break;
       }
-      case Html::kValueQuoted:
+      case Html::kValueQuoted: {
+        // Bulk: the run up to the closing quote or an entity.
+        size_t j = i;
+        while (j < n && p[j] != quote_ && p[j] != '&') {
+          ++j;
+        }
+        if (j > i) {
+          if (capture_) {
+            size_t room = limits_.max_uri_bytes - attr_uri_len_;
+            size_t m = std::min(j - i, room);
+            std::memcpy(attr_uri_.get() + attr_uri_len_, p + i, m);
+            attr_uri_len_ += m;
+            attr_uri_trunc_ |= m < j - i;
+          }
+          i = j;
+          break;
+        }
+        c = p[i];
         ++i;
         if (c == quote_) {
           html_value_end();
@@ -519,6 +549,7 @@ void DecoderImpl::html_feed(const char* p, size_t n) {
           attr_put(c);
         }
         break;
+      }
       case Html::kValueUnquoted:
         ++i;
         if (is_space(c)) {
