@@ -318,9 +318,9 @@ void Session::Impl::cmd_mail(std::string_view arg) {
     anomaly(Counter::kBadAddress, cmd_start);
   }
   parse_mail_params(rest.substr(used), rec.params);
+  sl.fields_open = true;  // the message is open even without a FieldSink (content, size)
   if (fields != nullptr) {
     fields->begin_message();
-    sl.fields_open = true;
     if (rec.helo.len > 0) {
       fields->field(Field{FieldKind::kEnvelopeHelo, {}, rec.helo.view(), {}});
     }

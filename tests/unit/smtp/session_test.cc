@@ -313,6 +313,20 @@ TEST(SessionTest, StarttlsMakesTheSessionOpaqueAndReleasesEverything) {
   EXPECT_TRUE(rec.records.empty());
 }
 
+TEST(SessionTest, ContentFlowsWithoutAFieldSink) {
+  Recorder rec;
+  Session s({}, nullptr, &rec, &rec);
+  s.on_server_data(kGreet);
+  s.on_client_data("MAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nDATA\r\n");
+  s.on_server_data("250 ok\r\n250 ok\r\n354 go\r\n");
+  s.on_client_data("hi\r\n.\r\n");
+  s.on_server_data("250 ok\r\n");
+  ASSERT_EQ(rec.contents.size(), 1u);
+  EXPECT_EQ(rec.contents[0], "hi\r\n");
+  ASSERT_EQ(rec.records.size(), 1u);
+  EXPECT_NE(rec.records[0].find("size=4 final=250 'ok' delivered"), std::string::npos);
+}
+
 TEST(SessionTest, EndpointsAreCopiedIntoRecords) {
   struct Obs : SessionObserver {
     Endpoint client, server;
