@@ -120,7 +120,7 @@ BODY
 
 capture pipelining.pcap vs -- swaks --server 10.99.0.2 --port 25 --pipeline --silent 2 \
   --helo pipe.capture.test --from pipe@example.org --to bob@example.net,carol@example.net \
-  --header "Subject: Pipelined hello" --header "Message-ID: <pipe-1@capture.test>" \
+  --header "Subject: Pipelined hello" --header "Message-Id: <pipe-1@capture.test>" \
   --header "Date: Wed, 25 Nov 2026 06:00:00 +0000" --header "Precedence: list" \
   --header "List-Unsubscribe: <https://example.org/unsub>" \
   --header "DKIM-Signature: v=1; a=rsa-sha256; d=example.org; s=sel; bh=AAAA; b=BBBB" \

@@ -1,0 +1,152 @@
+#!/usr/bin/python3
+"""Runs `smtpgw analyze` over every capture of tests/data/ and checks the records field by field
+against tests/unit/analyze/expected.json (written by hand from what the capture script sent).
+Then checks the defined outcomes for malformed input: a truncated capture, a file that is not a
+capture, a corrupted frame: each reported with the file name (and packet number), the rest still
+processed. usage: analyze_captures_test.py SMTPGW DATA_DIR EXPECTED_JSON
+"""
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+failures = []
+passed = 0
+
+
+def check(cond, what):
+    global passed
+    if cond:
+        passed += 1
+    else:
+        failures.append(what)
+        print("FAIL:", what)
+
+
+def run(smtpgw, *files):
+    p = subprocess.run([smtpgw, "analyze", *files], capture_output=True, text=True, timeout=120)
+    lines = [json.loads(l) for l in p.stdout.splitlines() if l.strip()]
+    return p.returncode, lines, p.stderr
+
+
+def check_message(name, i, got, want):
+    where = "%s message %d" % (name, i)
+    for key, value in want.items():
+        if key == "client_ip":
+            check(got["client"]["ip"] == value, "%s: client ip %r != %r" % (where, got["client"]["ip"], value))
+        elif key == "rcpt_accepted":
+            have = [r["address"] for r in got["rcpt_accepted"]]
+            check(have == value, "%s: rcpt_accepted %r != %r" % (where, have, value))
+            check(all(200 <= r["code"] < 300 for r in got["rcpt_accepted"]), where + ": accepted code")
+        elif key == "rcpt_rejected":
+            have = [{k: r[k] for k in ("address", "code", "enhanced")} for r in got["rcpt_rejected"]]
+            check(have == value, "%s: rcpt_rejected %r != %r" % (where, have, value))
+        elif key == "headers":
+            for h, v in value.items():
+                check(got["headers"].get(h) == v,
+                      "%s: header %s %r != %r" % (where, h, got["headers"].get(h), v))
+        elif key == "final_code":
+            code = got["final_reply"]["code"] if got["final_reply"] else None
+            check(code == value, "%s: final reply code %r != %r" % (where, code, value))
+        elif key == "size_at_least":
+            check(got["size"] >= value, "%s: size %d < %d" % (where, got["size"], value))
+        else:
+            check(got.get(key) == value, "%s: %s %r != %r" % (where, key, got.get(key), value))
+
+
+def check_captures(smtpgw, data, expected):
+    for name, want in expected.items():
+        if name.startswith("_"):
+            continue
+        rc, lines, err = run(smtpgw, os.path.join(data, name))
+        check(rc == 0, "%s: exit status %d (stderr: %s)" % (name, rc, err.strip()))
+        check(err == "", "%s: unexpected stderr %r" % (name, err))
+        msgs = [l for l in lines if l.get("type") == "message"]
+        summary = lines[-1] if lines else {}
+        check(summary.get("type") == "summary", name + ": last object is the summary")
+        check(len(msgs) == len(want["messages"]),
+              "%s: %d messages, expected %d" % (name, len(msgs), len(want["messages"])))
+        for i, (got, w) in enumerate(zip(msgs, want["messages"])):
+            check(got["index"] == i, "%s message %d: index %r" % (name, i, got["index"]))
+            check_message(name, i, got, w)
+        for key, value in want["summary"].items():
+            check(summary.get(key) == value,
+                  "%s: summary %s %r != %r" % (name, key, summary.get(key), value))
+        for key, value in want.get("tcp_at_least", {}).items():
+            have = summary.get("tcp", {}).get(key, 0)
+            check(have >= value, "%s: tcp counter %s %d < %d" % (name, key, have, value))
+
+
+def pcap_records(blob):
+    """Yields (offset of the record header, caplen) for each record of a classic pcap file."""
+    off = 24
+    while off + 16 <= len(blob):
+        caplen = struct.unpack_from("<I", blob, off + 8)[0]
+        yield off, caplen
+        off += 16 + caplen
+
+
+def check_malformed(smtpgw, data):
+    with tempfile.TemporaryDirectory() as tmp:
+        good = os.path.join(data, "bdat.pcap")
+        multi = open(os.path.join(data, "multi.pcap"), "rb").read()
+        # 1. Truncated in the middle of a record: error names the file and the packet; the
+        #    messages read before it are still reported (as aborted: the flow is cut), and the
+        #    next file is processed.
+        recs = list(pcap_records(multi))
+        cut_at = recs[30][0] + 16 + 5  # 5 bytes into packet 31
+        trunc = os.path.join(tmp, "truncated.pcap")
+        open(trunc, "wb").write(multi[:cut_at])
+        rc, lines, err = run(smtpgw, trunc, good)
+        check(rc == 1, "truncated: exit status %d, expected 1" % rc)
+        check("truncated.pcap: packet 31:" in err, "truncated: error names file and packet: %r" % err)
+        msgs = [l for l in lines if l.get("type") == "message"]
+        check(any(m["file"].endswith("bdat.pcap") for m in msgs), "truncated: next file processed")
+        check(any(m["file"].endswith("truncated.pcap") for m in msgs),
+              "truncated: records of what was read are printed")
+        check(lines[-1]["file_errors"] == 1, "truncated: summary counts the file error")
+        # 2. Not a capture at all.
+        junk = os.path.join(tmp, "junk.pcap")
+        open(junk, "wb").write(b"this is not a pcap file at all\n" * 4)
+        rc, lines, err = run(smtpgw, junk, good)
+        check(rc == 1, "junk: exit status %d, expected 1" % rc)
+        check("junk.pcap: cannot read capture" in err, "junk: error names the file: %r" % err)
+        check(lines[-1]["messages"] == 2, "junk: the good file's messages still reported")
+        # 3. One corrupted frame (TCP data offset of 4 bytes): reported with its number and
+        #    skipped. A pure ACK is corrupted, so the session's bytes are all still there.
+        blob = bytearray(open(os.path.join(data, "pipelining.pcap"), "rb").read())
+        target = None
+        for n, (off, caplen) in enumerate(pcap_records(blob), start=1):
+            frame = off + 16
+            ihl = (blob[frame + 14] & 0x0f) * 4
+            total = struct.unpack_from(">H", blob, frame + 16)[0]
+            tcp = frame + 14 + ihl
+            hlen = (blob[tcp + 12] >> 4) * 4
+            if n > 3 and total - ihl - hlen == 0 and blob[tcp + 13] == 0x10:  # pure ACK
+                blob[tcp + 12] = 0x10
+                target = n
+                break
+        check(target is not None, "corrupt: found a pure ACK to corrupt")
+        bad = os.path.join(tmp, "corrupt.pcap")
+        open(bad, "wb").write(bytes(blob))
+        rc, lines, err = run(smtpgw, bad)
+        check(rc == 0, "corrupt: exit status %d, expected 0 (frame errors are counted)" % rc)
+        check("corrupt.pcap: packet %d: TCP data offset out of range" % target in err,
+              "corrupt: error names file and packet: %r" % err)
+        check(lines[-1]["capture_errors"] == 1 and lines[-1]["messages"] == 1,
+              "corrupt: one capture error, the message still reported: %r" % lines[-1])
+
+
+def main():
+    smtpgw, data, expected_path = sys.argv[1:4]
+    expected = json.load(open(expected_path))
+    check_captures(smtpgw, data, expected)
+    check_malformed(smtpgw, data)
+    print("%d passed, %d failed" % (passed, len(failures)))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
