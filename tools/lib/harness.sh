@@ -32,6 +32,7 @@ sgw_skip() {
 }
 
 # sgw_defer CMD ARGS... — run `CMD ARGS...` at exit (quoted now, so arguments survive as given).
+# Its stderr is discarded (undoing what is already gone is not an error); stdout is kept.
 sgw_defer() {
   SGW_CLEANUP+=("$(printf '%q ' "$@")")
 }
@@ -52,7 +53,7 @@ sgw_run_cleanup() {
     done
   fi
   for ((i = ${#SGW_CLEANUP[@]} - 1; i >= 0; i--)); do
-    eval "${SGW_CLEANUP[i]}" >/dev/null 2>&1
+    eval "${SGW_CLEANUP[i]}" 2>/dev/null
   done
   SGW_CLEANUP=()
   exit "$rc"
