@@ -252,11 +252,11 @@ const Entry* SenderTable::get(const Handle& h) const {
   return const_cast<SenderTable*>(this)->get(h);
 }
 
-bool SenderTable::find(const KeyBytes& key, Handle& out) const {
+bool SenderTable::find(const KeyBytes& key, uint64_t hash, Handle& out) const {
   if (key.kind == KeyKind::kNone || key.len > events::kKeyDataMax) {
     return false;
   }
-  const uint64_t h = key_hash(key);
+  const uint64_t h = hash;
   const uint64_t tag = tag_bits(h);
   for (uint32_t i = 0; i < max_probe_; ++i) {
     const uint32_t s = (static_cast<uint32_t>(h) + i) & mask_;
@@ -278,14 +278,14 @@ bool SenderTable::find(const KeyBytes& key, Handle& out) const {
   return false;
 }
 
-FindOutcome SenderTable::find_or_insert(const KeyBytes& key, Handle& out) {
+FindOutcome SenderTable::find_or_insert(const KeyBytes& key, uint64_t hash, Handle& out) {
   out = Handle{};
   if (key.kind == KeyKind::kNone || key.len > events::kKeyDataMax) {
     count(FindOutcome::kBadKey);
     return FindOutcome::kBadKey;
   }
   const uint32_t now_s = clock_.now_s();
-  const uint64_t h = key_hash(key);
+  const uint64_t h = hash;
   const uint64_t tag = tag_bits(h);
   uint64_t want[8];
   std::memcpy(want, &key, sizeof(want));
@@ -319,8 +319,7 @@ FindOutcome SenderTable::find_or_insert(const KeyBytes& key, Handle& out) {
           e.last_seen_s.store(now_s, std::memory_order_relaxed);
         }
         out = Handle{s, m};
-        count(FindOutcome::kFound);
-        return FindOutcome::kFound;
+        return FindOutcome::kFound;  // not counted: the hot path must not share a written line
       }
       if (victim < 0 && evictable(s, m, now_s)) {
         victim = s;

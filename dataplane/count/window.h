@@ -79,14 +79,18 @@ class Ring {
   Lanes sum(uint32_t now_s) const {
     Lanes out;
     const uint32_t cur = now_s / D;
-    for (uint32_t i = 0; i < B && i <= cur; ++i) {
-      const uint32_t e = cur - i;
-      const uint64_t v = w_[e % B].load(std::memory_order_relaxed);
-      if (static_cast<uint16_t>(v >> 48) == static_cast<uint16_t>(e)) {
+    const uint32_t n = cur + 1 < B ? cur + 1 : B;  // (only tests start near the epoch)
+    uint32_t slot = cur % B;
+    uint16_t tag = static_cast<uint16_t>(cur);
+    for (uint32_t i = 0; i < n; ++i) {
+      const uint64_t v = w_[slot].load(std::memory_order_relaxed);
+      if (static_cast<uint16_t>(v >> 48) == tag) {
         out.v[0] += static_cast<uint32_t>(v & 0xffff);
         out.v[1] += static_cast<uint32_t>((v >> 16) & 0xffff);
         out.v[2] += static_cast<uint32_t>((v >> 32) & 0xffff);
       }
+      --tag;
+      slot = slot == 0 ? B - 1 : slot - 1;
     }
     return out;
   }

@@ -73,6 +73,30 @@ void BM_Update(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+// Update over spread keys in bursts of 16, as a worker handles an RX burst: hash and prefetch
+// every key, then look up and add. Items = keys.
+void BM_UpdateBurstPrefetch(benchmark::State& state) {
+  Fixture& f = fixture(static_cast<int>(state.range(0)));
+  const uint32_t now = static_cast<uint32_t>(g_now_ns.load() / 1'000'000'000ull);
+  uint64_t i = static_cast<uint64_t>(state.thread_index()) * 7919;
+  constexpr int kBurst = 16;
+  size_t idx[kBurst];
+  uint64_t hash[kBurst];
+  for (auto _ : state) {
+    for (int b = 0; b < kBurst; ++b) {
+      idx[b] = (i++ * 2654435761u) % f.keys.size();
+      hash[b] = key_hash(f.keys[idx[b]]);
+      f.table->prefetch(hash[b]);
+    }
+    for (int b = 0; b < kBurst; ++b) {
+      Handle h;
+      f.table->find_or_insert(f.keys[idx[b]], hash[b], h);
+      f.table->get(h)->add(0, now, 0, 0, 1);
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * kBurst);
+}
+
 // Check: what a worker does per RCPT TO check: find the key, sum the hour and day windows,
 // read the restriction and steering words.
 void BM_Check(benchmark::State& state) {
@@ -131,6 +155,7 @@ void BM_AccountantRecipient(benchmark::State& state) {
 }
 
 BENCHMARK(BM_Update)->ArgNames({"fill", "spread"})->ArgsProduct({{10, 90}, {0, 1}})->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_UpdateBurstPrefetch)->ArgNames({"fill"})->Arg(10)->Arg(90)->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(BM_Check)->ArgNames({"fill", "spread"})->ArgsProduct({{10, 90}, {0, 1}})->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(BM_AccountantRecipient)->ArgNames({"spread"})->Arg(0)->Arg(1)->Threads(1)->Threads(2)->UseRealTime();
 
