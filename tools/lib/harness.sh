@@ -156,9 +156,14 @@ sgw_link_into_ns() {
 }
 
 # sgw_tmpdir — a private scratch directory in $SGW_TMP, removed at exit.
+# With SGW_KEEP=1 it is kept (configs, logs, messages, what the server recorded) for a look.
 sgw_tmpdir() {
   SGW_TMP=$(mktemp -d "/tmp/sgw-${SGW_TAG}-$$.XXXXXX")
-  sgw_defer rm -rf "$SGW_TMP"
+  if [[ ${SGW_KEEP:-0} == 1 ]]; then
+    sgw_defer sgw_log "kept $SGW_TMP (SGW_KEEP=1)"
+  else
+    sgw_defer rm -rf "$SGW_TMP"
+  fi
 }
 
 # --- DPDK processes ------------------------------------------------------------------------

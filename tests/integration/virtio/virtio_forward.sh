@@ -132,21 +132,8 @@ pools:
 EOF
 sgw_on_failure sgw_log_tail "$gwlog" 80
 sgw_dpdk_forget_prefix "$gw_prefix"
-if [[ ${SGW_DEV_STANDIN:-0} == 1 ]]; then
-  # DEVELOPMENT ONLY, never used by meson test: a second testpmd in mac-forwarding mode stands
-  # in for the gateway on the same virtio-user devices (it does not drop frames to other MACs,
-  # so assertion 5 fails with it).
-  sgw_log "DEV STAND-IN: testpmd mac forwarding on the virtio-user side (not smtpgw!)"
-  sgw_spawn "$gwlog" stdbuf -oL "$testpmd" -l 0,1 "${mem_args[@]}" --file-prefix "$gw_prefix" --no-pci \
-    --vdev "net_virtio_user0,path=$work/vhost0.sock,queues=1,mac=$gw_in_mac" \
-    --vdev "net_virtio_user1,path=$work/vhost1.sock,queues=1,mac=$gw_out_mac" \
-    -- --forward-mode=mac --eth-peer=0,"$tp0_mac" --eth-peer=1,"$tp1_mac" --total-num-mbufs=8192 \
-    --stats-period 3600
-  gw_pid=$SGW_PID
-else
-  sgw_gateway_start "$exe" "$cfg" "$gwlog"
-  gw_pid=$SGW_GW_PID
-fi
+sgw_gateway_start "$exe" "$cfg" "$gwlog"
+gw_pid=$SGW_GW_PID
 
 both_ready() {
   [[ $(grep -c 'vhost[01].sock) virtio is now ready for processing' "$tplog") -ge 2 ]]
@@ -267,7 +254,7 @@ sgw_log "(5) frames to $junk_mac on the outside were not forwarded (port 0 recei
 # --- (6) clean shutdown, gateway first (it is the vhost-user client) --------------------------
 sgw_gateway_stop "$gw_pid" "$gwlog"
 sgw_log "gateway counters at exit:"
-tail -n 40 "$gwlog" | sed 's/^/  | /' >&2
+sed -n '/stopped/,$p' "$gwlog" | sed 's/^/  | /' >&2
 tp_cmd "quit"
 sgw_stop_pid "$tp_pid" TERM 20
 sgw_log "PASS: $tp1_rx packets crossed the gateway over virtio-user/vhost-user"
