@@ -505,7 +505,7 @@ void DecoderImpl::start_text_leaf(LeafKind kind, Charset cs, Cte cte) {
   hout_len_ = 0;
   last_out_ = '\n';
   us_ = Url::kIdle;
-  prev_ = ' ';
+  hist_.fill(' ');
   text_last_ = '\n';
   text_uri_len_ = 0;
   text_uri_trunc_ = false;

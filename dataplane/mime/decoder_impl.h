@@ -92,7 +92,7 @@ class DecoderImpl {
     kValueUnquoted, kMarkup, kComment, kBogus, kRawText, kEntity
   };
   // Text URL scanner.
-  enum class Url : uint8_t { kIdle, kH, kHs, kColon, kSlash1, kSlash2, kW, kCollect };
+  enum class Url : uint8_t { kIdle, kSlash1, kSlash2, kCollect };
 
   struct ChunkBuf {
     std::unique_ptr<char[]> data;
@@ -234,7 +234,7 @@ class DecoderImpl {
 
   // Text URL scanner.
   Url us_ = Url::kIdle;
-  char prev_ = ' ';
+  std::array<char, 8> hist_{};  // last bytes of the part's text before the current url_scan
   uint8_t url_prefix_ = 0;
   std::unique_ptr<char[]> text_uri_;
   size_t text_uri_len_ = 0;
@@ -248,6 +248,6 @@ void put_utf8(Writer& w, uint32_t cp);
 // Converts one byte of `cs` to UTF-8 into out (at least 3 bytes); returns the bytes written.
 size_t byte_to_utf8(Charset cs, unsigned char c, char* out);
 bool iequals(std::string_view a, std::string_view b);
-char ascii_lower(char c);
+inline char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 
 }  // namespace smtpgw::mime

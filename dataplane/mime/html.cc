@@ -21,8 +21,7 @@ namespace {
 struct Tables {
   bool html_special[256];  // '<', '&' and whitespace stop a text run
   bool url_char[256];      // may continue a URL
-  bool url_start[256];     // may start "http" or "www"
-  constexpr Tables() : html_special{}, url_char{}, url_start{} {
+  constexpr Tables() : html_special{}, url_char{} {
     for (int c : {'<', '&', ' ', '\t', '\r', '\n', '\f'}) {
       html_special[c] = true;
     }
@@ -31,9 +30,6 @@ struct Tables {
     }
     for (int c : {'<', '>', '"', '`', '{', '}', '|', '\\', '^', '\''}) {
       url_char[c] = false;
-    }
-    for (int c : {'h', 'H', 'w', 'W'}) {
-      url_start[c] = true;
     }
   }
 };
@@ -114,8 +110,9 @@ void DecoderImpl::emit_uri(std::string_view uri, bool truncated) {
   emit(FieldKind::kUri, uri);
 }
 
+// Finds "http://", "https://" and "www." by their ':' or '.' (memchr: most text has few), then
+// looks back (through hist_, the bytes before this call) for the scheme and a word start.
 void DecoderImpl::url_scan(const char* p, size_t n) {
-  size_t i = 0;
   auto put = [&](char c) {
     if (text_uri_len_ < limits_.max_uri_bytes) {
       text_uri_[text_uri_len_++] = c;
@@ -123,85 +120,76 @@ void DecoderImpl::url_scan(const char* p, size_t n) {
       text_uri_trunc_ = true;
     }
   };
+  // Byte m positions before p[k] (m <= 8).
+  auto back = [&](size_t k, size_t m) -> char {
+    return k >= m ? p[k - m] : hist_[hist_.size() - (m - k)];
+  };
+  auto back_is = [&](size_t k, std::string_view word) {
+    for (size_t m = 1; m <= word.size(); ++m) {
+      if (ascii_lower(back(k, m)) != word[word.size() - m]) {
+        return false;
+      }
+    }
+    return !is_alnum(back(k, word.size() + 1));
+  };
+  const char* colon = nullptr;
+  const char* dot = nullptr;
+  size_t i = 0;
   while (i < n) {
-    char c = p[i];
-    char lc = ascii_lower(c);
     switch (us_) {
       case Url::kIdle: {
-        size_t j = i;
-        while (j < n && !kT.url_start[static_cast<unsigned char>(p[j])]) {
-          ++j;
+        if (colon < p + i) {
+          colon = static_cast<const char*>(std::memchr(p + i, ':', n - i));
+          colon = colon ? colon : p + n;
         }
-        if (j == n) {
-          prev_ = p[n - 1];
-          return;
+        if (dot < p + i) {
+          dot = static_cast<const char*>(std::memchr(p + i, '.', n - i));
+          dot = dot ? dot : p + n;
         }
-        char before = j > i ? p[j - 1] : prev_;
-        char s = p[j];
-        prev_ = s;
-        i = j + 1;
-        if (!is_alnum(before)) {
-          text_uri_len_ = 0;
-          text_uri_trunc_ = false;
-          put(s);
-          url_prefix_ = 1;
-          us_ = ascii_lower(s) == 'h' ? Url::kH : Url::kW;
-        }
-        continue;
-      }
-      case Url::kH:
-        if (lc == "http"[url_prefix_]) {
-          put(c);
-          if (++url_prefix_ == 4) {
-            us_ = Url::kHs;
-          }
+        const char* q = std::min(colon, dot);
+        if (q == p + n) {
+          i = n;
           break;
         }
-        us_ = Url::kIdle;
-        continue;  // read c again
-      case Url::kHs:
-        if (lc == 's') {
-          put(c);
-          us_ = Url::kColon;
+        size_t k = static_cast<size_t>(q - p);
+        i = k + 1;
+        size_t len = 0;
+        if (*q == ':') {
+          len = back_is(k, "https") ? 5 : back_is(k, "http") ? 4 : 0;
+        } else {
+          len = back_is(k, "www") ? 3 : 0;
+        }
+        if (len == 0) {
           break;
         }
-        [[fallthrough]];
-      case Url::kColon:
-        if (c == ':') {
-          put(c);
+        text_uri_len_ = 0;
+        text_uri_trunc_ = false;
+        for (size_t m = len; m >= 1; --m) {
+          put(back(k, m));
+        }
+        put(*q);
+        if (*q == ':') {
           us_ = Url::kSlash1;
-          break;
-        }
-        us_ = Url::kIdle;
-        continue;
-      case Url::kSlash1:
-      case Url::kSlash2:
-        if (c == '/') {
-          put(c);
-          if (us_ == Url::kSlash2) {
-            url_prefix_ = static_cast<uint8_t>(text_uri_len_);
-            us_ = Url::kCollect;
-          } else {
-            us_ = Url::kSlash2;
-          }
-          break;
-        }
-        us_ = Url::kIdle;
-        continue;
-      case Url::kW:
-        if (url_prefix_ < 3 && lc == 'w') {
-          put(c);
-          ++url_prefix_;
-          break;
-        }
-        if (url_prefix_ == 3 && c == '.') {
-          put(c);
+        } else {
           url_prefix_ = 4;
           us_ = Url::kCollect;
+        }
+        break;
+      }
+      case Url::kSlash1:
+      case Url::kSlash2:
+        if (p[i] != '/') {
+          us_ = Url::kIdle;  // p[i] is read again
           break;
         }
-        us_ = Url::kIdle;
-        continue;
+        put(p[i++]);
+        if (us_ == Url::kSlash2) {
+          url_prefix_ = static_cast<uint8_t>(text_uri_len_);
+          us_ = Url::kCollect;
+        } else {
+          us_ = Url::kSlash2;
+        }
+        break;
       case Url::kCollect: {
         size_t j = i;
         while (j < n && kT.url_char[static_cast<unsigned char>(p[j])]) {
@@ -210,18 +198,20 @@ void DecoderImpl::url_scan(const char* p, size_t n) {
         for (size_t k = i; k < j; ++k) {
           put(p[k]);
         }
-        if (j > i) {
-          prev_ = p[j - 1];
-        }
         i = j;
         if (j < n) {
           url_finish();
         }
-        continue;
+        break;
       }
     }
-    prev_ = c;
-    ++i;
+  }
+  // Remember the last bytes for the next call's look-behind.
+  if (n >= hist_.size()) {
+    std::memcpy(hist_.data(), p + n - hist_.size(), hist_.size());
+  } else {
+    std::memmove(hist_.data(), hist_.data() + n, hist_.size() - n);
+    std::memcpy(hist_.data() + hist_.size() - n, p, n);
   }
 }
 
@@ -407,8 +397,13 @@ void DecoderImpl::html_feed(const char* p, size_t n) {
           ent_len_ = 0;
           ent_return_ = Html::kText;
           hs_ = Html::kEntity;
-        } else if (last_out_ != ' ' && last_out_ != '\n') {
-          html_put(' ');
+        } else {
+          while (i < n && is_space(p[i])) {
+            ++i;  // a run of whitespace is one space
+          }
+          if (last_out_ != ' ' && last_out_ != '\n') {
+            html_put(' ');
+          }
         }
         break;
       }
@@ -434,6 +429,16 @@ void DecoderImpl::html_feed(const char* p, size_t n) {
         }
         break;
       case Html::kTagName:
+        while (i < n && !is_space(p[i]) && p[i] != '/' && p[i] != '>') {
+          if (tag_len_ < tag_.size()) {
+            tag_[tag_len_++] = ascii_lower(p[i]);
+          }
+          ++i;
+        }
+        if (i == n) {
+          break;
+        }
+        c = p[i];
         ++i;
         if (is_space(c) || c == '/') {
           hs_ = Html::kInTag;

@@ -58,8 +58,6 @@ constexpr size_t kBatch = 4096;
 
 }  // namespace
 
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
-
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) {
     return false;
