@@ -98,6 +98,7 @@ for i in 0 1 2; do
   msg="$work/msg$((i + 1)).eml"
   read -r sha size < <("$SGW_PYTHON" "$SGW_LIB/mkmsg.py" --size "${sizes[i]}" --subject "$subject" \
     --seed "$((i + 1))" --out "$msg")
+  [[ ${#sha} -eq 64 ]] || sgw_fail "tools/lib/mkmsg.py could not write $msg"
   echo "$subject $sha $size" >>"$expected"
   swakslog="$work/swaks$((i + 1)).log"
   sgw_on_failure sgw_log_tail "$swakslog" 30
@@ -114,7 +115,7 @@ sgw_wait_until 10 "the server to record 3 messages" \
 
 # --- (2) and (3): what the server saw --------------------------------------------------------
 normal_pool="${SGW_POOL_NORMAL[*]}"
-"$SGW_PYTHON" - "$record" "$expected" "$normal_pool" "$SGW_NET_INSIDE_HOST" <<'EOF'
+if ! "$SGW_PYTHON" - "$record" "$expected" "$normal_pool" "$SGW_NET_INSIDE_HOST" <<'EOF'; then
 import json, sys
 record, expected, pool, inside = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4]
 got = [json.loads(l) for l in open(record) if l.strip()]
@@ -144,7 +145,8 @@ for e in errors:
     print("  ERROR:", e)
 sys.exit(1 if errors else 0)
 EOF
-[[ $? -eq 0 ]] || sgw_fail "the messages did not arrive as sent (see above)"
+  sgw_fail "the messages did not arrive as sent (see above)"
+fi
 
 # --- (4) clean shutdown --------------------------------------------------------------------
 sgw_stop_pid "$sink_pid" TERM 10

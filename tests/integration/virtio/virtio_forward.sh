@@ -205,7 +205,7 @@ sgw_log "(1) forwarded frames are rewritten: src=$src (gateway) dst=$dst (neighb
 # loses nothing even though tx_first sends before rxonly starts draining port 1.
 for len in 64 1400; do
   tp_cmd "set txpkts $len"
-  for round in 1 2 3 4 5 6 7 8; do
+  for _ in 1 2 3 4 5 6 7 8; do
     tp_cmd "start tx_first 6"
     sleep 0.5
     tp_cmd "stop"
