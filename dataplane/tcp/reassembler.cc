@@ -170,10 +170,10 @@ SegmentOutcome Reassembler::on_segment(FlowState& flow, Direction d, const Segme
 void Reassembler::handle_syn(FlowState& flow, Direction d, const Segment& seg) {
   DirectionState& s = flow.of(d);
   bool fresh = (s.flags & kDirIsnKnown) == 0;
-  // A SYN with a new ISN before any byte moved replaces the old one (the client gave up on the
-  // first attempt); after that a SYN cannot belong to this connection.
+  // A SYN with a new ISN before any byte or FIN moved replaces the old one (the client gave up on
+  // the first attempt); after that a SYN cannot belong to this connection.
   bool restart = !fresh && s.isn != seg.seq && s.next == 0 && s.held_head == kNoSlot &&
-                 s.retained_head == kNoSlot;
+                 s.retained_head == kNoSlot && (s.flags & kDirFinSeen) == 0;
   if (!fresh && !restart) {
     if (s.isn != seg.seq) {
       count(Counter::kSynIgnored);

@@ -419,6 +419,16 @@ TEST_F(ReassemblerTest, SynRetransmittedWithNewIsnBeforeData) {
   EXPECT_EQ(ctr(Counter::kSynIgnored), 1u);
 }
 
+TEST_F(ReassemblerTest, SynWithNewIsnAfterFinIgnored) {  // found by the fuzzer
+  handshake(1, 2);
+  client(0, "", kAck | kFin);
+  EXPECT_EQ(rec_.fins[0], 1);
+  send(kC, 777, "", kSyn);
+  EXPECT_EQ(ctr(Counter::kSynIgnored), 1u);
+  EXPECT_EQ(send(kC, 778, "late"), SegmentOutcome::kDropClosed);
+  EXPECT_TRUE(rec_.stream[0].empty());
+}
+
 TEST_F(ReassemblerTest, SynCarryingData) {
   send(kC, 10, "fast", kSyn);
   EXPECT_EQ(rec_.stream[0], "fast");
