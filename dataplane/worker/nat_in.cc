@@ -48,7 +48,6 @@ void rewrite_destination(uint8_t* frame, const packet::ParsedPacket& p, uint32_t
 }  // namespace
 
 void Worker::from_outside(rte_mbuf* m, uint16_t port, const packet::ParsedPacket& p, uint64_t now) {
-  (void)port;
   if (!t_.is_pool_address(p.dst4)) {
     stats_->add(Counter::forwarded);
     return forward(m, p, now);  // routed traffic toward inside hosts (other_traffic: forward)
@@ -61,6 +60,8 @@ void Worker::from_outside(rte_mbuf* m, uint16_t port, const packet::ParsedPacket
   const uint16_t nat_port = echo_reply ? p.sport : p.dport;
   const uint16_t owner = nat_.owner_of_port(nat_port);
   if (owner != cfg_.index && owner < t_.worker_count && !t_.handoff.empty()) {
+    // The owner handles it as received on this port; not every PMD fills mbuf->port.
+    m->port = port;
     if (rte_ring_mp_enqueue(t_.handoff[owner], m) != 0) {
       return drop(m, Counter::handoff_ring_full);
     }

@@ -47,7 +47,7 @@ class Worker {
   // it carries no data, and a few more iterations after it is set do no harm.
   void run(const std::atomic<bool>& stop);
 
-  // Injects one packet as if received on `port` (tests and the benchmark harness).
+  // Injects one packet as if received on m->port, which the caller sets (tests, benchmark).
   void process(rte_mbuf* m, uint64_t now) { handle(m, m_port(m), now); }
 
   const flow::NatTable& nat() const { return nat_; }
