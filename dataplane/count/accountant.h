@@ -63,7 +63,8 @@ enum KeySlot : int { kSlotHost = 0, kSlotSender = 1, kSlotUser = 2, kSlotOrg = 3
 struct MessageState {
   events::KeyBytes keys[kSlotCount];
   Handle handles[kSlotCount];
-  FindOutcome find[kSlotCount] = {};  // how each key was resolved (kFull: untracked)
+  FindOutcome find[kSlotCount] = {};  // how each key was resolved (kFull, kContended: untracked
+                                      // for this message; kBadKey also for an absent key)
   Exempt exempt = Exempt::kNone;
   uint64_t flow_id = 0;
   uint8_t host_family = 0;

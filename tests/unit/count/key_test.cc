@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
 
 #include "dataplane/count/key.h"
@@ -104,6 +105,48 @@ TEST(CountKey, OrgOfSenderAndHash) {
   EXPECT_FALSE(key_equal(u, o2));
   EXPECT_NE(key_hash(u), key_hash(o2));
   EXPECT_STREQ(key_status_name(KeyStatus::kTooLong), "too_long");
+}
+
+// Every builder, fed random bytes biased towards the interesting ones: never crashes, and an
+// accepted key is well-formed (length within bounds, zero padding, lower-case where promised,
+// and building it again from its own text gives the same key).
+TEST(CountKey, RandomInputsGiveDefinedOutcomes) {
+  std::mt19937 rng(12345);
+  const std::string alphabet = "aZ09.@-_%:fF\"\\ \t\x7f\x80\xff";
+  int accepted = 0;
+  for (int i = 0; i < 20'000; ++i) {
+    std::string in;
+    const size_t n = rng() % 80;
+    for (size_t j = 0; j < n; ++j) {
+      in.push_back(rng() % 4 == 0 ? static_cast<char>(rng() % 256) : alphabet[rng() % alphabet.size()]);
+    }
+    for (KeyKind kind : {KeyKind::kHost, KeyKind::kSender, KeyKind::kUser, KeyKind::kOrg}) {
+      KeyBytes k;
+      const KeyStatus st = build(kind, in, k);
+      ASSERT_LT(static_cast<int>(st), kKeyStatusCount);
+      if (st != KeyStatus::kOk) {
+        continue;
+      }
+      ++accepted;
+      ASSERT_EQ(k.kind, kind);
+      ASSERT_GT(k.len, 0);
+      ASSERT_LE(k.len, events::kKeyDataMax);
+      for (size_t j = k.len; j < events::kKeyDataMax; ++j) {
+        ASSERT_EQ(k.data[j], 0);
+      }
+      if (kind == KeyKind::kSender || kind == KeyKind::kOrg) {
+        const std::string_view text(k.data, k.len);
+        const size_t from = kind == KeyKind::kOrg ? 0 : text.rfind('@') + 1;
+        for (size_t j = from; j < text.size(); ++j) {
+          ASSERT_FALSE(text[j] >= 'A' && text[j] <= 'Z');
+        }
+        KeyBytes again;
+        ASSERT_EQ(build(kind, text, again), KeyStatus::kOk);
+        ASSERT_TRUE(key_equal(k, again));
+      }
+    }
+  }
+  EXPECT_GT(accepted, 100) << "the generator reaches the accepting paths";
 }
 
 }  // namespace
