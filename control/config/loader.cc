@@ -4,10 +4,13 @@
 // checked against sections already read; errors are sorted by position at the end.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
+
+#include <yaml-cpp/eventhandler.h>
 
 #include "control/config/reader.h"
 
@@ -64,7 +67,25 @@ struct Loader {
   Ctx& ctx;
   Config& cfg;
   std::vector<PortSeen> ports_seen;
-  bool ports_clean = true;  // every port parsed without error: inference is reliable
+  bool ports_clean = true;  // the ports list itself was readable (each item may still be bad)
+
+  // Whether every port's name / prefix / role is known. When one is not, a reference that
+  // does not resolve may be to that port: it is not reported (the port's own error is).
+  template <typename F>
+  bool all_ports(F has) const {
+    if (!ports_clean) {
+      return false;
+    }
+    for (const auto& p : ports_seen) {
+      if (!has(p)) {
+        return false;
+      }
+    }
+    return true;
+  }
+  bool names_known() const { return all_ports([](const PortSeen& p) { return !p.name.empty(); }); }
+  bool prefixes_known() const { return all_ports([](const PortSeen& p) { return p.prefix.has_value(); }); }
+  bool roles_known() const { return all_ports([](const PortSeen& p) { return p.role.has_value(); }); }
 
   // ---------------------------------------------------------------------------------------
   // "0-3", "0,2,4-5", 7
@@ -89,6 +110,9 @@ struct Loader {
       const uint32_t hi = static_cast<uint32_t>(std::stoul(std::string(hi_s)));
       if (lo > hi || hi > 9'999) {
         return false;
+      }
+      if (out.size() + (hi - lo) >= 1'024) {
+        return false;  // far beyond RTE_MAX_LCORE: no need to spell them out
       }
       for (uint32_t l = lo; l <= hi; ++l) {
         out.push_back(l);
@@ -218,17 +242,17 @@ struct Loader {
 
   // ---------------------------------------------------------------------------------------
   void read_port(const YAML::Node& node, const std::string& path) {
-    const size_t errors_before = ctx.error_count();
     PortSeen seen;
     PortConfig p;
-    MapReader m(ctx, node, path);
-    if (!m.valid()) {
-      ports_clean = false;
+    if (node.IsNull()) {
+      ctx.error(node, path, "expected a port (name, device, role, address), got nothing");
       ports_seen.push_back(seen);
       return;
     }
-    if (node.IsNull()) {
-      ctx.error(node, path, "expected a port (name, device, role, address), got nothing");
+    MapReader m(ctx, node, path);
+    if (!m.valid()) {
+      ports_seen.push_back(seen);
+      return;
     }
     if (auto n = m.require("name")) {
       if (auto s = detail::read_string(ctx, *n, m.path("name"))) {
@@ -303,8 +327,8 @@ struct Loader {
             if (other.prefix && (other.prefix->contains(pfx->address) ||
                                  pfx->contains(other.prefix->address))) {
               ctx.error(*n, apath, "connected prefix " + to_string(Ipv4Prefix{pfx->network(), pfx->length}) +
-                                       " overlaps port " + quote(other.name) + "'s " +
-                                       to_string(*other.prefix));
+                                       " overlaps the connected prefix of port " + quote(other.name) +
+                                       " (" + to_string(*other.prefix) + ")");
               clash = true;
             }
           }
@@ -328,9 +352,6 @@ struct Loader {
     if (p.rx_queues == 0) {
       p.rx_queues = static_cast<uint16_t>(std::max<size_t>(1, std::min<size_t>(64, cfg.worker_count())));
     }
-    if (ctx.error_count() != errors_before) {
-      ports_clean = false;
-    }
     ports_seen.push_back(seen);
     cfg.ports.push_back(std::move(p));
   }
@@ -349,7 +370,7 @@ struct Loader {
     for (size_t i = 0; i < list->size(); ++i) {
       read_port((*list)[i], index("ports", i));
     }
-    if (ports_clean) {
+    if (roles_known()) {
       bool inside = false;
       bool outside = false;
       for (const auto& p : cfg.ports) {
@@ -359,7 +380,7 @@ struct Loader {
       if (!inside || !outside) {
         ctx.error(node, "ports", std::string("needs at least one port with role inside and one "
                                              "with role outside; there is no ") +
-                                     (inside ? "outside" : "inside") + " port");
+                                     (inside ? "outside port" : outside ? "inside port" : "port at all"));
       }
     }
   }
@@ -379,7 +400,7 @@ struct Loader {
           return i;
         }
       }
-      if (ports_clean) {
+      if (names_known()) {
         std::string names;
         for (const auto& p : ports_seen) {
           names += names.empty() ? "" : ", ";
@@ -389,7 +410,7 @@ struct Loader {
       }
       return std::nullopt;
     }
-    if (!addr || !ports_clean) {
+    if (!addr || !prefixes_known()) {
       return std::nullopt;
     }
     for (size_t i = 0; i < ports_seen.size(); ++i) {
@@ -410,13 +431,13 @@ struct Loader {
       return false;
     }
     if (!port.prefix->contains(addr)) {
-      ctx.error(n, path, to_string(addr) + " is not in port " + quote(port.name) +
-                             "'s connected prefix " +
+      ctx.error(n, path, to_string(addr) + " is not in the connected prefix of port " +
+                             quote(port.name) + ", " +
                              to_string(Ipv4Prefix{port.prefix->network(), port.prefix->length}));
       return false;
     }
     if (port.prefix->address == addr) {
-      ctx.error(n, path, to_string(addr) + " is port " + quote(port.name) + "'s own address");
+      ctx.error(n, path, to_string(addr) + " is the own address of port " + quote(port.name));
       return false;
     }
     return true;
@@ -602,23 +623,23 @@ struct Loader {
           continue;
         }
         if (p.prefix->address == a) {
-          ctx.error(n, path, text + " is port " + quote(p.name) +
-                                 "'s own address; egress addresses must be distinct from it");
+          ctx.error(n, path, text + " is the own address of port " + quote(p.name) +
+                                 "; egress addresses must be distinct from it");
           return;
         }
         if (!p.prefix->contains(a)) {
           continue;
         }
         if (p.role == PortRole::kInside) {
-          ctx.error(n, path, text + " is in inside port " + quote(p.name) +
-                                 "'s prefix; egress addresses belong on the outside");
+          ctx.error(n, path, text + " is in the connected prefix of inside port " + quote(p.name) +
+                                 "; egress addresses belong on the outside");
           return;
         }
         const Ipv4Prefix& pp = *p.prefix;
         if (pp.length <= 30 &&
             (a == pp.network() || a.value == (pp.network().value | ~pp.mask()))) {
-          ctx.error(n, path, text + " is the network or broadcast address of port " +
-                                 quote(p.name) + "'s prefix");
+          ctx.error(n, path, text + " is the network or broadcast address of the connected prefix of port " +
+                                 quote(p.name));
           return;
         }
       }
@@ -772,6 +793,55 @@ struct Loader {
   }
 };
 
+// Counts the documents without building nodes. yaml-cpp 0.7 cannot consume a ',' outside a flow
+// collection at block level: LoadAll then returns empty documents forever (found by fuzzing) and
+// Load silently ignores the rest of the file. Both are caught here: a document that starts where
+// the previous one started means the parser is stuck. Throws YAML::ParserException on syntax
+// errors. Returns false when it reported an error.
+class DocumentCounter : public YAML::EventHandler {
+ public:
+  YAML::Mark start;
+  void OnDocumentStart(const YAML::Mark& mark) override { start = mark; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+bool check_documents(Ctx& ctx, const std::string& text) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  std::vector<YAML::Mark> starts;
+  // Each real document consumes input, so a file of n bytes has at most n + 1 of them; the
+  // bound only matters if the parser misbehaves in a way the stuck check below does not see.
+  while (starts.size() <= text.size() + 1) {
+    DocumentCounter doc;
+    if (!parser.HandleNextDocument(doc)) {
+      break;
+    }
+    if (!starts.empty() && doc.start.pos == starts.back().pos) {
+      const auto at = static_cast<size_t>(std::max(doc.start.pos, 0));
+      const std::string what = at < text.size() ? quote(text.substr(at, 1)) : "end of file";
+      ctx.error(doc.start, "", "invalid YAML: unexpected " + what +
+                                   (what == "','" ? " outside a [ ] or { } collection" : ""));
+      return false;
+    }
+    starts.push_back(doc.start);
+  }
+  if (starts.size() > 1) {
+    ctx.error(starts[1], "", "more than one YAML document; put the whole configuration in one");
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 Result load_string(std::string_view text, const std::string& name) {
@@ -781,17 +851,18 @@ Result load_string(std::string_view text, const std::string& name) {
               "the file is larger than " + std::to_string(kMaxFileBytes >> 20) + " MiB");
     return Result(ctx.take_errors());
   }
-  std::vector<YAML::Node> docs;
+  const std::string copy(text);
+  YAML::Node root;
   try {
-    docs = YAML::LoadAll(std::string(text));
+    if (!check_documents(ctx, copy)) {
+      return Result(ctx.take_errors());
+    }
+    root = YAML::Load(copy);
   } catch (const YAML::Exception& e) {
     ctx.error(e.mark, "", "invalid YAML: " + e.msg);
     return Result(ctx.take_errors());
   }
-  if (docs.size() > 1) {
-    ctx.error(docs[1].Mark(), "", "more than one YAML document; put the whole configuration in one");
-  }
-  if (docs.empty() || docs[0].IsNull()) {
+  if (root.IsNull()) {
     ctx.error(YAML::Mark::null_mark(), "",
               "the configuration is empty (at least 'ports' and 'pools' are required)");
     return Result(ctx.take_errors());
@@ -800,7 +871,7 @@ Result load_string(std::string_view text, const std::string& name) {
   cfg.source = name;
   try {
     Loader loader{ctx, cfg, {}, true};
-    loader.read_root(docs[0]);
+    loader.read_root(root);
   } catch (const YAML::Exception& e) {
     // The readers only use non-throwing node accessors; this is a safety net, not a path.
     ctx.error(e.mark, "", std::string("cannot read the configuration: ") + e.what());
