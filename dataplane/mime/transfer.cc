@@ -200,6 +200,18 @@ void DecoderImpl::b64_feed(const unsigned char* p, size_t n) {
   size_t i = 0;
   while (i < n) {
     if (k == 0) {
+      if (leaf_ == LeafKind::kOpaque) {
+        // An attachment is only measured: count whole quartets without storing them.
+        size_t quartets = 0;
+        while (i + 4 <= n && (kB64.v[p[i]] | kB64.v[p[i + 1]] | kB64.v[p[i + 2]] |
+                              kB64.v[p[i + 3]]) < 64) {
+          ++quartets;
+          i += 4;
+        }
+        if (attachment_ >= 0) {
+          summary_.attachments[attachment_].decoded_size += 3 * quartets;
+        }
+      }
       // Whole quartets: the common case, one table lookup per character.
       while (i + 4 <= n) {
         uint32_t a = kB64.v[p[i]], b = kB64.v[p[i + 1]], c = kB64.v[p[i + 2]],
