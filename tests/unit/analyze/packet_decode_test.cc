@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <deque>
+#include <string>
 #include <vector>
 
 namespace smtpgw::analyze {
@@ -79,7 +81,11 @@ Bytes ethernet(const Bytes& l3, uint16_t type, std::vector<uint16_t> vlans = {})
   return b;
 }
 
-DecodeResult decode(int link, const Bytes& f, DecodedTcp& out) {
+// The decoded segment points into the frame (as it points into the capture arena in analyze), so
+// frames are kept until the program ends: tests pass temporaries and read the payload later.
+DecodeResult decode(int link, Bytes frame, DecodedTcp& out) {
+  static std::deque<Bytes> kept;
+  const Bytes& f = kept.emplace_back(std::move(frame));
   return decode_frame(link, f.data(), static_cast<uint32_t>(f.size()),
                       static_cast<uint32_t>(f.size()), out);
 }
