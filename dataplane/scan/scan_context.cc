@@ -91,16 +91,13 @@ ScanContext::ScanContext(const Ruleset& ruleset, unsigned worker)
 ScanContext::ScanContext(const Source& source, unsigned worker)
     : source_(&source), worker_(worker) {}
 
-ScanContext::~ScanContext() {
-  if (in_message_) {
-    close_streams(false);
-  }
-}
+ScanContext::~ScanContext() { drop_streams(); }
 
 void ScanContext::release() {
   if (in_message_) {
     abort_message();
   }
+  drop_streams();  // they belong to the pinned version's databases
   pin_.reset();
   if (source_ != nullptr) {
     active_ = nullptr;
@@ -114,12 +111,20 @@ void ScanContext::begin_message() {
   }
   verdict_ = Verdict{};
   if (source_ != nullptr) {
-    pin_ = source_->pin();
+    // The new pin is taken before the old one is dropped, so the streams' version cannot be
+    // freed (and its address reused) before they are closed.
+    Source::Pin pin = source_->pin();
+    if (pin.get() != streams_of_) {
+      drop_streams();
+    }
+    pin_ = std::move(pin);
     active_ = pin_.get();
   }
   in_message_ = true;
   subject_len_ = 0;
   subject_seen_ = false;
+  body_started_ = false;
+  paragraphs_.reset();
   std::fill(std::begin(stream_failed_), std::end(stream_failed_), false);
   if (active_ == nullptr) {
     count(ScanEvent::kNoRuleset);
@@ -127,6 +132,7 @@ void ScanContext::begin_message() {
   }
   if (worker_ >= active_->worker_count()) {
     count(ScanEvent::kNoScratch);
+    drop_streams();
     active_ = nullptr;
     pin_.reset();
     return;
@@ -170,13 +176,9 @@ void ScanContext::write_stream(StreamClass c, std::string_view data) {
       count(ScanEvent::kStreamOpenFailed);
       return;
     }
-    if (c == StreamClass::kBody && subject_seen_) {
-      // SpamAssassin's body text starts with the Subject as its first line.
-      hs_scan_stream(streams_[i], subject_, static_cast<unsigned>(subject_len_), 0,
-                     active_->scratch(worker_), on_hs_match, this);
-      hs_scan_stream(streams_[i], "\n", 1, 0, active_->scratch(worker_), on_hs_match, this);
-    }
+    streams_of_ = active_;
   }
+  stream_used_[i] = true;
   if (data.empty()) {
     return;
   }
@@ -184,6 +186,23 @@ void ScanContext::write_stream(StreamClass c, std::string_view data) {
                      active_->scratch(worker_), on_hs_match, this) != HS_SUCCESS) {
     count(ScanEvent::kScanError);
   }
+}
+
+// SpamAssassin's body text starts with the Subject as its first paragraph; the text parts follow
+// after a blank line. Both go through the paragraph transform.
+void ScanContext::write_body(std::string_view text) {
+  if (!active_->stream(StreamClass::kBody)) {
+    return;
+  }
+  auto out = [this](std::string_view v) { write_stream(StreamClass::kBody, v); };
+  if (!body_started_) {
+    body_started_ = true;
+    if (subject_seen_) {
+      paragraphs_.feed(std::string_view(subject_, subject_len_), out);
+      paragraphs_.feed("\n\n", out);
+    }
+  }
+  paragraphs_.feed(text, out);
 }
 
 void ScanContext::scan_header(const Field& f) {
@@ -250,7 +269,7 @@ void ScanContext::field(const Field& f) {
       scan_header(f);
       break;
     case FieldKind::kBodyText:
-      write_stream(StreamClass::kBody, f.value);
+      write_body(f.value);
       break;
     case FieldKind::kRawBody:
       write_stream(StreamClass::kRawBody, f.value);
@@ -264,21 +283,35 @@ void ScanContext::field(const Field& f) {
   }
 }
 
-void ScanContext::close_streams(bool deliver) {
+// The streams this message wrote go back to their initial state for the next message: a reset
+// is a close and an open without freeing and allocating the stream state. With a scratch and a
+// callback it first reports the matches anchored at end of data ($, \z).
+void ScanContext::end_streams(bool deliver) {
   for (int i = 0; i < kStreamClassCount; ++i) {
-    if (streams_[i] != nullptr) {
-      // Closing with a scratch and callback reports matches anchored at end of data ($, \z).
-      if (deliver) {
-        if (hs_close_stream(streams_[i], active_->scratch(worker_), on_hs_match, this) !=
-            HS_SUCCESS) {
-          count(ScanEvent::kScanError);
-        }
-      } else {
-        hs_close_stream(streams_[i], nullptr, nullptr, nullptr);
-      }
+    if (!stream_used_[i]) {
+      continue;
+    }
+    stream_used_[i] = false;
+    const hs_error_t rc =
+        deliver ? hs_reset_stream(streams_[i], 0, active_->scratch(worker_), on_hs_match, this)
+                : hs_reset_stream(streams_[i], 0, nullptr, nullptr, nullptr);
+    if (rc != HS_SUCCESS) {
+      count(ScanEvent::kScanError);
+      hs_close_stream(streams_[i], nullptr, nullptr, nullptr);  // state unknown: start afresh
       streams_[i] = nullptr;
     }
   }
+}
+
+void ScanContext::drop_streams() {
+  for (int i = 0; i < kStreamClassCount; ++i) {
+    if (streams_[i] != nullptr) {
+      hs_close_stream(streams_[i], nullptr, nullptr, nullptr);
+      streams_[i] = nullptr;
+    }
+    stream_used_[i] = false;
+  }
+  streams_of_ = nullptr;
 }
 
 void ScanContext::end_message() {
@@ -290,11 +323,12 @@ void ScanContext::end_message() {
     in_message_ = false;
     return;
   }
-  // A message without body text still has SpamAssassin's body: its Subject line.
-  if (subject_seen_ && streams_[static_cast<int>(StreamClass::kBody)] == nullptr) {
-    write_stream(StreamClass::kBody, {});
+  // A message without body text still has SpamAssassin's body: its Subject paragraph.
+  if (subject_seen_ || body_started_) {
+    write_body({});
+    paragraphs_.finish([this](std::string_view v) { write_stream(StreamClass::kBody, v); });
   }
-  close_streams(true);
+  end_streams(true);
   in_message_ = false;
   finish();
 }
@@ -305,7 +339,7 @@ void ScanContext::abort_message() {
     return;
   }
   if (active_ != nullptr) {
-    close_streams(false);
+    end_streams(false);
   }
   in_message_ = false;
   verdict_ = Verdict{};

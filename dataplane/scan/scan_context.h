@@ -5,13 +5,18 @@
 //                   the message keeps that version until its verdict is released
 //   field           envelope/header/uri: block scans; body/rawbody/full: the stream of that
 //                   class is opened on its first chunk and written to; header fields are also
-//                   written to the ALL / ALL:raw streams as "Name: value\n"
+//                   written to the ALL / ALL:raw streams as "Name: value\n". Body text goes
+//                   through Paragraphs first (SpamAssassin's paragraph semantics), after the
+//                   Subject as the body's first paragraph
 //   end_message     closes the streams (end-of-data matches), applies `!~`, evaluates metas in
 //                   order, sums scores → verdict()
 //   abort_message   closes the streams without a verdict
 //
 // No heap allocation per field: the hit set and counters are fixed-size members. Hyperscan
-// allocates each stream's state (hs_open_stream) once per message and stream class.
+// allocates a stream's state (hs_open_stream) the first time the context needs that stream
+// class; at the end of each message the stream is reset (hs_reset_stream), not freed, so a
+// context that scans message after message with one ruleset allocates nothing. The streams are
+// freed when the ruleset changes, by release(), and by the destructor.
 // Threads: one context is used by one thread (a worker, or the offline analyzer); many
 // contexts of one worker share that worker's scratch (sequential use only).
 #pragma once
@@ -23,6 +28,7 @@
 
 #include "contract/fields.h"
 #include "dataplane/publish/publisher.h"
+#include "dataplane/scan/paragraphs.h"
 #include "dataplane/scan/ruleset.h"
 
 namespace smtpgw::scan {
@@ -99,7 +105,9 @@ class ScanContext final : public FieldSink {
   void scan_block(const Database& db, std::string_view data);
   void write_stream(StreamClass c, std::string_view data);
   void scan_header(const Field& f);
-  void close_streams(bool deliver);
+  void write_body(std::string_view text);
+  void end_streams(bool deliver);
+  void drop_streams();
   void finish();
 
   const Ruleset* fixed_ = nullptr;
@@ -110,6 +118,8 @@ class ScanContext final : public FieldSink {
   bool in_message_ = false;
   bool stream_failed_[kStreamClassCount] = {};
   hs_stream_t* streams_[kStreamClassCount] = {};
+  bool stream_used_[kStreamClassCount] = {};  // written by the current message
+  const Ruleset* streams_of_ = nullptr;       // whose databases the open streams belong to
   std::bitset<kMaxRules> matched_;  // a pattern matched (before `!~` and metas)
   std::bitset<kMaxRules> hits_;     // final rule hits
   std::bitset<kMaxHeaderGroups> seen_groups_;  // header names present in this message
@@ -119,6 +129,8 @@ class ScanContext final : public FieldSink {
   char subject_[kSubjectBufferBytes] = {};
   size_t subject_len_ = 0;
   bool subject_seen_ = false;
+  bool body_started_ = false;  // the Subject paragraph went into paragraphs_
+  Paragraphs paragraphs_;
   uint64_t events_[static_cast<int>(ScanEvent::kCount)] = {};
 };
 

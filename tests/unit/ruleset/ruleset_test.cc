@@ -314,6 +314,38 @@ TEST(ShippedRuleset, VerdictDoesNotDependOnChunking) {
   EXPECT_GT(checked, 2 * kMinScoredRules);
 }
 
+// SpamAssassin joins the lines of a paragraph before body rules run (whitespace runs become one
+// space), so its phrase rules, and ours, are written with plain spaces. A phrase that a text/plain
+// mailer wrapped across two lines must still hit (scan/paragraphs.h).
+TEST(ShippedRuleset, BodyPhrasesWrappedAcrossLines) {
+  const auto* rs = ShippedSet::ruleset();
+  ASSERT_NE(rs, nullptr);
+  TestMessage m;
+  m.rcpts.emplace_back("user@example.net");
+  const std::string text =
+      "From: Mail Service <service@mailcenter.example.top>\n"
+      "To: user@example.net\n"
+      "Subject: Action needed\n"
+      "Date: Tue, 24 Nov 2026 13:00:00 +0000\n"
+      "Message-ID: <wrap-1@mailcenter.example.top>\n"
+      "MIME-Version: 1.0\n"
+      "Content-Type: text/plain; charset=utf-8\n"
+      "\n"
+      "We could not process your last sign-in. Please verify your\n"
+      "account to keep using mail. Your mailbox is\n"
+      "full.\n";
+  for (char c : text) {
+    if (c == '\n') {
+      m.content.push_back('\r');
+    }
+    m.content.push_back(c);
+  }
+  const ScanResult r = scan_message(*rs, m);
+  ASSERT_TRUE(r.valid);
+  EXPECT_TRUE(r.rules.count("PHISH_VERIFY_ACCOUNT")) << r.describe();
+  EXPECT_TRUE(r.rules.count("PHISH_MAILBOX_FULL")) << r.describe();
+}
+
 // Samples in tests/data/rules/verdict/: ham_*.eml must be well below the threshold, spam_*.eml
 // at or above it. Each sample's score and rules are printed (they document the balance).
 TEST(ShippedRuleset, CleanMailIsHamAndSpamSamplesAreSpam) {

@@ -123,8 +123,9 @@ body B_LINE /^click here$/
 )");
   ASSERT_TRUE(rs);
   EXPECT_EQ(scan(*rs, {of(FieldKind::kBodyText, "please wi"), of(FieldKind::kBodyText, "re tra"),
-                      of(FieldKind::kBodyText, "nsfer urg"), of(FieldKind::kBodyText, "ently\n"),
-                      of(FieldKind::kBodyText, "click "), of(FieldKind::kBodyText, "here\nbye"),
+                      of(FieldKind::kBodyText, "nsfer urg"), of(FieldKind::kBodyText, "ently\n\n"),
+                      of(FieldKind::kBodyText, "click "), of(FieldKind::kBodyText, "here\r\n\r"),
+                      of(FieldKind::kBodyText, "\nbye"),
                       of(FieldKind::kRawBody, "Content-Transfer-"),
                       of(FieldKind::kRawBody, "Encoding: base64\r\n"),
                       of(FieldKind::kFull, "X: y\nReceived: fr"),
@@ -140,6 +141,18 @@ body B_LINE /^click here$/
   ctx.field(of(FieldKind::kBodyText, " urgently"));
   ctx.end_message();
   EXPECT_TRUE(hits(ctx).empty());
+}
+
+// Body rules see paragraphs (scan/paragraphs.h): a line wrapped by the mailer is joined with a
+// space, so `^...$` spans the whole paragraph and a wrapped phrase still matches.
+TEST(ScanTest, BodyRulesSeeParagraphs) {
+  auto rs = build("body B_WRAPPED /verify your account now/\nbody B_LINE /^click here$/m\n");
+  ASSERT_TRUE(rs);
+  EXPECT_EQ(scan(*rs, {of(FieldKind::kBodyText, "please verify your\r\naccount\t now\r\n"),
+                      of(FieldKind::kBodyText, "click\r\nhere\r\n")}),
+            S{"B_WRAPPED"});
+  EXPECT_EQ(scan(*rs, {of(FieldKind::kBodyText, "hello\n  \nclick \n here\n\nbye\n")}),
+            S{"B_LINE"});
 }
 
 TEST(ScanTest, SubjectIsTheFirstBodyLine) {
