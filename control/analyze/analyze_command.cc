@@ -1,19 +1,26 @@
-// smtpgw analyze [--rules DIR] [--config FILE] [--ports LIST] [--summary-only] CAPTURE.pcap...
-// Runs the dataplane's reassembly, SMTP and MIME code over captures; prints one JSON object per
-// message and a summary object on stdout (docs/analyze.md). Exit status: 0 when every capture
-// was read to its end, 1 when one could not be opened or read (reported on stderr, the others
-// are still processed), 2 on a usage error.
+// smtpgw analyze [--rules DIR [--lenient]] [--config FILE] [--ports LIST] [--summary-only]
+//                CAPTURE.pcap...
+// Runs the dataplane's reassembly, SMTP and MIME code (and with --rules the scanner) over
+// captures; prints one JSON object per message and a summary object on stdout
+// (docs/analyze.md). Exit status: 0 when every capture was read to its end, 1 when one could not
+// be opened or read (reported on stderr, the others are still processed), 2 on a usage error, a
+// configuration that does not load or a rule set that does not compile.
 #include <CLI/CLI.hpp>
 
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <memory>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "control/analyze/analyzer.h"
+#include "control/analyze/verdict.h"
 #include "control/app/commands.h"
+#include "control/config/config.h"
+#include "control/rules/compiler.h"
 
 namespace smtpgw::app {
 
@@ -24,10 +31,14 @@ int analyze_main(int argc, char** argv) {
   std::string config_file;
   std::string ports;
   bool summary_only = false;
+  bool lenient = false;
   std::vector<std::string> files;
   app.add_option("--rules", rules_dir, "rule set directory (verdict fields; see docs/analyze.md)");
-  app.add_option("--config", config_file, "gateway configuration (SMTP ports)");
-  app.add_option("--ports", ports, "comma-separated server ports (default 25,465,587,2525)");
+  app.add_flag("--lenient", lenient, "with --rules: skip bad rules (listed) instead of failing");
+  app.add_option("--config", config_file, "gateway configuration (its smtp.ports)");
+  app.add_option("--ports", ports,
+                 "comma-separated server ports (default: the config's smtp.ports, else "
+                 "25,465,587,2525)");
   app.add_flag("--summary-only", summary_only, "print only the summary object");
   app.add_option("captures", files, "pcap files")->required()->check(CLI::ExistingFile);
   try {
@@ -39,6 +50,16 @@ int analyze_main(int argc, char** argv) {
 
   analyze::Options options;
   options.print_messages = !summary_only;
+  if (!config_file.empty()) {
+    const config::Result loaded = config::load_file(config_file);
+    if (!loaded) {
+      std::cerr << loaded.error_text();
+      std::cerr << "smtpgw analyze: --config: " << config_file << " does not load\n";
+      return 2;
+    }
+    options.ports = std::set<uint16_t>(loaded.config().smtp.ports.begin(),
+                                       loaded.config().smtp.ports.end());
+  }
   if (!ports.empty()) {
     options.ports.clear();
     std::stringstream ss(ports);
@@ -57,12 +78,27 @@ int analyze_main(int argc, char** argv) {
       }
     }
   }
-  if (!config_file.empty()) {
-    std::cerr << "smtpgw analyze: note: --config is not read yet (the configuration loader is "
-                 "not wired in); using ports from --ports or the defaults\n";
+  if (lenient && rules_dir.empty()) {
+    std::cerr << "smtpgw analyze: --lenient needs --rules\n";
+    return 2;
   }
   if (!rules_dir.empty()) {
-    std::cerr << "smtpgw analyze: note: --rules is not wired in yet; records carry no verdict\n";
+    rules::CompileOptions copts;
+    copts.mode = lenient ? rules::Mode::kLenient : rules::Mode::kStrict;
+    rules::CompileResult compiled = rules::compile_directory(rules_dir, copts);
+    for (const rules::Diagnostic& d : compiled.errors) {
+      const bool fatal = !lenient && d.problem != rules::Problem::kPluginBlock;
+      std::cerr << (fatal ? "error: " : "skipped: ") << d.to_string() << " ["
+                << rules::problem_name(d.problem) << "]\n";
+    }
+    const bool usable = lenient ? compiled.ruleset != nullptr : compiled.ok();
+    if (!usable) {
+      std::cerr << "smtpgw analyze: --rules: " << rules_dir << " does not compile ("
+                << compiled.fatal_errors << " errors above; --lenient skips bad rules)\n";
+      return 2;
+    }
+    std::shared_ptr<const scan::Ruleset> rs(std::move(compiled.ruleset));
+    options.extensions.push_back(analyze::verdict_extension(std::move(rs)));
   }
   // Offline: the workers' reassembly code with room for every flow of a large capture.
   options.tcp.pool_slots = 1u << 20;

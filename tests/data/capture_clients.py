@@ -142,7 +142,48 @@ def scenario_ipv6(host, port):
     s.quit()
 
 
+GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
+
+
+def scenario_verdicts(host, port):
+    """Three connections for `smtpgw analyze --rules`: a clean business message, the GTUBE test
+    message (always spam), and a credential-phishing lure in quoted-printable HTML whose
+    From display name claims a brand its address does not belong to (spam by the shipped
+    phishing rules, no GTUBE)."""
+    s = smtplib.SMTP(host, port, local_hostname="office.capture.test")
+    s.send_message(text_message(
+        "Minutes of Tuesday's planning meeting", "anna@example.org", "team@example.net",
+        "Hi all,\n\nthe minutes of Tuesday's meeting are below. We agreed to move the release\n"
+        "to the 14th and to review the budget for the next quarter on Friday.\n\n"
+        "Action items:\n- Bob: update the delivery schedule\n- Carol: send the contract draft\n\n"
+        "Thanks,\nAnna\n", "<minutes-1@capture.test>"))
+    s.quit()
+    s = smtplib.SMTP(host, port, local_hostname="office.capture.test")
+    s.send_message(text_message(
+        "Test message", "anna@example.org", "bob@example.net",
+        "This is the GTUBE, the Generic Test for Unsolicited Bulk Email:\n\n" + GTUBE + "\n",
+        "<gtube-1@capture.test>"))
+    s.quit()
+    m = EmailMessage()
+    m["From"] = "PayPal Security <security-alert@account-check.example.top>"
+    m["To"] = "bob@example.net"
+    m["Subject"] = "Your account has been suspended"
+    m["Date"] = DATE
+    m["Message-ID"] = "<phish-1@account-check.example.top>"
+    m.set_content("Your account has been suspended.")
+    m.add_alternative(
+        "<html><body><p>Dear Customer,</p><p>We detected unusual activity and your account has "
+        "been suspended. To restore access you must verify your account within 24 hours, or it "
+        "will be permanently closed.</p><p><a href=\"http://192.0.2.45/paypal/login.php\">"
+        "Click here to verify your account</a></p><p>PayPal Security Team</p></body></html>",
+        subtype="html", cte="quoted-printable")
+    s = smtplib.SMTP(host, port, local_hostname="mail.account-check.example.top")
+    s.send_message(m, from_addr="bounce@account-check.example.top")
+    s.quit()
+
+
 SCENARIOS = {
+    "verdicts": scenario_verdicts,
     "ipv6": scenario_ipv6,
     "multi": scenario_multi,
     "large": scenario_large,

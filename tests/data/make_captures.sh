@@ -12,15 +12,19 @@
 #   ipv6.pcap        smtplib over IPv6                                                (Ethernet)
 #                    (this kernel has no 802.1Q module: VLAN decoding is unit-tested with
 #                    frames built in tests/unit/analyze/packet_decode_test.cc)
+#   verdicts.pcap    smtplib: a clean message, the GTUBE test message, a phishing lure in
+#                    quoted-printable HTML (for `smtpgw analyze --rules`)             (Ethernet)
 #   degraded.pcap    3 x 100 KB over a link with loss, duplication and reordering:
 #                    nftables numgen drops 3% and dups 5% of client segments; 10% get
 #                    skb priority 1:20, which HTB maps straight to a slow class that
 #                    delays them behind the others (no tc filter module needed)    (Linux SLL)
 # Rerunnable; needs root. Everything it creates is removed on exit, even on failure.
-# usage: tests/data/make_captures.sh [OUTDIR]   (default: tests/data)
+# usage: tests/data/make_captures.sh [OUTDIR [NAME.pcap...]]   (default: tests/data, all of them;
+#        with names, only those are remade, so the others keep their bytes)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=$(cd "${1:-$here}" && pwd)
+only=("${@:2}")
 py=/usr/bin/python3  # Debian's python, which has aiosmtpd (not a pyenv one on PATH)
 cli=smtpgw-cap-cli-$$
 srv=smtpgw-cap-srv-$$
@@ -77,8 +81,18 @@ start_server smtp25v6 aiosmtpd fd00:99:100::2 25
 start_server smtp587 aiosmtpd 10.99.0.2 587
 start_server chunking chunking 10.99.0.2 2525
 
+wanted() {  # file
+  ((${#only[@]} == 0)) && return 0
+  local f
+  for f in "${only[@]}"; do
+    [[ $f == "$1" ]] && return 0
+  done
+  return 1
+}
+
 capture() {  # file, interface, tcpdump options..., then -- client command...
   local file=$1 iface=$2
+  wanted "$file" || return 0
   shift 2
   local opts=()
   while [[ $1 != -- ]]; do
@@ -135,6 +149,7 @@ capture starttls.pcap vs -- swaks --server 10.99.0.2 --port 25 --tls --silent 2 
   --header "Subject: Encrypted"
 
 capture ipv6.pcap vs -- "$py" "$here/capture_clients.py" ipv6 fd00:99:100::2 25
+capture verdicts.pcap vs -- "$py" "$here/capture_clients.py" verdicts 10.99.0.2 25
 
 # The degraded link: client egress only, so the capture shows what reached the server.
 in_cli nft -f - <<'NFT'

@@ -3,7 +3,10 @@
 against tests/unit/analyze/expected.json (written by hand from what the capture script sent).
 Then checks the defined outcomes for malformed input: a truncated capture, a file that is not a
 capture, a corrupted frame: each reported with the file name (and packet number), the rest still
-processed. usage: analyze_captures_test.py SMTPGW DATA_DIR EXPECTED_JSON
+processed. With --rules (the shipped rule set): every record carries the verdict expected for it
+(GTUBE and a phishing lure are spam, everything else ham); a rule set that does not compile
+stops analyze with the file and line; --config takes the SMTP ports from a gateway config.
+usage: analyze_captures_test.py SMTPGW DATA_DIR EXPECTED_JSON RULES_DIR CONFIG_EXAMPLE
 """
 import json
 import os
@@ -23,6 +26,9 @@ def check(cond, what):
     else:
         failures.append(what)
         print("FAIL:", what)
+
+
+VERDICT_KEYS = ("verdict", "rules_include", "rules_exclude", "rules_exactly")
 
 
 def run(smtpgw, *files):
@@ -50,6 +56,8 @@ def check_message(name, i, got, want):
         elif key == "final_code":
             code = got["final_reply"]["code"] if got["final_reply"] else None
             check(code == value, "%s: final reply code %r != %r" % (where, code, value))
+        elif key in VERDICT_KEYS:
+            check("verdict" not in got, "%s: a verdict without --rules" % where)
         elif key == "size_at_least":
             check(got["size"] >= value, "%s: size %d < %d" % (where, got["size"], value))
         else:
@@ -69,14 +77,76 @@ def check_captures(smtpgw, data, expected):
         check(len(msgs) == len(want["messages"]),
               "%s: %d messages, expected %d" % (name, len(msgs), len(want["messages"])))
         for i, (got, w) in enumerate(zip(msgs, want["messages"])):
-            check(got["index"] == i, "%s message %d: index %r" % (name, i, got["index"]))
-            check_message(name, i, got, w)
+            index = w.get("index", i)  # the message's number in its own session
+            check(got["index"] == index, "%s message %d: index %r" % (name, i, got["index"]))
+            check_message(name, i, got, {k: v for k, v in w.items() if k != "index"})
         for key, value in want["summary"].items():
             check(summary.get(key) == value,
                   "%s: summary %s %r != %r" % (name, key, summary.get(key), value))
         for key, value in want.get("tcp_at_least", {}).items():
             have = summary.get("tcp", {}).get(key, 0)
             check(have >= value, "%s: tcp counter %s %d < %d" % (name, key, have, value))
+
+
+def check_verdicts(smtpgw, data, expected, rules_dir):
+    for name, want in expected.items():
+        if name.startswith("_"):
+            continue
+        rc, lines, err = run(smtpgw, "--rules", rules_dir, os.path.join(data, name))
+        check(rc == 0, "%s --rules: exit status %d (stderr: %s)" % (name, rc, err.strip()))
+        msgs = [l for l in lines if l.get("type") == "message"]
+        check(len(msgs) == len(want["messages"]), "%s --rules: %d messages" % (name, len(msgs)))
+        for i, (got, w) in enumerate(zip(msgs, want["messages"])):
+            where = "%s message %d --rules" % (name, i)
+            default = None if w.get("outcome", got["outcome"]) == "aborted" else "ham"
+            verdict = w.get("verdict", default)
+            check(got.get("verdict", "missing") == verdict,
+                  "%s: verdict %r != %r (score %r, rules %r)" % (
+                      where, got.get("verdict", "missing"), verdict, got.get("score"),
+                      got.get("rules")))
+            if verdict is None:
+                check("score" not in got and "rules" not in got, where + ": score without verdict")
+                continue
+            rules = got.get("rules", [])
+            spam = got.get("score", 0) >= got.get("required_score", 5.0)
+            check(spam == (verdict == "spam"), "%s: score %r vs required %r" % (
+                where, got.get("score"), got.get("required_score")))
+            for r in w.get("rules_include", []):
+                check(r in rules, "%s: rule %s missing from %r" % (where, r, rules))
+            for r in w.get("rules_exclude", []):
+                check(r not in rules, "%s: rule %s hit: %r" % (where, r, rules))
+            if "rules_exactly" in w:
+                check(rules == w["rules_exactly"], "%s: rules %r != %r" % (where, rules, w["rules_exactly"]))
+
+
+def check_bad_rules_and_config(smtpgw, data, config_example):
+    capture = os.path.join(data, "verdicts.pcap")
+    with tempfile.TemporaryDirectory() as tmp:
+        with open(os.path.join(tmp, "10_bad.cf"), "w") as f:
+            f.write("body GOOD_RULE /hello/\nscore GOOD_RULE 1\nbody BAD_RULE /unclosed(/\n")
+        rc, lines, err = run(smtpgw, "--rules", tmp, capture)
+        check(rc == 2, "bad rules: exit status %d, expected 2" % rc)
+        check("10_bad.cf:3: rule BAD_RULE:" in err, "bad rules: error names file, line, rule: %r" % err)
+        check(lines == [], "bad rules: nothing analysed: %r" % lines[:1])
+        # Lenient: the bad rule is listed as skipped and the capture is analysed with the rest.
+        rc, lines, err = run(smtpgw, "--rules", tmp, "--lenient", capture)
+        check(rc == 0, "lenient rules: exit status %d" % rc)
+        check("skipped: " in err and "BAD_RULE" in err, "lenient rules: skip listed: %r" % err)
+        msgs = [l for l in lines if l.get("type") == "message"]
+        check(len(msgs) == 3 and all(m.get("verdict") == "ham" for m in msgs),
+              "lenient rules: 3 ham records: %r" % [m.get("verdict") for m in msgs])
+        # --config: the example's smtp.ports (25 and 587) select the flows; a bad config stops.
+        rc, lines, err = run(smtpgw, "--config", config_example, capture,
+                             os.path.join(data, "bdat.pcap"))
+        check(rc == 0, "config: exit status %d (%s)" % (rc, err.strip()))
+        check(lines and lines[-1]["messages"] == 3,
+              "config: only port-25 flows analysed (bdat.pcap is on 2525): %r" % lines[-1:])
+        bad_cfg = os.path.join(tmp, "bad.yaml")
+        with open(bad_cfg, "w") as f:
+            f.write("ports: 7\n")
+        rc, lines, err = run(smtpgw, "--config", bad_cfg, capture)
+        check(rc == 2, "bad config: exit status %d, expected 2" % rc)
+        check("bad.yaml:1:" in err, "bad config: error names file and line: %r" % err)
 
 
 def pcap_records(blob):
@@ -140,9 +210,11 @@ def check_malformed(smtpgw, data):
 
 
 def main():
-    smtpgw, data, expected_path = sys.argv[1:4]
+    smtpgw, data, expected_path, rules_dir, config_example = sys.argv[1:6]
     expected = json.load(open(expected_path))
     check_captures(smtpgw, data, expected)
+    check_verdicts(smtpgw, data, expected, rules_dir)
+    check_bad_rules_and_config(smtpgw, data, config_example)
     check_malformed(smtpgw, data)
     print("%d passed, %d failed" % (passed, len(failures)))
     return 1 if failures else 0
