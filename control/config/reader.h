@@ -133,7 +133,8 @@ bool is_unicast(Ipv4 a);
 // The line (1-based) of a mark, for "first defined at line N" notes.
 inline uint32_t line_of(const YAML::Mark& m) { return m.is_null() ? 0 : m.line + 1; }
 
-// Section readers (loader_*.cc). Each fills its part of `cfg` and reports into ctx.
+// Section readers defined outside loader.cc (limits.cc). Each fills its part of the config and
+// reports into ctx.
 void read_limits(Ctx& ctx, const YAML::Node& node, policy::Policy& out);
 
 }  // namespace smtpgw::config::detail

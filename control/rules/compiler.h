@@ -39,7 +39,7 @@ enum class Mode : uint8_t {
   X(kMetaCycle, "meta_cycle")                                                                 \
   X(kMetaDependsOnSkipped, "meta_depends_on_skipped")                                         \
   X(kPluginBlock, "plugin_block")              /* inside ifplugin/if we evaluate to false */  \
-  X(kReplaceTags, "replace_tags")              /* listed in replace_rules (not supported) */  \
+  X(kReplaceTags, "replace_tags")              /* replace_rules: bad <pre/inter/post N> */    \
   X(kUnsupportedOption, "unsupported_option")  /* [if-unset: ...] and similar */              \
   X(kBadScore, "bad_score")                                                                   \
   X(kTooManyRules, "too_many_rules")           /* scan::kMaxRules / kMaxMultipleRules */      \

@@ -1,4 +1,4 @@
-// smtpgw rules check [--lenient] [--cache DIR] [--quiet-warnings] DIR
+// smtpgw rules check [--lenient|--strict] [--cache DIR] [--warnings] DIR
 #include <cstdio>
 #include <cstring>
 #include <string>

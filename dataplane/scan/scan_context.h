@@ -8,9 +8,9 @@
 //                   written to the ALL / ALL:raw streams as "Name: value\n". Body text goes
 //                   through Paragraphs first (SpamAssassin's paragraph semantics), after the
 //                   Subject as the body's first paragraph
-//   end_message     closes the streams (end-of-data matches), applies `!~`, evaluates metas in
-//                   order, sums scores → verdict()
-//   abort_message   closes the streams without a verdict
+//   end_message     ends the streams (end-of-data matches, then a reset for the next
+//                   message), applies `!~`, evaluates metas in order, sums scores → verdict()
+//   abort_message   resets the streams without a verdict
 //
 // No heap allocation per field: the hit set and counters are fixed-size members. Hyperscan
 // allocates a stream's state (hs_open_stream) the first time the context needs that stream
