@@ -34,10 +34,14 @@ std::string_view reject_stage_name(RejectStage s) {
   return "invalid";
 }
 
-MessageRecord::MessageRecord(const RecordCapacity& cap)
-    : cap_(cap),
-      rcpt_(new RecipientResult[cap.max_recipients > 0 ? cap.max_recipients : 1]),
-      rcpt_text_(new char[cap.recipient_text_bytes > 0 ? cap.recipient_text_bytes : 1]()) {}
+MessageRecord::MessageRecord(const RecordCapacity& cap) : cap_(cap) {}
+
+void MessageRecord::release_storage() {
+  rcpt_.reset();
+  rcpt_text_.reset();
+  rcpt_count_ = 0;
+  rcpt_text_used_ = 0;
+}
 
 void MessageRecord::clear() {
   index = 0;
@@ -74,6 +78,11 @@ RecipientResult* MessageRecord::add_recipient(std::string_view text, AddressStat
     ++recipients_dropped;
     return nullptr;
   }
+  if (!rcpt_) {
+    rcpt_.reset(new RecipientResult[cap_.max_recipients > 0 ? cap_.max_recipients : 1]);
+    // Not zeroed: only the bytes below rcpt_text_used_ are ever read.
+    rcpt_text_.reset(new char[cap_.recipient_text_bytes > 0 ? cap_.recipient_text_bytes : 1]);
+  }
   RecipientResult& r = rcpt_[rcpt_count_++];
   r = RecipientResult{};
   r.offset = rcpt_text_used_;
@@ -94,10 +103,11 @@ bool bytes_contain(const void* p, size_t n, std::string_view needle) {
 }  // namespace
 
 bool MessageRecord::storage_contains(std::string_view needle) const {
-  // The object itself holds every fixed-size field; the two arrays hold the recipients.
+  // The object itself holds every fixed-size field; the two arrays hold the recipients. The
+  // arrays are fresh for each transaction, so only their used part can hold anything written.
   return bytes_contain(this, sizeof(*this), needle) ||
-         bytes_contain(rcpt_.get(), sizeof(RecipientResult) * cap_.max_recipients, needle) ||
-         bytes_contain(rcpt_text_.get(), cap_.recipient_text_bytes, needle);
+         (rcpt_ && bytes_contain(rcpt_.get(), sizeof(RecipientResult) * rcpt_count_, needle)) ||
+         (rcpt_text_ && bytes_contain(rcpt_text_.get(), rcpt_text_used_, needle));
 }
 
 }  // namespace smtpgw::smtp

@@ -128,6 +128,9 @@ class MessageRecord {
 
   // Forgets the transaction's fields (not the capacity). No allocation.
   void clear();
+  // Forgets the recipients and frees their storage (the session calls it once a record was
+  // reported, so an idle session holds none); add_recipient allocates it again when needed.
+  void release_storage();
 
   uint64_t index = 0;  // 0-based message number in the session
   Endpoint client;
@@ -166,13 +169,15 @@ class MessageRecord {
   uint64_t client_offset_end = 0;    // first byte after the end of data
 
   // Used by the session to fill the record.
-  // Adds a recipient; returns nullptr (and counts recipients_dropped) when full.
+  // Adds a recipient; returns nullptr (and counts recipients_dropped) when full. The first one
+  // of a transaction allocates the storage for max_recipients and recipient_text_bytes.
   RecipientResult* add_recipient(std::string_view text, AddressStatus status);
   RecipientResult* recipient_at(uint32_t i) { return i < rcpt_count_ ? &rcpt_[i] : nullptr; }
   uint32_t recipient_count() const { return rcpt_count_; }
 
-  // Whether `needle` occurs anywhere in the record's storage (fixed fields and recipient text,
-  // used or not). For tests and audits (secrets must never be there). Cost: linear in capacity.
+  // Whether `needle` occurs anywhere in the record's storage: the fixed fields (used or not)
+  // and the recipients stored (the recipient storage is fresh per transaction). For tests and
+  // audits (secrets must never be there). Cost: linear in the record's size.
   bool storage_contains(std::string_view needle) const;
 
  private:

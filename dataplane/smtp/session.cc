@@ -59,9 +59,6 @@ Session::Impl::Impl(Session& session, const SessionLimits& l, FieldSink* f, Cont
   pending_cap = limits.max_pending + 1;  // + the greeting
   pending.reset(new PendingCmd[pending_cap]);
   holds.reset(new HoldEntry[std::max<uint32_t>(limits.max_holds, 1)]);
-  for (auto& sl : slots) {
-    sl = std::make_unique<Slot>(limits.record);
-  }
   push_pending(CmdKind::kGreeting, kNoSlot);
 }
 
@@ -129,7 +126,7 @@ bool Session::Impl::push_pending(CmdKind kind, int slot, uint32_t rcpt) {
 int Session::Impl::open_slot(uint64_t offset) {
   int free_slot = kNoSlot;
   for (int i = 0; i < kRecordSlots; ++i) {
-    if (!slots[i]->live) {
+    if (!slots[i] || !slots[i]->live) {
       free_slot = i;
       break;
     }
@@ -145,6 +142,11 @@ int Session::Impl::open_slot(uint64_t offset) {
       }
     }
     finish(free_slot);
+  }
+  // A slot is made by the first transaction that needs it and kept (a session that never
+  // sends mail never has one); only the record's recipient storage is released per message.
+  if (!slots[free_slot]) {
+    slots[free_slot] = std::make_unique<Slot>(limits.record);
   }
   Slot& sl = *slots[free_slot];
   sl.rec.clear();
@@ -262,6 +264,7 @@ void Session::Impl::finish(int slot) {
   if (observer != nullptr) {
     observer->on_message(r);
   }
+  r.release_storage();  // an idle session keeps no recipient storage
 }
 
 void Session::Impl::close_client_txn(uint64_t offset) {
@@ -290,7 +293,7 @@ void Session::set_endpoints(const Endpoint& client, const Endpoint& server) {
   impl_->client_ep = client;
   impl_->server_ep = server;
   for (auto& sl : impl_->slots) {
-    if (sl->live) {
+    if (sl && sl->live) {
       sl->rec.client = client;
       sl->rec.server = server;
     }
@@ -320,7 +323,7 @@ void Session::on_close() {
     m.release_ref(p.slot, p.gen);
   }
   for (int i = 0; i < kRecordSlots; ++i) {
-    if (m.slots[i]->live) {
+    if (m.slots[i] && m.slots[i]->live) {
       m.finish(i);
     }
   }
@@ -369,7 +372,7 @@ void Session::refuse(std::string_view reply) {
   // The gateway closes both sides now: nothing that is open will complete.
   m.close_client_txn(client_off_);
   for (int i = 0; i < kRecordSlots; ++i) {
-    if (m.slots[i]->live) {
+    if (m.slots[i] && m.slots[i]->live) {
       m.finish(i);
     }
   }
@@ -387,7 +390,7 @@ bool Session::buffers_contain(std::string_view needle) const {
     return true;
   }
   for (const auto& sl : m.slots) {
-    if (sl->rec.storage_contains(needle)) {
+    if (sl && sl->rec.storage_contains(needle)) {
       return true;
     }
   }

@@ -3,9 +3,14 @@
 // the message content (dot-unstuffed) to a ContentSink, one MessageRecord per transaction to the
 // observer, and tells the caller how many client bytes may be released (hold points).
 //
-// Threads: a Session is used by one thread at a time (its flow's worker, or the analyzer). It
-// allocates only in its constructor; on_client_data / on_server_data / on_close never allocate,
-// throw, lock or log. Cost: linear in the bytes fed (each byte is looked at once, plus one copy
+// Threads: a Session is used by one thread at a time (its flow's worker, or the analyzer). Memory:
+// the constructor allocates the line buffers and the command and hold rings; a transaction
+// record (a Slot, at most two, kept once made) is allocated by the first transaction that needs
+// it, and its recipient storage (RecordCapacity) by each transaction's first recipient and freed
+// once the record is reported, so an idle flow costs a few KiB (tools/bench stream,
+// smtpgw_flow_cost), not the ~30 KiB of two preallocated records. That is at most one allocation
+// per message, never per packet (the workers are to serve it from their own mimalloc heap,
+// DESIGN.md "Memory"). on_client_data / on_server_data / on_close never throw, lock or log. Cost: linear in the bytes fed (each byte is looked at once, plus one copy
 // of partial lines into the line buffers and of content into nothing: content chunks are views
 // into the caller's data except around dot-stuffing, where they are split).
 //

@@ -115,7 +115,7 @@ struct Session::Impl {
   uint32_t hold_count = 0;
 
   // Transactions.
-  std::unique_ptr<Slot> slots[kRecordSlots];
+  std::unique_ptr<Slot> slots[kRecordSlots];  // null until a transaction needs the slot
   int cur = kNoSlot;            // the transaction the client is in
   uint64_t message_index = 0;
   uint32_t next_gen = 1;
