@@ -90,7 +90,9 @@ std::unique_ptr<scan::Ruleset> ruleset_for(int version, unsigned workers) {
 // Swaps rulesets continuously while scanner threads scan messages with publisher-fed contexts.
 // No message may be lost (every one gets a verdict), every verdict must come from a live
 // version (ASan/TSan catch a freed database), and the score must match the version pinned.
-TEST(HotSwapTest, SwapWhileScanning) {
+// release_each: the context drops its pin (and streams) after every message; otherwise it keeps
+// them, and its reused streams must be dropped when begin_message pins a newer version.
+void swap_while_scanning(bool release_each) {
   constexpr unsigned kWorkers = 3;
   constexpr int kMessagesPerWorker = 3000;
   Qsbr qsbr;
@@ -121,9 +123,12 @@ TEST(HotSwapTest, SwapWhileScanning) {
             wrong.fetch_add(1, std::memory_order_relaxed);
           }
         }
-        ctx.release();
+        if (release_each) {
+          ctx.release();
+        }
         qsbr.quiescent(*id);
       }
+      ctx.release();
       qsbr.unregister_reader(*id);
       done_workers.fetch_add(1, std::memory_order_release);
     });
@@ -144,9 +149,13 @@ TEST(HotSwapTest, SwapWhileScanning) {
   EXPECT_EQ(wrong.load(), 0);
   EXPECT_GT(published, 1);
   EXPECT_EQ(pub.retired_count(), 0u);
-  std::printf("hot swap: %d versions published while %ld messages were scanned\n", published,
-              verdicts.load());
+  std::printf("hot swap (%s): %d versions published while %ld messages were scanned\n",
+              release_each ? "release after each message" : "streams kept between messages",
+              published, verdicts.load());
 }
+
+TEST(HotSwapTest, SwapWhileScanning) { swap_while_scanning(true); }
+TEST(HotSwapTest, SwapWhileScanningWithStreamsKept) { swap_while_scanning(false); }
 
 }  // namespace
 }  // namespace smtpgw::publish
