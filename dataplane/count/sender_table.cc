@@ -184,14 +184,16 @@ SenderTable::SenderTable(const Options& o)
   for (uint32_t i = 0; i < slots_; ++i) {
     new (&arr[i]) Entry();
   }
-  entries_ = std::unique_ptr<Entry[], EntriesFree>(arr, EntriesFree{bytes});
+  entries_ = std::unique_ptr<Entry[], EntriesFree>(arr, EntriesFree{});
 }
 
 SenderTable::~SenderTable() = default;
 
 void SenderTable::EntriesFree::operator()(Entry* p) const {
   // Entry is trivially destructible in effect (atomics of integers); no destructor calls needed.
-  ::operator delete(static_cast<void*>(p), bytes, std::align_val_t{2u << 20});
+  // The unsized form: clang declares sized deallocation only with -fsized-deallocation (the
+  // fuzzing build), and the aligned unsized delete pairs with the aligned new all the same.
+  ::operator delete(static_cast<void*>(p), std::align_val_t{2u << 20});
 }
 
 bool SenderTable::key_matches(uint32_t slot, uint64_t meta, const KeyBytes& key) const {

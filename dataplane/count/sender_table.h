@@ -269,8 +269,7 @@ class SenderTable {
   Clock clock_;
   std::unique_ptr<std::atomic<uint64_t>[]> meta_;
   struct EntriesFree {
-    size_t bytes;
-    void operator()(Entry* p) const;
+    void operator()(Entry* p) const;  // the aligned delete that pairs with the constructor's new
   };
   std::unique_ptr<Entry[], EntriesFree> entries_;
   std::atomic<uint64_t> outcomes_[kFindOutcomeCount] = {};
