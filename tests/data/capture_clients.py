@@ -164,13 +164,10 @@ def scenario_verdicts(host, port):
         "This is the GTUBE, the Generic Test for Unsolicited Bulk Email:\n\n" + GTUBE + "\n",
         "<gtube-1@capture.test>"))
     s.quit()
-    m = EmailMessage()
-    m["From"] = "PayPal Security <security-alert@account-check.example.top>"
-    m["To"] = "bob@example.net"
-    m["Subject"] = "Your account has been suspended"
-    m["Date"] = DATE
-    m["Message-ID"] = "<phish-1@account-check.example.top>"
-    m.set_content("Your account has been suspended.")
+    m = text_message("Your account has been suspended",
+                     "PayPal Security <security-alert@account-check.example.top>",
+                     "bob@example.net", "Your account has been suspended.",
+                     "<phish-1@account-check.example.top>")
     m.add_alternative(
         "<html><body><p>Dear Customer,</p><p>We detected unusual activity and your account has "
         "been suspended. To restore access you must verify your account within 24 hours, or it "
