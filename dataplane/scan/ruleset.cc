@@ -67,6 +67,25 @@ Ruleset::Ruleset(Parts parts, unsigned worker_count) : p_(std::move(parts)) {
       }
     }
   }
+  for (MetaProgram& m : p_.metas) {
+    m.inputs.clear();
+    for (const MetaOp& op : m.ops) {
+      if (op.op != MetaOpCode::kRule || op.rule >= p_.rules.size()) {
+        continue;
+      }
+      bool seen = false;
+      for (const MetaInput& in : m.inputs) {
+        seen = seen || in.rule == op.rule;
+      }
+      if (!seen) {
+        const Rule& r = p_.rules[op.rule];
+        m.inputs.push_back(MetaInput{op.rule, r.multiple ? static_cast<int32_t>(r.counter) : -1});
+      }
+    }
+    double zero = 0.0;
+    m.zero_ok = eval_meta(m, [](uint32_t) { return 0.0; }, &zero);
+    m.zero_hit = m.zero_ok && zero != 0.0;
+  }
   hs_scratch_t* proto = nullptr;
   auto grow = [&](const Database& db) {
     if (db && hs_alloc_scratch(db.get(), &proto) != HS_SUCCESS) {

@@ -73,10 +73,71 @@ struct MetaOp {
   uint32_t rule = 0;
   double value = 0.0;
 };
+// A rule a meta reads, with what its value comes from (filled by the Ruleset constructor).
+struct MetaInput {
+  uint32_t rule = 0;
+  int32_t counter = -1;  // tflags multiple: its per-message counter; -1: the rule's hit bit
+};
 struct MetaProgram {
   uint32_t rule = 0;  // the meta rule this program defines
   std::vector<MetaOp> ops;
+  // Filled by the Ruleset constructor: the distinct rules the program reads, and its result when
+  // all of them are 0. Most messages hit few rules, so most metas are decided by looking at
+  // their inputs, without running the program.
+  std::vector<MetaInput> inputs;
+  bool zero_hit = false;
+  bool zero_ok = true;  // the program evaluates (well-formed, within kMaxMetaStack)
 };
+
+// Runs a meta program; value(rule) gives each input's value. Returns false (and leaves *out
+// alone) when the program is malformed or deeper than kMaxMetaStack. No allocation; any thread.
+template <typename Value>
+bool eval_meta(const MetaProgram& m, Value&& value, double* out) {
+  double stack[kMaxMetaStack];
+  size_t sp = 0;
+  for (const MetaOp& op : m.ops) {
+    if (op.op == MetaOpCode::kConst || op.op == MetaOpCode::kRule) {
+      if (sp >= kMaxMetaStack) {
+        return false;
+      }
+      stack[sp++] = op.op == MetaOpCode::kConst ? op.value : value(op.rule);
+      continue;
+    }
+    if (op.op == MetaOpCode::kNot || op.op == MetaOpCode::kNeg) {
+      if (sp < 1) {
+        return false;
+      }
+      stack[sp - 1] = op.op == MetaOpCode::kNot ? (stack[sp - 1] == 0.0 ? 1.0 : 0.0)
+                                                : -stack[sp - 1];
+      continue;
+    }
+    if (sp < 2) {
+      return false;
+    }
+    const double b = stack[--sp];
+    double& a = stack[sp - 1];
+    switch (op.op) {
+      case MetaOpCode::kAnd: a = (a != 0.0 && b != 0.0) ? 1.0 : 0.0; break;
+      case MetaOpCode::kOr: a = (a != 0.0 || b != 0.0) ? 1.0 : 0.0; break;
+      case MetaOpCode::kAdd: a = a + b; break;
+      case MetaOpCode::kSub: a = a - b; break;
+      case MetaOpCode::kMul: a = a * b; break;
+      case MetaOpCode::kDiv: a = b == 0.0 ? 0.0 : a / b; break;
+      case MetaOpCode::kLt: a = a < b ? 1.0 : 0.0; break;
+      case MetaOpCode::kLe: a = a <= b ? 1.0 : 0.0; break;
+      case MetaOpCode::kGt: a = a > b ? 1.0 : 0.0; break;
+      case MetaOpCode::kGe: a = a >= b ? 1.0 : 0.0; break;
+      case MetaOpCode::kEq: a = a == b ? 1.0 : 0.0; break;
+      case MetaOpCode::kNe: a = a != b ? 1.0 : 0.0; break;
+      default: break;
+    }
+  }
+  if (sp != 1) {
+    return false;
+  }
+  *out = stack[0];
+  return true;
+}
 
 // Which stream classes exist (index into Ruleset::streams()).
 enum class StreamClass : uint8_t { kBody, kRawBody, kFull, kAllHeaders, kAllHeadersRaw };

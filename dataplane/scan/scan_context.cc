@@ -368,56 +368,23 @@ void ScanContext::finish() {
     }
     return hits_[r] ? 1.0 : 0.0;
   };
-  double stack[kMaxMetaStack];
   for (const MetaProgram& m : rs.metas()) {
-    size_t sp = 0;
-    bool overflow = false;
-    for (const MetaOp& op : m.ops) {
-      if (op.op == MetaOpCode::kConst || op.op == MetaOpCode::kRule) {
-        if (sp >= kMaxMetaStack) {
-          overflow = true;
-          break;
-        }
-        stack[sp++] = op.op == MetaOpCode::kConst ? op.value : value(op.rule);
-        continue;
-      }
-      if (op.op == MetaOpCode::kNot || op.op == MetaOpCode::kNeg) {
-        if (sp < 1) {
-          overflow = true;
-          break;
-        }
-        stack[sp - 1] = op.op == MetaOpCode::kNot ? (stack[sp - 1] == 0.0 ? 1.0 : 0.0)
-                                                  : -stack[sp - 1];
-        continue;
-      }
-      if (sp < 2) {
-        overflow = true;
+    // All inputs 0 (the usual case: a message hits few rules): the result is known.
+    bool any = false;
+    for (const MetaInput& in : m.inputs) {
+      if (in.counter >= 0 ? counts_[in.counter] != 0 : hits_[in.rule]) {
+        any = true;
         break;
       }
-      const double b = stack[--sp];
-      double& a = stack[sp - 1];
-      switch (op.op) {
-        case MetaOpCode::kAnd: a = (a != 0.0 && b != 0.0) ? 1.0 : 0.0; break;
-        case MetaOpCode::kOr: a = (a != 0.0 || b != 0.0) ? 1.0 : 0.0; break;
-        case MetaOpCode::kAdd: a = a + b; break;
-        case MetaOpCode::kSub: a = a - b; break;
-        case MetaOpCode::kMul: a = a * b; break;
-        case MetaOpCode::kDiv: a = b == 0.0 ? 0.0 : a / b; break;
-        case MetaOpCode::kLt: a = a < b ? 1.0 : 0.0; break;
-        case MetaOpCode::kLe: a = a <= b ? 1.0 : 0.0; break;
-        case MetaOpCode::kGt: a = a > b ? 1.0 : 0.0; break;
-        case MetaOpCode::kGe: a = a >= b ? 1.0 : 0.0; break;
-        case MetaOpCode::kEq: a = a == b ? 1.0 : 0.0; break;
-        case MetaOpCode::kNe: a = a != b ? 1.0 : 0.0; break;
-        default: break;
-      }
     }
-    if (overflow || sp != 1) {
+    double result = 0.0;
+    const bool ok = any ? eval_meta(m, value, &result) : m.zero_ok;
+    if (!ok) {
       count(ScanEvent::kMetaStackOverflow);
       hits_[m.rule] = false;
       continue;
     }
-    hits_[m.rule] = stack[0] != 0.0;
+    hits_[m.rule] = any ? result != 0.0 : m.zero_hit;
   }
   Verdict v;
   v.valid = true;
