@@ -21,6 +21,10 @@
 #include <algorithm>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "dataplane/mime/decoder_impl.h"
 
 namespace smtpgw::mime {
@@ -245,6 +249,30 @@ int DecoderImpl::match_candidate() const {
   return possible ? -1 : -2;
 }
 
+// The first LF in [p, end) that is followed by '-' or is the last byte (what follows it is not
+// known yet); nullptr if none. 16 positions at a time (SSE2, always there on x86-64).
+const char* DecoderImpl::break_before_dash(const char* p, const char* end) {
+#if defined(__SSE2__)
+  const __m128i lf = _mm_set1_epi8('\n');
+  const __m128i dash = _mm_set1_epi8('-');
+  while (end - p >= 17) {
+    const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 1));
+    const int m = _mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(a, lf), _mm_cmpeq_epi8(b, dash)));
+    if (m != 0) {
+      return p + __builtin_ctz(static_cast<unsigned>(m));
+    }
+    p += 16;
+  }
+#endif
+  for (; p + 1 < end; ++p) {
+    if (p[0] == '\n' && p[1] == '-') {
+      return p;
+    }
+  }
+  return p < end && *p == '\n' ? p : nullptr;
+}
+
 size_t DecoderImpl::classify(const char* p, size_t n) {
   const char* const begin = p;
   const char* const end = p + n;
@@ -260,7 +288,13 @@ size_t DecoderImpl::classify(const char* p, size_t n) {
           }
           deliver_all("\r", 1);
         }
-        const char* lf = static_cast<const char*>(std::memchr(p, '\n', end - p));
+        // Inside a part's body a line break matters only before a line that starts with '-'
+        // (a delimiter candidate): the lines in between go to the part in one call, breaks
+        // included. Header sections see every line; after the outermost multipart closed the
+        // classifier stops at the end of this line.
+        const char* lf = frame_count_ > 0 && state_ != State::kHeader
+                             ? break_before_dash(p, end)
+                             : static_cast<const char*>(std::memchr(p, '\n', end - p));
         if (lf == nullptr) {
           size_t m = end - p;
           bool cr = p[m - 1] == '\r';

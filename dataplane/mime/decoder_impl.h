@@ -108,6 +108,7 @@ class DecoderImpl {
   size_t deliver(const char* p, size_t n);
   void deliver_all(const char* p, size_t n);
   size_t classify(const char* p, size_t n);
+  static const char* break_before_dash(const char* p, const char* end);
   void release_break();
   void end_line(uint8_t brk);
   int match_candidate() const;
