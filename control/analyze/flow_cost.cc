@@ -1,8 +1,8 @@
 // Prints, as JSON, what one idle flow costs in the stream stages the workers share with
 // `smtpgw analyze`: the TCP reassembly state (fixed size, static_assert in reassembler.h) and
 // an SMTP session with the default limits (its object plus the heap it holds, measured with
-// mallinfo2 over many sessions), new and again after one delivered message. MIME decoders are not per flow:
-// one is borrowed per message in flight. Used by tools/bench.d/stream.
+// mallinfo2 over many sessions), new and again after one delivered message. MIME decoders are
+// not per flow: one is borrowed per message in flight. Used by tools/bench.d/stream.
 #include <malloc.h>
 
 #include <cstdio>
@@ -34,8 +34,7 @@ int main() {
     s->on_client_data("Subject: x\r\n\r\nhello\r\n.\r\n");
     s->on_server_data("250 queued\r\n");
   }
-  const double used_bytes =
-      static_cast<double>(mallinfo2().uordblks - before) / kSessions;
+  const double used_bytes = static_cast<double>(mallinfo2().uordblks - before) / kSessions;
   size_t tcp_bytes = sizeof(smtpgw::tcp::FlowState);
   std::printf(
       "{\"tcp_flow_state_bytes\": %zu, \"smtp_session_object_bytes\": %zu, "

@@ -15,8 +15,8 @@
 
 namespace smtpgw::analyze {
 
-// A factory for Options::extensions. The ruleset must outlive every Analyzer using the factory
-// (the shared_ptr keeps it alive).
+// A factory for Options::extensions: each flow gets its own scan context over `ruleset`, which
+// the factory and the contexts keep alive (shared ownership). Thread: the analyzer's.
 ExtensionFactory verdict_extension(std::shared_ptr<const scan::Ruleset> ruleset);
 
 }  // namespace smtpgw::analyze

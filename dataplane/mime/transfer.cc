@@ -196,10 +196,9 @@ void DecoderImpl::charset_out(const char* p, size_t n) {
   }
 }
 
-// How many bytes from p are base64 alphabet characters (A-Z a-z 0-9 + /) before the first that
-// is not, looking 16 at a time (an attachment's lines are, up to their CRLF); what remains of n
-// after the last whole block is left to the caller. SSE2, always there on x86-64; 0 without it
-// (the quartet loop then does all the work).
+// How many of the n bytes from p are base64 alphabet characters (A-Z a-z 0-9 + /) before the
+// first that is not: an attachment's lines are, up to their CRLF. 16 at a time with SSE2
+// (always there on x86-64), the last few by the table.
 static size_t b64_alphabet_run(const unsigned char* p, size_t n) {
   size_t i = 0;
 #if defined(__SSE2__)
@@ -219,10 +218,10 @@ static size_t b64_alphabet_run(const unsigned char* p, size_t n) {
     }
     i += 16;
   }
-#else
-  (void)p;
-  (void)n;
 #endif
+  while (i < n && kB64.v[p[i]] < 64) {
+    ++i;
+  }
   return i;
 }
 
@@ -241,11 +240,6 @@ void DecoderImpl::b64_feed(const unsigned char* p, size_t n) {
           const size_t whole = b64_alphabet_run(p + i, n - i) / 4;
           quartets += whole;
           i += 4 * whole;
-          while (i + 4 <= n && (kB64.v[p[i]] | kB64.v[p[i + 1]] | kB64.v[p[i + 2]] |
-                                kB64.v[p[i + 3]]) < 64) {
-            ++quartets;
-            i += 4;
-          }
           // The line break between two quartets is made of skipped characters: step over it
           // here, not one character at a time through the loop below.
           const size_t at = i;

@@ -10,9 +10,10 @@
 // once the record is reported, so an idle flow costs a few KiB (tools/bench stream,
 // smtpgw_flow_cost), not the ~30 KiB of two preallocated records. That is at most one allocation
 // per message, never per packet (the workers are to serve it from their own mimalloc heap,
-// DESIGN.md "Memory"). on_client_data / on_server_data / on_close never throw, lock or log. Cost: linear in the bytes fed (each byte is looked at once, plus one copy
-// of partial lines into the line buffers and of content into nothing: content chunks are views
-// into the caller's data except around dot-stuffing, where they are split).
+// DESIGN.md "Memory"). on_client_data / on_server_data / on_close never throw, lock or log.
+// Cost: linear in the bytes fed (each byte is looked at once, plus one copy of partial lines
+// into the line buffers and of content into nothing: content chunks are views into the
+// caller's data except around dot-stuffing, where they are split).
 //
 // States of the client side (what the next client byte is):
 //   kCommand    a command line (or an AUTH response line, when an AUTH exchange is open)
