@@ -149,8 +149,13 @@ struct Analyzer::Impl {
         err(err_),
         arena(),
         reasm(options.tcp, CaptureArena::owner_ops(arena)),
-        decoders(null_sink) {
-    limits.hold_mask = 0;  // offline: nothing is held
+        decoders(null_sink),
+        sessions(offline_limits()) {}
+
+  static smtp::SessionLimits offline_limits() {
+    smtp::SessionLimits l;
+    l.hold_mask = 0;  // offline: nothing is held
+    return l;
   }
 
   void handle_packet(const std::string& path, uint64_t number, int link, const pcap_pkthdr& h,
@@ -164,16 +169,15 @@ struct Analyzer::Impl {
   tcp::Reassembler reasm;
   NullSink null_sink;
   DecoderPool decoders;
-  smtp::SessionLimits limits;
+  smtp::SessionContext sessions;  // no bound on busy sessions offline; counters of all flows
   std::unordered_map<FlowKey, std::unique_ptr<Flow>, FlowKeyHash> flows;
   std::string current_file;
   Totals totals;
-  std::array<uint64_t, smtp::kCounterCount> smtp_counters{};
   uint64_t next_flow = 0;
 };
 
 Flow::Flow(Analyzer::Impl& a, uint64_t n, const FlowKey& k)
-    : number(n), key(k), a_(a), session_(a.limits, this, this, this) {
+    : number(n), key(k), a_(a), session_(a.sessions, this, this, this) {
   smtp::Endpoint c;
   smtp::Endpoint s;
   c.addr = k.client.bytes;
@@ -220,9 +224,6 @@ void Flow::close() {
   }
   if (session_.opaque()) {
     ++a_.totals.flows_opaque;
-  }
-  for (size_t i = 0; i < smtp::kCounterCount; ++i) {
-    a_.smtp_counters[i] += session_.counters().value[i];
   }
   a_.totals.evasions += tcp.evasions;
   done_ = true;
@@ -453,13 +454,14 @@ nlohmann::ordered_json Analyzer::summary(double seconds) const {
   j["evasions"] = t.evasions;
   uint64_t anomalies = 0;
   nlohmann::ordered_json smtp_j = nlohmann::ordered_json::object();
+  const smtp::SessionCounters& sc = a.sessions.counters();
   for (size_t i = 0; i < smtp::kCounterCount; ++i) {
     auto c = static_cast<smtp::Counter>(i);
     if (smtp::counter_is_anomaly(c)) {
-      anomalies += a.smtp_counters[i];
+      anomalies += sc.value[i];
     }
-    if (a.smtp_counters[i] != 0) {
-      smtp_j[std::string(smtp::counter_name(c))] = a.smtp_counters[i];
+    if (sc.value[i] != 0) {
+      smtp_j[std::string(smtp::counter_name(c))] = sc.value[i];
     }
   }
   j["parse_errors"] = t.capture_errors + anomalies;
@@ -486,6 +488,11 @@ nlohmann::ordered_json Analyzer::summary(double seconds) const {
   }
   j["tcp"] = tcp_j;
   j["smtp"] = smtp_j;
+  // Busy sessions' parser state (line buffers, rings, records) comes from a pool; idle flows
+  // hold none (docs/smtp.md "Memory").
+  j["smtp_active_parts"] = {{"peak", a.sessions.pool().peak},
+                            {"made", a.sessions.pool().parts},
+                            {"taken", a.sessions.pool().taken}};
   j["mime"] = mime_j;
   j["packets_ignored"] = t.packets_ignored;
   return j;

@@ -5,6 +5,8 @@
 #include <string.h>  // explicit_bzero
 
 #include <algorithm>
+#include <cstring>
+#include <new>
 
 #include "dataplane/smtp/session_impl.h"
 
@@ -48,26 +50,183 @@ void secure_wipe(void* p, size_t n) {
   }
 }
 
-Session::Impl::Impl(Session& session, const SessionLimits& l, FieldSink* f, ContentSink* c,
-                    SessionObserver* o)
-    : s(session), limits(l), fields(f), content(c), observer(o) {
-  limits.max_command_line = std::max(limits.max_command_line, kMinLine);
-  limits.max_reply_line = std::max(limits.max_reply_line, kMinLine);
-  limits.max_pending = std::max<uint32_t>(limits.max_pending, 1);
-  cmd_buf.reset(new char[limits.max_command_line]());
-  reply_buf.reset(new char[limits.max_reply_line]());
-  pending_cap = limits.max_pending + 1;  // + the greeting
-  pending.reset(new PendingCmd[pending_cap]);
-  holds.reset(new HoldEntry[std::max<uint32_t>(limits.max_holds, 1)]);
-  push_pending(CmdKind::kGreeting, kNoSlot);
+void HeapText::assign(std::string_view text, size_t max) {
+  size_t n = std::min({text.size(), max, size_t{UINT16_MAX}});
+  truncated_ = n < text.size();
+  if (n > cap_) {
+    data_.reset(new char[n]);
+    cap_ = static_cast<uint16_t>(n);
+  }
+  if (n > 0) {
+    std::memcpy(data_.get(), text.data(), n);
+  }
+  len_ = static_cast<uint16_t>(n);
 }
 
-void Session::Impl::anomaly(Counter c, uint64_t offset) {
-  count(c);
-  if (observer != nullptr) {
-    observer->on_anomaly(c, offset);
+SessionContext::Part::Part(const SessionLimits& l)
+    : cmd_buf(new char[l.max_command_line]()),
+      reply_buf(new char[l.max_reply_line]()),
+      pending(new PendingCmd[l.max_pending + 1]),  // + the greeting
+      holds(new HoldEntry[std::max<uint32_t>(l.max_holds, 1)]) {}
+
+SessionContext::SessionContext(const SessionLimits& limits, uint32_t max_active)
+    : limits_(limits), max_active_(max_active) {
+  limits_.max_command_line = std::max(limits_.max_command_line, kMinLine);
+  limits_.max_reply_line = std::max(limits_.max_reply_line, kMinLine);
+  limits_.max_pending = std::max<uint32_t>(limits_.max_pending, 1);
+}
+
+SessionContext::~SessionContext() {
+  while (all_ != nullptr) {
+    Part* p = all_;
+    all_ = p->next_made;
+    secure_wipe(p->cmd_buf.get(), limits_.max_command_line);
+    delete p;
   }
 }
+
+void SessionContext::reserve(uint32_t parts) {
+  if (max_active_ != 0) {
+    parts = std::min(parts, max_active_);
+  }
+  while (stats_.parts < parts) {
+    free_[free_count_++] = make_part();
+  }
+}
+
+SessionContext::Part* SessionContext::make_part() {
+  Part* p = new Part(limits_);
+  p->next_made = all_;
+  all_ = p;
+  ++stats_.parts;
+  if (free_cap_ < stats_.parts) {
+    // Room for every part made, so give_back never allocates.
+    uint32_t cap = std::max<uint32_t>(16, free_cap_ * 2);
+    std::unique_ptr<Part*[]> bigger(new Part*[cap]);
+    std::copy(free_.get(), free_.get() + free_count_, bigger.get());
+    free_ = std::move(bigger);
+    free_cap_ = cap;
+  }
+  return p;
+}
+
+SessionContext::Part* SessionContext::take() {
+  Part* p = nullptr;
+  if (free_count_ > 0) {
+    p = free_[--free_count_];
+  } else if (max_active_ == 0 || stats_.parts < max_active_) {
+    p = make_part();  // the pool grows: once per new high-water mark of busy sessions
+  } else {
+    ++stats_.exhausted;
+    return nullptr;
+  }
+  ++stats_.taken;
+  ++stats_.active;
+  stats_.peak = std::max(stats_.peak, stats_.active);
+  return p;
+}
+
+void SessionContext::give_back(Part* p) {
+  free_[free_count_++] = p;
+  --stats_.active;
+}
+
+size_t SessionContext::active_part_bytes(const SessionLimits& limits) {
+  SessionLimits l = limits;
+  l.max_command_line = std::max(l.max_command_line, kMinLine);
+  l.max_reply_line = std::max(l.max_reply_line, kMinLine);
+  l.max_pending = std::max<uint32_t>(l.max_pending, 1);
+  return sizeof(Part) + l.max_command_line + l.max_reply_line +
+         sizeof(PendingCmd) * (l.max_pending + 1) +
+         sizeof(HoldEntry) * std::max<uint32_t>(l.max_holds, 1) + kRecordSlots * sizeof(Slot);
+}
+
+bool SessionContext::parts_contain(std::string_view needle) const {
+  for (const Part* p = all_; p != nullptr; p = p->next_made) {
+    if (contains(p->cmd_buf.get(), limits_.max_command_line, needle) ||
+        contains(p->reply_buf.get(), limits_.max_reply_line, needle) ||
+        contains(reinterpret_cast<const char*>(p->state), sizeof(p->state), needle)) {
+      return true;
+    }
+    for (const auto& sl : p->slots) {
+      if (sl && sl->rec.storage_contains(needle)) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+Session::Impl::Impl(Session& session, SessionContext::Part& part)
+    : s(session),
+      limits(session.ctx_->limits()),
+      fields(session.fields_),
+      content(session.content_),
+      observer(session.observer_),
+      cmd_buf(part.cmd_buf),
+      cmd_start(session.client_off_),
+      reply_buf(part.reply_buf),
+      pending(part.pending),
+      pending_cap(limits.max_pending + 1),
+      holds(part.holds),
+      hold_cap(std::max<uint32_t>(limits.max_holds, 1)),
+      slots(part.slots) {
+  if (!s.greeted_) {
+    push_pending(CmdKind::kGreeting, kNoSlot);
+  }
+}
+
+Session::Impl::~Impl() {
+  // The part goes to another session: nothing of this one's transactions stays live in it.
+  for (auto& sl : slots) {
+    if (sl) {
+      sl->live = false;
+      sl->rec.release_storage();
+    }
+  }
+  // Whatever an unfinished AUTH line left in the buffer does not outlive the session's use.
+  if (cmd_len > 0) {
+    wipe_line();
+  }
+}
+
+bool Session::Impl::idle() const {
+  if (hold_count > 0 || cur != kNoSlot) {
+    return false;
+  }
+  for (const auto& sl : slots) {
+    if (sl && sl->live) {
+      return false;
+    }
+  }
+  switch (s.state_) {
+    case ClientState::kCommand:
+      return pending_count == 0 && cmd_len == 0 && reply_len == 0 && !reply_skip &&
+             !in_multiline && !auth_open && barrier == UINT64_MAX;
+    case ClientState::kOpaque:
+    case ClientState::kRefused:
+      return true;  // nothing more is parsed: what is pending can never be matched
+    default:
+      return false;
+  }
+}
+
+void Session::anomaly(Counter c, uint64_t offset) {
+  count(c);
+  if (observer_ != nullptr) {
+    observer_->on_anomaly(c, offset);
+  }
+}
+
+void Session::data_after_end(uint64_t offset) {
+  if (!after_end_reported_) {
+    after_end_reported_ = true;
+    anomaly(Counter::kDataAfterEnd, offset);
+  }
+}
+
+static_assert(sizeof(Session::Impl) <= kImplBytes, "raise kImplBytes");
+static_assert(alignof(Session::Impl) <= alignof(std::max_align_t));
 
 void Session::Impl::set_desync(uint64_t offset) {
   if (!s.desync_) {
@@ -84,11 +243,10 @@ void Session::Impl::raise_hold(HoldKind kind, uint64_t offset, int slot) {
     // No room to remember the decision: never release past this point (the flow stalls and
     // the dataplane's timeout ends it), rather than releasing an unchecked command.
     anomaly(Counter::kHoldOverflow, offset);
-    frozen = std::min(frozen, offset);
+    s.frozen_ = std::min(s.frozen_, offset);
     return;
   }
-  uint32_t cap = std::max<uint32_t>(limits.max_holds, 1);
-  HoldEntry& e = holds[(hold_head + hold_count) % cap];
+  HoldEntry& e = holds[(hold_head + hold_count) % hold_cap];
   e.hold = HoldPoint{kind, offset};
   e.slot = static_cast<int8_t>(slot);
   e.gen = slot >= 0 ? slots[slot]->gen : 0;
@@ -158,12 +316,13 @@ int Session::Impl::open_slot(uint64_t offset) {
   sl.gen = next_gen++;
   sl.refs = 0;
   sl.rcpts_sent = 0;
-  sl.rec.index = message_index++;
-  sl.rec.client = client_ep;
-  sl.rec.server = server_ep;
-  sl.rec.helo.assign(helo.view());
+  sl.rec.index = s.message_index_++;
+  sl.rec.client = s.client_ep_;
+  sl.rec.server = s.server_ep_;
+  sl.rec.helo.assign(s.helo_.view());
   sl.rec.auth_user.assign(s.auth_user_.view());
-  sl.rec.auth_mechanism = s.auth_user_.len > 0 ? auth_user_mech : AuthMechanism::kNone;
+  sl.rec.auth_mechanism =
+      s.auth_user_.view().empty() ? AuthMechanism::kNone : s.auth_user_mech_;
   sl.rec.extensions = s.ext_;
   sl.rec.client_offset_begin = offset;
   cur = free_slot;
@@ -280,121 +439,207 @@ void Session::Impl::close_client_txn(uint64_t offset) {
   maybe_finish(slot);
 }
 
+void Session::Impl::close() {
+  s.closed_ = true;
+  close_client_txn(s.client_off_);
+  if (s.state_ != ClientState::kOpaque && s.state_ != ClientState::kRefused &&
+      pending_count > 0) {
+    count(Counter::kCommandWithoutReply, pending_count - 1);
+    anomaly(Counter::kCommandWithoutReply, s.client_off_);
+  }
+  while (pending_count > 0) {
+    PendingCmd p = pending[pending_head];
+    pending_head = (pending_head + 1) % pending_cap;
+    --pending_count;
+    release_ref(p.slot, p.gen);
+  }
+  for (int i = 0; i < kRecordSlots; ++i) {
+    if (slots[i] && slots[i]->live) {
+      finish(i);
+    }
+  }
+  wipe_line();
+}
+
+void Session::Impl::refuse(std::string_view reply) {
+  HoldEntry e = holds[hold_head];
+  hold_count = 0;
+  s.frozen_ = std::min(s.frozen_, e.hold.offset);
+  s.state_ = ClientState::kRefused;
+  if (e.slot >= 0 && slots[e.slot]->live && slots[e.slot]->gen == e.gen) {
+    Slot& sl = *slots[e.slot];
+    sl.refused = true;
+    parse_reply_text(reply, sl.rec.final_reply);
+  }
+  // The gateway closes both sides now: nothing that is open will complete.
+  close_client_txn(s.client_off_);
+  for (int i = 0; i < kRecordSlots; ++i) {
+    if (slots[i] && slots[i]->live) {
+      finish(i);
+    }
+  }
+  wipe_line();
+}
+
+Session::Session(SessionContext& context, FieldSink* fields, ContentSink* content,
+                 SessionObserver* observer)
+    : ctx_(&context), fields_(fields), content_(content), observer_(observer) {}
+
 Session::Session(const SessionLimits& limits, FieldSink* fields, ContentSink* content,
                  SessionObserver* observer)
-    : impl_(std::make_unique<Impl>(*this, limits, fields, content, observer)) {}
+    : Session(*new SessionContext(limits), fields, content, observer) {
+  own_ctx_.reset(ctx_);
+}
 
 Session::~Session() {
-  // Whatever an unfinished AUTH line left in the buffer does not outlive the session.
-  secure_wipe(impl_->cmd_buf.get(), impl_->limits.max_command_line);
+  if (act_ != nullptr) {
+    act_->~Impl();
+    ctx_->give_back(part_);
+  }
+}
+
+bool Session::activate() {
+  if (act_ != nullptr) {
+    return true;
+  }
+  part_ = ctx_->take();
+  if (part_ == nullptr) {
+    // No parser state to be had: refuse rather than forward what nobody parsed. Bytes already
+    // parsed stay releasable.
+    state_ = ClientState::kRefused;
+    frozen_ = std::min(frozen_, classified_);
+    anomaly(Counter::kNoActiveState, client_off_);
+    return false;
+  }
+  act_ = new (part_->state) Impl(*this, *part_);
+  return true;
+}
+
+void Session::deactivate_if_idle() {
+  if (act_ == nullptr || feeding_ || !act_->idle()) {
+    return;
+  }
+  greeted_ = true;  // idle means no command awaits a reply: the greeting's was read
+  act_->~Impl();
+  act_ = nullptr;
+  ctx_->give_back(part_);
+  part_ = nullptr;
 }
 
 void Session::set_endpoints(const Endpoint& client, const Endpoint& server) {
-  impl_->client_ep = client;
-  impl_->server_ep = server;
-  for (auto& sl : impl_->slots) {
-    if (sl && sl->live) {
-      sl->rec.client = client;
-      sl->rec.server = server;
+  client_ep_ = client;
+  server_ep_ = server;
+  if (act_ != nullptr) {
+    for (auto& sl : act_->slots) {
+      if (sl && sl->live) {
+        sl->rec.client = client;
+        sl->rec.server = server;
+      }
     }
   }
 }
 
-void Session::on_client_data(std::string_view bytes) { impl_->client_data(bytes); }
-
-void Session::on_server_data(std::string_view bytes) { impl_->server_data(bytes); }
-
-void Session::on_close() {
-  Impl& m = *impl_;
-  if (m.closed) {
+void Session::on_client_data(std::string_view bytes) {
+  if (closed_ || state_ == ClientState::kRefused) {
+    if (!bytes.empty()) {
+      data_after_end(client_off_);
+    }
+    client_off_ += bytes.size();
     return;
   }
-  m.closed = true;
-  m.close_client_txn(client_off_);
-  if (state_ != ClientState::kOpaque && state_ != ClientState::kRefused &&
-      m.pending_count > 0) {
-    m.count(Counter::kCommandWithoutReply, m.pending_count - 1);
-    m.anomaly(Counter::kCommandWithoutReply, client_off_);
+  if (bytes.empty()) {
+    return;
   }
-  while (m.pending_count > 0) {
-    PendingCmd p = m.pending[m.pending_head];
-    m.pending_head = (m.pending_head + 1) % m.pending_cap;
-    --m.pending_count;
-    m.release_ref(p.slot, p.gen);
+  if (state_ == ClientState::kOpaque && act_ == nullptr) {
+    client_off_ += bytes.size();  // TLS: counted only
+    return;
   }
-  for (int i = 0; i < kRecordSlots; ++i) {
-    if (m.slots[i] && m.slots[i]->live) {
-      m.finish(i);
-    }
+  if (!activate()) {
+    client_off_ += bytes.size();
+    return;
   }
-  m.wipe_line();
+  feeding_ = true;
+  act_->client_data(bytes);
+  feeding_ = false;
+  deactivate_if_idle();
+}
+
+void Session::on_server_data(std::string_view bytes) {
+  if (closed_ || state_ == ClientState::kOpaque || state_ == ClientState::kRefused ||
+      bytes.empty()) {
+    server_off_ += bytes.size();
+    return;
+  }
+  if (!activate()) {
+    server_off_ += bytes.size();
+    return;
+  }
+  feeding_ = true;
+  act_->server_data(bytes);
+  feeding_ = false;
+  deactivate_if_idle();
+}
+
+void Session::on_close() {
+  if (closed_) {
+    return;
+  }
+  if (act_ == nullptr && (greeted_ || state_ == ClientState::kOpaque ||
+                          state_ == ClientState::kRefused)) {
+    closed_ = true;  // idle: nothing is open
+    return;
+  }
+  if (!activate()) {
+    closed_ = true;
+    return;
+  }
+  feeding_ = true;
+  act_->close();
+  feeding_ = false;
+  deactivate_if_idle();
 }
 
 uint64_t Session::release_limit() const {
-  const Impl& m = *impl_;
-  uint64_t limit = state_ == ClientState::kOpaque ? client_off_ : m.classified;
-  limit = std::min(limit, m.barrier);
-  limit = std::min(limit, m.frozen);
-  if (m.hold_count > 0) {
-    limit = std::min(limit, m.holds[m.hold_head].hold.offset);
+  uint64_t limit = state_ == ClientState::kOpaque ? client_off_ : classified_;
+  limit = std::min(limit, frozen_);
+  if (act_ != nullptr) {
+    limit = std::min(limit, act_->barrier);
+    if (act_->hold_count > 0) {
+      limit = std::min(limit, act_->holds[act_->hold_head].hold.offset);
+    }
   }
   return limit;
 }
 
 const HoldPoint* Session::pending_hold() const {
-  const Impl& m = *impl_;
-  return m.hold_count > 0 ? &m.holds[m.hold_head].hold : nullptr;
+  if (act_ == nullptr || act_->hold_count == 0) {
+    return nullptr;
+  }
+  return &act_->holds[act_->hold_head].hold;
 }
 
 void Session::allow() {
-  Impl& m = *impl_;
-  if (m.hold_count == 0) {
+  if (act_ == nullptr || act_->hold_count == 0) {
     return;
   }
-  m.hold_head = (m.hold_head + 1) % std::max<uint32_t>(m.limits.max_holds, 1);
-  --m.hold_count;
+  act_->hold_head = (act_->hold_head + 1) % act_->hold_cap;
+  --act_->hold_count;
+  deactivate_if_idle();  // not while feeding (an observer's call): the feed ends with it
 }
 
 void Session::refuse(std::string_view reply) {
-  Impl& m = *impl_;
-  if (m.hold_count == 0) {
+  if (act_ == nullptr || act_->hold_count == 0) {
     return;
   }
-  HoldEntry e = m.holds[m.hold_head];
-  m.hold_count = 0;
-  m.frozen = std::min(m.frozen, e.hold.offset);
-  state_ = ClientState::kRefused;
-  if (e.slot >= 0 && m.slots[e.slot]->live && m.slots[e.slot]->gen == e.gen) {
-    Slot& sl = *m.slots[e.slot];
-    sl.refused = true;
-    parse_reply_text(reply, sl.rec.final_reply);
-  }
-  // The gateway closes both sides now: nothing that is open will complete.
-  m.close_client_txn(client_off_);
-  for (int i = 0; i < kRecordSlots; ++i) {
-    if (m.slots[i] && m.slots[i]->live) {
-      m.finish(i);
-    }
-  }
-  m.wipe_line();
+  act_->refuse(reply);
+  deactivate_if_idle();
 }
 
-std::string_view Session::helo() const { return impl_->helo.view(); }
-
 bool Session::buffers_contain(std::string_view needle) const {
-  const Impl& m = *impl_;
-  if (contains(m.cmd_buf.get(), m.limits.max_command_line, needle) ||
-      contains(m.reply_buf.get(), m.limits.max_reply_line, needle) ||
-      contains(reinterpret_cast<const char*>(&m), sizeof(m), needle) ||
-      contains(reinterpret_cast<const char*>(this), sizeof(*this), needle)) {
-    return true;
-  }
-  for (const auto& sl : m.slots) {
-    if (sl && sl->rec.storage_contains(needle)) {
-      return true;
-    }
-  }
-  return false;
+  return contains(reinterpret_cast<const char*>(this), sizeof(*this), needle) ||
+         contains(helo_.view().data(), helo_.heap_bytes(), needle) ||
+         contains(auth_user_.view().data(), auth_user_.heap_bytes(), needle) ||
+         ctx_->parts_contain(needle);
 }
 
 void Session::Impl::wipe_line() {

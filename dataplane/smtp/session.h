@@ -3,14 +3,23 @@
 // the message content (dot-unstuffed) to a ContentSink, one MessageRecord per transaction to the
 // observer, and tells the caller how many client bytes may be released (hold points).
 //
-// Threads: a Session is used by one thread at a time (its flow's worker, or the analyzer). Memory:
-// the constructor allocates the line buffers and the command and hold rings; a transaction
-// record (a Slot, at most two, kept once made) is allocated by the first transaction that needs
-// it, and its recipient storage (RecordCapacity) by each transaction's first recipient and freed
-// once the record is reported, so an idle flow costs a few KiB (tools/bench stream,
-// smtpgw_flow_cost), not the ~30 KiB of two preallocated records. That is at most one allocation
-// per message, never per packet (the workers are to serve it from their own mimalloc heap,
-// DESIGN.md "Memory"). on_client_data / on_server_data / on_close never throw, lock or log.
+// Threads: a Session and its SessionContext are used by one thread (its flow's worker, or the
+// analyzer). on_client_data / on_server_data / on_close never throw, lock or log.
+//
+// Memory: a session is two parts. The Session object is what every flow keeps while idle
+// (state, offsets, endpoints, the server's extensions; helo and auth user in exact-size heap
+// text): about 200 bytes. Everything else — line buffers, the ring of commands awaiting a reply,
+// hold points, the two transaction records — is an *active part* the session takes from its
+// context's pool when bytes arrive and gives back as soon as it is idle again: in command state
+// with no partial line, no command awaiting a reply, no open transaction and no undecided hold
+// (or opaque / refused with nothing open). A flow between messages or waiting for its client
+// therefore costs the Session object, not the few KiB of an active part (tools/bench stream,
+// smtpgw_flow_cost). Taking and giving back a part is O(1) (a free list); a pool grows only up
+// to its bound, and blocks it made are kept for the next session, so in steady state nothing
+// is allocated. The exceptions, at most a few per message and never per packet: the helo and
+// auth user text (at EHLO / AUTH), a record's recipient storage (its first RCPT; freed once
+// the record is reported), a new pool block while the pool grows. On a worker these come from
+// the thread's own mimalloc heap (mimalloc is the process allocator, DESIGN.md "Memory").
 // Cost: linear in the bytes fed (each byte is looked at once, plus one copy of partial lines
 // into the line buffers and of content into nothing: content chunks are views into the
 // caller's data except around dot-stuffing, where they are split).
@@ -23,7 +32,8 @@
 //   kStarttls   after STARTTLS, until its reply: a 220 makes the session opaque, any other reply
 //               returns to kCommand
 //   kOpaque     TLS (or given up): bytes are counted only
-//   kRefused    the caller refused a hold point: nothing more is parsed or released
+//   kRefused    the caller refused a hold point, or no active part was available: nothing more
+//               is parsed or released
 // The server side parses reply lines ("ddd-text" continuation, "ddd text" final) and matches
 // each complete reply with the oldest command awaiting one (FIFO: that is what PIPELINING
 // promises). The greeting is matched with a virtual first command.
@@ -81,6 +91,7 @@ namespace smtpgw::smtp {
   X(kRecordOverflow, "record_overflow", true) /* transactions pipelined past record slots */    \
   X(kBadBdatSize, "bad_bdat_size", true)                                                        \
   X(kDataAfterEnd, "data_after_end", true)    /* client bytes after refuse/close */             \
+  X(kNoActiveState, "no_active_state", true)  /* pool bound reached: the session is refused */  \
   X(kDesync, "desync", true)                  /* replies can no longer be matched */
 
 enum class Counter : uint8_t {
@@ -96,7 +107,8 @@ inline constexpr size_t kCounterCount = 0
 std::string_view counter_name(Counter c);
 bool counter_is_anomaly(Counter c);
 
-// Plain per-session counters; a worker sums them into its own slots when the flow ends.
+// Plain counters of the sessions of one context (one worker, one analyzer, or one standalone
+// session): written by that thread only, read by it or after it stopped.
 struct SessionCounters {
   std::array<uint64_t, kCounterCount> value{};
   uint64_t operator[](Counter c) const { return value[static_cast<size_t>(c)]; }
@@ -149,12 +161,91 @@ class SessionObserver {
   }
 };
 
+// Text kept by an idle session (helo, auth user): heap storage of the exact length, so an idle
+// flow does not carry 256-byte buffers. Longer input than `max` is cut and `truncated` set.
+// assign() allocates only when the text is longer than any it held before.
+class HeapText {
+ public:
+  std::string_view view() const { return {data_.get(), len_}; }
+  bool truncated() const { return truncated_; }
+  void assign(std::string_view s, size_t max);
+  void clear() {
+    len_ = 0;
+    truncated_ = false;
+  }
+  size_t heap_bytes() const { return cap_; }
+
+ private:
+  std::unique_ptr<char[]> data_;
+  uint16_t len_ = 0;
+  uint16_t cap_ = 0;
+  bool truncated_ = false;
+};
+
+// What the sessions of one thread share: their limits, their counters, and the pool of active
+// parts (see "Memory" above). One per worker (or per analyzer); it must outlive its sessions.
+// Not thread-safe: the sessions of a context run on one thread.
+class SessionContext {
+ public:
+  // `max_active`: sessions that may hold an active part at once (0: no bound). A session that
+  // needs one beyond the bound is refused (ClientState::kRefused, counter kNoActiveState): its
+  // bytes past what was already parsed are never released, and the gateway answers the client
+  // and closes, rather than forwarding unparsed mail. Limits below a floor are raised to it.
+  explicit SessionContext(const SessionLimits& limits, uint32_t max_active = 0);
+  ~SessionContext();
+  SessionContext(const SessionContext&) = delete;
+  SessionContext& operator=(const SessionContext&) = delete;
+
+  // Makes active parts now (start-up), up to the bound, so sessions never allocate one later.
+  void reserve(uint32_t parts);
+
+  const SessionLimits& limits() const { return limits_; }
+  const SessionCounters& counters() const { return counters_; }
+
+  struct PoolStats {
+    uint32_t active = 0;     // parts held by sessions now
+    uint32_t peak = 0;       // most held at once
+    uint32_t parts = 0;      // parts made (held + free)
+    uint64_t taken = 0;      // times a session took one
+    uint64_t exhausted = 0;  // times none could be had (sessions refused)
+  };
+  const PoolStats& pool() const { return stats_; }
+  // Bytes of one active part made with these limits (buffers, rings, the two record slots with
+  // their fixed fields; recipient storage comes per transaction). Cost: O(1).
+  static size_t active_part_bytes(const SessionLimits& limits);
+  // Whether `needle` occurs in any part of the pool, held or free (the secret audit of
+  // Session::buffers_contain). Cost: linear in the pool's memory.
+  bool parts_contain(std::string_view needle) const;
+
+  struct Part;  // implementation detail (session_impl.h)
+
+ private:
+  friend class Session;
+  Part* make_part();
+  Part* take();
+  void give_back(Part* p);
+
+  SessionLimits limits_;
+  SessionCounters counters_;
+  uint32_t max_active_;
+  PoolStats stats_;
+  std::unique_ptr<Part*[]> free_;  // free list (LIFO: the warmest part first)
+  uint32_t free_count_ = 0;
+  uint32_t free_cap_ = 0;
+  Part* all_ = nullptr;            // every part made, linked, for destruction and audits
+};
+
 enum class ClientState : uint8_t { kCommand, kData, kBdat, kSkipLine, kStarttls, kOpaque, kRefused };
 
 class Session {
  public:
-  // Sinks and observer may be null (then nothing is emitted there); they must outlive the
-  // session. Allocates the line buffers and record slots (the only allocations).
+  // A session of `context` (its limits, counters and pool). Sinks and observer may be null
+  // (then nothing is emitted there); they and the context must outlive the session. Allocates
+  // nothing.
+  Session(SessionContext& context, FieldSink* fields, ContentSink* content,
+          SessionObserver* observer);
+  // A standalone session with a context of its own (its counters are this session's alone):
+  // for tools and tests. Allocates that context.
   Session(const SessionLimits& limits, FieldSink* fields, ContentSink* content,
           SessionObserver* observer);
   ~Session();
@@ -191,32 +282,66 @@ class Session {
   ClientState client_state() const { return state_; }
   bool opaque() const { return state_ == ClientState::kOpaque; }
   bool desynchronised() const { return desync_; }
+  // Whether the session holds an active part now (see "Memory").
+  bool active() const { return act_ != nullptr; }
   const ServerExtensions& extensions() const { return ext_; }
-  const SessionCounters& counters() const { return counters_; }
+  // The counters of the session's context (the session's own for a standalone session).
+  const SessionCounters& counters() const { return ctx_->counters(); }
   uint64_t client_offset() const { return client_off_; }
   uint64_t server_offset() const { return server_off_; }
   // The canonical authenticated user ("" when none), a sender key.
   std::string_view auth_user() const { return auth_user_.view(); }
   // The current EHLO/HELO argument as sent ("" before one).
-  std::string_view helo() const;
+  std::string_view helo() const { return helo_.view(); }
+  // Heap bytes the session holds while idle (helo and auth user text). Cost: O(1).
+  size_t idle_heap_bytes() const { return helo_.heap_bytes() + auth_user_.heap_bytes(); }
 
   // Diagnostic for tests and audits: whether `needle` occurs anywhere in the session's own
-  // buffers (line buffers, records, pending state). Used to prove AUTH secrets are wiped.
-  // Cost: linear in the buffers' size.
+  // memory (this object, its text, its context's pool of active parts). Used to prove AUTH
+  // secrets are wiped. Cost: linear in the pool's size.
   bool buffers_contain(std::string_view needle) const;
 
-  struct Impl;  // implementation detail, public only so the .cc helpers can name it
+  struct Impl;  // the active part's parser state; public only so the .cc helpers can name it
 
  private:
   friend struct Impl;
-  ClientState state_ = ClientState::kCommand;
-  bool desync_ = false;
-  ServerExtensions ext_;
-  SessionCounters counters_;
+  // Takes an active part if the session has none. False when the pool is at its bound: the
+  // session is then refused (see SessionContext).
+  bool activate();
+  // Gives the active part back if the session is idle (see "Memory").
+  void deactivate_if_idle();
+  void count(Counter c, uint64_t n = 1) {
+    ctx_->counters_.value[static_cast<size_t>(c)] += n;
+  }
+  // Counts an anomaly and tells the observer.
+  void anomaly(Counter c, uint64_t offset);
+  // kDataAfterEnd, once per session.
+  void data_after_end(uint64_t offset);
+
+  SessionContext* ctx_;
+  std::unique_ptr<SessionContext> own_ctx_;  // the standalone constructor's context
+  Impl* act_ = nullptr;                      // the active part's state, or null while idle
+  SessionContext::Part* part_ = nullptr;
+  FieldSink* fields_;
+  ContentSink* content_;
+  SessionObserver* observer_;
   uint64_t client_off_ = 0;
   uint64_t server_off_ = 0;
-  FixedText<kMaxAddress> auth_user_;
-  std::unique_ptr<Impl> impl_;
+  uint64_t classified_ = 0;          // client bytes before this are parsed and safe to release
+  uint64_t frozen_ = UINT64_MAX;     // hold overflow or refusal: never released past this
+  uint64_t message_index_ = 0;       // transactions opened so far
+  Endpoint client_ep_;
+  Endpoint server_ep_;
+  ServerExtensions ext_;
+  HeapText helo_;
+  HeapText auth_user_;               // canonical; never the secret
+  AuthMechanism auth_user_mech_ = AuthMechanism::kNone;
+  ClientState state_ = ClientState::kCommand;
+  bool desync_ = false;
+  bool closed_ = false;
+  bool after_end_reported_ = false;  // kDataAfterEnd is counted once per session
+  bool greeted_ = false;             // the greeting's reply was read (or the session closed)
+  bool feeding_ = false;             // inside act_'s parsing (observers may call allow/refuse)
 };
 
 }  // namespace smtpgw::smtp

@@ -262,8 +262,8 @@ void Session::Impl::auth_reply(const Reply& r) {
   if (r.code / 100 == 2) {
     Address a;
     canonicalise_user(auth_pending_user.view(), a);
-    s.auth_user_.assign(a.view());
-    auth_user_mech = auth_mech;
+    s.auth_user_.assign(a.view(), kMaxAddress);
+    s.auth_user_mech_ = auth_mech;
     count(Counter::kAuthSuccess);
   } else {
     count(Counter::kAuthFailure);

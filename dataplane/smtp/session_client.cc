@@ -110,13 +110,7 @@ std::string_view raw_path(std::string_view rest) {
 }  // namespace
 
 void Session::Impl::client_data(std::string_view d) {
-  if (closed || s.state_ == ClientState::kRefused) {
-    if (!d.empty()) {
-      data_after_end(s.client_off_);
-    }
-    s.client_off_ += d.size();
-    return;
-  }
+  // Session::on_client_data has filtered closed and refused sessions.
   base = s.client_off_;
   size_t i = 0;
   while (i < d.size()) {
@@ -133,7 +127,7 @@ void Session::Impl::client_data(std::string_view d) {
           s.state_ = ClientState::kCommand;
           cmd_start = base + i;
         }
-        classified = std::max(classified, base + i);
+        s.classified_ = std::max(s.classified_, base + i);
         break;
       }
       case ClientState::kData:
@@ -180,7 +174,7 @@ size_t Session::Impl::command_bytes(std::string_view d, size_t i) {
     size_t next = i + avail;
     bool line_ends_here = lf != nullptr;
     s.state_ = line_ends_here ? ClientState::kCommand : ClientState::kSkipLine;
-    classified = std::max(classified, base + next);
+    s.classified_ = std::max(s.classified_, base + next);
     process_line(std::string_view(cmd_buf.get(), cmd_len), base + next, true);
     cmd_len = 0;
     if (s.state_ == ClientState::kRefused) {
@@ -194,7 +188,7 @@ size_t Session::Impl::command_bytes(std::string_view d, size_t i) {
   if (lf == nullptr) {
     std::memcpy(cmd_buf.get() + cmd_len, d.data() + i, avail);
     cmd_len += static_cast<uint32_t>(avail);
-    classified = std::max(classified, cmd_start);
+    s.classified_ = std::max(s.classified_, cmd_start);
     return d.size();
   }
   std::string_view line;
@@ -206,7 +200,7 @@ size_t Session::Impl::command_bytes(std::string_view d, size_t i) {
     line = std::string_view(cmd_buf.get(), cmd_len);
   }
   uint64_t line_end = base + i + avail;
-  classified = std::max(classified, line_end);
+  s.classified_ = std::max(s.classified_, line_end);
   process_line(line, line_end, false);
   cmd_len = 0;
   if (s.state_ == ClientState::kCommand) {
@@ -283,7 +277,7 @@ void Session::Impl::dispatch(std::string_view line, uint64_t line_end, bool trun
 
 void Session::Impl::cmd_helo(std::string_view arg, bool ehlo) {
   close_client_txn(cmd_start);  // RFC 5321 4.1.4: EHLO/HELO reset the transaction
-  helo.assign(arg);
+  s.helo_.assign(arg, kMaxAddress);
   push_pending(ehlo ? CmdKind::kEhlo : CmdKind::kHelo, kNoSlot);
 }
 
@@ -445,7 +439,7 @@ void Session::Impl::cmd_bdat(std::string_view arg, uint64_t line_end) {
   }
   s.state_ = ClientState::kBdat;
   if (last) {
-    classified = std::min(classified, bdat_end - 1);
+    s.classified_ = std::min(s.classified_, bdat_end - 1);
   }
 }
 
@@ -456,16 +450,17 @@ size_t Session::Impl::bdat_bytes(std::string_view d, size_t i) {
   i += take;
   if (bdat_left > 0) {
     // The last byte of a LAST chunk is what completes the message for the server.
-    classified = std::max(classified, bdat_last ? std::min(base + i, bdat_end - 1) : base + i);
+    uint64_t parsed = bdat_last ? std::min(base + i, bdat_end - 1) : base + i;
+    s.classified_ = std::max(s.classified_, parsed);
     return i;
   }
   s.state_ = ClientState::kCommand;
   cmd_start = bdat_end;
   if (bdat_last) {
-    classified = std::max(classified, bdat_end - 1);
+    s.classified_ = std::max(s.classified_, bdat_end - 1);
     end_of_content(bdat_end, bdat_end - 1);
   }
-  classified = std::max(classified, bdat_end);
+  s.classified_ = std::max(s.classified_, bdat_end);
   return i;
 }
 
@@ -521,7 +516,7 @@ size_t Session::Impl::data_bytes(std::string_view d, size_t i) {
           s.state_ = ClientState::kCommand;
           cmd_start = base + i;
           end_of_content(base + i, dot_off);
-          classified = std::max(classified, base + i);
+          s.classified_ = std::max(s.classified_, base + i);
           return i;
         }
         anomaly(Counter::kDataBareCr, base + i);
@@ -575,7 +570,7 @@ size_t Session::Impl::data_bytes(std::string_view d, size_t i) {
   }
   flush(n);
   bool pending_dot = dpos == DataPos::kDot || dpos == DataPos::kDotCr;
-  classified = std::max(classified, pending_dot ? dot_off : base + n);
+  s.classified_ = std::max(s.classified_, pending_dot ? dot_off : base + n);
   return n;
 }
 

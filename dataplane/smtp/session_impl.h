@@ -1,6 +1,8 @@
 // Private state of smtp::Session, shared by session*.cc. Not installed, not for other modules.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string_view>
@@ -31,6 +33,8 @@ enum class CmdKind : uint8_t {
 inline constexpr uint32_t kNoIndex = 0xffffffffu;
 inline constexpr int kNoSlot = -1;
 inline constexpr int kRecordSlots = 2;  // the transaction being sent, and the one closing
+// Room for Session::Impl inside a Part (static_assert in session.cc).
+inline constexpr size_t kImplBytes = 768;
 
 struct PendingCmd {
   CmdKind kind = CmdKind::kOther;
@@ -68,33 +72,44 @@ enum class DataPos : uint8_t {
   kBareLfDot,  // bare LF "."
 };
 
+// One active part of a context's pool: the buffers, rings and record slots that a busy session
+// uses (made once, kept across the sessions that take the part), and room for the parser
+// state (Session::Impl), constructed when a session takes the part and destroyed when it gives
+// it back, so every activation starts from clean state without touching the buffers.
+struct SessionContext::Part {
+  explicit Part(const SessionLimits& limits);
+  std::unique_ptr<char[]> cmd_buf;
+  std::unique_ptr<char[]> reply_buf;
+  std::unique_ptr<PendingCmd[]> pending;
+  std::unique_ptr<HoldEntry[]> holds;
+  std::array<std::unique_ptr<Slot>, kRecordSlots> slots;  // null until a transaction needs one
+  Part* next_made = nullptr;  // SessionContext::all_
+  alignas(std::max_align_t) unsigned char state[kImplBytes];
+};
+
+// The parser state of a busy session. Lives inside its Part; what must survive an idle period
+// is in the Session (s).
 struct Session::Impl {
-  Impl(Session& s, const SessionLimits& limits, FieldSink* fields, ContentSink* content,
-       SessionObserver* observer);
+  Impl(Session& s, SessionContext::Part& part);
+  ~Impl();
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
 
   Session& s;
-  SessionLimits limits;
+  const SessionLimits& limits;
   FieldSink* fields;
   ContentSink* content;
   SessionObserver* observer;
 
-  Endpoint client_ep;
-  Endpoint server_ep;
-  FixedText<kMaxAddress> helo;
-
   // Client line buffer (a line split across segments is copied here, then processed).
-  std::unique_ptr<char[]> cmd_buf;
+  std::unique_ptr<char[]>& cmd_buf;
   uint32_t cmd_len = 0;
   uint64_t cmd_start = 0;      // client offset of the current line's first byte
-  uint64_t classified = 0;     // client bytes before this are parsed and safe to release
   uint64_t barrier = UINT64_MAX;  // DATA / STARTTLS sent, reply not yet seen
-  uint64_t frozen = UINT64_MAX;   // hold overflow or refusal: never released past this
-  bool closed = false;
-  bool after_end_reported = false;  // kDataAfterEnd is counted once per session
   uint64_t base = 0;           // client offset of the chunk being parsed
 
   // Server reply parsing.
-  std::unique_ptr<char[]> reply_buf;
+  std::unique_ptr<char[]>& reply_buf;
   uint32_t reply_len = 0;
   bool reply_skip = false;      // discarding the rest of an over-long reply line
   bool in_multiline = false;
@@ -104,20 +119,20 @@ struct Session::Impl {
   ServerExtensions ehlo_ext;    // built from an EHLO reply, kept if it is a 250
 
   // Pending commands (FIFO ring).
-  std::unique_ptr<PendingCmd[]> pending;
+  std::unique_ptr<PendingCmd[]>& pending;
   uint32_t pending_cap = 0;
   uint32_t pending_head = 0;
   uint32_t pending_count = 0;
 
   // Hold points (FIFO ring).
-  std::unique_ptr<HoldEntry[]> holds;
+  std::unique_ptr<HoldEntry[]>& holds;
+  uint32_t hold_cap = 0;
   uint32_t hold_head = 0;
   uint32_t hold_count = 0;
 
   // Transactions.
-  std::unique_ptr<Slot> slots[kRecordSlots];  // null until a transaction needs the slot
+  std::array<std::unique_ptr<Slot>, kRecordSlots>& slots;
   int cur = kNoSlot;            // the transaction the client is in
-  uint64_t message_index = 0;
   uint32_t next_gen = 1;
 
   // DATA / BDAT.
@@ -139,20 +154,14 @@ struct Session::Impl {
   uint32_t auth_payloads = 0;   // base64 payloads seen (initial response included)
   AuthMechanism auth_mech = AuthMechanism::kNone;
   FixedText<kMaxAddress> auth_pending_user;
-  AuthMechanism auth_user_mech = AuthMechanism::kNone;
 
   // --- helpers (session.cc) ---
-  void count(Counter c, uint64_t n = 1) {
-    s.counters_.value[static_cast<size_t>(c)] += n;
-  }
-  void anomaly(Counter c, uint64_t offset);
+  void count(Counter c, uint64_t n = 1) { s.count(c, n); }
+  void anomaly(Counter c, uint64_t offset) { s.anomaly(c, offset); }
+  void data_after_end(uint64_t offset) { s.data_after_end(offset); }
   void set_desync(uint64_t offset);
-  void data_after_end(uint64_t offset) {
-    if (!after_end_reported) {
-      after_end_reported = true;
-      anomaly(Counter::kDataAfterEnd, offset);
-    }
-  }
+  // Whether the session can give its part back (see "Memory" in session.h).
+  bool idle() const;
   void raise_hold(HoldKind kind, uint64_t offset, int slot);
   bool push_pending(CmdKind kind, int slot, uint32_t rcpt = kNoIndex);
   Slot* slot_ptr(int i) { return i >= 0 ? slots[i].get() : nullptr; }
@@ -162,6 +171,8 @@ struct Session::Impl {
   void finish(int slot);
   void abort_sinks(Slot& sl);
   void close_client_txn(uint64_t offset);  // RSET / QUIT / EHLO / close: client leaves the txn
+  void close();                            // Session::on_close
+  void refuse(std::string_view reply);     // Session::refuse
 
   // --- client side (session_client.cc) ---
   void client_data(std::string_view d);

@@ -86,10 +86,8 @@ void parse_reply_codes(std::string_view line, Reply& r) {
 void parse_reply_text(std::string_view text, Reply& r) { parse_reply_codes(text, r); }
 
 void Session::Impl::server_data(std::string_view d) {
+  // Session::on_server_data has filtered closed, opaque and refused sessions.
   s.server_off_ += d.size();
-  if (closed || s.state_ == ClientState::kOpaque || s.state_ == ClientState::kRefused) {
-    return;
-  }
   size_t i = 0;
   const uint32_t max = limits.max_reply_line;
   while (i < d.size()) {
@@ -309,7 +307,7 @@ void Session::Impl::match_reply(const PendingCmd& cmd, const Reply& r) {
       }
       if (data_ahead || s.state_ != ClientState::kData) {
         // What we parsed as content was commands for the server. Never release it.
-        frozen = std::min(frozen, barrier);
+        s.frozen_ = std::min(s.frozen_, barrier);
         set_desync(s.client_off_);
       }
       barrier = UINT64_MAX;
@@ -339,7 +337,7 @@ void Session::Impl::match_reply(const PendingCmd& cmd, const Reply& r) {
       }
       if (r.code != 220 && starttls_ahead > 0) {
         // Bytes sent before the refusal were neither TLS nor parsed: never release them.
-        frozen = std::min(frozen, barrier);
+        s.frozen_ = std::min(s.frozen_, barrier);
       }
       barrier = UINT64_MAX;
       if (r.code == 220) {
@@ -348,7 +346,7 @@ void Session::Impl::match_reply(const PendingCmd& cmd, const Reply& r) {
       } else {
         s.state_ = ClientState::kCommand;
         cmd_start = s.client_off_;
-        classified = std::max(classified, s.client_off_);
+        s.classified_ = std::max(s.classified_, s.client_off_);
         if (starttls_ahead > 0) {
           set_desync(s.client_off_);
         }

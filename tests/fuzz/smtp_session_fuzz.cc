@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -102,7 +103,11 @@ struct Sink : FieldSink, ContentSink, SessionObserver {
   }
 };
 
-std::string run(const uint8_t* data, size_t size, bool bytewise) {
+// `neighbour`: counters of the whole run. When given, a second session of the same context is
+// fed the same input in lockstep (whole chunks), so the two exchange active parts all along; its
+// counters are subtracted from the context's.
+std::string run(const uint8_t* data, size_t size, bool bytewise,
+                const std::vector<uint64_t>* neighbour, std::vector<uint64_t>* counters) {
   uint8_t flags = data[0];
   SessionLimits limits;
   if (flags & 1) {
@@ -118,10 +123,18 @@ std::string run(const uint8_t* data, size_t size, bool bytewise) {
     limits.record.max_recipients = 1;
     limits.record.recipient_text_bytes = 16;
   }
+  SessionContext ctx(limits);
   Sink sink;
-  Session s(limits, &sink, &sink, &sink);
+  Session s(ctx, &sink, &sink, &sink);
   sink.session = &s;
   sink.decisions = std::string_view(reinterpret_cast<const char*>(data), size);
+  Sink nsink;
+  std::optional<Session> n;
+  if (neighbour != nullptr) {
+    n.emplace(ctx, &nsink, &nsink, &nsink);
+    nsink.session = &*n;
+    nsink.decisions = sink.decisions;
+  }
   uint64_t last = 0;
   size_t i = 1;
   auto feed = [&](bool server, std::string_view b) {
@@ -150,13 +163,27 @@ std::string run(const uint8_t* data, size_t size, bool bytewise) {
     } else {
       feed(server, b);
     }
+    if (n) {
+      if (server) {
+        n->on_server_data(b);
+      } else {
+        n->on_client_data(b);
+      }
+    }
   }
   if (flags & 4) {
     s.on_close();
     check(sink.depth == 0 && !sink.content_open);
+    if (n) {
+      n->on_close();
+    }
   }
   sink.trace += sink.anomalies;
-  for (uint64_t v : s.counters().value) {
+  for (size_t k = 0; k < kCounterCount; ++k) {
+    uint64_t v = ctx.counters().value[k] - (neighbour != nullptr ? (*neighbour)[k] : 0);
+    if (counters != nullptr) {
+      counters->push_back(v);
+    }
     sink.trace += ',';
     sink.trace += std::to_string(v);
   }
@@ -169,8 +196,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) {
     return 0;
   }
-  std::string whole = run(data, size, false);
-  std::string bytes = run(data, size, true);
+  // Whole chunks, alone; then one byte at a time, next to a session of the same context fed
+  // the whole chunks: both must give the same trace.
+  std::vector<uint64_t> whole_counters;
+  std::string whole = run(data, size, false, nullptr, &whole_counters);
+  std::string bytes = run(data, size, true, &whole_counters, nullptr);
   if (whole != bytes) {
     std::fprintf(stderr, "segmentation changed the result:\n");
     std::fwrite(whole.data(), 1, whole.size(), stderr);

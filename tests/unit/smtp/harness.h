@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -209,13 +210,30 @@ struct RunResult {
 // How each step's bytes are cut before being fed.
 enum class Cut { kWhole, kBytes, kRandom };
 
+// Another session fed in lockstep with run()'s, sharing its SessionContext, so the two take
+// and give back active parts in turn (each takes parts the other left). The neighbour's
+// counters are known from a standalone run and subtracted from the context's.
+struct Neighbour {
+  std::vector<Step> steps;
+  std::vector<uint64_t> counters;
+};
+
 inline RunResult run(const std::vector<Step>& steps, Cut cut = Cut::kWhole,
                      SessionLimits limits = {}, uint32_t seed = 1, bool close = true,
-                     std::string* secret_check = nullptr, bool* secret_found = nullptr) {
+                     std::string* secret_check = nullptr, bool* secret_found = nullptr,
+                     const Neighbour* neighbour = nullptr) {
+  SessionContext ctx(limits);
   Recorder rec;
-  Session s(limits, &rec, &rec, &rec);
+  Recorder nrec;
+  Session s(ctx, &rec, &rec, &rec);
   rec.session = &s;
   rec.hold_handler = [](Session& ss, const HoldPoint&, const MessageRecord*) { ss.allow(); };
+  std::optional<Session> n;
+  if (neighbour != nullptr) {
+    n.emplace(ctx, &nrec, &nrec, &nrec);
+    nrec.session = &*n;
+    nrec.hold_handler = rec.hold_handler;
+  }
   std::mt19937 rng(seed);
   RunResult out;
   uint64_t last_release = 0;
@@ -229,7 +247,19 @@ inline RunResult run(const std::vector<Step>& steps, Cut cut = Cut::kWhole,
     out.monotonic = out.monotonic && r >= last_release && r <= s.client_offset();
     last_release = r;
   };
+  size_t next_neighbour_step = 0;
+  auto feed_neighbour = [&]() {
+    if (neighbour != nullptr && next_neighbour_step < neighbour->steps.size()) {
+      const Step& st = neighbour->steps[next_neighbour_step++];
+      if (st.dir == Dir::kClient) {
+        n->on_client_data(st.bytes);
+      } else {
+        n->on_server_data(st.bytes);
+      }
+    }
+  };
   for (const Step& st : steps) {
+    feed_neighbour();
     std::string_view b = st.bytes;
     switch (cut) {
       case Cut::kWhole:
@@ -258,6 +288,12 @@ inline RunResult run(const std::vector<Step>& steps, Cut cut = Cut::kWhole,
   if (close) {
     s.on_close();
   }
+  while (neighbour != nullptr && next_neighbour_step < neighbour->steps.size()) {
+    feed_neighbour();
+  }
+  if (n) {
+    n->on_close();
+  }
   if (secret_check != nullptr && secret_found != nullptr) {
     *secret_found = *secret_found || s.buffers_contain(*secret_check);
   }
@@ -265,7 +301,11 @@ inline RunResult run(const std::vector<Step>& steps, Cut cut = Cut::kWhole,
   out.records = rec.records;
   out.contents = rec.contents;
   out.anomalies = rec.anomalies;
-  for (auto v : s.counters().value) {
+  for (size_t i = 0; i < kCounterCount; ++i) {
+    uint64_t v = ctx.counters().value[i];
+    if (neighbour != nullptr && i < neighbour->counters.size()) {
+      v -= neighbour->counters[i];
+    }
     out.counters.push_back(v);
   }
   out.order_error = rec.order_error;

@@ -273,6 +273,22 @@ TEST_P(GoldenTest, HoldingEverythingAndAllowingChangesNothing) {
   EXPECT_TRUE(held.monotonic);
 }
 
+// Two sessions of one context take and give back active parts in turn (each often gets the
+// part the other just left, buffers and record slots as that one left them): every golden
+// transcript, next to every other as its neighbour, gives exactly what it gives alone, and the
+// pool ends with every part given back.
+TEST_P(GoldenTest, SharingAContextWithAnotherSessionChangesNothing) {
+  const Golden g = goldens()[GetParam()];
+  SCOPED_TRACE(g.description);
+  RunResult alone = run(g.steps, Cut::kRandom, {}, 5);
+  for (const Golden& other : goldens()) {
+    SCOPED_TRACE(std::string("neighbour: ") + other.description);
+    Neighbour nb{other.steps, run(other.steps).counters};
+    RunResult shared = run(g.steps, Cut::kRandom, {}, 5, true, nullptr, nullptr, &nb);
+    EXPECT_TRUE(shared == alone);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Transcripts, GoldenTest, ::testing::Range<size_t>(0, goldens().size()));
 
 // The whole client stream first, then the whole server stream (a capture whose directions were
