@@ -2,6 +2,10 @@
 #include <algorithm>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "dataplane/smtp/session_impl.h"
 
 namespace smtpgw::smtp {
@@ -105,6 +109,47 @@ std::string_view raw_path(std::string_view rest) {
     return rest.substr(0, gt + 1);
   }
   return rest.substr(0, rest.find(' '));
+}
+
+// The first LF in d[i, n) that needs the DATA state machine: one without a CR before it
+// (`prev_cr` stands for d[i - 1]), or one followed by '.' or by the end of d. n if none.
+// Ordinary lines (CRLF, no leading dot) cost no branch of their own: 32 positions are
+// classified at a time (SSE2, always there on x86-64), which is what lets DATA run at memory
+// speed instead of stopping at every line end.
+size_t next_line_event(const char* d, size_t i, size_t n, bool prev_cr) {
+  if (i < n && d[i] == '\n' && (!prev_cr || i + 1 == n || d[i + 1] == '.')) {
+    return i;
+  }
+  size_t k = i + 1;  // from here d[k - 1] is inside d
+#if defined(__SSE2__)
+  const __m128i lf = _mm_set1_epi8('\n');
+  const __m128i cr = _mm_set1_epi8('\r');
+  const __m128i dot = _mm_set1_epi8('.');
+  // An LF at k is an event unless d[k - 1] is CR and d[k + 1] is not '.'.
+  auto events = [&](const char* p) {
+    __m128i here = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    __m128i before = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p - 1));
+    __m128i after = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 1));
+    __m128i ordinary = _mm_andnot_si128(_mm_cmpeq_epi8(after, dot), _mm_cmpeq_epi8(before, cr));
+    return _mm_andnot_si128(ordinary, _mm_cmpeq_epi8(here, lf));
+  };
+  while (k + 33 <= n) {  // reads d[k - 1, k + 33)
+    __m128i a = events(d + k);
+    __m128i b = events(d + k + 16);
+    if (_mm_movemask_epi8(_mm_or_si128(a, b)) != 0) {
+      unsigned m = static_cast<unsigned>(_mm_movemask_epi8(a)) |
+                   static_cast<unsigned>(_mm_movemask_epi8(b)) << 16;
+      return k + static_cast<size_t>(__builtin_ctz(m));
+    }
+    k += 32;
+  }
+#endif
+  for (; k < n; ++k) {
+    if (d[k] == '\n' && (d[k - 1] != '\r' || k + 1 == n || d[k + 1] == '.')) {
+      return k;
+    }
+  }
+  return n;
 }
 
 }  // namespace
@@ -541,31 +586,25 @@ size_t Session::Impl::data_bytes(std::string_view d, size_t i) {
         dpos = DataPos::kMid;
         mid_prev_cr = false;
         break;
-      case DataPos::kMid:
-        // Hot loop: line after line without leaving this state while no line starts with a
-        // dot and every LF has its CR.
-        while (true) {
-          const void* lf = std::memchr(d.data() + i, '\n', n - i);
-          if (lf == nullptr) {
-            mid_prev_cr = d[n - 1] == '\r';
-            i = n;
-            break;
-          }
-          size_t j = static_cast<size_t>(static_cast<const char*>(lf) - d.data());
-          bool cr = j > i ? d[j - 1] == '\r' : mid_prev_cr;
-          i = j + 1;
-          mid_prev_cr = false;
-          if (!cr) {
-            anomaly(Counter::kDataBareLf, base + j);
-            dpos = DataPos::kBareLf;
-            break;
-          }
-          if (i >= n || d[i] == '.') {
-            dpos = DataPos::kLineStart;
-            break;
-          }
+      case DataPos::kMid: {
+        // Hot path: skip every ordinary line end (CRLF not followed by '.') without stopping.
+        size_t j = next_line_event(d.data(), i, n, mid_prev_cr);
+        if (j == n) {
+          mid_prev_cr = d[n - 1] == '\r';
+          i = n;
+          break;
+        }
+        bool cr = j > i ? d[j - 1] == '\r' : mid_prev_cr;
+        i = j + 1;
+        mid_prev_cr = false;
+        if (!cr) {
+          anomaly(Counter::kDataBareLf, base + j);
+          dpos = DataPos::kBareLf;
+        } else {
+          dpos = DataPos::kLineStart;  // the last byte of d, or a '.' follows
         }
         break;
+      }
     }
   }
   flush(n);
