@@ -253,6 +253,7 @@ void Session::Impl::raise_hold(HoldKind kind, uint64_t offset, int slot) {
   ++hold_count;
   count(Counter::kHolds);
   if (observer != nullptr) {
+    flush_size();  // the observer sees the record as it is
     const MessageRecord* rec = slot >= 0 ? &slots[slot]->rec : nullptr;
     HoldPoint copy = e.hold;  // the observer may decide (and pop) it during the call
     observer->on_hold(copy, rec);
@@ -311,7 +312,6 @@ int Session::Impl::open_slot(uint64_t offset) {
   sl.live = true;
   sl.client_open = true;
   sl.fields_open = false;
-  sl.content_open = false;
   sl.refused = false;
   sl.gen = next_gen++;
   sl.refs = 0;
@@ -350,9 +350,20 @@ void Session::Impl::maybe_finish(int slot) {
   }
 }
 
+void Session::Impl::open_content(Slot& sl) {
+  if (sl.fields_open && streaming == nullptr) {
+    streaming = &sl;
+    streamed = 0;
+    if (content != nullptr) {
+      content->begin_content();
+    }
+  }
+}
+
 void Session::Impl::abort_sinks(Slot& sl) {
-  if (sl.content_open) {
-    sl.content_open = false;
+  if (streaming == &sl) {
+    flush_size();
+    streaming = nullptr;
     sl.rec.content_truncated = true;
     if (content != nullptr) {
       content->abort_content();

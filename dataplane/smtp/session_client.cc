@@ -411,7 +411,7 @@ void Session::Impl::cmd_rcpt(std::string_view arg) {
   } else {
     anomaly(Counter::kRecipientsDropped, cmd_start);
   }
-  if (sl.content_open) {
+  if (streaming == &sl) {
     // RCPT between BDAT chunks: the envelope fields are already closed for the scanner.
     anomaly(Counter::kOutOfSequence, cmd_start);
   } else if (fields != nullptr && sl.fields_open) {
@@ -434,13 +434,7 @@ void Session::Impl::cmd_data(uint64_t line_end) {
   data_ahead = false;
   barrier = line_end;
   if (cur != kNoSlot) {
-    Slot& sl = *slots[cur];
-    if (sl.fields_open && !sl.content_open) {
-      sl.content_open = true;
-      if (content != nullptr) {
-        content->begin_content();
-      }
-    }
+    open_content(*slots[cur]);
   }
 }
 
@@ -465,12 +459,7 @@ void Session::Impl::cmd_bdat(std::string_view arg, uint64_t line_end) {
     Slot& sl = *slots[cur];
     sl.rec.used_bdat = true;
     ++sl.rec.bdat_chunks;
-    if (sl.fields_open && !sl.content_open) {
-      sl.content_open = true;
-      if (content != nullptr) {
-        content->begin_content();
-      }
-    }
+    open_content(sl);
   }
   push_pending(last ? CmdKind::kBdatLast : CmdKind::kBdat, cur);
   bdat_left = n;
@@ -614,14 +603,10 @@ size_t Session::Impl::data_bytes(std::string_view d, size_t i) {
 }
 
 void Session::Impl::emit_content(std::string_view chunk) {
-  if (chunk.empty() || cur == kNoSlot) {
+  if (chunk.empty() || streaming == nullptr) {
     return;
   }
-  Slot& sl = *slots[cur];
-  if (!sl.content_open) {
-    return;
-  }
-  sl.rec.size += chunk.size();
+  streamed += chunk.size();
   count(Counter::kContentBytes, chunk.size());
   if (content != nullptr) {
     content->content(chunk);
@@ -635,8 +620,9 @@ void Session::Impl::end_of_content(uint64_t end_offset, uint64_t hold_offset) {
   int slot = cur;
   Slot& sl = *slots[slot];
   sl.rec.client_offset_end = end_offset;
-  if (sl.content_open) {
-    sl.content_open = false;
+  if (streaming == &sl) {
+    flush_size();
+    streaming = nullptr;
     if (content != nullptr) {
       content->end_content();
     }

@@ -49,7 +49,6 @@ struct Slot {
   bool live = false;         // holds a transaction not yet reported
   bool client_open = false;  // the client is still inside this transaction
   bool fields_open = false;  // FieldSink begin_message called, end/abort not yet
-  bool content_open = false; // ContentSink begin_content called, end/abort not yet
   bool refused = false;
   uint32_t gen = 0;
   uint32_t refs = 0;         // pending commands that still point here
@@ -133,6 +132,11 @@ struct Session::Impl {
   // Transactions.
   std::array<std::unique_ptr<Slot>, kRecordSlots>& slots;
   int cur = kNoSlot;            // the transaction the client is in
+  // The slot whose content is open (ContentSink begin_content called, end/abort not yet); it
+  // is always the current one. Content bytes are counted here and added to its record's size
+  // before anyone sees the record (flush_size), so a content segment touches no slot memory.
+  Slot* streaming = nullptr;
+  uint64_t streamed = 0;
   uint32_t next_gen = 1;
 
   // DATA / BDAT.
@@ -170,6 +174,13 @@ struct Session::Impl {
   void maybe_finish(int slot);
   void finish(int slot);
   void abort_sinks(Slot& sl);
+  void open_content(Slot& sl);
+  void flush_size() {
+    if (streaming != nullptr) {
+      streaming->rec.size += streamed;
+      streamed = 0;
+    }
+  }
   void close_client_txn(uint64_t offset);  // RSET / QUIT / EHLO / close: client leaves the txn
   void close();                            // Session::on_close
   void refuse(std::string_view reply);     // Session::refuse
