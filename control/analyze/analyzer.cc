@@ -312,9 +312,13 @@ void Flow::abort_content() {
 
 void Flow::finish_content(bool ended) {
   (void)ended;
-  // The record of this message comes later (after the server's reply): keep its summary.
-  uint64_t index = begun_ > 0 ? begun_ - 1 : 0;
-  summaries_[index] = decoder_->summary();
+  // The record of this message comes later (after the server's reply): keep its summary, if a
+  // record will be made of it (not with --summary-only: copying a Summary costs more than the
+  // decoding of a small message).
+  if (a_.options.print_messages || !extensions_.empty()) {
+    uint64_t index = begun_ > 0 ? begun_ - 1 : 0;
+    summaries_[index] = decoder_->summary();
+  }
   a_.decoders.give_back(decoder_);
   decoder_ = nullptr;
 }
