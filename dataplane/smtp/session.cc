@@ -159,9 +159,9 @@ bool SessionContext::parts_contain(std::string_view needle) const {
 
 Session::Impl::Impl(Session& session, SessionContext::Part& part)
     : s(session),
+      content(session.content_),
       limits(session.ctx_->limits()),
       fields(session.fields_),
-      content(session.content_),
       observer(session.observer_),
       cmd_buf(part.cmd_buf),
       cmd_start(session.client_off_),

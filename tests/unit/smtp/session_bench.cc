@@ -49,7 +49,7 @@ void run(benchmark::State& state, const std::string& msg) {
     s.on_server_data("250 queued\r\n");
     benchmark::DoNotOptimize(sink.bytes);
   }
-  if (ctx.counters()[Counter::kMessagesDelivered] != state.iterations()) {
+  if (ctx.counters()[Counter::kMessagesDelivered] != static_cast<uint64_t>(state.iterations())) {
     state.SkipWithError("messages were not delivered");
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
