@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "control/analyze/capture_arena.h"
+#include "control/analyze/mapped_pcap.h"
 #include "control/analyze/packet_decode.h"
 #include "control/analyze/record_json.h"
 #include "dataplane/mime/decoder.h"
@@ -158,14 +159,19 @@ struct Analyzer::Impl {
     return l;
   }
 
-  void handle_packet(const std::string& path, uint64_t number, int link, const pcap_pkthdr& h,
-                     const uint8_t* frame);
+  // `stable`: the frame's bytes outlive the file's flows (a mapping), so payloads are not copied.
+  void handle_packet(const std::string& path, uint64_t number, int link, uint32_t caplen,
+                     uint32_t wire_len, const uint8_t* frame, bool stable);
+  bool read_with_libpcap(const std::string& path, uint64_t offset, uint64_t& number);
   void close_all();
 
   Options options;
   std::ostream& out;
   std::ostream& err;
   CaptureArena arena;
+  // Mappings whose bytes the reassembler might still reference (never, once close_all has
+  // freed every slot; kept to the end otherwise, rather than unmapped under it).
+  std::vector<std::unique_ptr<MappedPcap>> retired_maps;
   tcp::Reassembler reasm;
   NullSink null_sink;
   DecoderPool decoders;
@@ -324,9 +330,10 @@ void Flow::finish_content(bool ended) {
 }
 
 void Analyzer::Impl::handle_packet(const std::string& path, uint64_t number, int link,
-                                   const pcap_pkthdr& h, const uint8_t* frame) {
+                                   uint32_t caplen, uint32_t wire_len, const uint8_t* frame,
+                                   bool stable) {
   DecodedTcp p;
-  DecodeResult r = decode_frame(link, frame, h.caplen, h.len, p);
+  DecodeResult r = decode_frame(link, frame, caplen, wire_len, p);
   if (r != DecodeResult::kOk) {
     if (decode_result_is_error(r)) {
       ++totals.capture_errors;
@@ -373,7 +380,9 @@ void Analyzer::Impl::handle_packet(const std::string& path, uint64_t number, int
   }
   ++totals.packets_tcp;
   Flow& f = *it->second;
-  if (p.seg.len > 0) {
+  // Mapped bytes need no owner (a null owner is never retained or released); libpcap's buffer
+  // is reused by the next record, so its payloads are copied into the arena.
+  if (p.seg.len > 0 && !stable) {
     p.seg.owner = arena.copy(p.seg.data, p.seg.len, &p.seg.data);
   }
   reasm.on_segment(f.tcp, dir, p.seg, f);
@@ -400,22 +409,61 @@ bool Analyzer::process_file(const std::string& path) {
   Impl& a = *impl_;
   ++a.totals.files;
   a.current_file = path;
+  // Classic pcap is walked in the mapping; libpcap reads what the mapping reader does not take,
+  // from the start (another format) or from the first record it hands over.
+  auto mapped = std::make_unique<MappedPcap>();
+  uint64_t number = 0;
+  uint64_t resume = 0;
+  bool ok = true;
+  if (mapped->open(path)) {
+    PcapRecord rec;
+    MappedPcap::Next n;
+    int link = mapped->link_type();
+    while ((n = mapped->next(rec)) == MappedPcap::Next::kRecord) {
+      ++number;
+      ++a.totals.packets;
+      a.handle_packet(path, number, link, rec.caplen, rec.len, rec.data, true);
+    }
+    if (n == MappedPcap::Next::kHandOver) {
+      resume = mapped->offset();
+      ok = a.read_with_libpcap(path, resume, number);
+    }
+  } else {
+    mapped.reset();
+    ok = a.read_with_libpcap(path, 0, number);
+  }
+  a.close_all();
+  if (mapped != nullptr && a.reasm.free_slots() != a.options.tcp.pool_slots) {
+    a.retired_maps.push_back(std::move(mapped));
+  }
+  return ok;
+}
+
+// Reads `path` with libpcap from file offset `offset` (0: the first record), numbering records
+// after `number`. Returns false on a file error (reported).
+bool Analyzer::Impl::read_with_libpcap(const std::string& path, uint64_t offset, uint64_t& number) {
   char errbuf[PCAP_ERRBUF_SIZE] = {};
   pcap_t* pc = pcap_open_offline(path.c_str(), errbuf);
   if (pc == nullptr) {
-    ++a.totals.file_errors;
-    a.err << path << ": cannot read capture: " << errbuf << '\n';
+    ++totals.file_errors;
+    err << path << ": cannot read capture: " << errbuf << '\n';
     return false;
   }
   int link = pcap_datalink(pc);
   bool ok = true;
   if (!link_type_supported(link)) {
-    a.err << path << ": unsupported link type " << link << " ("
-          << (pcap_datalink_val_to_name(link) ? pcap_datalink_val_to_name(link) : "?") << ")\n";
-    ++a.totals.file_errors;
+    err << path << ": unsupported link type " << link << " ("
+        << (pcap_datalink_val_to_name(link) ? pcap_datalink_val_to_name(link) : "?") << ")\n";
+    ++totals.file_errors;
     ok = false;
   }
-  uint64_t number = 0;
+  // Classic pcap reads records straight from the FILE, so seeking it skips records.
+  if (ok && offset > 0 && fseeko(pcap_file(pc), static_cast<off_t>(offset), SEEK_SET) != 0) {
+    err << path << ": packet " << number + 1 << ": cannot seek to offset " << offset
+        << " (the rest of the file is skipped)\n";
+    ++totals.file_errors;
+    ok = false;
+  }
   while (ok) {
     pcap_pkthdr* h = nullptr;
     const u_char* data = nullptr;
@@ -425,17 +473,16 @@ bool Analyzer::process_file(const std::string& path) {
     }
     ++number;
     if (rc != 1) {
-      a.err << path << ": packet " << number << ": " << pcap_geterr(pc)
-            << " (the rest of the file is skipped)\n";
-      ++a.totals.file_errors;
+      err << path << ": packet " << number << ": " << pcap_geterr(pc)
+          << " (the rest of the file is skipped)\n";
+      ++totals.file_errors;
       ok = false;
       break;
     }
-    ++a.totals.packets;
-    a.handle_packet(path, number, link, *h, data);
+    ++totals.packets;
+    handle_packet(path, number, link, h->caplen, h->len, data, false);
   }
   pcap_close(pc);
-  a.close_all();
   return ok;
 }
 

@@ -1,7 +1,8 @@
-// Capture buffers for `smtpgw analyze`: libpcap reuses its buffer for the next packet, so each
-// TCP payload is copied once into a large reference-counted chunk, and the reassembler holds
-// references to the chunk (tcp::OwnerOps) instead of copying again. A chunk is recycled when the
-// last segment in it is released. Single-threaded.
+// Capture buffers for `smtpgw analyze`, for frames read with libpcap (mapped captures need none:
+// see mapped_pcap.h): libpcap reuses its buffer for the next packet, so each TCP payload is copied
+// once into a large reference-counted chunk, and the reassembler holds references to the chunk
+// (tcp::OwnerOps) instead of copying again. A chunk is recycled when the last segment in it is
+// released. Single-threaded.
 #pragma once
 
 #include <cstdint>

@@ -3,7 +3,10 @@
 against tests/unit/analyze/expected.json (written by hand from what the capture script sent).
 Then checks the defined outcomes for malformed input: a truncated capture, a file that is not a
 capture, a corrupted frame: each reported with the file name (and packet number), the rest still
-processed. With --rules (the shipped rule set): every record carries the verdict expected for it
+processed. Rewritten copies of a capture (other byte order, nanosecond stamps, version 2.3, pcapng,
+a record cut in its header, a small snaplen) give the records of the original or the defined
+errors: analyze walks plain classic pcap in a memory mapping and hands the rest to libpcap, and
+the two readers must agree. With --rules (the shipped rule set): every record carries the verdict expected for it
 (GTUBE and a phishing lure are spam, everything else ham); a rule set that does not compile
 stops analyze with the file and line; --config takes the SMTP ports from a gateway config.
 usage: analyze_captures_test.py SMTPGW DATA_DIR EXPECTED_JSON RULES_DIR CONFIG_EXAMPLE
@@ -158,6 +161,73 @@ def pcap_records(blob):
         off += 16 + caplen
 
 
+def rewrite_pcap(blob, endian="<", magic=0xa1b2c3d4, minor=4, snaplen=262144):
+    """The classic pcap `blob` (little-endian, as tests/data holds them) written with another
+    byte order, magic, minor version or snaplen (records unchanged)."""
+    linktype = struct.unpack_from("<I", blob, 20)[0]
+    out = [struct.pack(endian + "IHHiIII", magic, 2, minor, 0, 0, snaplen, linktype)]
+    for off, caplen in pcap_records(blob):
+        ts, us, cl, ln = struct.unpack_from("<IIII", blob, off)
+        out.append(struct.pack(endian + "IIII", ts, us, cl, ln))
+        out.append(blob[off + 16:off + 16 + caplen])
+    return b"".join(out)
+
+
+def to_pcapng(blob):
+    """The classic pcap `blob` as pcapng (one section, one interface, enhanced packet blocks)."""
+    def block(kind, body):
+        body += b"\0" * (-len(body) % 4)
+        return struct.pack("<II", kind, 12 + len(body)) + body + struct.pack("<I", 12 + len(body))
+    linktype = struct.unpack_from("<I", blob, 20)[0]
+    out = [block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)),
+           block(1, struct.pack("<HHI", linktype, 0, 262144))]
+    for off, caplen in pcap_records(blob):
+        ts, us, cl, ln = struct.unpack_from("<IIII", blob, off)
+        t = ts * 1000000 + us
+        out.append(block(6, struct.pack("<IIIII", 0, t >> 32, t & 0xffffffff, cl, ln) +
+                         blob[off + 16:off + 16 + caplen]))
+    return b"".join(out)
+
+
+def without_file(lines):
+    """Records and summary without what names the file or varies from run to run."""
+    return [{k: v for k, v in l.items() if k not in ("file", "seconds", "mb_per_s")}
+            for l in lines]
+
+
+def check_readers_agree(smtpgw, data, tmp):
+    orig_path = os.path.join(data, "multi.pcap")
+    orig = open(orig_path, "rb").read()
+    rc, want, err = run(smtpgw, orig_path)
+    for name, blob in (("big_endian.pcap", rewrite_pcap(orig, endian=">")),
+                       ("nanosecond.pcap", rewrite_pcap(orig, magic=0xa1b23c4d)),
+                       ("version23.pcap", rewrite_pcap(orig, minor=3)),
+                       ("pcapng.pcapng", to_pcapng(orig))):
+        path = os.path.join(tmp, name)
+        open(path, "wb").write(blob)
+        rc, lines, err = run(smtpgw, path)
+        check(rc == 0 and err == "", "%s: exit status %d, stderr %r" % (name, rc, err))
+        check(without_file(lines) == without_file(want), "%s: same records as multi.pcap" % name)
+    # Cut inside a record header: libpcap's message, with the packet's number.
+    recs = list(pcap_records(orig))
+    path = os.path.join(tmp, "cut_header.pcap")
+    open(path, "wb").write(orig[:recs[20][0] + 7])
+    rc, lines, err = run(smtpgw, path)
+    check(rc == 1 and "cut_header.pcap: packet 21: truncated dump file; tried to read 16 header "
+          "bytes, only got 7 (the rest of the file is skipped)" in err,
+          "cut header: exit status %d, stderr %r" % (rc, err))
+    # A snaplen below the largest frames: the mapped reader hands over at the first longer
+    # record, libpcap cuts it and the following ones, and decode reports each cut payload.
+    path = os.path.join(tmp, "snaplen.pcap")
+    open(path, "wb").write(rewrite_pcap(orig, snaplen=200))
+    first_long = next(n for n, (off, caplen) in enumerate(recs, start=1) if caplen > 200)
+    rc, lines, err = run(smtpgw, path)
+    check(rc == 0, "snaplen: exit status %d" % rc)
+    check(err.startswith("%s: packet %d: capture cut the TCP payload (snaplen)\n" %
+                         (path, first_long)), "snaplen: first cut frame reported: %r" % err[:200])
+    check(lines[-1]["packets"] == len(recs), "snaplen: every record read: %r" % lines[-1])
+
+
 def check_malformed(smtpgw, data):
     with tempfile.TemporaryDirectory() as tmp:
         good = os.path.join(data, "bdat.pcap")
@@ -207,6 +277,8 @@ def check_malformed(smtpgw, data):
               "corrupt: error names file and packet: %r" % err)
         check(lines[-1]["capture_errors"] == 1 and lines[-1]["messages"] == 1,
               "corrupt: one capture error, the message still reported: %r" % lines[-1])
+        # 4. The mapped reader and libpcap agree.
+        check_readers_agree(smtpgw, data, tmp)
 
 
 def main():
