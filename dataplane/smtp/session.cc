@@ -191,7 +191,7 @@ Session::Impl::~Impl() {
 }
 
 bool Session::Impl::idle() const {
-  if (hold_count > 0 || cur != kNoSlot) {
+  if (cur != kNoSlot || hold_count > 0) {  // cur first: it is on the content path's cache line
     return false;
   }
   for (const auto& sl : slots) {
