@@ -155,6 +155,28 @@ std::vector<Case> cases() {
                with([](Limits& l) { l.max_line_bytes = 10; }),
                {"T " + repeat("x", 20) + "\r\nshort\r\n" + repeat("y", 20) + "\r\n"},
                {{Note::kLongLine, 1}}});
+  // The check looks for a line break within max_line_bytes + 1 bytes of each line start; CR
+  // counts. Lines of exactly the limit (9 + CR) are not long, one byte more is.
+  v.push_back({"line_at_limit",
+               "\n" + repeat(repeat("a", 9) + "\n", 150) + repeat("b", 9) + "\n",
+               with([](Limits& l) { l.max_line_bytes = 10; }),
+               {"T " + repeat(repeat("a", 9) + "\r\n", 150) + repeat("b", 9) + "\r\n"},
+               {}});
+  v.push_back({"line_over_limit_after_short_lines",
+               "\n" + repeat("a\n", 300) + repeat("c", 10) + "\n" + repeat("d\n", 5),
+               with([](Limits& l) { l.max_line_bytes = 10; }),
+               {"T " + repeat("a\r\n", 300) + repeat("c", 10) + "\r\n" + repeat("d\r\n", 5)},
+               {{Note::kLongLine, 1}}});
+  v.push_back({"long_last_line_without_break",
+               "\n" + repeat("e\n", 3) + repeat("f", 11),
+               with([](Limits& l) { l.max_line_bytes = 10; }),
+               {"T " + repeat("e\r\n", 3) + repeat("f", 11) + "\n"},
+               {{Note::kLongLine, 1}}});
+  v.push_back({"last_line_at_limit_without_break",
+               "\n" + repeat("e\n", 3) + repeat("f", 10),
+               with([](Limits& l) { l.max_line_bytes = 10; }),
+               {"T " + repeat("e\r\n", 3) + repeat("f", 10) + "\n"},
+               {}});
   v.push_back({"uri_limits",
                "\nsee http://a.example/1 and https://b.example/" + repeat("p", 40) +
                    " or www.c.example.\n",
