@@ -59,16 +59,19 @@ bool Summary::auto_submitted() const {
 
 DecoderImpl::DecoderImpl(FieldSink& sink, const Limits& limits)
     : sink_(&sink), limits_(with_floors(limits)), chunk_cap_(limits_.chunk_bytes) {
-  full_.data = std::make_unique<char[]>(chunk_cap_);
-  raw_.data = std::make_unique<char[]>(chunk_cap_);
-  text_.data = std::make_unique<char[]>(chunk_cap_);
-  hdr_ = std::make_unique<char[]>(limits_.max_header_bytes);
+  // The byte buffers are not zeroed: each is written before it is read (lengths are tracked),
+  // and zeroing ~160 KB per decoder was most of what building one cost (and touched every page
+  // of buffers a decoder may never fill).
+  full_.data = std::make_unique_for_overwrite<char[]>(chunk_cap_);
+  raw_.data = std::make_unique_for_overwrite<char[]>(chunk_cap_);
+  text_.data = std::make_unique_for_overwrite<char[]>(chunk_cap_);
+  hdr_ = std::make_unique_for_overwrite<char[]>(limits_.max_header_bytes);
   dec_cap_ = 3 * static_cast<size_t>(limits_.max_header_bytes);
-  dec_ = std::make_unique<char[]>(dec_cap_);
-  scratch_ = std::make_unique<char[]>(dec_cap_);
+  dec_ = std::make_unique_for_overwrite<char[]>(dec_cap_);
+  scratch_ = std::make_unique_for_overwrite<char[]>(dec_cap_);
   frames_ = std::make_unique<Frame[]>(limits_.max_depth);
-  attr_uri_ = std::make_unique<char[]>(limits_.max_uri_bytes);
-  text_uri_ = std::make_unique<char[]>(limits_.max_uri_bytes);
+  attr_uri_ = std::make_unique_for_overwrite<char[]>(limits_.max_uri_bytes);
+  text_uri_ = std::make_unique_for_overwrite<char[]>(limits_.max_uri_bytes);
 }
 
 void DecoderImpl::note(Note n) {
@@ -545,24 +548,32 @@ void DecoderImpl::start_text_leaf(LeafKind kind, Charset cs, Cte cte) {
   text_uri_trunc_ = false;
 }
 
+// The long-line check needs only to know whether some line is longer than max_line_bytes, not
+// where each line ends: the current line is short enough iff an LF lies within the next
+// max_line_bytes - line_len_ + 1 bytes, and every line between the first and the last LF of
+// that window is shorter than it. So one memrchr per window (it scans back from the window's end
+// and stops at the last LF: about one line of bytes) replaces one memchr call per line.
 void DecoderImpl::leaf_feed(const char* p, size_t n) {
   if (!long_line_noted_) {
     const char* q = p;
-    const char* end = p + n;
+    const char* const end = p + n;
     while (q < end) {
-      const char* lf = static_cast<const char*>(std::memchr(q, '\n', end - q));
-      size_t m = (lf ? lf : end) - q;
-      line_len_ += m;
-      if (line_len_ > limits_.max_line_bytes) {
+      size_t window = limits_.max_line_bytes - line_len_ + 1;  // line_len_ <= max_line_bytes
+      size_t avail = static_cast<size_t>(end - q);
+      size_t w = std::min(window, avail);
+      const char* lf = static_cast<const char*>(memrchr(q, '\n', w));
+      if (lf != nullptr) {
+        line_len_ = 0;
+        q = lf + 1;
+        continue;
+      }
+      if (w == window) {  // max_line_bytes + 1 bytes of one line
         note(Note::kLongLine);
         long_line_noted_ = true;
         break;
       }
-      if (lf == nullptr) {
-        break;
-      }
-      line_len_ = 0;
-      q = lf + 1;
+      line_len_ += avail;
+      break;
     }
   }
   switch (cte_) {

@@ -196,32 +196,78 @@ void DecoderImpl::charset_out(const char* p, size_t n) {
   }
 }
 
-// How many of the n bytes from p are base64 alphabet characters (A-Z a-z 0-9 + /) before the
-// first that is not: an attachment's lines are, up to their CRLF. 16 at a time with SSE2
-// (always there on x86-64), the last few by the table.
-static size_t b64_alphabet_run(const unsigned char* p, size_t n) {
+// An attachment's base64 is only measured, so only the number of alphabet characters matters,
+// not their values: this takes whole 16-byte blocks made of alphabet characters (A-Z a-z 0-9 + /)
+// and CR/LF only (an attachment's lines, their breaks included, so a block may straddle them)
+// and adds to `sextets` how many of their bytes are alphabet characters. Returns the bytes taken,
+// stopping before the first block holding anything else (padding, blanks, invalid characters),
+// which the caller's scalar loop reads. SSE2 (always there on x86-64); 0 without it.
+static size_t b64_count_blocks(const unsigned char* p, size_t n, size_t& sextets) {
   size_t i = 0;
 #if defined(__SSE2__)
-  // c is in [lo, lo + len) when (c - lo) as unsigned is at most len - 1.
-  auto in_range = [](__m128i v, char lo, char last) {
-    const __m128i t = _mm_sub_epi8(v, _mm_set1_epi8(lo));
-    return _mm_cmpeq_epi8(_mm_min_epu8(t, _mm_set1_epi8(static_cast<char>(last - lo))), t);
+  // c is in [lo, lo + len) when c + (0x80 - lo), as a signed byte, is below -128 + len: two
+  // instructions per range.
+  auto in_range = [](__m128i v, char lo, int len) {
+    const __m128i t = _mm_add_epi8(v, _mm_set1_epi8(static_cast<char>(0x80 - lo)));
+    return _mm_cmplt_epi8(t, _mm_set1_epi8(static_cast<char>(-128 + len)));
   };
-  while (i + 16 <= n) {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
-    const __m128i ok = _mm_or_si128(
-        _mm_or_si128(in_range(v, 'A', 'Z'), in_range(v, 'a', 'z')),
-        _mm_or_si128(in_range(v, '/', '9'), _mm_cmpeq_epi8(v, _mm_set1_epi8('+'))));
-    const unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(ok));
-    if (mask != 0xffff) {
-      return i + static_cast<size_t>(__builtin_ctz(~mask));
+  const __m128i zero = _mm_setzero_si128();
+  const __m128i cr = _mm_set1_epi8('\r');
+  const __m128i lf = _mm_set1_epi8('\n');
+  const __m128i plus = _mm_set1_epi8('+');
+  const __m128i lower = _mm_set1_epi8(0x20);  // only A-Z and a-z land in a-z once ORed with it
+  // One block: `brk` gets its line breaks (-1 per byte), the result is its valid bytes.
+  auto classify = [&](const unsigned char* q, __m128i& brk) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+    brk = _mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf));
+    return _mm_or_si128(
+        _mm_or_si128(in_range(_mm_or_si128(v, lower), 'a', 26), in_range(v, '/', 11)),
+        _mm_or_si128(_mm_cmpeq_epi8(v, plus), brk));
+  };
+  // Line-break bytes seen, per byte lane (a compare gives -1 where it matches), summed before a
+  // lane can pass 255.
+  __m128i breaks = zero;
+  size_t breaks_total = 0;
+  auto flush = [&] {
+    const __m128i sums = _mm_sad_epu8(breaks, zero);  // two 64-bit lane sums
+    breaks_total += static_cast<size_t>(_mm_cvtsi128_si64(sums)) +
+                    static_cast<size_t>(_mm_cvtsi128_si64(_mm_unpackhi_epi64(sums, sums)));
+    breaks = zero;
+  };
+  // Four blocks per test while the run lasts (a lane gains at most 4 per round: flush every 63),
+  // then single blocks up to the one that ends it.
+  unsigned rounds = 0;
+  while (i + 64 <= n) {
+    __m128i b0, b1, b2, b3;
+    const __m128i ok = _mm_and_si128(_mm_and_si128(classify(p + i, b0), classify(p + i + 16, b1)),
+                                     _mm_and_si128(classify(p + i + 32, b2),
+                                                   classify(p + i + 48, b3)));
+    if (_mm_movemask_epi8(ok) != 0xffff) {
+      break;
     }
+    breaks = _mm_sub_epi8(breaks, _mm_add_epi8(_mm_add_epi8(b0, b1), _mm_add_epi8(b2, b3)));
+    i += 64;
+    if (++rounds == 63) {
+      flush();
+      rounds = 0;
+    }
+  }
+  flush();
+  while (i + 16 <= n) {
+    __m128i b0;
+    if (_mm_movemask_epi8(classify(p + i, b0)) != 0xffff) {
+      break;
+    }
+    breaks = _mm_sub_epi8(breaks, b0);
     i += 16;
   }
+  flush();  // at most 3 blocks more: fewer than four were left, or one of them was not valid
+  sextets += i - breaks_total;
+#else
+  (void)p;
+  (void)n;
+  (void)sextets;
 #endif
-  while (i < n && kB64.v[p[i]] < 64) {
-    ++i;
-  }
   return i;
 }
 
@@ -232,28 +278,21 @@ void DecoderImpl::b64_feed(const unsigned char* p, size_t n) {
   unsigned k = b64_n_;
   size_t i = 0;
   while (i < n) {
-    if (k == 0) {
-      if (leaf_ == LeafKind::kOpaque) {
-        // An attachment is only measured: count whole quartets without storing them.
-        size_t quartets = 0;
-        for (;;) {
-          const size_t whole = b64_alphabet_run(p + i, n - i) / 4;
-          quartets += whole;
-          i += 4 * whole;
-          // The line break between two quartets is made of skipped characters: step over it
-          // here, not one character at a time through the loop below.
-          const size_t at = i;
-          while (i < n && kB64.v[p[i]] == kSkip) {
-            ++i;
-          }
-          if (i == at) {
-            break;
-          }
-        }
-        if (attachment_ >= 0) {
-          summary_.attachments[attachment_].decoded_size += 3 * quartets;
-        }
+    if (leaf_ == LeafKind::kOpaque) {
+      // An attachment is only measured: count its sextets without decoding them (acc keeps
+      // whatever it had: only the count of sextets, k, matters for an attachment's size).
+      size_t sextets = 0;
+      i += b64_count_blocks(p + i, n - i, sextets);
+      const size_t total = k + sextets;
+      if (attachment_ >= 0) {
+        summary_.attachments[attachment_].decoded_size += 3 * (total / 4);
       }
+      k = static_cast<unsigned>(total % 4);
+      if (i >= n) {
+        break;
+      }
+    }
+    if (k == 0) {
       // Whole quartets: the common case, one table lookup per character.
       while (i + 4 <= n) {
         uint32_t a = kB64.v[p[i]], b = kB64.v[p[i + 1]], c = kB64.v[p[i + 2]],

@@ -155,6 +155,28 @@ std::vector<Case> cases() {
                with([](Limits& l) { l.max_line_bytes = 10; }),
                {"T " + repeat("x", 20) + "\r\nshort\r\n" + repeat("y", 20) + "\r\n"},
                {{Note::kLongLine, 1}}});
+  // The check looks for a line break within max_line_bytes + 1 bytes of each line start; CR
+  // counts. Lines of exactly the limit (9 + CR) are not long, one byte more is.
+  v.push_back({"line_at_limit",
+               "\n" + repeat(repeat("a", 9) + "\n", 150) + repeat("b", 9) + "\n",
+               with([](Limits& l) { l.max_line_bytes = 10; }),
+               {"T " + repeat(repeat("a", 9) + "\r\n", 150) + repeat("b", 9) + "\r\n"},
+               {}});
+  v.push_back({"line_over_limit_after_short_lines",
+               "\n" + repeat("a\n", 300) + repeat("c", 10) + "\n" + repeat("d\n", 5),
+               with([](Limits& l) { l.max_line_bytes = 10; }),
+               {"T " + repeat("a\r\n", 300) + repeat("c", 10) + "\r\n" + repeat("d\r\n", 5)},
+               {{Note::kLongLine, 1}}});
+  v.push_back({"long_last_line_without_break",
+               "\n" + repeat("e\n", 3) + repeat("f", 11),
+               with([](Limits& l) { l.max_line_bytes = 10; }),
+               {"T " + repeat("e\r\n", 3) + repeat("f", 11) + "\n"},
+               {{Note::kLongLine, 1}}});
+  v.push_back({"last_line_at_limit_without_break",
+               "\n" + repeat("e\n", 3) + repeat("f", 10),
+               with([](Limits& l) { l.max_line_bytes = 10; }),
+               {"T " + repeat("e\r\n", 3) + repeat("f", 10) + "\n"},
+               {}});
   v.push_back({"uri_limits",
                "\nsee http://a.example/1 and https://b.example/" + repeat("p", 40) +
                    " or www.c.example.\n",
@@ -281,6 +303,72 @@ TEST(Limits, FloorsKeepTinyLimitsUsable) {
   EXPECT_GT(Decoder::memory_bytes(l), 0u);
   feed(d, crlf(kOutlookMixed), 1);
   EXPECT_EQ(joined(sink.fields, FieldKind::kFull), crlf(kOutlookMixed));
+}
+
+// An attachment's base64 is counted, not decoded (16 bytes at a time while only alphabet and
+// line breaks come): its size must still be the decoded length, whatever the line layout,
+// padding, blanks or invalid characters, and the split.
+std::string base64_of(size_t n, size_t line, const std::string& brk) {
+  static const char* a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string raw;
+  for (size_t i = 0; i < n; ++i) {
+    raw += static_cast<char>(i * 7919 + 13);
+  }
+  std::string out;
+  for (size_t i = 0; i < n; i += 3) {
+    uint32_t v = static_cast<uint8_t>(raw[i]) << 16;
+    v |= i + 1 < n ? static_cast<uint8_t>(raw[i + 1]) << 8 : 0;
+    v |= i + 2 < n ? static_cast<uint8_t>(raw[i + 2]) : 0;
+    out += a[v >> 18];
+    out += a[(v >> 12) & 63];
+    out += i + 1 < n ? a[(v >> 6) & 63] : '=';
+    out += i + 2 < n ? a[v & 63] : '=';
+  }
+  std::string lines;
+  for (size_t i = 0; i < out.size(); i += line) {
+    lines += out.substr(i, line) + brk;
+  }
+  return lines;
+}
+
+TEST(Limits, AttachmentSizeIsTheDecodedLength) {
+  struct Body {
+    std::string b64;
+    uint64_t size;
+    uint32_t bad;
+  };
+  std::vector<Body> bodies;
+  for (size_t n : {0u, 1u, 2u, 3u, 4u, 47u, 48u, 49u, 57u, 1000u, 4096u, 12289u, 300000u}) {
+    bodies.push_back({base64_of(n, 76, "\r\n"), n, 0});
+    bodies.push_back({base64_of(n, 64, "\n"), n, 0});
+    bodies.push_back({base64_of(n, 1000000, ""), n, 0});  // one line, no break
+  }
+  std::string spaced;  // a blank every 333 characters
+  for (char c : base64_of(3000, 76, "\r\n")) {
+    spaced += c;
+    if (spaced.size() % 333 == 100) {
+      spaced += spaced.size() % 2 ? ' ' : '\t';
+    }
+  }
+  bodies.push_back({spaced, 3000, 0});
+  std::string bad = base64_of(3000, 76, "\r\n");
+  bad.insert(1500, "*!");
+  bodies.push_back({bad, 3000, 1});
+  // Padding in the middle ends a group: "QQ==" is one byte, then decoding goes on.
+  bodies.push_back({"QQ==" + base64_of(999, 76, "\r\n"), 1000, 0});
+  for (const Body& b : bodies) {
+    std::string msg = "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+                      "Content-Type: application/octet-stream\r\n"
+                      "Content-Transfer-Encoding: base64\r\n\r\n" +
+                      b.b64 + "\r\n--b--\r\n";
+    for (unsigned split : {0u, 1u, 9u}) {
+      SCOPED_TRACE(std::to_string(b.size) + " bytes, split " + std::to_string(split));
+      Decoded d = decode(msg, split);
+      ASSERT_EQ(d.summary.attachment_count, 1u);
+      EXPECT_EQ(d.summary.attachments[0].decoded_size, b.size);
+      EXPECT_EQ(d.summary.note(Note::kBadBase64), b.bad);
+    }
+  }
 }
 
 TEST(Limits, NoteNamesAreDistinct) {
