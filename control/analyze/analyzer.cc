@@ -2,6 +2,7 @@
 
 #include <pcap/pcap.h>
 
+#include <bitset>
 #include <chrono>
 #include <cstring>
 #include <map>
@@ -151,7 +152,11 @@ struct Analyzer::Impl {
         arena(),
         reasm(options.tcp, CaptureArena::owner_ops(arena)),
         decoders(null_sink),
-        sessions(offline_limits()) {}
+        sessions(offline_limits()) {
+    for (uint16_t port : options.ports) {
+      port_set.set(port);
+    }
+  }
 
   static smtp::SessionLimits offline_limits() {
     smtp::SessionLimits l;
@@ -166,6 +171,7 @@ struct Analyzer::Impl {
   void close_all();
 
   Options options;
+  std::bitset<65536> port_set;  // options.ports, tested twice per packet
   std::ostream& out;
   std::ostream& err;
   CaptureArena arena;
@@ -343,8 +349,8 @@ void Analyzer::Impl::handle_packet(const std::string& path, uint64_t number, int
     }
     return;
   }
-  bool to_server = options.ports.count(p.dport) != 0;
-  bool from_server = options.ports.count(p.sport) != 0;
+  bool to_server = port_set.test(p.dport);
+  bool from_server = port_set.test(p.sport);
   if (!to_server && !from_server) {
     ++totals.packets_ignored;
     return;
