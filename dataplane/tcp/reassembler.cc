@@ -49,11 +49,10 @@ std::string_view counter_name(Counter c) {
 }
 
 Reassembler::Reassembler(const Config& config, OwnerOps ops)
-    : config_(config), ops_(ops), slots_(config.pool_slots) {
-  for (uint32_t i = 0; i < config.pool_slots; ++i) {
-    slots_[i].next = i + 1 < config.pool_slots ? i + 1 : kNoSlot;
-  }
-  free_head_ = config.pool_slots > 0 ? 0 : kNoSlot;
+    : config_(config),
+      ops_(ops),
+      slots_(std::make_unique_for_overwrite<Slot[]>(config.pool_slots)) {
+  free_head_ = kNoSlot;
   free_count_ = config.pool_slots;
 }
 
@@ -61,9 +60,13 @@ uint32_t Reassembler::alloc_slot() {
   uint32_t i = free_head_;
   if (i != kNoSlot) {
     free_head_ = slots_[i].next;
-    --free_count_;
-    slots_[i].next = kNoSlot;
+  } else if (fresh_ < config_.pool_slots) {
+    i = fresh_++;
+  } else {
+    return kNoSlot;
   }
+  --free_count_;
+  slots_[i].next = kNoSlot;
   return i;
 }
 
