@@ -1,8 +1,10 @@
 // Content loop, chunked fields and the multipart structure.
 //
 // Segmentation invariance: every field is emitted at a position of the byte stream that depends
-// only on the bytes. content() cuts its input at the points where the kFull or kRawBody buffer
-// becomes full, parses the piece, then appends it to those buffers; everything below parses
+// only on the bytes. content() cuts its input at the points where the kFull buffer becomes full,
+// parses the piece, then appends it to that buffer; the raw body is the buffer's tail from where
+// the body began (one copy serves kFull and kRawBody: copying is a sixth of the stream engine's
+// time, and the scanner needs chunks, not the caller's small segments); everything below parses
 // greedily (it emits as soon as the bytes decide) and in stream order, and text_out() cuts its
 // input where the kBodyText buffer becomes full. So one call or one call per byte give the same
 // sequence of fields.
@@ -63,7 +65,6 @@ DecoderImpl::DecoderImpl(FieldSink& sink, const Limits& limits)
   // and zeroing ~160 KB per decoder was most of what building one cost (and touched every page
   // of buffers a decoder may never fill).
   full_.data = std::make_unique_for_overwrite<char[]>(chunk_cap_);
-  raw_.data = std::make_unique_for_overwrite<char[]>(chunk_cap_);
   text_.data = std::make_unique_for_overwrite<char[]>(chunk_cap_);
   hdr_ = std::make_unique_for_overwrite<char[]>(limits_.max_header_bytes);
   dec_cap_ = 3 * static_cast<size_t>(limits_.max_header_bytes);
@@ -111,6 +112,46 @@ void DecoderImpl::chunk_append(ChunkBuf& b, FieldKind kind, const char* p, size_
   }
 }
 
+// kFull of the buffer, kRawBody of its body bytes (raw body first, as the body is what most
+// rules read).
+void DecoderImpl::full_flush() {
+  if (full_.len == 0) {
+    return;
+  }
+  if (raw_from_ < full_.len) {
+    emit(FieldKind::kRawBody, {full_.data.get() + raw_from_, full_.len - raw_from_});
+  }
+  emit(FieldKind::kFull, {full_.data.get(), full_.len});
+  full_.len = 0;
+  if (raw_from_ != kNoRaw) {
+    raw_from_ = 0;  // the body goes on to the end: every later buffer is all body
+  }
+}
+
+// Appends and emits each time the buffer is full. A run that starts on an empty buffer and fills
+// it is emitted straight from the input: same chunks, no copy.
+void DecoderImpl::full_append(const char* p, size_t n) {
+  while (n != 0) {
+    if (full_.len == 0 && n >= chunk_cap_) {
+      if (raw_from_ == 0) {
+        emit(FieldKind::kRawBody, {p, chunk_cap_});
+      }
+      emit(FieldKind::kFull, {p, chunk_cap_});
+      p += chunk_cap_;
+      n -= chunk_cap_;
+      continue;
+    }
+    size_t m = std::min(n, chunk_cap_ - full_.len);
+    std::memcpy(full_.data.get() + full_.len, p, m);
+    full_.len += m;
+    p += m;
+    n -= m;
+    if (full_.len == chunk_cap_) {
+      full_flush();
+    }
+  }
+}
+
 void DecoderImpl::begin() {
   if (mode_ == Mode::kActive) {
     ++stats_.aborted;  // a new message without end/abort: the old one is dropped
@@ -122,7 +163,8 @@ void DecoderImpl::begin() {
   state_ = State::kHeader;
   in_body_ = false;
   header_top_ = true;
-  full_.len = raw_.len = text_.len = 0;
+  full_.len = text_.len = 0;
+  raw_from_ = kNoRaw;
   hl_ = HLine::kStart;
   hdr_active_ = false;
   hdr_nul_ = false;
@@ -148,15 +190,11 @@ void DecoderImpl::content(const char* p, size_t n) {
   stats_.bytes += n;
   while (n != 0) {
     size_t seg = std::min(n, chunk_cap_ - full_.len);
-    bool body = in_body_;
-    if (body) {
-      seg = std::min(seg, chunk_cap_ - raw_.len);
+    if (in_body_ && raw_from_ == kNoRaw) {
+      raw_from_ = full_.len;  // parse() stopped where the top-level header section ended
     }
     size_t used = parse(p, seg);
-    if (body) {
-      chunk_append(raw_, FieldKind::kRawBody, p, used);
-    }
-    chunk_append(full_, FieldKind::kFull, p, used);
+    full_append(p, used);
     p += used;
     n -= used;
   }
@@ -646,8 +684,7 @@ void DecoderImpl::end() {
   }
   finish_entity();
   pop_frames_to(0);
-  chunk_flush(raw_, FieldKind::kRawBody);
-  chunk_flush(full_, FieldKind::kFull);
+  full_flush();
   summary_.ended = true;
   ++stats_.ended;
   mode_ = Mode::kDone;
@@ -679,7 +716,7 @@ void Decoder::set_sink(FieldSink& sink) { impl_->sink_ = &sink; }
 
 size_t Decoder::memory_bytes(const Limits& limits) {
   Limits l = with_floors(limits);
-  return sizeof(Decoder) + sizeof(DecoderImpl) + 3 * static_cast<size_t>(l.chunk_bytes) +
+  return sizeof(Decoder) + sizeof(DecoderImpl) + 2 * static_cast<size_t>(l.chunk_bytes) +
          7 * static_cast<size_t>(l.max_header_bytes) + sizeof(Frame) * l.max_depth +
          2 * static_cast<size_t>(l.max_uri_bytes);
 }

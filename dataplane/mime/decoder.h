@@ -11,9 +11,10 @@
 // - Fields come in stream order, and the sequence of fields (kinds, names, values and chunk
 //   boundaries) depends only on the bytes of the message, never on how they were split into
 //   content() calls: feeding one byte at a time gives exactly the fields of one single call.
-// - kFull, kRawBody and kBodyText chunks are at most Limits::chunk_bytes long; a chunk is emitted
-//   when its buffer is full, kBodyText also at the end of each text part, and all at
-//   end_content. kHeader and kUri fields are complete values.
+// - kFull, kRawBody and kBodyText chunks are at most Limits::chunk_bytes long. A kFull chunk is
+//   emitted when its buffer is full; the kRawBody chunk just before it is the same buffer's
+//   body bytes (one copy serves both); kBodyText when its own buffer is full and at the end of
+//   each text part; all at end_content. kHeader and kUri fields are complete values.
 // - kHeader fields are emitted for the top-level header section only; part headers are read
 //   (Content-Type, Content-Transfer-Encoding, Content-Disposition) but not emitted.
 // - The decoder never calls FieldSink::begin_message/end_message/abort_message: the SMTP

@@ -104,6 +104,8 @@ class DecoderImpl {
   void emit(FieldKind kind, std::string_view value);
   void chunk_append(ChunkBuf& b, FieldKind kind, const char* p, size_t n);
   void chunk_flush(ChunkBuf& b, FieldKind kind);
+  void full_append(const char* p, size_t n);
+  void full_flush();
   size_t parse(const char* p, size_t n);
   size_t deliver(const char* p, size_t n);
   void deliver_all(const char* p, size_t n);
@@ -160,7 +162,11 @@ class DecoderImpl {
   bool section_ended_ = false;  // set by header_feed when it consumed the blank line
 
   // Chunked fields.
-  ChunkBuf full_, raw_, text_;
+  ChunkBuf full_, text_;
+  // Where the raw body starts in full_ (0 once the body filled a buffer; kNoRaw while the
+  // top-level header section is read).
+  static constexpr size_t kNoRaw = SIZE_MAX;
+  size_t raw_from_ = kNoRaw;
   size_t chunk_cap_;
 
   // Header section.
