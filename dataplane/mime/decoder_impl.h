@@ -75,8 +75,6 @@ class DecoderImpl {
 
   FieldSink* sink_;
   Limits limits_;
-  Summary summary_;
-  Stats stats_;
 
  private:
   // Where the bytes the line classifier lets through go.
@@ -98,7 +96,56 @@ class DecoderImpl {
     std::unique_ptr<char[]> data;
     size_t len = 0;
   };
+  // What a content() call touches comes first, in a few adjacent cache lines: with hundreds of
+  // messages in flight the decoder's state is cold at every segment, and each line is a miss.
+  Mode mode_ = Mode::kIdle;
+  State state_ = State::kHeader;
+  bool in_body_ = false;        // past the top-level header section: bytes are raw body
+  bool header_top_ = true;      // the header section being read is the message's own
+  bool section_ended_ = false;  // set by header_feed when it consumed the blank line
+  // Chunked fields.
+  ChunkBuf full_, text_;
+  // Where the raw body starts in full_ (0 once the body filled a buffer; kNoRaw while the
+  // top-level header section is read).
+  static constexpr size_t kNoRaw = SIZE_MAX;
+  size_t raw_from_ = kNoRaw;
+  size_t chunk_cap_;
+  size_t frame_count_ = 0;
+  uint16_t depth_ = 0;
+  uint32_t parts_ = 0;
+  // Line classifier.
+  Line line_ = Line::kStart;
+  uint8_t pending_break_ = 0;  // 0, 1 ("\n") or 2 ("\r\n") held until the next line is known
+  bool pending_cr_ = false;
+  size_t cand_len_ = 0;
+  int delim_frame_ = -1;
+  uint8_t tail_len_ = 0;
+  bool tail_dash_ = false;
+  // Current leaf.
+  LeafKind leaf_ = LeafKind::kText;
+  Cte cte_ = Cte::kIdentity;
+  Charset charset_ = Charset::kPass;
+  int attachment_ = -1;
+  size_t line_len_ = 0;
+  bool long_line_noted_ = false;
+  bool bad_noted_ = false;
+  // base64
+  uint32_t b64_acc_ = 0;
+  uint8_t b64_n_ = 0;
+  // quoted-printable: 0 plain, 1 after '=', 2 after '=' and one hex digit, 3 after "=\r"
+  uint8_t qp_state_ = 0;
+  char qp_hex1_ = 0;
+  char text_last_ = '\n';  // last byte of body text of the current part ('\n' if none)
+  // Text URL scanner (its buffer is below).
+  Url us_ = Url::kIdle;
+  std::array<char, 8> hist_{};  // last bytes of the part's text before the current url_scan
+  uint8_t url_prefix_ = 0;
 
+ public:
+  Stats stats_;
+  Summary summary_;
+
+ private:
   // decoder.cc
   void note(Note n);
   void emit(FieldKind kind, std::string_view value);
@@ -155,19 +202,7 @@ class DecoderImpl {
   void html_entity_end(bool semicolon);
   void attr_put(char c);
 
-  Mode mode_ = Mode::kIdle;
-  State state_ = State::kHeader;
-  bool in_body_ = false;        // past the top-level header section: bytes are raw body
-  bool header_top_ = true;      // the header section being read is the message's own
-  bool section_ended_ = false;  // set by header_feed when it consumed the blank line
 
-  // Chunked fields.
-  ChunkBuf full_, text_;
-  // Where the raw body starts in full_ (0 once the body filled a buffer; kNoRaw while the
-  // top-level header section is read).
-  static constexpr size_t kNoRaw = SIZE_MAX;
-  size_t raw_from_ = kNoRaw;
-  size_t chunk_cap_;
 
   // Header section.
   HLine hl_ = HLine::kStart;
@@ -184,34 +219,9 @@ class DecoderImpl {
 
   // Structure.
   std::unique_ptr<Frame[]> frames_;
-  size_t frame_count_ = 0;
-  uint16_t depth_ = 0;
-  uint32_t parts_ = 0;
 
-  // Line classifier.
-  Line line_ = Line::kStart;
-  uint8_t pending_break_ = 0;  // 0, 1 ("\n") or 2 ("\r\n") held until the next line is known
-  bool pending_cr_ = false;
+  // Line classifier: the delimiter candidate.
   std::array<char, kMaxBoundaryBytes + 2> cand_{};
-  size_t cand_len_ = 0;
-  int delim_frame_ = -1;
-  uint8_t tail_len_ = 0;
-  bool tail_dash_ = false;
-
-  // Current leaf.
-  LeafKind leaf_ = LeafKind::kText;
-  Cte cte_ = Cte::kIdentity;
-  Charset charset_ = Charset::kPass;
-  int attachment_ = -1;
-  size_t line_len_ = 0;
-  bool long_line_noted_ = false;
-  bool bad_noted_ = false;
-  // base64
-  uint32_t b64_acc_ = 0;
-  uint8_t b64_n_ = 0;
-  // quoted-printable: 0 plain, 1 after '=', 2 after '=' and one hex digit, 3 after "=\r"
-  uint8_t qp_state_ = 0;
-  char qp_hex1_ = 0;
 
   // HTML.
   Html hs_ = Html::kText;
@@ -237,12 +247,7 @@ class DecoderImpl {
   size_t attr_uri_len_ = 0;
   bool attr_uri_trunc_ = false;
 
-  char text_last_ = '\n';  // last byte of body text of the current part ('\n' if none)
-
   // Text URL scanner.
-  Url us_ = Url::kIdle;
-  std::array<char, 8> hist_{};  // last bytes of the part's text before the current url_scan
-  uint8_t url_prefix_ = 0;
   std::unique_ptr<char[]> text_uri_;
   size_t text_uri_len_ = 0;
   bool text_uri_trunc_ = false;

@@ -157,7 +157,7 @@ struct Attachment {
 };
 
 struct Summary {
-  std::array<HeaderRecord, kSummaryHeaderCount> headers{};
+  // The counters first: the decoder updates some on every content() call (one cache line).
   uint32_t header_count = 0;        // kHeader fields emitted
   uint32_t part_count = 0;          // entities seen, the message itself included
   uint32_t max_depth = 0;           // deepest nesting reached
@@ -171,6 +171,7 @@ struct Summary {
   std::array<uint32_t, kNoteCount> notes{};
   bool ended = false;               // end_content seen
   bool aborted = false;             // abort_content seen
+  std::array<HeaderRecord, kSummaryHeaderCount> headers{};
 
   bool has(SummaryHeader h) const { return headers[static_cast<size_t>(h)].count != 0; }
   std::string_view value(SummaryHeader h) const {
