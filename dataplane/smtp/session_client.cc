@@ -1,12 +1,12 @@
 // Session, client side: command lines, envelope, AUTH, DATA and BDAT content.
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
 
 #if defined(__x86_64__)
 #include <immintrin.h>  // SSE2 always; AVX2 only in functions built for it, chosen at run time
 #endif
 
+#include "dataplane/cpu_features.h"
 #include "dataplane/smtp/session_impl.h"
 
 namespace smtpgw::smtp {
@@ -157,13 +157,6 @@ size_t line_event_tail(const char* d, size_t k, size_t n) {
   return line_event_tail(d, k, n);
 }
 
-// Decided once, before main (the CPU does not change under a running process).
-// SMTPGW_NO_AVX2 in the environment keeps the SSE2 loop: the tests run both, and an operator
-// can compare them.
-const bool kHaveAvx2 = [] {
-  __builtin_cpu_init();  // required before __builtin_cpu_supports in a static initializer
-  return __builtin_cpu_supports("avx2") != 0 && std::getenv("SMTPGW_NO_AVX2") == nullptr;
-}();
 #endif
 
 size_t next_line_event(const char* d, size_t i, size_t n, bool prev_cr) {
@@ -172,7 +165,7 @@ size_t next_line_event(const char* d, size_t i, size_t n, bool prev_cr) {
   }
   size_t k = i + 1;  // from here d[k - 1] is inside d
 #if defined(__x86_64__)
-  if (kHaveAvx2) {
+  if (cpu_has_avx2()) {
     return line_event_avx2(d, k, n);
   }
 #endif
