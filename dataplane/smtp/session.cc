@@ -28,6 +28,13 @@ constexpr bool kCounterAnomaly[] = {
 // Bounds below which the parser cannot work; smaller configured values are raised to these.
 constexpr uint32_t kMinLine = 16;
 
+SessionLimits with_floors(SessionLimits l) {
+  l.max_command_line = std::max(l.max_command_line, kMinLine);
+  l.max_reply_line = std::max(l.max_reply_line, kMinLine);
+  l.max_pending = std::max<uint32_t>(l.max_pending, 1);
+  return l;
+}
+
 bool contains(const char* p, size_t n, std::string_view needle) {
   return !needle.empty() && std::string_view(p, n).find(needle) != std::string_view::npos;
 }
@@ -70,11 +77,7 @@ SessionContext::Part::Part(const SessionLimits& l)
       holds(new HoldEntry[std::max<uint32_t>(l.max_holds, 1)]) {}
 
 SessionContext::SessionContext(const SessionLimits& limits, uint32_t max_active)
-    : limits_(limits), max_active_(max_active) {
-  limits_.max_command_line = std::max(limits_.max_command_line, kMinLine);
-  limits_.max_reply_line = std::max(limits_.max_reply_line, kMinLine);
-  limits_.max_pending = std::max<uint32_t>(limits_.max_pending, 1);
-}
+    : limits_(with_floors(limits)), max_active_(max_active) {}
 
 SessionContext::~SessionContext() {
   while (all_ != nullptr) {
@@ -132,10 +135,7 @@ void SessionContext::give_back(Part* p) {
 }
 
 size_t SessionContext::active_part_bytes(const SessionLimits& limits) {
-  SessionLimits l = limits;
-  l.max_command_line = std::max(l.max_command_line, kMinLine);
-  l.max_reply_line = std::max(l.max_reply_line, kMinLine);
-  l.max_pending = std::max<uint32_t>(l.max_pending, 1);
+  const SessionLimits l = with_floors(limits);
   return sizeof(Part) + l.max_command_line + l.max_reply_line +
          sizeof(PendingCmd) * (l.max_pending + 1) +
          sizeof(HoldEntry) * std::max<uint32_t>(l.max_holds, 1) + kRecordSlots * sizeof(Slot);
@@ -464,6 +464,10 @@ void Session::Impl::close() {
     --pending_count;
     release_ref(p.slot, p.gen);
   }
+  finish_all();
+}
+
+void Session::Impl::finish_all() {
   for (int i = 0; i < kRecordSlots; ++i) {
     if (slots[i] && slots[i]->live) {
       finish(i);
@@ -484,12 +488,7 @@ void Session::Impl::refuse(std::string_view reply) {
   }
   // The gateway closes both sides now: nothing that is open will complete.
   close_client_txn(s.client_off_);
-  for (int i = 0; i < kRecordSlots; ++i) {
-    if (slots[i] && slots[i]->live) {
-      finish(i);
-    }
-  }
-  wipe_line();
+  finish_all();
 }
 
 Session::Session(SessionContext& context, FieldSink* fields, ContentSink* content,
@@ -504,9 +503,15 @@ Session::Session(const SessionLimits& limits, FieldSink* fields, ContentSink* co
 
 Session::~Session() {
   if (act_ != nullptr) {
-    act_->~Impl();
-    ctx_->give_back(part_);
+    release_part();
   }
+}
+
+void Session::release_part() {
+  act_->~Impl();
+  act_ = nullptr;
+  ctx_->give_back(part_);
+  part_ = nullptr;
 }
 
 bool Session::activate() {
@@ -531,10 +536,15 @@ void Session::deactivate_if_idle() {
     return;
   }
   greeted_ = true;  // idle means no command awaits a reply: the greeting's was read
-  act_->~Impl();
-  act_ = nullptr;
-  ctx_->give_back(part_);
-  part_ = nullptr;
+  release_part();
+}
+
+template <class Parse>
+void Session::feed(Parse parse) {
+  feeding_ = true;
+  parse(*act_);
+  feeding_ = false;
+  deactivate_if_idle();
 }
 
 void Session::set_endpoints(const Endpoint& client, const Endpoint& server) {
@@ -569,10 +579,7 @@ void Session::on_client_data(std::string_view bytes) {
     client_off_ += bytes.size();
     return;
   }
-  feeding_ = true;
-  act_->client_data(bytes);
-  feeding_ = false;
-  deactivate_if_idle();
+  feed([bytes](Impl& m) { m.client_data(bytes); });
 }
 
 void Session::on_server_data(std::string_view bytes) {
@@ -585,10 +592,7 @@ void Session::on_server_data(std::string_view bytes) {
     server_off_ += bytes.size();
     return;
   }
-  feeding_ = true;
-  act_->server_data(bytes);
-  feeding_ = false;
-  deactivate_if_idle();
+  feed([bytes](Impl& m) { m.server_data(bytes); });
 }
 
 void Session::on_close() {
@@ -604,10 +608,7 @@ void Session::on_close() {
     closed_ = true;
     return;
   }
-  feeding_ = true;
-  act_->close();
-  feeding_ = false;
-  deactivate_if_idle();
+  feed([](Impl& m) { m.close(); });
 }
 
 uint64_t Session::release_limit() const {

@@ -310,6 +310,12 @@ class Session {
   bool activate();
   // Gives the active part back if the session is idle (see "Memory").
   void deactivate_if_idle();
+  // Destroys the parser state and gives its part back to the context.
+  void release_part();
+  // Runs `parse` on the active part (which observers may not give back: feeding_), then gives
+  // the part back if that left the session idle.
+  template <class Parse>
+  void feed(Parse parse);
   void count(Counter c, uint64_t n = 1) {
     ctx_->counters_.value[static_cast<size_t>(c)] += n;
   }

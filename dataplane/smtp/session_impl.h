@@ -187,6 +187,7 @@ struct Session::Impl {
   void close_client_txn(uint64_t offset);  // RSET / QUIT / EHLO / close: client leaves the txn
   void close();                            // Session::on_close
   void refuse(std::string_view reply);     // Session::refuse
+  void finish_all();                       // reports every live record, wipes the line
 
   // --- client side (session_client.cc) ---
   void client_data(std::string_view d);
