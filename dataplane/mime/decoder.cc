@@ -84,19 +84,33 @@ void DecoderImpl::emit(FieldKind kind, std::string_view value) {
   sink_->field(Field{kind, {}, value, {}});
 }
 
+// One chunk of `kind`. kFull chunks are also the raw body: the kRawBody chunk is the same bytes
+// from where the body began (emitted first, as the body is what most rules read).
+void DecoderImpl::emit_chunk(FieldKind kind, const char* p, size_t n) {
+  if (kind == FieldKind::kFull) {
+    if (raw_from_ < n) {
+      emit(FieldKind::kRawBody, {p + raw_from_, n - raw_from_});
+    }
+    if (raw_from_ != kNoRaw) {
+      raw_from_ = 0;  // the body goes on to the end: every later chunk is all body
+    }
+  }
+  emit(kind, {p, n});
+}
+
 void DecoderImpl::chunk_flush(ChunkBuf& b, FieldKind kind) {
   if (b.len != 0) {
-    emit(kind, {b.data.get(), b.len});
+    emit_chunk(kind, b.data.get(), b.len);
     b.len = 0;
   }
 }
 
 // Appends and emits each time the buffer is full. A run that starts on an empty buffer and fills
-// it is emitted straight from the input: same chunk, no copy.
+// it is emitted straight from the input: same chunks, no copy.
 void DecoderImpl::chunk_append(ChunkBuf& b, FieldKind kind, const char* p, size_t n) {
   while (n != 0) {
     if (b.len == 0 && n >= chunk_cap_) {
-      emit(kind, {p, chunk_cap_});
+      emit_chunk(kind, p, chunk_cap_);
       p += chunk_cap_;
       n -= chunk_cap_;
       continue;
@@ -108,46 +122,6 @@ void DecoderImpl::chunk_append(ChunkBuf& b, FieldKind kind, const char* p, size_
     n -= m;
     if (b.len == chunk_cap_) {
       chunk_flush(b, kind);
-    }
-  }
-}
-
-// kFull of the buffer, kRawBody of its body bytes (raw body first, as the body is what most
-// rules read).
-void DecoderImpl::full_flush() {
-  if (full_.len == 0) {
-    return;
-  }
-  if (raw_from_ < full_.len) {
-    emit(FieldKind::kRawBody, {full_.data.get() + raw_from_, full_.len - raw_from_});
-  }
-  emit(FieldKind::kFull, {full_.data.get(), full_.len});
-  full_.len = 0;
-  if (raw_from_ != kNoRaw) {
-    raw_from_ = 0;  // the body goes on to the end: every later buffer is all body
-  }
-}
-
-// Appends and emits each time the buffer is full. A run that starts on an empty buffer and fills
-// it is emitted straight from the input: same chunks, no copy.
-void DecoderImpl::full_append(const char* p, size_t n) {
-  while (n != 0) {
-    if (full_.len == 0 && n >= chunk_cap_) {
-      if (raw_from_ == 0) {
-        emit(FieldKind::kRawBody, {p, chunk_cap_});
-      }
-      emit(FieldKind::kFull, {p, chunk_cap_});
-      p += chunk_cap_;
-      n -= chunk_cap_;
-      continue;
-    }
-    size_t m = std::min(n, chunk_cap_ - full_.len);
-    std::memcpy(full_.data.get() + full_.len, p, m);
-    full_.len += m;
-    p += m;
-    n -= m;
-    if (full_.len == chunk_cap_) {
-      full_flush();
     }
   }
 }
@@ -194,7 +168,7 @@ void DecoderImpl::content(const char* p, size_t n) {
       raw_from_ = full_.len;  // parse() stopped where the top-level header section ended
     }
     size_t used = parse(p, seg);
-    full_append(p, used);
+    chunk_append(full_, FieldKind::kFull, p, used);
     p += used;
     n -= used;
   }
@@ -684,7 +658,7 @@ void DecoderImpl::end() {
   }
   finish_entity();
   pop_frames_to(0);
-  full_flush();
+  chunk_flush(full_, FieldKind::kFull);
   summary_.ended = true;
   ++stats_.ended;
   mode_ = Mode::kDone;

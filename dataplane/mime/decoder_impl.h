@@ -151,8 +151,7 @@ class DecoderImpl {
   void emit(FieldKind kind, std::string_view value);
   void chunk_append(ChunkBuf& b, FieldKind kind, const char* p, size_t n);
   void chunk_flush(ChunkBuf& b, FieldKind kind);
-  void full_append(const char* p, size_t n);
-  void full_flush();
+  void emit_chunk(FieldKind kind, const char* p, size_t n);
   size_t parse(const char* p, size_t n);
   size_t deliver(const char* p, size_t n);
   void deliver_all(const char* p, size_t n);
