@@ -273,6 +273,15 @@ static size_t b64_count_blocks(const unsigned char* p, size_t n, size_t& sextets
 }
 
 #if defined(__x86_64__)
+// The sum of v's 32 bytes.
+[[gnu::target("avx2")]] static inline size_t byte_sum_avx2(__m256i v) {
+  const __m256i sums = _mm256_sad_epu8(v, _mm256_setzero_si256());  // four 64-bit lane sums
+  return static_cast<size_t>(_mm256_extract_epi64(sums, 0)) +
+         static_cast<size_t>(_mm256_extract_epi64(sums, 1)) +
+         static_cast<size_t>(_mm256_extract_epi64(sums, 2)) +
+         static_cast<size_t>(_mm256_extract_epi64(sums, 3));
+}
+
 // b64_count_blocks with 32-byte blocks, two per test; stops before the first 32-byte block that
 // is not all alphabet and line breaks (b64_count_blocks then takes 16-byte blocks of the rest).
 [[gnu::target("avx2")]] static size_t b64_count_blocks_avx2(const unsigned char* p, size_t n,
@@ -317,20 +326,12 @@ static size_t b64_count_blocks(const unsigned char* p, size_t n, size_t& sextets
     breaks = _mm256_sub_epi8(breaks, _mm256_add_epi8(brk[0], brk[1]));
     i += pair ? 64 : 32;
     if (++rounds == 127) {
-      const __m256i sums = _mm256_sad_epu8(breaks, zero);
-      breaks_total += static_cast<size_t>(_mm256_extract_epi64(sums, 0)) +
-                      static_cast<size_t>(_mm256_extract_epi64(sums, 1)) +
-                      static_cast<size_t>(_mm256_extract_epi64(sums, 2)) +
-                      static_cast<size_t>(_mm256_extract_epi64(sums, 3));
+      breaks_total += byte_sum_avx2(breaks);
       breaks = zero;
       rounds = 0;
     }
   }
-  const __m256i sums = _mm256_sad_epu8(breaks, zero);
-  breaks_total += static_cast<size_t>(_mm256_extract_epi64(sums, 0)) +
-                  static_cast<size_t>(_mm256_extract_epi64(sums, 1)) +
-                  static_cast<size_t>(_mm256_extract_epi64(sums, 2)) +
-                  static_cast<size_t>(_mm256_extract_epi64(sums, 3));
+  breaks_total += byte_sum_avx2(breaks);
   sextets += i - breaks_total;
   return i;
 }
