@@ -10,7 +10,7 @@
 #include <unordered_map>
 
 #include "control/analyze/capture_arena.h"
-#include "control/analyze/mapped_pcap.h"
+#include "control/analyze/pcap_reader.h"
 #include "control/analyze/packet_decode.h"
 #include "control/analyze/record_json.h"
 #include "dataplane/mime/decoder.h"
@@ -164,9 +164,12 @@ struct Analyzer::Impl {
     return l;
   }
 
-  // `stable`: the frame's bytes outlive the file's flows (a mapping), so payloads are not copied.
+  // Where the frame's bytes live decides how a payload is kept: in a PcapReader window
+  // (`window`: a reference is taken), in its mapping (`stable`: they outlive the file's flows),
+  // or in libpcap's reused buffer (neither: copied into the arena).
   void handle_packet(const std::string& path, uint64_t number, int link, uint32_t caplen,
-                     uint32_t wire_len, const uint8_t* frame, bool stable);
+                     uint32_t wire_len, const uint8_t* frame, CaptureArena::Chunk* window,
+                     bool stable);
   bool read_with_libpcap(const std::string& path, uint64_t offset, uint64_t& number);
   void close_all();
 
@@ -175,9 +178,9 @@ struct Analyzer::Impl {
   std::ostream& out;
   std::ostream& err;
   CaptureArena arena;
-  // Mappings whose bytes the reassembler might still reference (never, once close_all has
+  // Readers whose mapping the reassembler might still reference (never, once close_all has
   // freed every slot; kept to the end otherwise, rather than unmapped under it).
-  std::vector<std::unique_ptr<MappedPcap>> retired_maps;
+  std::vector<std::unique_ptr<PcapReader>> retired_readers;
   tcp::Reassembler reasm;
   NullSink null_sink;
   DecoderPool decoders;
@@ -337,7 +340,7 @@ void Flow::finish_content(bool ended) {
 
 void Analyzer::Impl::handle_packet(const std::string& path, uint64_t number, int link,
                                    uint32_t caplen, uint32_t wire_len, const uint8_t* frame,
-                                   bool stable) {
+                                   CaptureArena::Chunk* window, bool stable) {
   DecodedTcp p;
   DecodeResult r = decode_frame(link, frame, caplen, wire_len, p);
   if (r != DecodeResult::kOk) {
@@ -386,10 +389,16 @@ void Analyzer::Impl::handle_packet(const std::string& path, uint64_t number, int
   }
   ++totals.packets_tcp;
   Flow& f = *it->second;
-  // Mapped bytes need no owner (a null owner is never retained or released); libpcap's buffer
-  // is reused by the next record, so its payloads are copied into the arena.
-  if (p.seg.len > 0 && !stable) {
-    p.seg.owner = arena.copy(p.seg.data, p.seg.len, &p.seg.data);
+  // A payload in a reader window takes a reference to it; mapped bytes need no owner (a null
+  // owner is never retained or released); libpcap's buffer is reused by the next record, so its
+  // payloads are copied into the arena.
+  if (p.seg.len > 0) {
+    if (window != nullptr) {
+      CaptureArena::retain_chunk(window);
+      p.seg.owner = window;
+    } else if (!stable) {
+      p.seg.owner = arena.copy(p.seg.data, p.seg.len, &p.seg.data);
+    }
   }
   reasm.on_segment(f.tcp, dir, p.seg, f);
   if (f.done()) {
@@ -415,32 +424,32 @@ bool Analyzer::process_file(const std::string& path) {
   Impl& a = *impl_;
   ++a.totals.files;
   a.current_file = path;
-  // Classic pcap is walked in the mapping; libpcap reads what the mapping reader does not take,
-  // from the start (another format) or from the first record it hands over.
-  auto mapped = std::make_unique<MappedPcap>();
+  // Classic pcap is walked in the reader's windows; libpcap reads what the reader does not
+  // take, from the start (another format) or from the first record it hands over.
+  auto reader = std::make_unique<PcapReader>(a.arena);
   uint64_t number = 0;
-  uint64_t resume = 0;
   bool ok = true;
-  if (mapped->open(path)) {
+  if (reader->open(path)) {
     PcapRecord rec;
-    MappedPcap::Next n;
-    int link = mapped->link_type();
-    while ((n = mapped->next(rec)) == MappedPcap::Next::kRecord) {
+    PcapReader::Next n;
+    int link = reader->link_type();
+    while ((n = reader->next(rec)) == PcapReader::Next::kRecord) {
       ++number;
       ++a.totals.packets;
-      a.handle_packet(path, number, link, rec.caplen, rec.len, rec.data, true);
+      a.handle_packet(path, number, link, rec.caplen, rec.len, rec.data, rec.window, true);
     }
-    if (n == MappedPcap::Next::kHandOver) {
-      resume = mapped->offset();
-      ok = a.read_with_libpcap(path, resume, number);
+    if (n == PcapReader::Next::kHandOver) {
+      ok = a.read_with_libpcap(path, reader->offset(), number);
     }
+    a.totals.files_mapped += reader->fell_back() ? 1 : 0;
   } else {
-    mapped.reset();
+    reader.reset();
     ok = a.read_with_libpcap(path, 0, number);
   }
   a.close_all();
-  if (mapped != nullptr && a.reasm.free_slots() != a.options.tcp.pool_slots) {
-    a.retired_maps.push_back(std::move(mapped));
+  if (reader != nullptr && reader->fell_back() &&
+      a.reasm.free_slots() != a.options.tcp.pool_slots) {
+    a.retired_readers.push_back(std::move(reader));
   }
   return ok;
 }
@@ -486,7 +495,7 @@ bool Analyzer::Impl::read_with_libpcap(const std::string& path, uint64_t offset,
       break;
     }
     ++totals.packets;
-    handle_packet(path, number, link, h->caplen, h->len, data, false);
+    handle_packet(path, number, link, h->caplen, h->len, data, nullptr, false);
   }
   pcap_close(pc);
   return ok;
@@ -502,6 +511,7 @@ nlohmann::ordered_json Analyzer::summary(double seconds) const {
   j["files"] = t.files;
   j["file_errors"] = t.file_errors;
   j["packets"] = t.packets;
+  j["files_mapped"] = t.files_mapped;
   j["flows"] = t.flows;
   j["flows_opaque"] = t.flows_opaque;
   j["messages"] = t.messages;

@@ -41,6 +41,7 @@ struct Options {
 struct Totals {
   uint64_t files = 0;
   uint64_t file_errors = 0;      // files that could not be opened or read to the end
+  uint64_t files_mapped = 0;     // read windows ran out: the rest walked in a mapping
   uint64_t packets = 0;
   uint64_t packets_tcp = 0;      // TCP segments of the analysed ports
   uint64_t packets_ignored = 0;  // not IP, not TCP, other ports, fragments, no flow

@@ -1,8 +1,13 @@
-// Capture buffers for `smtpgw analyze`, for frames read with libpcap (mapped captures need none:
-// see mapped_pcap.h): libpcap reuses its buffer for the next packet, so each TCP payload is copied
-// once into a large reference-counted chunk, and the reassembler holds references to the chunk
-// (tcp::OwnerOps) instead of copying again. A chunk is recycled when the last segment in it is
-// released. Single-threaded.
+// Capture buffers for `smtpgw analyze`: reference-counted chunks of 1 MiB that TCP payloads point
+// into, so the reassembler holds references to a chunk (tcp::OwnerOps) instead of copying bytes.
+// Two ways fill a chunk:
+// - PcapReader reads a classic pcap file window by window straight into chunks (one pread each)
+//   and hands out payloads inside them;
+// - copy() takes frames read with libpcap, whose buffer is reused by the next packet, and copies
+//   each payload once.
+// A chunk is recycled (kept for reuse, never returned to the allocator) when its last reference
+// goes: the filler's own, while it still writes into it, and one per segment the reassembler
+// keeps. Single-threaded.
 #pragma once
 
 #include <cstdint>
@@ -17,23 +22,43 @@ namespace smtpgw::analyze {
 class CaptureArena {
  public:
   static constexpr uint32_t kChunkBytes = 1u << 20;
+  struct Chunk;
 
   CaptureArena() = default;
   CaptureArena(const CaptureArena&) = delete;
   CaptureArena& operator=(const CaptureArena&) = delete;
 
   // Copies `len` bytes; *out points to the copy. Returns the owner handle, holding one reference.
+  // Never fails (a new chunk is allocated when none is free); O(len).
   void* copy(const uint8_t* data, uint32_t len, const uint8_t** out) {
-    if (current_ == nullptr || current_->used + len > current_->size) {
-      start_chunk(len);
+    if (copying_ == nullptr || copying_->used + len > copying_->size) {
+      if (copying_ != nullptr) {
+        release_chunk(copying_);
+      }
+      copying_ = acquire(len);
     }
-    uint8_t* dst = current_->bytes.get() + current_->used;
+    uint8_t* dst = copying_->bytes.get() + copying_->used;
     std::memcpy(dst, data, len);
-    current_->used += len;
-    ++current_->refs;
+    copying_->used += len;
+    ++copying_->refs;
     *out = dst;
-    return current_;
+    return copying_;
   }
+
+  // A chunk of kChunkBytes for a reader to fill, holding the reader's reference (give it back
+  // with release_chunk). nullptr when `max_in_use` chunks are referenced already: the caller
+  // must read some other way (its memory bound). O(1) when a chunk is free.
+  Chunk* acquire_window(size_t max_in_use) {
+    if (free_.empty() && all_.size() - free_.size() >= max_in_use) {
+      return nullptr;
+    }
+    return acquire(kChunkBytes);
+  }
+  static uint8_t* bytes(Chunk* c);
+  // One more reference to `c` (a segment that points into it). O(1).
+  static void retain_chunk(Chunk* c);
+  // Drops one reference; the chunk is recycled when none is left. O(1).
+  void release_chunk(Chunk* c);
 
   static tcp::OwnerOps owner_ops(CaptureArena& arena) {
     return tcp::OwnerOps{&CaptureArena::retain, &CaptureArena::release, &arena};
@@ -42,52 +67,49 @@ class CaptureArena {
   size_t chunks_allocated() const { return all_.size(); }
   size_t chunks_in_use() const { return all_.size() - free_.size(); }
 
- private:
   struct Chunk {
     std::unique_ptr<uint8_t[]> bytes;
     uint32_t size = 0;
-    uint32_t used = 0;
+    uint32_t used = 0;  // copy(): bytes taken
     uint32_t refs = 0;
   };
 
-  void start_chunk(uint32_t len) {
-    Chunk* old = current_;
-    current_ = nullptr;
-    if (old != nullptr && old->refs == 0) {
-      recycle(old);
-    }
+ private:
+  // A chunk of at least `len` bytes with one reference (the caller's).
+  Chunk* acquire(uint32_t len) {
+    Chunk* c = nullptr;
     if (len <= kChunkBytes && !free_.empty()) {
-      current_ = free_.back();
+      c = free_.back();
       free_.pop_back();
     } else {
-      auto c = std::make_unique<Chunk>();
-      c->size = len > kChunkBytes ? len : kChunkBytes;
-      c->bytes = std::make_unique<uint8_t[]>(c->size);
-      current_ = c.get();
-      all_.push_back(std::move(c));
+      auto made = std::make_unique<Chunk>();
+      made->size = len > kChunkBytes ? len : kChunkBytes;
+      // Not value-initialised: every byte is written before it is read.
+      made->bytes.reset(new uint8_t[made->size]);
+      c = made.get();
+      all_.push_back(std::move(made));
     }
-    current_->used = 0;
-  }
-
-  void recycle(Chunk* c) {
     c->used = 0;
-    if (c->size == kChunkBytes) {
-      free_.push_back(c);
-    }
+    c->refs = 1;
+    return c;
   }
 
-  static void retain(void*, void* owner) { ++static_cast<Chunk*>(owner)->refs; }
+  static void retain(void*, void* owner) { retain_chunk(static_cast<Chunk*>(owner)); }
   static void release(void* ctx, void* owner) {
-    auto* self = static_cast<CaptureArena*>(ctx);
-    auto* c = static_cast<Chunk*>(owner);
-    if (--c->refs == 0 && c != self->current_) {
-      self->recycle(c);
-    }
+    static_cast<CaptureArena*>(ctx)->release_chunk(static_cast<Chunk*>(owner));
   }
 
   std::vector<std::unique_ptr<Chunk>> all_;
-  std::vector<Chunk*> free_;
-  Chunk* current_ = nullptr;
+  std::vector<Chunk*> free_;  // only chunks of kChunkBytes (larger ones stay out of reuse)
+  Chunk* copying_ = nullptr;  // the chunk copy() fills, with copy()'s own reference
 };
+
+inline uint8_t* CaptureArena::bytes(Chunk* c) { return c->bytes.get(); }
+inline void CaptureArena::retain_chunk(Chunk* c) { ++c->refs; }
+inline void CaptureArena::release_chunk(Chunk* c) {
+  if (--c->refs == 0 && c->size == kChunkBytes) {
+    free_.push_back(c);
+  }
+}
 
 }  // namespace smtpgw::analyze
