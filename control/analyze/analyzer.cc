@@ -30,18 +30,19 @@ struct FlowKey {
 
 struct FlowKeyHash {
   size_t operator()(const FlowKey& k) const {
-    // FNV-1a over the fields that vary; good enough for an offline table.
-    uint64_t h = 1469598103934665603ull;
-    auto mix = [&h](const uint8_t* p, size_t n) {
-      for (size_t i = 0; i < n; ++i) {
-        h = (h ^ p[i]) * 1099511628211ull;
-      }
-    };
-    mix(k.client.bytes.data(), k.client.v6 ? 16 : 4);
-    mix(k.server.bytes.data(), k.server.v6 ? 16 : 4);
-    uint16_t ports[2] = {k.client_port, k.server_port};
-    mix(reinterpret_cast<const uint8_t*>(ports), sizeof ports);
-    return static_cast<size_t>(h);
+    // Both addresses as 64-bit words (IPv4 is zero-padded to 16 bytes), the ports and the family
+    // folded by multiplications: a few independent multiplies per packet, where a byte-wise
+    // FNV-1a chained 36 dependent ones.
+    uint64_t w[4];
+    std::memcpy(w, k.client.bytes.data(), 16);
+    std::memcpy(w + 2, k.server.bytes.data(), 16);
+    uint64_t tail = (uint64_t{k.client_port} << 16 | k.server_port) |
+                    (uint64_t{k.client.v6} << 32 | uint64_t{k.server.v6} << 33);
+    uint64_t h = ((w[0] ^ tail) * 0x9e3779b97f4a7c15ull) ^ (w[1] * 0xc2b2ae3d27d4eb4full) ^
+                 (w[2] * 0x165667b19e3779f9ull) ^ (w[3] * 0xd6e8feb86659fd93ull);
+    h ^= h >> 32;
+    h *= 0x9e3779b97f4a7c15ull;
+    return static_cast<size_t>(h ^ (h >> 29));
   }
 };
 
