@@ -96,10 +96,20 @@ DecodeResult decode_ipv4(const uint8_t* p, uint32_t n, DecodedTcp& out) {
   if (p[9] != kProtoTcp) {
     return DecodeResult::kNotTcp;
   }
-  out.src = Address{};
-  out.dst = Address{};
-  std::memcpy(out.src.bytes.data(), p + 12, 4);
-  std::memcpy(out.dst.bytes.data(), p + 16, 4);
+  // Each address is written whole (16 bytes, zero-padded) by one store: the flow lookup reads
+  // it back at once, and a load wider than the last store to the same bytes is not forwarded
+  // from the store buffer; it waits until every older store has reached the cache.
+  uint32_t src4;
+  uint32_t dst4;
+  std::memcpy(&src4, p + 12, 4);
+  std::memcpy(&dst4, p + 16, 4);
+  using Words = uint32_t __attribute__((vector_size(16)));  // one register, one store
+  const Words src_words = {src4, 0, 0, 0};
+  const Words dst_words = {dst4, 0, 0, 0};
+  std::memcpy(out.src.bytes.data(), &src_words, 16);
+  std::memcpy(out.dst.bytes.data(), &dst_words, 16);
+  out.src.v6 = false;
+  out.dst.v6 = false;
   // TSO captures on the sending host may show total length 0; use what was captured then.
   uint32_t ip_payload = total == 0 ? n - ihl : total - ihl;
   return decode_tcp(p + ihl, n - ihl, ip_payload, out);
