@@ -40,7 +40,7 @@ struct Limits {
   uint32_t max_header_section_bytes = 256 * 1024;  // one header section, blank line included
   uint32_t max_header_bytes = 16 * 1024;        // one unfolded header, name and value (64)
   uint32_t max_line_bytes = 998;                // body line length counted as kLongLine (RFC 5322)
-  uint32_t chunk_bytes = 16 * 1024;             // kFull/kRawBody/kBodyText chunk buffers (64)
+  uint32_t chunk_bytes = 4 * 1024;              // kFull/kRawBody/kBodyText chunk buffers (64)
   uint32_t max_uri_bytes = 2048;                // one URI (16)
   uint32_t max_uris = 1000;                     // kUri fields per message
 };
