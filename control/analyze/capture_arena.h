@@ -46,8 +46,8 @@ class CaptureArena {
   }
 
   // A chunk of kChunkBytes for a reader to fill, holding the reader's reference (give it back
-  // with release_chunk). nullptr when `max_in_use` chunks are referenced already: the caller
-  // must read some other way (its memory bound). O(1) when a chunk is free.
+  // with release_chunk). nullptr when none is free and `max_in_use` are referenced already: the
+  // caller must read some other way (the bound on its memory). O(1).
   Chunk* acquire_window(size_t max_in_use) {
     if (free_.empty() && all_.size() - free_.size() >= max_in_use) {
       return nullptr;

@@ -142,6 +142,13 @@ PcapReader::Next PcapReader::next_slow(PcapRecord& rec) {
 bool PcapReader::refill() {
   static_assert(CaptureArena::kChunkBytes >= kFileHeader + kRecordHeader + kMaxSnaplen,
                 "a window must hold the file header and any record libpcap passes through");
+  // The reader's own window goes back first: the bytes from pos_ on are read again anyway, and
+  // when no segment kept it, it is the window acquired next (still in the cache).
+  if (window_ != nullptr) {
+    arena_.release_chunk(window_);
+    window_ = nullptr;
+    cur_ = end_ = nullptr;
+  }
   CaptureArena::Chunk* w = arena_.acquire_window(max_windows_);
   if (w == nullptr) {
     // Every window is still referenced: walk the rest in a mapping (page cache, reclaimable).
@@ -153,10 +160,6 @@ bool PcapReader::refill() {
     map_ = static_cast<const uint8_t*>(m);
     cur_ = map_ + pos_;
     end_ = map_ + file_size_;
-    if (window_ != nullptr) {
-      arena_.release_chunk(window_);
-      window_ = nullptr;
-    }
     return true;
   }
   // Re-read from pos_ (the start of the record that did not fit): at most one record's bytes
@@ -174,9 +177,6 @@ bool PcapReader::refill() {
       break;  // an error or the file shrank: what was read is walked, then libpcap takes over
     }
     got += static_cast<size_t>(r);
-  }
-  if (window_ != nullptr) {
-    arena_.release_chunk(window_);
   }
   window_ = w;
   cur_ = dst;
