@@ -145,6 +145,16 @@ void read_all(PcapReader& r, CaptureArena& arena, const std::vector<Written>& ex
   }
 }
 
+// Writes `f` (cut to `cut` bytes; whole when 0) and expects its first `count` records, then a
+// hand-over to libpcap at the record after them.
+void expect_hand_over(PcapFile& f, size_t count, size_t cut = 0) {
+  std::string path = f.write(cut);
+  CaptureArena arena;
+  PcapReader r(arena);
+  ASSERT_TRUE(r.open(path));
+  read_all(r, arena, f.records, false, PcapReader::Next::kHandOver, count);
+}
+
 TEST(PcapReader, RecordsAcrossWindowBoundaries) {
   PcapFile f = mixed_file(3000);
   ASSERT_GT(f.size(), 4 * CaptureArena::kChunkBytes);  // several windows
@@ -218,20 +228,12 @@ TEST(PcapReader, FallsBackToTheMappingWhenEveryWindowIsKept) {
 TEST(PcapReader, CutDataHandsOverAtTheCutRecord) {
   PcapFile f = mixed_file(1500);
   size_t victim = 1400;  // a record in a later window
-  std::string path = f.write(f.records[victim].offset + 16 + f.records[victim].data.size() / 2);
-  CaptureArena arena;
-  PcapReader r(arena);
-  ASSERT_TRUE(r.open(path));
-  read_all(r, arena, f.records, false, PcapReader::Next::kHandOver, victim);
+  expect_hand_over(f, victim, f.records[victim].offset + 16 + f.records[victim].data.size() / 2);
 }
 
 TEST(PcapReader, CutHeaderHandsOver) {
   PcapFile f = mixed_file(500);
-  std::string path = f.write(f.records[400].offset + 7);
-  CaptureArena arena;
-  PcapReader r(arena);
-  ASSERT_TRUE(r.open(path));
-  read_all(r, arena, f.records, false, PcapReader::Next::kHandOver, 400);
+  expect_hand_over(f, 400, f.records[400].offset + 7);
 }
 
 TEST(PcapReader, RecordAboveSnaplenHandsOver) {
@@ -239,11 +241,7 @@ TEST(PcapReader, RecordAboveSnaplenHandsOver) {
   for (int i = 0; i < 900; ++i) {
     f.add(pattern(i == 850 ? 3000 : 1514, i), 1514);
   }
-  std::string path = f.write();
-  CaptureArena arena;
-  PcapReader r(arena);
-  ASSERT_TRUE(r.open(path));
-  read_all(r, arena, f.records, false, PcapReader::Next::kHandOver, 850);
+  expect_hand_over(f, 850);
 }
 
 TEST(PcapReader, Version23CaplenAboveLenHandsOver) {
@@ -251,11 +249,7 @@ TEST(PcapReader, Version23CaplenAboveLenHandsOver) {
   for (int i = 0; i < 10; ++i) {
     f.add(pattern(100, i), i == 6 ? 50 : 100);
   }
-  std::string path = f.write();
-  CaptureArena arena;
-  PcapReader r(arena);
-  ASSERT_TRUE(r.open(path));
-  read_all(r, arena, f.records, false, PcapReader::Next::kHandOver, 6);
+  expect_hand_over(f, 6);
 }
 
 TEST(PcapReader, DeclinesWhatLibpcapShouldRead) {
