@@ -126,9 +126,9 @@ PcapReader::Next PcapReader::next_slow(PcapRecord& rec) {
     }
   }
   // next() takes every good record that is whole in memory, so this one is whole in the file
-  // and runs past the bytes in memory (or its header does): read on from it. A
-  // window holds any record (snapshot lengths are at most kMaxSnaplen), so one refill is enough
-  // unless the read comes up short (the file shrank) or fails: then libpcap takes over here.
+  // and runs past the bytes in memory (or its header does): read on from it. A window holds any
+  // record (snapshot lengths are at most kMaxSnaplen), so one refill is enough unless the read
+  // comes up short (the file shrank) or fails: then libpcap takes over here.
   if (map_ != nullptr || !refill()) {
     return Next::kHandOver;
   }
