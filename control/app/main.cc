@@ -20,7 +20,7 @@ void usage(FILE* out) {
 // Gives mimalloc (the process allocator) 4 GiB of address space on transparent huge pages, which
 // it uses before asking the OS for more; pages are taken as they are touched. For `analyze`:
 // the state of hundreds of flows in flight (TCP, SMTP, MIME decoders) spans far more 4 KiB pages
-// than the TLB maps, and tools/bench stream runs about 12 % faster on 2 MiB pages (README
+// than the TLB maps, and tools/bench stream runs about 11 % faster on 2 MiB pages (README
 // "Figures"). Transparent pages, not mimalloc's own large-page option: that one maps hugetlbfs
 // pages first, which are the pool the gateway's DPDK memory comes from, and which no RSS counts.
 // Where the kernel gives no huge pages (THP "never") this is plain memory. Not for `run`: the
