@@ -17,7 +17,6 @@
 #include <vector>
 
 #include "control/analyze/analyzer.h"
-#include "control/analyze/verdict.h"
 #include "control/app/commands.h"
 #include "control/config/config.h"
 #include "control/rules/compiler.h"
@@ -97,8 +96,7 @@ int analyze_main(int argc, char** argv) {
                 << compiled.fatal_errors << " errors above; --lenient skips bad rules)\n";
       return 2;
     }
-    std::shared_ptr<const scan::Ruleset> rs(std::move(compiled.ruleset));
-    options.extensions.push_back(analyze::verdict_extension(std::move(rs)));
+    options.ruleset = std::move(compiled.ruleset);
   }
   // Offline: the workers' reassembly code with room for every flow of a large capture.
   options.tcp.pool_slots = 1u << 20;

@@ -5,7 +5,6 @@
 #include <bitset>
 #include <chrono>
 #include <cstring>
-#include <map>
 #include <ostream>
 #include <unordered_map>
 
@@ -13,8 +12,7 @@
 #include "control/analyze/pcap_reader.h"
 #include "control/analyze/packet_decode.h"
 #include "control/analyze/record_json.h"
-#include "dataplane/mime/decoder.h"
-#include "dataplane/smtp/session.h"
+#include "dataplane/inspect/inspector.h"
 
 namespace smtpgw::analyze {
 
@@ -46,124 +44,55 @@ struct FlowKeyHash {
   }
 };
 
-// MIME decoders are large (buffers for the configured limits) and only needed while a message's
-// content streams, so flows borrow one from a pool for that time.
-class DecoderPool {
- public:
-  explicit DecoderPool(FieldSink& placeholder) : placeholder_(placeholder) {}
-  mime::Decoder* acquire(FieldSink& sink) {
-    if (free_.empty()) {
-      all_.push_back(std::make_unique<mime::Decoder>(placeholder_, limits_));
-      free_.push_back(all_.back().get());
-    }
-    mime::Decoder* d = free_.back();
-    free_.pop_back();
-    d->set_sink(sink);
-    return d;
-  }
-  void give_back(mime::Decoder* d) {
-    d->set_sink(placeholder_);
-    free_.push_back(d);
-  }
-  mime::Stats stats() const {
-    mime::Stats total;
-    for (const auto& d : all_) {
-      const mime::Stats& s = d->stats();
-      total.messages += s.messages;
-      total.bytes += s.bytes;
-      for (size_t i = 0; i < mime::kNoteCount; ++i) {
-        total.notes[i] += s.notes[i];
-      }
-    }
-    return total;
-  }
-  size_t size() const { return all_.size(); }
-
- private:
-  FieldSink& placeholder_;
-  mime::Limits limits_;
-  std::vector<std::unique_ptr<mime::Decoder>> all_;
-  std::vector<mime::Decoder*> free_;
+struct Totals {
+  uint64_t files = 0;
+  uint64_t file_errors = 0;      // files that could not be opened or read to the end
+  uint64_t files_mapped = 0;     // read windows ran out: the rest walked in a mapping
+  uint64_t packets = 0;
+  uint64_t packets_tcp = 0;      // TCP segments of the analysed ports
+  uint64_t packets_ignored = 0;  // not IP, not TCP, other ports, fragments, no flow
+  uint64_t capture_errors = 0;   // malformed frames (each reported on stderr)
 };
 
-class NullSink final : public FieldSink {
- public:
-  void begin_message() override {}
-  void field(const Field&) override {}
-  void end_message() override {}
-  void abort_message() override {}
-};
+smtp::Endpoint endpoint(const Address& a, uint16_t port) {
+  smtp::Endpoint e;
+  e.addr = a.bytes;
+  e.v6 = a.v6;
+  e.port = port;
+  return e;
+}
 
 }  // namespace
 
-// One TCP connection: the reassembler's state, the SMTP session, and the glue between them.
-class Flow final : public tcp::StreamConsumer,
-                   public smtp::SessionObserver,
-                   public FieldSink,
-                   public ContentSink {
- public:
-  Flow(Analyzer::Impl& a, uint64_t number, const FlowKey& key);
-  ~Flow() override = default;
-
-  // StreamConsumer: reassembled bytes into the session.
-  uint64_t on_data(tcp::Direction d, uint64_t offset, std::string_view bytes) override;
-  void on_fin(tcp::Direction d) override;
-  void on_reset() override;
-  // SessionObserver: one record per transaction.
-  void on_message(const smtp::MessageRecord& record) override;
-  void on_anomaly(smtp::Counter c, uint64_t client_offset) override;
-  // FieldSink: fan-out to the extensions (the rule engine's hook); keeps the message count.
-  void begin_message() override;
-  void field(const Field& f) override;
-  void end_message() override;
-  void abort_message() override;
-  // ContentSink: borrows a MIME decoder for the message's content.
-  void begin_content() override;
-  void content(std::string_view chunk) override;
-  void end_content() override;
-  void abort_content() override;
-
-  void close();  // the connection is over (FIN both ways, RST, end of capture)
-  bool done() const { return done_; }
-
-  tcp::FlowState tcp;
-  uint64_t number;
-  FlowKey key;
-
- private:
-  void finish_content(bool ended);
-
-  Analyzer::Impl& a_;
-  smtp::Session session_;
-  std::vector<std::unique_ptr<RecordExtension>> extensions_;
-  mime::Decoder* decoder_ = nullptr;
-  uint64_t begun_ = 0;  // begin_message calls so far
-  // MIME summaries of messages whose record has not been printed yet, by message index.
-  std::map<uint64_t, mime::Summary> summaries_;
-  bool fin_[2] = {false, false};
-  bool closed_ = false;
-  bool done_ = false;
-};
-
-struct Analyzer::Impl {
+// Offline, every hold point is allowed at once (the records are the same as with holds off);
+// each record is printed as JSON with the scanner's verdict when a rule set is given.
+struct Analyzer::Impl final : inspect::Decisions {
   Impl(Options o, std::ostream& out_, std::ostream& err_)
       : options(std::move(o)),
         out(out_),
         err(err_),
         arena(),
-        reasm(options.tcp, CaptureArena::owner_ops(arena)),
-        decoders(null_sink),
-        sessions(offline_limits()) {
+        inspector(inspector_config(options), *this, CaptureArena::owner_ops(arena)) {
     for (uint16_t port : options.ports) {
       port_set.set(port);
     }
   }
 
-  static smtp::SessionLimits offline_limits() {
-    smtp::SessionLimits l;
-    l.hold_mask = 0;  // offline: nothing is held
-    return l;
+  static inspect::Config inspector_config(const Options& o) {
+    inspect::Config c;
+    c.tcp = o.tcp;
+    c.session.hold_mask = smtp::hold_bit(smtp::HoldKind::kAuth) |
+                          smtp::hold_bit(smtp::HoldKind::kMailFrom) |
+                          smtp::hold_bit(smtp::HoldKind::kRcptTo) |
+                          smtp::hold_bit(smtp::HoldKind::kEndOfData);
+    c.ruleset = o.ruleset.get();
+    c.keep_summaries = o.print_messages;
+    return c;
   }
+
+  inspect::Decision on_hold(inspect::Flow&, const inspect::Hold&) override { return {}; }
+  void on_record(inspect::Flow& f, const smtp::MessageRecord& record,
+                 const inspect::Message* m) override;
 
   // Where the frame's bytes live decides how a payload is kept: in a PcapReader window
   // (`window`: a reference is taken), in its mapping (`stable`: they outlive the file's flows),
@@ -182,161 +111,27 @@ struct Analyzer::Impl {
   // Readers whose mapping the reassembler might still reference (never, once close_all has
   // freed every slot; kept to the end otherwise, rather than unmapped under it).
   std::vector<std::unique_ptr<PcapReader>> retired_readers;
-  tcp::Reassembler reasm;
-  NullSink null_sink;
-  DecoderPool decoders;
-  smtp::SessionContext sessions;  // no bound on busy sessions offline; counters of all flows
-  std::unordered_map<FlowKey, std::unique_ptr<Flow>, FlowKeyHash> flows;
+  inspect::Inspector inspector;
+  std::unordered_map<FlowKey, std::unique_ptr<inspect::Flow>, FlowKeyHash> flows;
   std::string current_file;
   Totals totals;
   uint64_t next_flow = 0;
 };
 
-Flow::Flow(Analyzer::Impl& a, uint64_t n, const FlowKey& k)
-    : number(n), key(k), a_(a), session_(a.sessions, this, this, this) {
-  smtp::Endpoint c;
-  smtp::Endpoint s;
-  c.addr = k.client.bytes;
-  c.v6 = k.client.v6;
-  c.port = k.client_port;
-  s.addr = k.server.bytes;
-  s.v6 = k.server.v6;
-  s.port = k.server_port;
-  session_.set_endpoints(c, s);
-  for (const auto& make : a.options.extensions) {
-    extensions_.push_back(make());
-  }
-}
-
-uint64_t Flow::on_data(tcp::Direction d, uint64_t offset, std::string_view bytes) {
-  if (d == tcp::Direction::kClientToServer) {
-    a_.totals.client_bytes += bytes.size();
-    session_.on_client_data(bytes);
-  } else {
-    a_.totals.server_bytes += bytes.size();
-    session_.on_server_data(bytes);
-  }
-  return offset + bytes.size();
-}
-
-void Flow::on_fin(tcp::Direction d) {
-  fin_[static_cast<int>(d)] = true;
-  if (fin_[0] && fin_[1]) {
-    close();
-  }
-}
-
-void Flow::on_reset() { close(); }
-
-void Flow::close() {
-  if (closed_) {
+void Analyzer::Impl::on_record(inspect::Flow& f, const smtp::MessageRecord& record,
+                               const inspect::Message* m) {
+  if (!options.print_messages) {
     return;
   }
-  closed_ = true;
-  session_.on_close();
-  if (decoder_ != nullptr) {  // the session should have aborted the content; be sure
-    decoder_->abort_content();
-    finish_content(false);
+  nlohmann::ordered_json j = record_to_json(record, m != nullptr && m->has_summary ? &m->summary
+                                                                                   : nullptr);
+  j["flow"] = f.id();
+  j["file"] = current_file;
+  j["evasions"] = f.tcp.evasions;
+  if (inspector.scanning()) {
+    add_verdict(j, m);
   }
-  if (session_.opaque()) {
-    ++a_.totals.flows_opaque;
-  }
-  a_.totals.evasions += tcp.evasions;
-  done_ = true;
-}
-
-void Flow::on_message(const smtp::MessageRecord& record) {
-  ++a_.totals.messages;
-  a_.totals.content_bytes += record.size;
-  const mime::Summary* summary = nullptr;
-  auto it = summaries_.find(record.index);
-  if (it != summaries_.end()) {
-    summary = &it->second;
-  }
-  if (a_.options.print_messages || !extensions_.empty()) {
-    nlohmann::ordered_json j = record_to_json(record, summary);
-    j["flow"] = number;
-    j["file"] = a_.current_file;
-    j["evasions"] = tcp.evasions;
-    for (auto& e : extensions_) {
-      e->annotate(record.index, j);
-    }
-    if (a_.options.print_messages) {
-      a_.out << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
-    }
-  }
-  if (it != summaries_.end()) {
-    summaries_.erase(it);
-  }
-}
-
-void Flow::on_anomaly(smtp::Counter, uint64_t) {}
-
-void Flow::begin_message() {
-  ++begun_;
-  for (auto& e : extensions_) {
-    e->begin_message();
-  }
-}
-
-void Flow::field(const Field& f) {
-  for (auto& e : extensions_) {
-    e->field(f);
-  }
-}
-
-void Flow::end_message() {
-  for (auto& e : extensions_) {
-    e->end_message();
-  }
-}
-
-void Flow::abort_message() {
-  for (auto& e : extensions_) {
-    e->abort_message();
-  }
-}
-
-void Flow::begin_content() {
-  if (decoder_ != nullptr) {
-    decoder_->abort_content();
-    finish_content(false);
-  }
-  decoder_ = a_.decoders.acquire(*this);
-  decoder_->begin_content();
-}
-
-void Flow::content(std::string_view chunk) {
-  if (decoder_ != nullptr) {
-    decoder_->content(chunk);
-  }
-}
-
-void Flow::end_content() {
-  if (decoder_ != nullptr) {
-    decoder_->end_content();
-    finish_content(true);
-  }
-}
-
-void Flow::abort_content() {
-  if (decoder_ != nullptr) {
-    decoder_->abort_content();
-    finish_content(false);
-  }
-}
-
-void Flow::finish_content(bool ended) {
-  (void)ended;
-  // The record of this message comes later (after the server's reply): keep its summary, if a
-  // record will be made of it (not with --summary-only: copying a Summary costs more than the
-  // decoding of a small message).
-  if (a_.options.print_messages || !extensions_.empty()) {
-    uint64_t index = begun_ > 0 ? begun_ - 1 : 0;
-    summaries_[index] = decoder_->summary();
-  }
-  a_.decoders.give_back(decoder_);
-  decoder_ = nullptr;
+  out << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
 }
 
 void Analyzer::Impl::handle_packet(const std::string& path, uint64_t number, int link,
@@ -371,17 +166,18 @@ void Analyzer::Impl::handle_packet(const std::string& path, uint64_t number, int
     it = flows.find(s2c);
     dir = tcp::Direction::kServerToClient;
   }
-  if (syn && to_server && (it == flows.end() || it->second->done() ||
-                           (it->second->tcp.of(dir).flags & tcp::kDirIsnKnown) == 0 ||
-                           it->second->tcp.of(dir).next > 0)) {
+  if (syn && to_server &&
+      inspect::Inspector::starts_new_flow(it == flows.end() ? nullptr : it->second.get())) {
     // A new connection (or the reuse of a finished one's ports).
     if (it != flows.end()) {
-      it->second->close();
-      reasm.close_flow(it->second->tcp);
+      inspector.close(*it->second);
       flows.erase(it);
     }
-    ++totals.flows;
-    it = flows.emplace(c2s, std::make_unique<Flow>(*this, next_flow++, c2s)).first;
+    it = flows
+             .emplace(c2s, std::make_unique<inspect::Flow>(inspector, next_flow++,
+                                                           endpoint(c2s.client, c2s.client_port),
+                                                           endpoint(c2s.server, c2s.server_port)))
+             .first;
     dir = tcp::Direction::kClientToServer;
   }
   if (it == flows.end()) {
@@ -389,7 +185,7 @@ void Analyzer::Impl::handle_packet(const std::string& path, uint64_t number, int
     return;
   }
   ++totals.packets_tcp;
-  Flow& f = *it->second;
+  inspect::Flow& f = *it->second;
   // A payload in a reader window takes a reference to it; mapped bytes need no owner (a null
   // owner is never retained or released); libpcap's buffer is reused by the next record, so its
   // payloads are copied into the arena.
@@ -401,17 +197,16 @@ void Analyzer::Impl::handle_packet(const std::string& path, uint64_t number, int
       p.seg.owner = arena.copy(p.seg.data, p.seg.len, &p.seg.data);
     }
   }
-  reasm.on_segment(f.tcp, dir, p.seg, f);
+  inspector.on_segment(f, dir, p.seg);
   if (f.done()) {
-    reasm.close_flow(f.tcp);
+    inspector.close(f);
     flows.erase(it);
   }
 }
 
 void Analyzer::Impl::close_all() {
   for (auto& [k, f] : flows) {
-    f->close();
-    reasm.close_flow(f->tcp);
+    inspector.close(*f);
   }
   flows.clear();
 }
@@ -449,7 +244,7 @@ bool Analyzer::process_file(const std::string& path) {
   }
   a.close_all();
   if (reader != nullptr && reader->fell_back() &&
-      a.reasm.free_slots() != a.options.tcp.pool_slots) {
+      a.inspector.reassembler().free_slots() != a.options.tcp.pool_slots) {
     a.retired_readers.push_back(std::move(reader));
   }
   return ok;
@@ -502,8 +297,6 @@ bool Analyzer::Impl::read_with_libpcap(const std::string& path, uint64_t offset,
   return ok;
 }
 
-const Totals& Analyzer::totals() const { return impl_->totals; }
-
 nlohmann::ordered_json Analyzer::summary(double seconds) const {
   const Impl& a = *impl_;
   const Totals& t = a.totals;
@@ -513,16 +306,18 @@ nlohmann::ordered_json Analyzer::summary(double seconds) const {
   j["file_errors"] = t.file_errors;
   j["packets"] = t.packets;
   j["files_mapped"] = t.files_mapped;
-  j["flows"] = t.flows;
-  j["flows_opaque"] = t.flows_opaque;
-  j["messages"] = t.messages;
-  j["bytes"] = t.client_bytes;
-  j["server_bytes"] = t.server_bytes;
-  j["content_bytes"] = t.content_bytes;
-  j["evasions"] = t.evasions;
+  const inspect::Inspector& in = a.inspector;
+  using inspect::Counter;
+  j["flows"] = in.counter(Counter::kFlows);
+  j["flows_opaque"] = in.counter(Counter::kFlowsOpaque);
+  j["messages"] = in.counter(Counter::kMessages);
+  j["bytes"] = in.counter(Counter::kClientBytes);
+  j["server_bytes"] = in.counter(Counter::kServerBytes);
+  j["content_bytes"] = in.counter(Counter::kContentBytes);
+  j["evasions"] = in.counter(Counter::kEvasions);
   uint64_t anomalies = 0;
   nlohmann::ordered_json smtp_j = nlohmann::ordered_json::object();
-  const smtp::SessionCounters& sc = a.sessions.counters();
+  const smtp::SessionCounters& sc = in.sessions().counters();
   for (size_t i = 0; i < smtp::kCounterCount; ++i) {
     auto c = static_cast<smtp::Counter>(i);
     if (smtp::counter_is_anomaly(c)) {
@@ -535,7 +330,7 @@ nlohmann::ordered_json Analyzer::summary(double seconds) const {
   j["parse_errors"] = t.capture_errors + anomalies;
   j["capture_errors"] = t.capture_errors;
   j["smtp_anomalies"] = anomalies;
-  mime::Stats ms = a.decoders.stats();
+  mime::Stats ms = in.mime_stats();
   nlohmann::ordered_json mime_j = nlohmann::ordered_json::object();
   uint64_t notes = 0;
   for (size_t i = 0; i < mime::kNoteCount; ++i) {
@@ -546,10 +341,11 @@ nlohmann::ordered_json Analyzer::summary(double seconds) const {
   }
   j["mime_notes"] = notes;
   j["seconds"] = seconds;
-  j["mb_per_s"] = seconds > 0 ? static_cast<double>(t.client_bytes) / 1e6 / seconds : 0.0;
+  j["mb_per_s"] = seconds > 0 ? static_cast<double>(in.counter(Counter::kClientBytes)) / 1e6 / seconds
+                              : 0.0;
   nlohmann::ordered_json tcp_j = nlohmann::ordered_json::object();
   for (size_t i = 0; i < tcp::kCounterCount; ++i) {
-    uint64_t v = a.reasm.counters()[i];
+    uint64_t v = in.reassembler().counters()[i];
     if (v != 0) {
       tcp_j[std::string(tcp::counter_name(static_cast<tcp::Counter>(i)))] = v;
     }
@@ -558,10 +354,26 @@ nlohmann::ordered_json Analyzer::summary(double seconds) const {
   j["smtp"] = smtp_j;
   // Busy sessions' parser state (line buffers, rings, records) comes from a pool; idle flows
   // hold none (docs/smtp.md "Memory").
-  j["smtp_active_parts"] = {{"peak", a.sessions.pool().peak},
-                            {"made", a.sessions.pool().parts},
-                            {"taken", a.sessions.pool().taken}};
+  j["smtp_active_parts"] = {{"peak", in.sessions().pool().peak},
+                            {"made", in.sessions().pool().parts},
+                            {"taken", in.sessions().pool().taken}};
   j["mime"] = mime_j;
+  // What the inspection pipeline decided and lent (the workers' per-message pools). Its
+  // counters before kHoldsAllowed are the summary's own fields above.
+  nlohmann::ordered_json inspect_j = nlohmann::ordered_json::object();
+  for (size_t i = 0; i < inspect::kCounterCount; ++i) {
+    auto c = static_cast<Counter>(i);
+    if (c >= Counter::kHoldsAllowed && in.counter(c) != 0) {
+      inspect_j[std::string(inspect::counter_name(c))] = in.counter(c);
+    }
+  }
+  j["inspect"] = inspect_j;
+  auto pool_json = [](const inspect::PoolStats& p) {
+    return nlohmann::ordered_json{{"made", p.made}, {"peak", p.peak}, {"taken", p.taken}};
+  };
+  j["pools"] = {{"messages", pool_json(in.messages().stats())},
+                {"decoders", pool_json(in.decoders().stats())},
+                {"scan_contexts", pool_json(in.scans().stats())}};
   j["packets_ignored"] = t.packets_ignored;
   return j;
 }

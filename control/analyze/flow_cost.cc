@@ -1,57 +1,111 @@
-// Prints, as JSON, what one idle flow costs in the stream stages the workers share with
-// `smtpgw analyze`: the TCP reassembly state (fixed size, static_assert in reassembler.h) and
-// an SMTP session of a shared context with the default limits (its object plus the heap it
-// holds, measured with mallinfo2 over many sessions), new and again after one delivered
-// message. A busy session also holds an active part from the context's pool while a line, a
-// command or a transaction is open; its size is printed too (active_part_bytes), and the pool
-// parts the run needed are counted in the "after a message" figure. MIME decoders are not per
-// flow: one is borrowed per message in flight. Used by tools/bench.d/stream.
+// Prints, as JSON, what one idle flow costs in the inspection pipeline the workers share with
+// `smtpgw analyze`: the inspect::Flow object (its TCP reassembly state, its SMTP session, the
+// pointers to what it borrows) plus the heap it holds (measured with mallinfo2 over many flows),
+// new and again after one delivered message. A busy flow also borrows an active part of the
+// session context's pool while a line, a command or a transaction is open, and a MIME decoder,
+// a scan context and a message state per message in flight; the active part's size is printed
+// too (active_part_bytes), and the pool parts the run needed are counted in the "after a
+// message" figure. Used by tools/bench.d/stream.
 #include <malloc.h>
 
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <vector>
 
-#include "dataplane/smtp/session.h"
-#include "dataplane/tcp/reassembler.h"
+#include "dataplane/inspect/inspector.h"
+
+namespace {
+
+class AllowAll final : public smtpgw::inspect::Decisions {
+ public:
+  smtpgw::inspect::Decision on_hold(smtpgw::inspect::Flow&,
+                                    const smtpgw::inspect::Hold&) override {
+    return {};
+  }
+  void on_record(smtpgw::inspect::Flow&, const smtpgw::smtp::MessageRecord&,
+                 const smtpgw::inspect::Message*) override {
+    ++records;
+  }
+  uint64_t records = 0;
+};
+
+// Feeds `text` as one in-order segment of direction d.
+void send(smtpgw::inspect::Inspector& in, smtpgw::inspect::Flow& f, smtpgw::tcp::Direction d,
+          uint32_t& seq, uint32_t ack, const char* text) {
+  smtpgw::tcp::Segment s;
+  s.seq = seq;
+  s.ack = ack;
+  s.flags = smtpgw::tcp::kAck;
+  s.window = 65535;
+  s.data = reinterpret_cast<const uint8_t*>(text);
+  s.len = static_cast<uint32_t>(std::strlen(text));
+  in.on_segment(f, d, s);
+  seq += s.len;
+}
+
+}  // namespace
 
 int main() {
-  constexpr int kSessions = 2000;
-  smtpgw::smtp::SessionLimits limits;
-  smtpgw::smtp::SessionContext context(limits);
-  std::vector<std::unique_ptr<smtpgw::smtp::Session>> sessions;
-  sessions.reserve(kSessions);
+  using smtpgw::tcp::Direction;
+  constexpr int kFlows = 2000;
+  AllowAll decisions;
+  smtpgw::inspect::Config config;
+  config.session.hold_mask = ~0u;
+  smtpgw::inspect::Inspector inspector(config, decisions, smtpgw::tcp::OwnerOps{});
+  std::vector<std::unique_ptr<smtpgw::inspect::Flow>> flows;
+  flows.reserve(kFlows);
   size_t before = mallinfo2().uordblks;
-  for (int i = 0; i < kSessions; ++i) {
-    sessions.push_back(
-        std::make_unique<smtpgw::smtp::Session>(context, nullptr, nullptr, nullptr));
+  for (int i = 0; i < kFlows; ++i) {
+    flows.push_back(std::make_unique<smtpgw::inspect::Flow>(inspector, i, smtpgw::smtp::Endpoint{},
+                                                            smtpgw::smtp::Endpoint{}));
   }
-  size_t after = mallinfo2().uordblks;
-  double session_bytes = static_cast<double>(after - before) / kSessions;
-  // The same sessions after one delivered message each (a greeting, EHLO, a transaction): idle
-  // again, between transactions, holding their helo text and no active part.
-  for (auto& s : sessions) {
-    s->on_server_data("220 mx.example ESMTP\r\n");
-    s->on_client_data("EHLO client.example\r\n");
-    s->on_server_data("250-mx.example\r\n250 PIPELINING\r\n");
-    s->on_client_data("MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n");
-    s->on_server_data("250 ok\r\n250 ok\r\n354 go\r\n");
-    s->on_client_data("Subject: x\r\n\r\nhello\r\n.\r\n");
-    s->on_server_data("250 queued\r\n");
-    if (s->active() || s->counters()[smtpgw::smtp::Counter::kMessagesDelivered] == 0) {
-      std::fprintf(stderr, "flow_cost: the session did not deliver its message and go idle\n");
+  const double new_bytes = static_cast<double>(mallinfo2().uordblks - before) / kFlows;
+  // The same flows after one delivered message each (handshake, greeting, EHLO, a transaction):
+  // idle again, between transactions, holding their helo text and nothing borrowed.
+  for (auto& f : flows) {
+    uint32_t c = 1000;
+    uint32_t s = 5000;
+    smtpgw::tcp::Segment syn;
+    syn.seq = c++;
+    syn.flags = smtpgw::tcp::kSyn;
+    syn.window = 65535;
+    inspector.on_segment(*f, Direction::kClientToServer, syn);
+    smtpgw::tcp::Segment syn_ack;
+    syn_ack.seq = s++;
+    syn_ack.ack = c;
+    syn_ack.flags = smtpgw::tcp::kSyn | smtpgw::tcp::kAck;
+    syn_ack.window = 65535;
+    inspector.on_segment(*f, Direction::kServerToClient, syn_ack);
+    send(inspector, *f, Direction::kServerToClient, s, c, "220 mx.example ESMTP\r\n");
+    send(inspector, *f, Direction::kClientToServer, c, s, "EHLO client.example\r\n");
+    send(inspector, *f, Direction::kServerToClient, s, c, "250-mx.example\r\n250 PIPELINING\r\n");
+    send(inspector, *f, Direction::kClientToServer, c, s,
+         "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n");
+    send(inspector, *f, Direction::kServerToClient, s, c, "250 ok\r\n250 ok\r\n354 go\r\n");
+    send(inspector, *f, Direction::kClientToServer, c, s, "Subject: x\r\n\r\nhello\r\n.\r\n");
+    send(inspector, *f, Direction::kServerToClient, s, c, "250 queued\r\n");
+    if (f->session().active()) {
+      std::fprintf(stderr, "flow_cost: a session did not go idle after its message\n");
       return 1;
     }
   }
-  const double used_bytes = static_cast<double>(mallinfo2().uordblks - before) / kSessions;
-  size_t tcp_bytes = sizeof(smtpgw::tcp::FlowState);
+  if (decisions.records != kFlows || inspector.messages().stats().lent != 0 ||
+      inspector.decoders().stats().lent != 0) {
+    std::fprintf(stderr, "flow_cost: %llu records for %d flows, or something still lent\n",
+                 static_cast<unsigned long long>(decisions.records), kFlows);
+    return 1;
+  }
+  const double used_bytes = static_cast<double>(mallinfo2().uordblks - before) / kFlows;
+  // The decoder and message state the run made are shared by every flow (one of each here).
   std::printf(
-      "{\"tcp_flow_state_bytes\": %zu, \"smtp_session_object_bytes\": %zu, "
-      "\"smtp_session_heap_bytes\": %.0f, \"idle_flow_bytes\": %.0f, "
+      "{\"flow_object_bytes\": %zu, \"tcp_flow_state_bytes\": %zu, "
+      "\"smtp_session_object_bytes\": %zu, \"idle_flow_bytes\": %.0f, "
       "\"idle_flow_bytes_after_a_message\": %.0f, \"active_part_bytes\": %zu, "
       "\"pool_parts\": %u}\n",
-      tcp_bytes, sizeof(smtpgw::smtp::Session), session_bytes - sizeof(smtpgw::smtp::Session),
-      static_cast<double>(tcp_bytes) + session_bytes, static_cast<double>(tcp_bytes) + used_bytes,
-      smtpgw::smtp::SessionContext::active_part_bytes(limits), context.pool().parts);
+      sizeof(smtpgw::inspect::Flow), sizeof(smtpgw::tcp::FlowState),
+      sizeof(smtpgw::smtp::Session), new_bytes, used_bytes,
+      smtpgw::smtp::SessionContext::active_part_bytes(config.session),
+      inspector.sessions().pool().parts);
   return 0;
 }

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <cmath>
 #include <string>
 
 namespace smtpgw::analyze {
@@ -160,6 +161,27 @@ nlohmann::ordered_json record_to_json(const smtp::MessageRecord& r, const mime::
   j["pipelining"] = r.extensions.pipelining;
   j["chunking"] = r.extensions.chunking;
   return j;
+}
+
+void add_verdict(nlohmann::ordered_json& record, const inspect::Message* message) {
+  const scan::Verdict* v = message != nullptr ? message->verdict() : nullptr;
+  if (v == nullptr) {
+    // Aborted, rejected before DATA, or not scanned (counted by the scan context).
+    record["verdict"] = nullptr;
+    return;
+  }
+  record["verdict"] = v->spam ? "spam" : "ham";
+  // Rounded to 1/1000: sums of decimal scores print without binary noise (4.999999...).
+  record["score"] = std::round(v->score * 1000.0) / 1000.0;
+  record["required_score"] = v->required_score;
+  nlohmann::ordered_json names = nlohmann::ordered_json::array();
+  for (uint32_t idx : v->rules) {
+    names.push_back(std::string(message->scan->rule_name(idx)));
+  }
+  record["rules"] = std::move(names);
+  if (v->rule_count > v->rules.size()) {
+    record["rules_truncated"] = true;
+  }
 }
 
 }  // namespace smtpgw::analyze

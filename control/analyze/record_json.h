@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "dataplane/inspect/inspector.h"
 #include "dataplane/mime/summary.h"
 #include "dataplane/smtp/message_record.h"
 
@@ -12,5 +13,10 @@ namespace smtpgw::analyze {
 // or nullptr when no content was seen (then "headers" and "attachments" are empty).
 nlohmann::ordered_json record_to_json(const smtp::MessageRecord& record,
                                       const mime::Summary* summary);
+
+// Adds the scanner's verdict to a record (analyze --rules): "verdict" ("spam" | "ham", or null
+// when the message never reached its end of data or was not scanned, so no verdict exists),
+// "score", "required_score" and "rules" (names of the scored rules that hit, in rule order).
+void add_verdict(nlohmann::ordered_json& record, const inspect::Message* message);
 
 }  // namespace smtpgw::analyze

@@ -1,0 +1,234 @@
+// The glue of one flow: reassembled bytes → session; the session's fields and content → a
+// lent decoder and scan context; its hold points → Decisions; its records → Decisions.
+#include "dataplane/inspect/inspector.h"
+
+namespace smtpgw::inspect {
+
+Flow::Flow(Inspector& inspector, uint64_t id, const smtp::Endpoint& client,
+           const smtp::Endpoint& server)
+    : in_(inspector), session_(inspector.sessions_, this, this, this), id_(id) {
+  session_.set_endpoints(client, server);
+  in_.count(Counter::kFlows);
+}
+
+Flow::~Flow() { in_.close(*this); }
+
+uint64_t Flow::on_data(tcp::Direction d, uint64_t offset, std::string_view bytes) {
+  if (d == tcp::Direction::kServerToClient) {
+    in_.count(Counter::kServerBytes, bytes.size());
+    session_.on_server_data(bytes);
+    return offset + bytes.size();
+  }
+  in_.count(Counter::kClientBytes, bytes.size());
+  session_.on_client_data(bytes);
+  // Holds were decided inside that call (Decisions are synchronous), so this is final for now.
+  return session_.release_limit();
+}
+
+void Flow::on_fin(tcp::Direction d) {
+  fin_[static_cast<int>(d)] = true;
+  if (fin_[0] && fin_[1]) {
+    close();
+  }
+}
+
+void Flow::on_reset() { close(); }
+
+void Flow::close() {
+  if (closed_) {
+    return;
+  }
+  closed_ = true;
+  session_.on_close();  // reports the records still open
+  if (decoder_ != nullptr) {  // the session aborts the content first; be sure
+    decoder_->abort_content();
+    finish_content();
+  }
+  for (Message*& m : msgs_) {  // transactions whose record never came (record slots overflowed)
+    if (m != nullptr) {
+      give_back(m);
+      m = nullptr;
+    }
+  }
+  current_ = nullptr;
+  if (session_.opaque()) {
+    in_.count(Counter::kFlowsOpaque);
+  }
+  in_.count(Counter::kEvasions, tcp.evasions);
+  in_.count(Counter::kFlowsClosed);
+  done_ = true;
+}
+
+Message* Flow::find(uint64_t index) {
+  for (Message* m : msgs_) {
+    if (m != nullptr && m->index == index) {
+      return m;
+    }
+  }
+  return nullptr;
+}
+
+void Flow::give_back(Message* m) {
+  if (m->scan != nullptr) {
+    if (m->scan->in_message()) {
+      m->scan->abort_message();
+    }
+    m->scan->release();  // a published rule set is no longer pinned by this message
+    in_.scans_.give(m->scan);
+    m->scan = nullptr;
+  }
+  if (current_ == m) {
+    current_ = nullptr;
+  }
+  in_.messages_.give(m);
+}
+
+void Flow::on_hold(const smtp::HoldPoint& hold, const smtp::MessageRecord* record) {
+  Message* m = record != nullptr ? find(record->index) : nullptr;
+  const bool uninspected = record != nullptr && (m == nullptr || !m->inspected);
+  Decision d;
+  if (uninspected && !in_.config_.fail_open) {
+    in_.count(Counter::kUninspectedDeferred);
+    d = Decision{Action::kDefer, kReplyUninspected};
+  } else {
+    if (uninspected) {
+      in_.count(Counter::kUninspectedPassed);
+    }
+    d = in_.decisions_.on_hold(*this, Hold{hold, record, m});
+  }
+  if (d.action == Action::kAllow) {
+    in_.count(Counter::kHoldsAllowed);
+    session_.allow();
+    return;
+  }
+  in_.count(Counter::kHoldsEnded);
+  if (m != nullptr) {
+    m->action = d.action;
+  }
+  session_.refuse(d.reply);
+}
+
+void Flow::on_message(const smtp::MessageRecord& record) {
+  in_.count(Counter::kMessages);
+  in_.count(Counter::kContentBytes, record.size);
+  Message* m = find(record.index);
+  in_.decisions_.on_record(*this, record, m);
+  if (m != nullptr) {
+    for (Message*& slot : msgs_) {
+      if (slot == m) {
+        slot = nullptr;
+      }
+    }
+    give_back(m);
+  }
+}
+
+void Flow::begin_message() {
+  const uint64_t index = begun_++;
+  Message* m = nullptr;
+  for (Message*& slot : msgs_) {
+    if (slot == nullptr) {
+      m = in_.messages_.take();
+      slot = m;
+      break;
+    }
+  }
+  current_ = m;
+  if (m == nullptr) {
+    in_.count(Counter::kNoMessageState);
+    return;
+  }
+  m->index = index;
+  m->ended = false;
+  m->inspected = true;
+  m->has_summary = false;
+  m->action = Action::kAllow;
+  m->scan = nullptr;
+  if (in_.scanning()) {
+    m->scan = in_.scans_.take();
+    if (m->scan == nullptr) {
+      in_.count(Counter::kNoScanContext);
+      m->inspected = false;
+      return;
+    }
+    m->scan->begin_message();
+  }
+}
+
+void Flow::field(const Field& f) {
+  if (current_ != nullptr && current_->scan != nullptr) {
+    current_->scan->field(f);
+  }
+}
+
+void Flow::end_message() {
+  if (current_ != nullptr) {
+    if (current_->scan != nullptr) {
+      current_->scan->end_message();
+    }
+    current_->ended = true;
+    current_ = nullptr;
+  }
+}
+
+void Flow::abort_message() {
+  if (current_ != nullptr) {
+    if (current_->scan != nullptr) {
+      current_->scan->abort_message();
+    }
+    current_ = nullptr;
+  }
+}
+
+void Flow::begin_content() {
+  if (decoder_ != nullptr) {
+    decoder_->abort_content();
+    finish_content();
+  }
+  decoder_ = in_.decoders_.take();
+  if (decoder_ == nullptr) {
+    in_.count(Counter::kNoDecoder);
+    if (current_ != nullptr) {
+      current_->inspected = false;
+    }
+    return;
+  }
+  decoder_->set_sink(*this);
+  decoder_->begin_content();
+}
+
+void Flow::content(std::string_view chunk) {
+  if (decoder_ != nullptr) {
+    decoder_->content(chunk);
+  }
+}
+
+void Flow::end_content() {
+  if (decoder_ != nullptr) {
+    decoder_->end_content();
+    finish_content();
+  }
+}
+
+void Flow::abort_content() {
+  if (decoder_ != nullptr) {
+    decoder_->abort_content();
+    finish_content();
+  }
+}
+
+void Flow::finish_content() {
+  // The record comes later (after the server's reply to the end of data): keep the summary in
+  // the message's state (an aborted message's too: its record shows the headers seen), unless
+  // the driver wants none (analyze --summary-only: copying it costs more than decoding a small
+  // message).
+  if (in_.config_.keep_summaries && current_ != nullptr) {
+    current_->summary = decoder_->summary();
+    current_->has_summary = true;
+  }
+  decoder_->set_sink(in_.null_sink_);
+  in_.decoders_.give(decoder_);
+  decoder_ = nullptr;
+}
+
+}  // namespace smtpgw::inspect

@@ -1,0 +1,77 @@
+#include "dataplane/inspect/inspector.h"
+
+#include <memory>
+
+namespace smtpgw::inspect {
+
+std::string_view action_name(Action a) {
+  switch (a) {
+    case Action::kAllow:
+      return "allow";
+    case Action::kRefuse:
+      return "refuse";
+    case Action::kThrottle:
+      return "throttle";
+    case Action::kDefer:
+      return "defer";
+  }
+  return "?";
+}
+
+std::string_view counter_name(Counter c) {
+  static constexpr std::string_view kNames[] = {
+#define SMTPGW_X(name, text, doc) text,
+      SMTPGW_INSPECT_COUNTERS(SMTPGW_X)
+#undef SMTPGW_X
+  };
+  return kNames[static_cast<size_t>(c)];
+}
+
+Inspector::Inspector(const Config& config, Decisions& decisions, tcp::OwnerOps owner_ops)
+    : config_(config),
+      decisions_(decisions),
+      reasm_(config.tcp, owner_ops),
+      sessions_(config.session, config.max_active_sessions),
+      decoders_(config.reserve_decoders, config.max_decoders,
+                [this] { return std::make_unique<mime::Decoder>(null_sink_, config_.mime); }),
+      scans_(scanning() ? config.reserve_scans : 0, config.max_scans,
+             [this]() -> std::unique_ptr<scan::ScanContext> {
+               if (config_.ruleset != nullptr) {
+                 return std::make_unique<scan::ScanContext>(*config_.ruleset, config_.worker);
+               }
+               return std::make_unique<scan::ScanContext>(*config_.rules_source, config_.worker);
+             }),
+      messages_(config.reserve_messages, config.max_messages,
+                [] { return std::make_unique<Message>(); }) {}
+
+Inspector::~Inspector() = default;
+
+bool Inspector::starts_new_flow(const Flow* f) {
+  if (f == nullptr || f->done()) {
+    return true;
+  }
+  const tcp::DirectionState& c = f->tcp.of(tcp::Direction::kClientToServer);
+  return (c.flags & tcp::kDirIsnKnown) == 0 || c.next > 0;
+}
+
+void Inspector::close(Flow& f) {
+  f.close();
+  reasm_.close_flow(f.tcp);
+}
+
+mime::Stats Inspector::mime_stats() const {
+  mime::Stats total;
+  decoders_.for_each([&total](const mime::Decoder& d) {
+    const mime::Stats& s = d.stats();
+    total.messages += s.messages;
+    total.ended += s.ended;
+    total.aborted += s.aborted;
+    total.bytes += s.bytes;
+    for (size_t i = 0; i < mime::kNoteCount; ++i) {
+      total.notes[i] += s.notes[i];
+    }
+  });
+  return total;
+}
+
+}  // namespace smtpgw::inspect

@@ -1,0 +1,271 @@
+// The inspection pipeline (DESIGN.md, data flow steps 4-9): one TCP flow's segments →
+// reassembly (tcp/) → SMTP session (smtp/) → MIME decoder (mime/) → scanner (scan/), with the
+// hold points of the session answered by a Decisions object, and one report per message.
+//
+// Two drivers use it and nothing else: a worker (mbuf → flow table → Inspector → TX / inject)
+// and `smtpgw analyze` (pcap record → flow map → Inspector → JSON records). The driver owns the
+// flow table and the packets; the Inspector owns everything a flow borrows while it works.
+//
+//   Inspector (one per worker thread)        Flow (one per TCP connection, owned by the driver)
+//     tcp::Reassembler (slot pool)             tcp::FlowState
+//     smtp::SessionContext (active parts)      smtp::Session
+//     Pool<mime::Decoder>      ── lent per message's content ──►  decoder_
+//     Pool<scan::ScanContext>  ── lent per message (MAIL FROM → its record) ──►  Message::scan
+//     Pool<Message>            ── lent per message (MAIL FROM → its record) ──►  msgs_[]
+//
+// Holds: the session stops releasing client bytes at each configured hold point (a command, the
+// end of data); the Flow asks Decisions::on_hold at once and applies the answer (allow, or
+// refuse with a reply: the session then parses nothing more and the driver answers the client).
+// Decisions are synchronous: everything they need (sender table, published policy, the verdict)
+// is at hand on the worker. A message a pool bound left uninspected (no message state, no
+// decoder, no scan context) is never passed silently: at its next hold it is deferred with
+// kReplyUninspected (fail closed), or, with Config::fail_open, counted and decided as usual.
+//
+// Threads: an Inspector and its Flows are used by one thread. No lock, no system call, no log;
+// no allocation on the packet path once the pools are made (a worker makes them at start; the
+// analyzer lets them grow, see Pool).
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "contract/fields.h"
+#include "dataplane/inspect/pool.h"
+#include "dataplane/mime/decoder.h"
+#include "dataplane/scan/scan_context.h"
+#include "dataplane/smtp/session.h"
+#include "dataplane/tcp/reassembler.h"
+
+namespace smtpgw::inspect {
+
+// What the gateway does at a hold point. Every action but kAllow ends the session: its bytes
+// from the hold on are never released, the client gets the reply, both sides are closed.
+enum class Action : uint8_t {
+  kAllow,     // release the held bytes
+  kRefuse,    // 5xx: a restricted sender, a limit that restricts
+  kThrottle,  // 451 4.7.0: a sending limit; the client retries later
+  kDefer,     // 451 4.x.x: spam on a normal-pool flow, or not inspected (fail closed)
+};
+std::string_view action_name(Action a);
+
+struct Decision {
+  Action action = Action::kAllow;
+  // The reply line without CRLF for any action but kAllow. Must outlive the flow's session
+  // (a static string, or text owned by the published policy).
+  std::string_view reply;
+};
+
+// The reply of the fail-closed outcome (RFC 3463 4.3.2: system not accepting network messages).
+inline constexpr std::string_view kReplyUninspected =
+    "451 4.3.2 Message could not be inspected, try again later";
+
+// One message's inspection state: lent at MAIL FROM, given back after its record was reported.
+struct Message {
+  uint64_t index = 0;                  // the record's index (transactions of the session from 0)
+  scan::ScanContext* scan = nullptr;   // lent with the message; holds the verdict until the record
+  bool ended = false;                  // end_message seen: the scan context has a verdict
+  bool inspected = true;               // false: a pool bound left part of it unscanned
+  bool has_summary = false;            // `summary` holds the MIME decoder's summary
+  Action action = Action::kAllow;      // the decision that ended it, if any
+  mime::Summary summary;               // copied at the end of content (Config::keep_summaries)
+
+  // The scan verdict, or nullptr (no rule set, not ended, no scan context, scan error).
+  const scan::Verdict* verdict() const {
+    return scan != nullptr && ended && scan->verdict().valid ? &scan->verdict() : nullptr;
+  }
+};
+
+class Flow;
+
+// A hold point as Decisions sees it.
+struct Hold {
+  const smtp::HoldPoint& point;
+  const smtp::MessageRecord* record;  // the transaction so far; nullptr for AUTH outside one
+  const Message* message;             // its inspection state; nullptr when none could be had
+};
+
+// The driver's side of the pipeline. Called on the flow's thread from inside
+// Inspector::on_segment / close; must not throw, and must not close the flow from the call.
+class Decisions {
+ public:
+  virtual ~Decisions() = default;
+  // A hold point was reached; the answer is applied at once (see Action).
+  virtual Decision on_hold(Flow& flow, const Hold& hold) = 0;
+  // A transaction ended (any outcome). `message` is its inspection state (nullptr when none
+  // could be had). Both are valid only during the call.
+  virtual void on_record(Flow& flow, const smtp::MessageRecord& record, const Message* message) = 0;
+};
+
+// Every counter of the stage, from one list: X(name, "text", "meaning").
+#define SMTPGW_INSPECT_COUNTERS(X)                                                              \
+  X(kFlows, "flows", "flows opened (a SYN from the client)")                                    \
+  X(kFlowsClosed, "flows_closed", "flows closed (FIN both ways, RST, expiry, end of capture)") \
+  X(kFlowsOpaque, "flows_opaque", "STARTTLS accepted: the rest of the flow is encrypted")      \
+  X(kMessages, "messages", "message records reported")                                          \
+  X(kClientBytes, "client_bytes", "reassembled client → server payload")                       \
+  X(kServerBytes, "server_bytes", "reassembled server → client payload")                       \
+  X(kContentBytes, "content_bytes", "message content in the records (after dot-unstuffing)")   \
+  X(kEvasions, "evasions", "retransmitted bytes that differed from the first copy")            \
+  X(kHoldsAllowed, "holds_allowed", "hold points released by the decision")                    \
+  X(kHoldsEnded, "holds_ended", "hold points refused, throttled or deferred")                  \
+  X(kNoMessageState, "no_message_state", "message state pool empty at MAIL FROM")               \
+  X(kNoDecoder, "no_decoder", "MIME decoder pool empty at DATA: content not decoded")          \
+  X(kNoScanContext, "no_scan_context", "scan context pool empty at MAIL FROM: not scanned")    \
+  X(kUninspectedDeferred, "uninspected_deferred", "uninspected message deferred (fail closed)") \
+  X(kUninspectedPassed, "uninspected_passed", "uninspected message decided as usual (fail_open)")
+
+enum class Counter : uint8_t {
+#define SMTPGW_X(name, text, doc) name,
+  SMTPGW_INSPECT_COUNTERS(SMTPGW_X)
+#undef SMTPGW_X
+      kCount
+};
+inline constexpr size_t kCounterCount = static_cast<size_t>(Counter::kCount);
+std::string_view counter_name(Counter c);
+
+struct Config {
+  tcp::Config tcp;
+  smtp::SessionLimits session;        // hold_mask: which points wait for a decision
+  uint32_t max_active_sessions = 0;   // sessions parsing at once (0: no bound)
+  mime::Limits mime;
+  // Pools: made at start up to reserve_*, on demand up to max_* (a worker sets both equal).
+  uint32_t reserve_messages = 16, max_messages = 1u << 20;
+  uint32_t reserve_decoders = 4, max_decoders = 1u << 20;
+  uint32_t reserve_scans = 4, max_scans = 1u << 20;
+  // The rules: a fixed rule set (analyze, tests) or a published one (workers); neither: no scan.
+  const scan::Ruleset* ruleset = nullptr;
+  const scan::ScanContext::Source* rules_source = nullptr;
+  unsigned worker = 0;                // the scratch of the rule set this thread uses
+  bool keep_summaries = true;         // copy each message's MIME summary for its record
+  bool fail_open = false;             // uninspected messages: decide as usual instead of 451
+};
+
+// One TCP connection's inspection state. Owned by the driver's flow table; made when the
+// client's SYN opens the flow, closed through Inspector::close. Its StreamConsumer,
+// SessionObserver and sinks are the glue between the stages and are called only by them.
+class Flow final : public tcp::StreamConsumer,
+                   public smtp::SessionObserver,
+                   public FieldSink,
+                   public ContentSink {
+ public:
+  // `id` names the flow to the driver (analyze numbers flows; a worker its table slot).
+  Flow(class Inspector& inspector, uint64_t id, const smtp::Endpoint& client,
+       const smtp::Endpoint& server);
+  ~Flow() override;
+  Flow(const Flow&) = delete;
+  Flow& operator=(const Flow&) = delete;
+
+  uint64_t id() const { return id_; }
+  // FIN both ways, or RST: the driver should close the flow and drop it from its table.
+  bool done() const { return done_; }
+  const smtp::Session& session() const { return session_; }
+
+  tcp::FlowState tcp;
+
+  // tcp::StreamConsumer
+  uint64_t on_data(tcp::Direction d, uint64_t offset, std::string_view bytes) override;
+  void on_fin(tcp::Direction d) override;
+  void on_reset() override;
+  // smtp::SessionObserver
+  void on_message(const smtp::MessageRecord& record) override;
+  void on_hold(const smtp::HoldPoint& hold, const smtp::MessageRecord* record) override;
+  // FieldSink: the session's envelope and the decoder's fields, into the message's scan.
+  void begin_message() override;
+  void field(const Field& f) override;
+  void end_message() override;
+  void abort_message() override;
+  // ContentSink: the message's content, into a lent decoder.
+  void begin_content() override;
+  void content(std::string_view chunk) override;
+  void end_content() override;
+  void abort_content() override;
+
+ private:
+  friend class Inspector;
+  static constexpr int kMaxMessages = 2;  // the session's record slots: transactions in flight
+
+  void close();
+  void finish_content();
+  Message* find(uint64_t index);
+  void give_back(Message* m);
+
+  Inspector& in_;
+  smtp::Session session_;
+  uint64_t id_;
+  mime::Decoder* decoder_ = nullptr;
+  Message* current_ = nullptr;          // the message between begin_message and its end
+  std::array<Message*, kMaxMessages> msgs_{};  // lent, awaiting their record
+  uint64_t begun_ = 0;                  // begin_message calls: the next message's index
+  bool fin_[2] = {false, false};
+  bool closed_ = false;
+  bool done_ = false;
+};
+
+class Inspector {
+ public:
+  // Makes the reassembler's slot pool, the session context and the reserved pool objects.
+  // `decisions` must outlive the Inspector. Thread: any, before use.
+  Inspector(const Config& config, Decisions& decisions, tcp::OwnerOps owner_ops);
+  ~Inspector();
+  Inspector(const Inspector&) = delete;
+  Inspector& operator=(const Inspector&) = delete;
+
+  // Whether a client SYN for an existing flow `f` (nullptr: none) starts a new connection: no
+  // flow yet, the old one is done, or the SYN does not fit it (its ISN unknown, or data already
+  // flowed: the ports were reused). The driver then closes `f` and makes a new Flow.
+  static bool starts_new_flow(const Flow* f);
+
+  // Feeds one segment of direction d (client = the SYN's sender) to the flow: reassembly, then
+  // the session, decoder and scanner over the bytes it completes, holds decided as they come.
+  // Returns the reassembler's outcome. Cost: see tcp::Reassembler::on_segment, plus linear in
+  // the bytes delivered. No allocation once the pools are made.
+  tcp::SegmentOutcome on_segment(Flow& f, tcp::Direction d, const tcp::Segment& seg) {
+    return reasm_.on_segment(f.tcp, d, seg, f);
+  }
+  // Ends the flow: its open transactions end (reported as aborted or as their replies decided),
+  // and everything it holds goes back (reassembly slots and their owners, decoder, scan
+  // contexts, message states). Idempotent. The driver may then destroy the Flow.
+  void close(Flow& f);
+
+  // Client bytes of `f` the driver may forward (stream offsets from the first byte after SYN).
+  uint64_t release_limit(const Flow& f) const {
+    return reasm_.release_limit(f.tcp, tcp::Direction::kClientToServer);
+  }
+
+  const tcp::Reassembler& reassembler() const { return reasm_; }
+  const smtp::SessionContext& sessions() const { return sessions_; }
+  const Pool<mime::Decoder>& decoders() const { return decoders_; }
+  const Pool<scan::ScanContext>& scans() const { return scans_; }
+  const Pool<Message>& messages() const { return messages_; }
+  // The MIME totals of every decoder (notes, bytes). Cost: O(decoders made).
+  mime::Stats mime_stats() const;
+  uint64_t counter(Counter c) const { return counters_[static_cast<size_t>(c)]; }
+  const Config& config() const { return config_; }
+  bool scanning() const { return config_.ruleset != nullptr || config_.rules_source != nullptr; }
+
+ private:
+  friend class Flow;
+  void count(Counter c, uint64_t n = 1) { counters_[static_cast<size_t>(c)] += n; }
+
+  class NullSink final : public FieldSink {
+   public:
+    void begin_message() override {}
+    void field(const Field&) override {}
+    void end_message() override {}
+    void abort_message() override {}
+  };
+
+  Config config_;
+  Decisions& decisions_;
+  tcp::Reassembler reasm_;
+  smtp::SessionContext sessions_;
+  NullSink null_sink_;  // where an idle decoder's fields would go (none are emitted)
+  Pool<mime::Decoder> decoders_;
+  Pool<scan::ScanContext> scans_;
+  Pool<Message> messages_;
+  std::array<uint64_t, kCounterCount> counters_{};
+};
+
+}  // namespace smtpgw::inspect

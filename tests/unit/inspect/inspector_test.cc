@@ -1,0 +1,351 @@
+// The inspection pipeline on hand-made TCP flows: holds answered by Decisions (allow, refuse,
+// defer), what the client may release at each point, records with their verdicts, the pools
+// lent per message and given back, and the fail-closed outcome of every pool bound.
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "control/rules/compiler.h"
+#include "dataplane/inspect/inspector.h"
+
+namespace smtpgw::inspect {
+namespace {
+
+using tcp::Direction;
+
+struct Seen {
+  smtp::HoldKind kind;
+  uint64_t offset;
+  bool has_message;
+  bool spam;  // at the end of data: the verdict said spam
+};
+
+struct RecordSeen {
+  smtp::MessageOutcome outcome;
+  uint16_t final_code;
+  std::string final_text;
+  Action action;
+  bool has_summary;
+  bool has_verdict;
+  bool spam;
+  std::string subject;
+};
+
+// Decisions that answer from a script: the Nth hold gets script[N] (allow once it runs out).
+class Scripted final : public Decisions {
+ public:
+  Decision on_hold(Flow&, const Hold& h) override {
+    const scan::Verdict* v = h.message != nullptr ? h.message->verdict() : nullptr;
+    holds.push_back({h.point.kind, h.point.offset, h.message != nullptr, v != nullptr && v->spam});
+    if (holds.size() <= script.size()) {
+      return script[holds.size() - 1];
+    }
+    return {};
+  }
+  void on_record(Flow&, const smtp::MessageRecord& r, const Message* m) override {
+    RecordSeen s{r.outcome, r.final_reply.code, std::string(r.final_reply.text.view()),
+                 m != nullptr ? m->action : Action::kAllow, m != nullptr && m->has_summary,
+                 m != nullptr && m->verdict() != nullptr,
+                 m != nullptr && m->verdict() != nullptr && m->verdict()->spam, {}};
+    if (s.has_summary) {
+      s.subject = std::string(m->summary.value(mime::SummaryHeader::kSubject));
+    }
+    records.push_back(s);
+  }
+  std::vector<Decision> script;
+  std::vector<Seen> holds;
+  std::vector<RecordSeen> records;
+};
+
+constexpr uint32_t kAllHolds = ~0u;
+
+// One TCP connection driven segment by segment, both directions in order.
+class Conn {
+ public:
+  Conn(Inspector& in, uint64_t id) : in_(in), flow_(in, id, {}, {}) {
+    tcp::Segment syn;
+    syn.seq = c_++;
+    syn.flags = tcp::kSyn;
+    syn.window = 65535;
+    in_.on_segment(flow_, Direction::kClientToServer, syn);
+    tcp::Segment sa;
+    sa.seq = s_++;
+    sa.ack = c_;
+    sa.flags = tcp::kSyn | tcp::kAck;
+    sa.window = 65535;
+    in_.on_segment(flow_, Direction::kServerToClient, sa);
+  }
+  void client(const std::string& text) { send(Direction::kClientToServer, c_, s_, text); }
+  void server(const std::string& text) { send(Direction::kServerToClient, s_, c_, text); }
+  // Client bytes sent so far (stream offset of the next one).
+  uint64_t client_sent() const { return c_ - 1001; }
+  Flow& flow() { return flow_; }
+
+ private:
+  void send(Direction d, uint32_t& seq, uint32_t ack, const std::string& text) {
+    texts_.push_back(text);  // the reassembler may keep a view of it until acknowledged
+    tcp::Segment s;
+    s.seq = seq;
+    s.ack = ack;
+    s.flags = tcp::kAck;
+    s.window = 65535;
+    s.data = reinterpret_cast<const uint8_t*>(texts_.back().data());
+    s.len = static_cast<uint32_t>(text.size());
+    in_.on_segment(flow_, d, s);
+    seq += s.len;
+  }
+  Inspector& in_;
+  Flow flow_;
+  uint32_t c_ = 1000;
+  uint32_t s_ = 9000;
+  std::deque<std::string> texts_;  // never moved: the reassembler keeps views until acked
+};
+
+std::unique_ptr<scan::Ruleset> gtube_rules() {
+  rules::CompileOptions o;
+  auto r = rules::compile_sources(
+      {rules::Source{"t.cf", "body GTUBE /XJS\\*C4JDBQADN1\\.NSBN3\\*2IDNEN\\*GTUBE-STANDARD/\n"
+                             "score GTUBE 1000\n"}},
+      o);
+  EXPECT_TRUE(r.ruleset) << (r.errors.empty() ? "" : r.errors[0].to_string());
+  return std::move(r.ruleset);
+}
+
+Config config_with(uint32_t holds) {
+  Config c;
+  c.session.hold_mask = holds;
+  c.tcp.pool_slots = 1024;
+  return c;
+}
+
+void greet(Conn& c) {
+  c.server("220 mx.example ESMTP\r\n");
+  c.client("EHLO client.example\r\n");
+  c.server("250-mx.example\r\n250 PIPELINING\r\n");
+}
+
+const std::string kGtube = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
+
+TEST(InspectorTest, CleanMessageHeldAtEachPointAndReleasedByAllow) {
+  Scripted d;
+  Inspector in(config_with(kAllHolds), d, {});
+  {
+    Conn c(in, 1);
+    greet(c);
+    const uint64_t mail_at = c.client_sent();
+    c.client("MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n");
+    c.server("250 ok\r\n250 ok\r\n354 go\r\n");
+    c.client("Subject: hello\r\n\r\nhi\r\n.\r\n");
+    EXPECT_EQ(in.release_limit(c.flow()), c.client_sent());
+    c.server("250 queued\r\n");
+    ASSERT_EQ(d.holds.size(), 3u);
+    EXPECT_EQ(d.holds[0].kind, smtp::HoldKind::kMailFrom);
+    EXPECT_EQ(d.holds[0].offset, mail_at);
+    EXPECT_EQ(d.holds[1].kind, smtp::HoldKind::kRcptTo);
+    EXPECT_EQ(d.holds[2].kind, smtp::HoldKind::kEndOfData);
+    EXPECT_TRUE(d.holds[2].has_message);
+    ASSERT_EQ(d.records.size(), 1u);
+    EXPECT_EQ(d.records[0].outcome, smtp::MessageOutcome::kDelivered);
+    EXPECT_TRUE(d.records[0].has_summary);
+    EXPECT_EQ(d.records[0].subject, "hello");
+    EXPECT_FALSE(d.records[0].has_verdict);  // no rule set
+    EXPECT_EQ(in.messages().stats().lent, 0u);
+    EXPECT_EQ(in.decoders().stats().lent, 0u);
+  }
+  EXPECT_EQ(in.counter(Counter::kHoldsAllowed), 3u);
+  EXPECT_EQ(in.counter(Counter::kMessages), 1u);
+  EXPECT_EQ(in.counter(Counter::kFlowsClosed), 1u);
+  EXPECT_EQ(in.reassembler().free_slots(), 1024u);  // the destructor closed the flow
+}
+
+TEST(InspectorTest, RefusedMailFromIsNeverReleased) {
+  Scripted d;
+  d.script = {Decision{Action::kRefuse, "550 5.1.8 Access denied, bad outbound sender"}};
+  Inspector in(config_with(kAllHolds), d, {});
+  Conn c(in, 1);
+  greet(c);
+  const uint64_t mail_at = c.client_sent();
+  c.client("MAIL FROM:<spammer@example.org>\r\nRCPT TO:<b@example.net>\r\n");
+  EXPECT_EQ(in.release_limit(c.flow()), mail_at);
+  ASSERT_EQ(d.records.size(), 1u);
+  EXPECT_EQ(d.records[0].outcome, smtp::MessageOutcome::kRefused);
+  EXPECT_EQ(d.records[0].final_code, 550);
+  EXPECT_EQ(d.records[0].action, Action::kRefuse);
+  EXPECT_EQ(in.counter(Counter::kHoldsEnded), 1u);
+  EXPECT_EQ(d.holds.size(), 1u);  // nothing after the refusal is parsed or held
+  EXPECT_EQ(in.messages().stats().lent, 0u);
+}
+
+TEST(InspectorTest, SpamVerdictIsKnownAtTheEndOfDataHoldAndDeferredThere) {
+  auto rules = gtube_rules();
+  ASSERT_TRUE(rules);
+  Scripted d;
+  // MAIL, RCPT allowed; the end of data deferred (what a normal-pool flow does with spam).
+  d.script = {{}, {}, Decision{Action::kDefer, "451 4.7.1 Try again later"}};
+  Config cfg = config_with(kAllHolds);
+  cfg.ruleset = rules.get();
+  Inspector in(cfg, d, {});
+  Conn c(in, 1);
+  greet(c);
+  c.client("MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n");
+  c.server("250 ok\r\n250 ok\r\n354 go\r\n");
+  const uint64_t content_at = c.client_sent();
+  c.client("Subject: test\r\n\r\n" + kGtube + "\r\n.\r\n");
+  ASSERT_EQ(d.holds.size(), 3u);
+  EXPECT_TRUE(d.holds[2].spam);
+  // Content streams; only the final "." line is held back from the server.
+  EXPECT_GT(in.release_limit(c.flow()), content_at);
+  EXPECT_EQ(in.release_limit(c.flow()), c.client_sent() - 3);
+  ASSERT_EQ(d.records.size(), 1u);
+  EXPECT_EQ(d.records[0].action, Action::kDefer);
+  EXPECT_EQ(d.records[0].outcome, smtp::MessageOutcome::kRefused);
+  EXPECT_EQ(d.records[0].final_code, 451);
+  EXPECT_TRUE(d.records[0].has_verdict);
+  EXPECT_TRUE(d.records[0].spam);
+  EXPECT_EQ(in.scans().stats().lent, 0u);
+}
+
+TEST(InspectorTest, NoDecoderFailsClosedAtTheEndOfData) {
+  Scripted d;
+  Config cfg = config_with(kAllHolds);
+  cfg.reserve_decoders = 0;
+  cfg.max_decoders = 0;
+  Inspector in(cfg, d, {});
+  Conn c(in, 1);
+  greet(c);
+  c.client("MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n");
+  c.server("250 ok\r\n250 ok\r\n354 go\r\n");
+  c.client("Subject: x\r\n\r\nhello\r\n.\r\n");
+  EXPECT_EQ(in.counter(Counter::kNoDecoder), 1u);
+  EXPECT_EQ(in.counter(Counter::kUninspectedDeferred), 1u);
+  EXPECT_EQ(d.holds.size(), 2u);  // the end of data was decided without asking
+  ASSERT_EQ(d.records.size(), 1u);
+  EXPECT_EQ(d.records[0].final_code, 451);
+  EXPECT_EQ(d.records[0].final_text, "Message could not be inspected, try again later");
+  EXPECT_EQ(in.release_limit(c.flow()), c.client_sent() - 3);
+}
+
+TEST(InspectorTest, NoDecoderWithFailOpenIsDecidedAsUsual) {
+  Scripted d;
+  Config cfg = config_with(kAllHolds);
+  cfg.max_decoders = 0;
+  cfg.reserve_decoders = 0;
+  cfg.fail_open = true;
+  Inspector in(cfg, d, {});
+  Conn c(in, 1);
+  greet(c);
+  c.client("MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n");
+  c.server("250 ok\r\n250 ok\r\n354 go\r\n");
+  c.client("Subject: x\r\n\r\nhello\r\n.\r\n");
+  c.server("250 queued\r\n");
+  EXPECT_EQ(in.counter(Counter::kUninspectedPassed), 1u);
+  EXPECT_EQ(d.holds.size(), 3u);
+  ASSERT_EQ(d.records.size(), 1u);
+  EXPECT_EQ(d.records[0].outcome, smtp::MessageOutcome::kDelivered);
+  EXPECT_EQ(in.release_limit(c.flow()), c.client_sent());
+}
+
+TEST(InspectorTest, NoMessageStateFailsClosedAtMailFrom) {
+  Scripted d;
+  Config cfg = config_with(kAllHolds);
+  cfg.reserve_messages = 0;
+  cfg.max_messages = 0;
+  Inspector in(cfg, d, {});
+  Conn c(in, 1);
+  greet(c);
+  const uint64_t mail_at = c.client_sent();
+  c.client("MAIL FROM:<a@example.org>\r\n");
+  EXPECT_EQ(in.counter(Counter::kNoMessageState), 1u);
+  EXPECT_EQ(in.counter(Counter::kUninspectedDeferred), 1u);
+  EXPECT_TRUE(d.holds.empty());
+  EXPECT_EQ(in.release_limit(c.flow()), mail_at);
+  ASSERT_EQ(d.records.size(), 1u);
+  EXPECT_EQ(d.records[0].final_code, 451);
+}
+
+TEST(InspectorTest, NoScanContextFailsClosedAtMailFrom) {
+  auto rules = gtube_rules();
+  ASSERT_TRUE(rules);
+  Scripted d;
+  Config cfg = config_with(kAllHolds);
+  cfg.ruleset = rules.get();
+  cfg.reserve_scans = 0;
+  cfg.max_scans = 0;
+  Inspector in(cfg, d, {});
+  Conn c(in, 1);
+  greet(c);
+  c.client("MAIL FROM:<a@example.org>\r\n");
+  EXPECT_EQ(in.counter(Counter::kNoScanContext), 1u);
+  EXPECT_EQ(in.counter(Counter::kUninspectedDeferred), 1u);
+  ASSERT_EQ(d.records.size(), 1u);
+  EXPECT_EQ(d.records[0].final_code, 451);
+}
+
+TEST(InspectorTest, PipelinedMessagesEachBorrowAndGiveBack) {
+  auto rules = gtube_rules();
+  ASSERT_TRUE(rules);
+  Scripted d;
+  Config cfg = config_with(kAllHolds);
+  cfg.ruleset = rules.get();
+  Inspector in(cfg, d, {});
+  Conn c(in, 1);
+  greet(c);
+  // Two transactions in one burst: the second begins before the first's final reply.
+  c.client("MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n");
+  c.server("250 ok\r\n250 ok\r\n354 go\r\n");
+  c.client("Subject: one\r\n\r\n" + kGtube + "\r\n.\r\nMAIL FROM:<a@example.org>\r\n"
+           "RCPT TO:<c@example.net>\r\nDATA\r\n");
+  EXPECT_EQ(in.messages().stats().lent, 2u);
+  c.server("250 queued\r\n250 ok\r\n250 ok\r\n354 go\r\n");
+  c.client("Subject: two\r\n\r\nclean\r\n.\r\nQUIT\r\n");
+  c.server("250 queued\r\n221 bye\r\n");
+  ASSERT_EQ(d.records.size(), 2u);
+  EXPECT_EQ(d.records[0].subject, "one");
+  EXPECT_TRUE(d.records[0].spam);
+  EXPECT_EQ(d.records[1].subject, "two");
+  EXPECT_TRUE(d.records[1].has_verdict);
+  EXPECT_FALSE(d.records[1].spam);
+  EXPECT_EQ(in.messages().stats().lent, 0u);
+  EXPECT_EQ(in.scans().stats().lent, 0u);
+  EXPECT_EQ(in.decoders().stats().lent, 0u);
+}
+
+TEST(InspectorTest, CloseMidMessageReportsItAbortedAndReturnsEverything) {
+  auto rules = gtube_rules();
+  ASSERT_TRUE(rules);
+  Scripted d;
+  Config cfg = config_with(kAllHolds);
+  cfg.ruleset = rules.get();
+  Inspector in(cfg, d, {});
+  Conn c(in, 1);
+  greet(c);
+  c.client("MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n");
+  c.server("250 ok\r\n250 ok\r\n354 go\r\n");
+  c.client("Subject: cut\r\n\r\nhalf a mess");
+  EXPECT_EQ(in.decoders().stats().lent, 1u);
+  in.close(c.flow());
+  in.close(c.flow());  // idempotent
+  ASSERT_EQ(d.records.size(), 1u);
+  EXPECT_EQ(d.records[0].outcome, smtp::MessageOutcome::kAborted);
+  EXPECT_FALSE(d.records[0].has_verdict);
+  EXPECT_EQ(d.records[0].subject, "cut");  // the summary of what was seen
+  EXPECT_EQ(in.decoders().stats().lent, 0u);
+  EXPECT_EQ(in.scans().stats().lent, 0u);
+  EXPECT_EQ(in.messages().stats().lent, 0u);
+  EXPECT_TRUE(c.flow().done());
+}
+
+TEST(InspectorTest, SynStartsANewFlowOnlyWhenTheOldOneCannotContinue) {
+  Scripted d;
+  Inspector in(config_with(0), d, {});
+  EXPECT_TRUE(Inspector::starts_new_flow(nullptr));
+  Conn c(in, 1);
+  EXPECT_FALSE(Inspector::starts_new_flow(&c.flow()));  // handshake seen, no data yet
+  greet(c);
+  EXPECT_TRUE(Inspector::starts_new_flow(&c.flow()));  // data flowed: the ports were reused
+}
+
+}  // namespace
+}  // namespace smtpgw::inspect
