@@ -57,6 +57,8 @@ struct Slot {
   uint32_t gen = 0;
   uint32_t refs = 0;         // pending commands that still point here
   uint32_t rcpts_sent = 0;   // RCPT commands in this transaction (including over the limit)
+  // The end of data (or BDAT LAST) was sent: the server may queue the message.
+  bool content_ended() const { return rec.client_offset_end != 0; }
 };
 
 struct HoldEntry {
