@@ -291,12 +291,20 @@ int Session::Impl::open_slot(uint64_t offset) {
     }
   }
   if (free_slot == kNoSlot) {
-    // Transactions pipelined faster than their replies: report the oldest with what is known.
+    // Transactions pipelined faster than their replies: one is reported early with what is
+    // known. The oldest whose content was never ended goes first (a transaction the client
+    // left): a message whose end of data was sent may have been queued by the server, and its
+    // final reply is what the counts and the trace rest on. Only when every slot holds such a
+    // message (BDAT LAST after BDAT LAST) does the oldest of them go.
     anomaly(Counter::kRecordOverflow, offset);
     uint64_t oldest = UINT64_MAX;
+    bool oldest_ended = true;
     for (int i = 0; i < kRecordSlots; ++i) {
-      if (slots[i]->rec.index < oldest) {
-        oldest = slots[i]->rec.index;
+      const Slot& sl = *slots[i];
+      bool ended = sl.content_ended();
+      if ((oldest_ended && !ended) || (ended == oldest_ended && sl.rec.index < oldest)) {
+        oldest = sl.rec.index;
+        oldest_ended = ended;
         free_slot = i;
       }
     }

@@ -210,8 +210,9 @@ class SessionContext {
     uint64_t exhausted = 0;  // times none could be had (sessions refused)
   };
   const PoolStats& pool() const { return stats_; }
-  // Bytes of one active part made with these limits (buffers, rings, the two record slots with
-  // their fixed fields; recipient storage comes per transaction). Cost: O(1).
+  // Bytes of one active part made with these limits, at most (buffers, rings, the three record
+  // slots with their fixed fields, each made when a transaction first needs it; recipient
+  // storage comes per transaction). Cost: O(1).
   static size_t active_part_bytes(const SessionLimits& limits);
   // Whether `needle` occurs in any part of the pool, held or free (the secret audit of
   // Session::buffers_contain). Cost: linear in the pool's memory.

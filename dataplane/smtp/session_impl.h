@@ -32,7 +32,11 @@ enum class CmdKind : uint8_t {
 
 inline constexpr uint32_t kNoIndex = 0xffffffffu;
 inline constexpr int kNoSlot = -1;
-inline constexpr int kRecordSlots = 2;  // the transaction being sent, and the one closing
+// Transactions whose records are kept at once: the one being sent, the one whose end of data
+// awaits its reply, and one the client left (RSET, EHLO) before the replies to its MAIL and
+// RCPT came. A client that pipelines after the end of data (".", MAIL, RCPT, RSET, MAIL, ...)
+// has all three open before the server's first reply. A slot is made when first needed.
+inline constexpr int kRecordSlots = 3;
 // Room for Session::Impl inside a Part (static_assert in session.cc).
 inline constexpr size_t kImplBytes = 768;
 
@@ -53,6 +57,8 @@ struct Slot {
   uint32_t gen = 0;
   uint32_t refs = 0;         // pending commands that still point here
   uint32_t rcpts_sent = 0;   // RCPT commands in this transaction (including over the limit)
+  // The end of data (or BDAT LAST) was sent: the server may queue the message.
+  bool content_ended() const { return rec.client_offset_end != 0; }
 };
 
 struct HoldEntry {

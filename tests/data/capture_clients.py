@@ -133,6 +133,56 @@ def scenario_bdat(host, port):
     sock.close()
 
 
+def scenario_pipelined_rset(host, port):
+    """A raw client that runs ahead of the replies (smtplib waits for each): after the first
+    message's final "." it sends, in the same segment and before any reply, MAIL, RCPT, RSET,
+    MAIL, RCPT, DATA. aiosmtpd reads commands line by line from one buffer, so it answers them
+    in order: 250 queued, 250, 250, 250 (RSET), 250, 250, 354."""
+    sock = socket.create_connection((host, port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    f = sock.makefile("rb")
+
+    def read_reply():
+        lines = []
+        while True:
+            line = f.readline().decode()
+            lines.append(line)
+            if line[3:4] != "-":
+                return int(lines[0][:3]), "".join(lines)
+
+    def send(data):
+        sock.sendall(data if isinstance(data, bytes) else data.encode())
+
+    def message(subject, to, msgid, text):
+        return ("From: runner@example.org\r\nTo: %s\r\nSubject: %s\r\nMessage-ID: %s\r\n"
+                "Date: %s\r\n\r\n%s" % (to, subject, msgid, DATE, text)).encode()
+
+    read_reply()
+    send("EHLO rset.capture.test\r\n")
+    code, ehlo = read_reply()
+    assert "PIPELINING" in ehlo, ehlo
+    send("MAIL FROM:<runner@example.org>\r\nRCPT TO:<bob@example.net>\r\nDATA\r\n")
+    codes = [read_reply()[0] for _ in range(3)]
+    assert codes == [250, 250, 354], codes
+    first = message("Pipelined first", "bob@example.net", "<rset-1@capture.test>",
+                    "The end of this message is followed by a whole reset transaction.\r\n")
+    # One sendall, well under one segment: the "." and the six commands leave together.
+    send(first + b".\r\n"
+         b"MAIL FROM:<runner@example.org>\r\nRCPT TO:<reset@example.net>\r\nRSET\r\n"
+         b"MAIL FROM:<runner@example.org>\r\nRCPT TO:<carol@example.net>\r\nDATA\r\n")
+    codes = [read_reply()[0] for _ in range(7)]
+    assert codes == [250, 250, 250, 250, 250, 250, 354], codes
+    second = message("Pipelined second", "carol@example.net", "<rset-2@capture.test>",
+                     "Sent after the reset one.\r\n")
+    send(second + b".\r\n")
+    code, text = read_reply()
+    assert code == 250, text
+    send("QUIT\r\n")
+    read_reply()
+    sock.close()
+    print("pipelined_rset: content sizes %d and %d" % (len(first), len(second)))
+
+
 def scenario_ipv6(host, port):
     """One plain message over IPv6 (swaks here lacks IO::Socket::INET6)."""
     s = smtplib.SMTP(host, port, local_hostname="v6.capture.test")
@@ -186,6 +236,7 @@ SCENARIOS = {
     "large": scenario_large,
     "degraded": scenario_degraded,
     "bdat": scenario_bdat,
+    "pipelined_rset": scenario_pipelined_rset,
 }
 
 if __name__ == "__main__":

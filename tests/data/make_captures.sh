@@ -9,6 +9,9 @@
 #   large.pcap       one 2 MB message (1.5 MB base64 attachment)                     (Ethernet)
 #   bdat.pcap        BDAT chunks and BDAT LAST, pipelined envelope; port 2525        (Ethernet)
 #   starttls.pcap    swaks STARTTLS with a throwaway self-signed certificate         (Ethernet)
+#   pipelined_rset.pcap  a raw client that runs ahead of the replies: right after a
+#                    message's "." it sends MAIL, RCPT, RSET, MAIL, RCPT, DATA in the
+#                    same segment, before any reply (aiosmtpd answers in order)      (Ethernet)
 #   ipv6.pcap        smtplib over IPv6                                                (Ethernet)
 #                    (this kernel has no 802.1Q module: VLAN decoding is unit-tested with
 #                    frames built in tests/unit/analyze/packet_decode_test.cc)
@@ -148,6 +151,7 @@ capture starttls.pcap vs -- swaks --server 10.99.0.2 --port 25 --tls --silent 2 
   --helo tls.capture.test --from tls@example.org --to secret@example.net \
   --header "Subject: Encrypted"
 
+capture pipelined_rset.pcap vs -- "$py" "$here/capture_clients.py" pipelined_rset 10.99.0.2 25
 capture ipv6.pcap vs -- "$py" "$here/capture_clients.py" ipv6 fd00:99:100::2 25
 capture verdicts.pcap vs -- "$py" "$here/capture_clients.py" verdicts 10.99.0.2 25
 

@@ -65,6 +65,14 @@ seeds = {
                             ("S", b"250 ok\r\n250 ok\r\n554 no\r\n")),
     "long_lines": session(6, ("S", GREET), ("C", b"MAIL FROM:<" + b"a" * 300 + b"@b.c>\r\n"),
                           ("S", b"250 " + b"x" * 200 + b"\r\n")),
+    "pipelined_rset": session(5, ("S", GREET), ("C", b"EHLO c\r\n"), ("S", EHLO),
+                              ("C", b"MAIL FROM:<a@x.org>\r\nRCPT TO:<b@y.org>\r\nDATA\r\n"),
+                              ("S", b"250 ok\r\n250 ok\r\n354 go\r\n"),
+                              ("C", b"hi\r\n.\r\nMAIL FROM:<c@x.org>\r\nRCPT TO:<d@y.org>\r\nRSET\r\n"
+                                    b"MAIL FROM:<e@x.org>\r\nRCPT TO:<f@y.org>\r\nDATA\r\n"),
+                              ("S", b"250 queued\r\n250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n"
+                                    b"354 go\r\n"),
+                              ("C", b"x\r\n.\r\n"), ("S", b"250 queued\r\n")),
     "multiline": session(0, ("S", b"220-a\r\n220 b\r\n"), ("C", b"EHLO c\r\n"),
                          ("S", b"250-a\r\n251-PIPELINING\r\n250 AUTH=LOGIN PLAIN\r\n"),
                          ("C", b"NOOP\r\nVRFY x\r\nHELP\r\n"), ("S", b"250 ok\r\n252 x\r\n214-a\r\n214 b\r\n")),

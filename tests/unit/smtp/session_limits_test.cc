@@ -159,16 +159,54 @@ std::vector<Bad> bad_cases() {
        false,
        {"#0 from=a@b.c mail=250 rcpt=[] acc=0 rej=0 size=0 aborted",
         "#1 from=d@e.f mail=503 rcpt=[] acc=0 rej=0 size=0 rejected@mail"}},
-      {"transactions pipelined past the record slots",
+      {"transactions pipelined past the record slots: the oldest is reported early",
        {S(kGreet),
-        C("MAIL FROM:<a@b.c>\r\nRSET\r\nMAIL FROM:<d@e.f>\r\nRSET\r\nMAIL FROM:<g@h.i>\r\nRSET\r\n"),
-        S("250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n")},
+        C("MAIL FROM:<a@b.c>\r\nRSET\r\nMAIL FROM:<d@e.f>\r\nRSET\r\nMAIL FROM:<g@h.i>\r\nRSET\r\n"
+          "MAIL FROM:<j@k.l>\r\nRSET\r\n"),
+        S("250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n")},
        {},
        {{"record_overflow", 1}},
        false,
        {"#0 from=a@b.c rcpt=[] acc=0 rej=0 size=0 aborted",
         "#1 from=d@e.f mail=250 rcpt=[] acc=0 rej=0 size=0 aborted",
-        "#2 from=g@h.i mail=250 rcpt=[] acc=0 rej=0 size=0 aborted"}},
+        "#2 from=g@h.i mail=250 rcpt=[] acc=0 rej=0 size=0 aborted",
+        "#3 from=j@k.l mail=250 rcpt=[] acc=0 rej=0 size=0 aborted"}},
+      {"record slots overflow behind an end of data: a reset transaction is reported early, the "
+       "message keeps its final reply",
+       {S(kGreet), C("MAIL FROM:<a@b.c>\r\nRCPT TO:<x@d.e>\r\nDATA\r\n"),
+        S("250 ok\r\n250 ok\r\n354 go\r\n"),
+        C("m\r\n.\r\nMAIL FROM:<d@e.f>\r\nRSET\r\nMAIL FROM:<g@h.i>\r\nRSET\r\n"
+          "MAIL FROM:<j@k.l>\r\nRCPT TO:<y@d.e>\r\nDATA\r\n"),
+        S("250 queued\r\n250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n"
+          "354 go\r\n"),
+        C(".\r\n"), S("250 queued 2\r\n")},
+       {},
+       {{"record_overflow", 1}},
+       false,
+       {"#1 from=d@e.f rcpt=[] acc=0 rej=0 size=0 aborted",
+        "#0 from=a@b.c mail=250 rcpt=[x@d.e:250] acc=1 rej=0 size=3 final=250 'queued' "
+        "delivered",
+        "#2 from=g@h.i mail=250 rcpt=[] acc=0 rej=0 size=0 aborted",
+        "#3 from=j@k.l mail=250 rcpt=[y@d.e:250] acc=1 rej=0 size=0 final=250 'queued 2' "
+        "delivered"}},
+      {"record slots overflow with whole messages only (BDAT LAST): the oldest is reported early",
+       {S(kGreet),
+        C("MAIL FROM:<a@b.c>\r\nRCPT TO:<x@d.e>\r\nBDAT 1 LAST\r\na"
+          "MAIL FROM:<d@e.f>\r\nRCPT TO:<x@d.e>\r\nBDAT 1 LAST\r\nb"
+          "MAIL FROM:<g@h.i>\r\nRCPT TO:<x@d.e>\r\nBDAT 1 LAST\r\nc"
+          "MAIL FROM:<j@k.l>\r\nRCPT TO:<x@d.e>\r\nBDAT 1 LAST\r\nd"),
+        S("250 ok\r\n250 ok\r\n250 queued\r\n250 ok\r\n250 ok\r\n250 queued\r\n"
+          "250 ok\r\n250 ok\r\n250 queued\r\n250 ok\r\n250 ok\r\n250 queued\r\n")},
+       {},
+       {{"record_overflow", 1}},
+       false,
+       {"#0 from=a@b.c rcpt=[x@d.e:0] acc=0 rej=0 size=1 bdat=1 aborted",
+        "#1 from=d@e.f mail=250 rcpt=[x@d.e:250] acc=1 rej=0 size=1 bdat=1 final=250 'queued' "
+        "delivered",
+        "#2 from=g@h.i mail=250 rcpt=[x@d.e:250] acc=1 rej=0 size=1 bdat=1 final=250 'queued' "
+        "delivered",
+        "#3 from=j@k.l mail=250 rcpt=[x@d.e:250] acc=1 rej=0 size=1 bdat=1 final=250 'queued' "
+        "delivered"}},
       {"AUTH PLAIN whose base64 is broken",
        {S(kGreet), C("AUTH PLAIN !!!notbase64\r\n"), S("501 bad\r\n")},
        {},

@@ -221,6 +221,87 @@ std::vector<Golden> goldens() {
        {"#0 helo=c from=a@x.org mail=250 rcpt=[b@y.org:250] acc=1 rej=0 size=14 aborted "
         "truncated"},
        {}},
+
+      // The client runs ahead of the replies: the "." of one message and a whole reset
+      // transaction are sent before the end-of-data reply, so three transactions await replies
+      // at once (the one closing, the one reset, the one being sent).
+      {"pipelined after the end of data: MAIL, RCPT, RSET, MAIL, RCPT, DATA before any reply",
+       {S(kGreet), C("EHLO c\r\n"), S(kEhloReply),
+        C("MAIL FROM:<a@x.org>\r\nRCPT TO:<b@y.org>\r\nDATA\r\n"),
+        S("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go\r\n"),
+        C("hello\r\n.\r\nMAIL FROM:<c@x.org>\r\nRCPT TO:<d@y.org>\r\nRSET\r\n"
+          "MAIL FROM:<e@x.org>\r\nRCPT TO:<f@y.org>\r\nDATA\r\n"),
+        S("250 2.0.0 Ok: queued as A1\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.0.0 Ok\r\n"
+          "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go\r\n"),
+        C("second\r\n.\r\n"), S("250 2.0.0 Ok: queued as A2\r\n"), C("QUIT\r\n"),
+        S("221 2.0.0 Bye\r\n")},
+       {"begin", "helo:c", "from:a@x.org", "rcpt:b@y.org", "content-begin", "content-end:7",
+        "end", "begin", "helo:c", "from:c@x.org", "rcpt:d@y.org", "abort", "begin", "helo:c",
+        "from:e@x.org", "rcpt:f@y.org", "content-begin", "record", "record", "content-end:8",
+        "end", "record"},
+       {"#0 helo=c from=a@x.org mail=250/2.1.0 rcpt=[b@y.org:250/2.1.5] acc=1 rej=0 size=7 "
+        "final=250/2.0.0 'Ok: queued as A1' delivered",
+        "#1 helo=c from=c@x.org mail=250/2.1.0 rcpt=[d@y.org:250/2.1.5] acc=1 rej=0 size=0 "
+        "aborted",
+        "#2 helo=c from=e@x.org mail=250/2.1.0 rcpt=[f@y.org:250/2.1.5] acc=1 rej=0 size=8 "
+        "final=250/2.0.0 'Ok: queued as A2' delivered"},
+       {},
+       {"hello\r\n", "second\r\n"}},
+
+      {"pipelined after the end of data: a second EHLO resets a transaction whose recipient "
+       "is then refused",
+       {S(kGreet), C("EHLO c\r\n"), S(kEhloReply),
+        C("MAIL FROM:<a@x.org>\r\nRCPT TO:<b@y.org>\r\nDATA\r\n"),
+        S("250 ok\r\n250 ok\r\n354 go\r\n"),
+        C("hello\r\n.\r\nMAIL FROM:<c@x.org>\r\nRCPT TO:<nobody@y.org>\r\nEHLO c2\r\n"
+          "MAIL FROM:<e@x.org>\r\nRCPT TO:<f@y.org>\r\nDATA\r\n"),
+        S("250 queued\r\n250 ok\r\n550 5.1.1 no such user\r\n" + kEhloReply +
+          "250 ok\r\n250 ok\r\n354 go\r\n"),
+        C(".\r\n"), S("250 queued 2\r\n")},
+       {"begin", "helo:c", "from:a@x.org", "rcpt:b@y.org", "content-begin", "content-end:7",
+        "end", "begin", "helo:c", "from:c@x.org", "rcpt:nobody@y.org", "abort", "begin",
+        "helo:c2", "from:e@x.org", "rcpt:f@y.org", "content-begin", "record", "record",
+        "content-end:0", "end", "record"},
+       {"#0 helo=c from=a@x.org mail=250 rcpt=[b@y.org:250] acc=1 rej=0 size=7 "
+        "final=250 'queued' delivered",
+        "#1 helo=c from=c@x.org mail=250 rcpt=[nobody@y.org:550/5.1.1] acc=0 rej=1 size=0 "
+        "rejected@rcpt",
+        "#2 helo=c2 from=e@x.org mail=250 rcpt=[f@y.org:250] acc=1 rej=0 size=0 "
+        "final=250 'queued 2' delivered"},
+       {}},
+
+      {"pipelined after the end of data: MAIL, RCPT, QUIT before any reply",
+       {S(kGreet), C("EHLO c\r\n"), S(kEhloReply),
+        C("MAIL FROM:<a@x.org>\r\nRCPT TO:<b@y.org>\r\nDATA\r\n"),
+        S("250 ok\r\n250 ok\r\n354 go\r\n"),
+        C("hello\r\n.\r\nMAIL FROM:<c@x.org>\r\nRCPT TO:<d@y.org>\r\nQUIT\r\n"),
+        S("250 queued\r\n250 ok\r\n250 ok\r\n221 bye\r\n")},
+       {"begin", "helo:c", "from:a@x.org", "rcpt:b@y.org", "content-begin", "content-end:7",
+        "end", "begin", "helo:c", "from:c@x.org", "rcpt:d@y.org", "abort", "record", "record"},
+       {"#0 helo=c from=a@x.org mail=250 rcpt=[b@y.org:250] acc=1 rej=0 size=7 "
+        "final=250 'queued' delivered",
+        "#1 helo=c from=c@x.org mail=250 rcpt=[d@y.org:250] acc=1 rej=0 size=0 aborted"},
+       {}},
+
+      {"BDAT LAST, then MAIL, RCPT, RSET, MAIL, RCPT, BDAT LAST, all before any reply",
+       {S(kGreet), C("EHLO c\r\n"), S(kEhloReply),
+        C("MAIL FROM:<a@x.org>\r\nRCPT TO:<b@y.org>\r\nBDAT 5 LAST\r\nhello"
+          "MAIL FROM:<c@x.org>\r\nRCPT TO:<d@y.org>\r\nRSET\r\n"
+          "MAIL FROM:<e@x.org>\r\nRCPT TO:<f@y.org>\r\nBDAT 3 LAST\r\nbye"),
+        S("250 ok\r\n250 ok\r\n250 2.0.0 queued\r\n250 ok\r\n250 ok\r\n250 reset\r\n"
+          "250 ok\r\n250 ok\r\n250 2.0.0 queued 2\r\n"),
+        C("QUIT\r\n"), S("221 bye\r\n")},
+       {"begin", "helo:c", "from:a@x.org", "rcpt:b@y.org", "content-begin", "content-end:5",
+        "end", "begin", "helo:c", "from:c@x.org", "rcpt:d@y.org", "abort", "begin", "helo:c",
+        "from:e@x.org", "rcpt:f@y.org", "content-begin", "content-end:3", "end", "record",
+        "record", "record"},
+       {"#0 helo=c from=a@x.org mail=250 rcpt=[b@y.org:250] acc=1 rej=0 size=5 bdat=1 "
+        "final=250/2.0.0 'queued' delivered",
+        "#1 helo=c from=c@x.org mail=250 rcpt=[d@y.org:250] acc=1 rej=0 size=0 aborted",
+        "#2 helo=c from=e@x.org mail=250 rcpt=[f@y.org:250] acc=1 rej=0 size=3 bdat=1 "
+        "final=250/2.0.0 'queued 2' delivered"},
+       {},
+       {"hello", "bye"}},
   };
 }
 
@@ -294,7 +375,7 @@ INSTANTIATE_TEST_SUITE_P(Transcripts, GoldenTest, ::testing::Range<size_t>(0, go
 // The whole client stream first, then the whole server stream (a capture whose directions were
 // split): the same fields, content and records; only the early content is counted.
 TEST(SessionTest, DirectionsFedOneAfterTheOtherGiveTheSameRecords) {
-  for (size_t index : {0u, 1u, 4u, 6u, 7u, 8u}) {
+  for (size_t index : {0u, 1u, 4u, 6u, 7u, 8u, 18u, 19u, 21u}) {
     const Golden g = goldens()[index];
     SCOPED_TRACE(g.description);
     std::string client, server;
