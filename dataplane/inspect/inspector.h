@@ -184,7 +184,8 @@ class Flow final : public tcp::StreamConsumer,
 
  private:
   friend class Inspector;
-  static constexpr int kMaxMessages = 2;  // the session's record slots: transactions in flight
+  // As many as the session keeps records: every open transaction has its message state.
+  static constexpr int kMaxMessages = smtp::kMaxOpenTransactions;
 
   void close();
   void finish_content();

@@ -127,6 +127,12 @@ struct SessionLimits {
   uint32_t hold_mask = 0;
 };
 
+// Transactions whose records a session keeps at once: the one being sent, the one whose end of
+// data awaits its reply, and one the client left (RSET, EHLO) before the replies to its MAIL and
+// RCPT came. A client that pipelines after the end of data (".", MAIL, RCPT, RSET, MAIL, ...)
+// has all three open before the server's first reply. Beyond it: kRecordOverflow.
+inline constexpr int kMaxOpenTransactions = 3;
+
 enum class HoldKind : uint8_t {
   kAuth,       // the AUTH line or response that carries the user name
   kMailFrom,   // the MAIL FROM command

@@ -32,11 +32,7 @@ enum class CmdKind : uint8_t {
 
 inline constexpr uint32_t kNoIndex = 0xffffffffu;
 inline constexpr int kNoSlot = -1;
-// Transactions whose records are kept at once: the one being sent, the one whose end of data
-// awaits its reply, and one the client left (RSET, EHLO) before the replies to its MAIL and
-// RCPT came. A client that pipelines after the end of data (".", MAIL, RCPT, RSET, MAIL, ...)
-// has all three open before the server's first reply. A slot is made when first needed.
-inline constexpr int kRecordSlots = 3;
+inline constexpr int kRecordSlots = kMaxOpenTransactions;  // one slot made when first needed
 // Room for Session::Impl inside a Part (static_assert in session.cc).
 inline constexpr size_t kImplBytes = 768;
 
