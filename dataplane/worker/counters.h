@@ -13,11 +13,13 @@ namespace smtpgw::worker {
   X(rx_packets, "packets received")                                                        \
   X(tx_packets, "packets handed to a port for transmission")                               \
   X(tx_refused, "packets the port refused (TX ring full); freed")                          \
+  X(tx_no_headroom, "dropped: no mbuf headroom to insert the port's VLAN tag")              \
   X(multi_segment, "dropped: frame in chained mbufs (the gateway needs contiguous headers)") \
   X(not_for_us, "dropped: destination MAC is neither ours nor broadcast")                   \
   X(l2_multicast, "dropped: multicast frame (IPv6 neighbour discovery, mDNS, ...)")        \
   X(vlan_mismatch, "dropped: VLAN tag differs from the port's")                             \
   X(ipv6_not_routed, "dropped: IPv6 (parsed and valid, but not routed in this version)")   \
+  X(no_l3, "dropped: parsed frame with neither IP nor ARP (the parser refuses these first)") \
   X(arp_request_answered, "ARP requests for our or pool addresses answered")               \
   X(arp_learned, "neighbour entries learned or refreshed from ARP")                        \
   X(arp_ignored, "ARP packets not for us (dropped)")                                       \

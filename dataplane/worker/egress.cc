@@ -40,7 +40,7 @@ void Worker::transmit(rte_mbuf* m, uint16_t port) {
   if (vlan != 0) [[unlikely]] {
     uint8_t* frame = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, packet::kVlanTagLen));
     if (frame == nullptr) {
-      return drop(m, Counter::tx_refused);
+      return drop(m, Counter::tx_no_headroom);
     }
     std::memmove(frame, frame + packet::kVlanTagLen, 12);
     packet::store_be16(frame + 12, packet::kEtherTypeVlan);

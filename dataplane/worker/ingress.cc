@@ -147,7 +147,7 @@ void Worker::act(rte_mbuf* m, uint16_t port, const packet::ParsedPacket& p, uint
     case packet::L3::kIpv4:
       break;
     case packet::L3::kNone:
-      return drop(m, Counter::ipv6_not_routed);
+      return drop(m, Counter::no_l3);
   }
   if (t_.port_owning(p.dst4) != kMaxPorts) {
     return to_local(m, port, p, now);
