@@ -5,6 +5,8 @@
 #include <cstring>
 #include <string>
 
+#include "dataplane/packet/parse.h"
+
 namespace smtpgw::analyze {
 
 namespace {
@@ -45,25 +47,9 @@ DecodeResult decode_tcp(const uint8_t* p, uint32_t n, uint32_t ip_payload, Decod
   out.seg.ack = be32(p + 8);
   out.seg.flags = p[13] & 0x3f;
   out.seg.window = be16(p + 14);
-  out.seg.window_scale = -1;
-  // Options: only window scale (kind 3) matters, and only on SYNs.
-  for (uint32_t i = 20; i < hlen;) {
-    uint8_t kind = p[i];
-    if (kind == 0) {
-      break;
-    }
-    if (kind == 1) {
-      ++i;
-      continue;
-    }
-    if (i + 1 >= hlen || p[i + 1] < 2 || i + p[i + 1] > hlen) {
-      break;  // malformed options: ignored, as a receiver would
-    }
-    if (kind == 3 && p[i + 1] == 3) {
-      out.seg.window_scale = static_cast<int8_t>(p[i + 2] > 14 ? 14 : p[i + 2]);
-    }
-    i += p[i + 1];
-  }
+  // Options: only window scale matters, and only on SYNs (the workers' parser reads it).
+  out.seg.window_scale = (out.seg.flags & tcp::kSyn) != 0 ? packet::tcp_window_scale(p, hlen)
+                                                          : int8_t{-1};
   uint32_t payload = ip_payload - hlen;
   if (n - hlen < payload) {
     return DecodeResult::kTruncatedPayload;

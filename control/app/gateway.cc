@@ -32,6 +32,19 @@ std::string mac_text(const packet::MacAddr& m) {
   return buf;
 }
 
+// The workers' inspection pipeline: pools made at start (reserve == max), every hold point on.
+inspect::Config inspect_config(const config::Config& cfg) {
+  inspect::Config c;
+  c.session.hold_mask = smtp::hold_bit(smtp::HoldKind::kAuth) |
+                        smtp::hold_bit(smtp::HoldKind::kMailFrom) |
+                        smtp::hold_bit(smtp::HoldKind::kRcptTo) |
+                        smtp::hold_bit(smtp::HoldKind::kEndOfData);
+  c.reserve_messages = c.max_messages = cfg.inspection.messages;
+  c.reserve_decoders = c.max_decoders = cfg.inspection.decoders;
+  c.reserve_scans = c.max_scans = cfg.inspection.scan_contexts;
+  c.fail_open = cfg.inspection.pass_uninspected;
+  return c;
+}
 
 }  // namespace
 
@@ -158,6 +171,9 @@ bool build(Gateway& g) {
     wc.nat.egress_addresses = t.all_pool;
     wc.nat.timeouts = {hz * to.syn, hz * to.established, hz * to.fin,
                        hz * to.closed, hz * to.udp,         hz * to.icmp};
+    wc.inspect = cfg.inspection.enabled;
+    wc.inspect_config = inspect_config(cfg);
+    wc.decisions = g.decisions;
     g.workers.push_back(std::make_unique<worker::Worker>(t, wc, g.pool, &g.stats[w]));
   }
   worker::register_telemetry(g.stats, nworkers);

@@ -23,6 +23,9 @@ struct Gateway {
   worker::WorkerStats* stats = nullptr;
   std::vector<std::unique_ptr<worker::Worker>> workers;
   std::vector<uint16_t> started_ports;
+  // Where the workers' inspection decides holds and sends records; nullptr: each worker's own.
+  // Set before build() (tests inject theirs); must outlive the workers.
+  inspect::Decisions* decisions = nullptr;
 };
 
 // Creates the pool, starts every configured port, builds routes, neighbours, pools and the

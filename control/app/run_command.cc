@@ -118,7 +118,21 @@ int run_main(int argc, char** argv) {
     std::printf("smtpgw: stopped; counters:\n%s",
                 worker::format_report(g.stats, static_cast<uint16_t>(g.workers.size())).c_str());
     for (size_t i = 0; i < g.workers.size(); ++i) {
-      std::printf("  worker%zu nat_bindings %u\n", i, g.workers[i]->nat().size());
+      worker::Worker& w = *g.workers[i];
+      std::printf("  worker%zu nat_bindings %u\n", i, w.nat().size());
+      w.close_inspection();  // transactions still open are reported, as at a flow's end
+      if (const inspect::Inspector* in = w.inspector()) {
+        for (size_t c = 0; c < inspect::kCounterCount; ++c) {
+          const auto id = static_cast<inspect::Counter>(c);
+          if (in->counter(id) != 0) {
+            std::printf("  worker%zu inspect_%s %llu\n", i, inspect::counter_name(id).data(),
+                        static_cast<unsigned long long>(in->counter(id)));
+          }
+        }
+        std::printf("  worker%zu inspect_records %llu\n  worker%zu inspect_spam %llu\n", i,
+                    static_cast<unsigned long long>(w.inspect_totals().records), i,
+                    static_cast<unsigned long long>(w.inspect_totals().spam));
+      }
     }
     std::fflush(stdout);
   }

@@ -158,6 +158,17 @@ struct WorkersConfig {
   uint32_t mbufs = 8'191; // mbufs in the pool (per port/socket, as the integrator decides), 512..16777215
 };
 
+// inspection:
+struct InspectionConfig {
+  bool enabled = true;            // reassemble and inspect SMTP flows on the workers
+  // Per-worker pools, made at start (docs/config.md): messages in flight (MAIL FROM to the
+  // record), messages whose content streams at once, scan contexts (with a rule set).
+  uint32_t messages = 1'024;       // 1..1048576
+  uint32_t decoders = 256;         // 1..65536
+  uint32_t scan_contexts = 1'024;  // 1..1048576
+  bool pass_uninspected = false;   // "uninspected: pass"; default "defer" (451 4.3.2)
+};
+
 // telemetry:
 struct TelemetryConfig {
   bool enabled = true;            // false -> --no-telemetry
@@ -176,6 +187,7 @@ struct Config {
   FlowsConfig flows;
   ArpConfig arp;
   WorkersConfig workers;
+  InspectionConfig inspection;
   policy::Policy limits;  // version stays 0: the control plane sets it at publication
   TelemetryConfig telemetry;
 

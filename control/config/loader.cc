@@ -735,6 +735,23 @@ struct Loader {
     m.finish();
   }
 
+  void read_inspection(const YAML::Node& node) {
+    MapReader m(ctx, node, "inspection");
+    if (!m.valid()) {
+      return;
+    }
+    detail::read_bool_into(ctx, m, "enabled", cfg.inspection.enabled);
+    detail::read_uint_into(ctx, m, "messages", cfg.inspection.messages, 1, 1u << 20);
+    detail::read_uint_into(ctx, m, "decoders", cfg.inspection.decoders, 1, 65'536);
+    detail::read_uint_into(ctx, m, "scan_contexts", cfg.inspection.scan_contexts, 1, 1u << 20);
+    if (auto n = m.get("uninspected")) {
+      if (auto v = detail::read_enum(ctx, *n, m.path("uninspected"), {"defer", "pass"})) {
+        cfg.inspection.pass_uninspected = *v == 1;
+      }
+    }
+    m.finish();
+  }
+
   void read_telemetry(const YAML::Node& node) {
     MapReader m(ctx, node, "telemetry");
     if (!m.valid()) {
@@ -782,6 +799,9 @@ struct Loader {
     }
     if (auto n = top.get("workers")) {
       read_workers(*n);
+    }
+    if (auto n = top.get("inspection")) {
+      read_inspection(*n);
     }
     if (auto n = top.get("limits")) {
       detail::read_limits(ctx, *n, cfg.limits);

@@ -218,7 +218,7 @@ void NatTable::index_erase(std::vector<uint32_t>& index, uint32_t slot, bool out
 }
 
 void NatTable::remove(Binding* b) {
-  const uint32_t idx = static_cast<uint32_t>(b - pool_.data());
+  const uint32_t idx = index_of(b);
   index_erase(by_inside_, find_inside_slot(b->inside), false);
   index_erase(by_outside_,
               find_outside_slot(b->inside.dst_ip, b->inside.dst_port, b->egress_ip, b->nat_port,
@@ -248,13 +248,16 @@ uint64_t NatTable::timeout_of(const Binding& b) const {
   return t.closed;
 }
 
-uint32_t NatTable::expire(uint64_t now, uint32_t budget) {
+uint32_t NatTable::expire(uint64_t now, uint32_t budget, ExpireHook hook) {
   uint32_t freed = 0;
   const uint32_t n = cfg_.max_bindings;
   for (uint32_t i = 0; i < budget && n != 0; ++i) {
     Binding& b = pool_[hand_];
     hand_ = hand_ + 1 == n ? 0 : hand_ + 1;
     if (b.in_use && now - b.last_seen > timeout_of(b)) {
+      if (hook.fn != nullptr) {
+        hook.fn(hook.ctx, b);
+      }
       remove(&b);
       ++freed;
     }

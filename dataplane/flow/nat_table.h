@@ -43,6 +43,7 @@ struct Binding {
   uint8_t fin_mask = 0;   // bit 0: FIN from inside, bit 1: FIN from outside
   uint8_t pool = 0;       // which pool the address came from (0 normal, 1 high risk)
   uint8_t in_use = 0;
+  uint8_t inspected = 0;  // the worker keeps an inspection flow in this binding's slot
   uint16_t egress_index = 0;
   uint64_t last_seen = 0; // caller's clock units
   uint32_t next_free = 0;
@@ -64,6 +65,13 @@ struct NatTableConfig {
 
 // Outcome of create(); each non-ok value is counted by the worker under the same name.
 enum class CreateResult : uint8_t { kOk, kTableFull, kPortsExhausted, kUnknownEgress };
+
+// Called for a binding just before expiry frees it, so its owner can release what it keeps
+// beside it (the worker's inspection flow). Must not call back into the table.
+struct ExpireHook {
+  void (*fn)(void* ctx, Binding& b) = nullptr;
+  void* ctx = nullptr;
+};
 
 class NatTable {
  public:
@@ -91,9 +99,25 @@ class NatTable {
   // Frees the binding and its port.
   void remove(Binding* b);
 
-  // Examines up to `budget` pool slots (a clock hand) and frees expired bindings. Returns how
-  // many were freed. Call it every loop iteration with a small budget.
-  uint32_t expire(uint64_t now, uint32_t budget);
+  // Examines up to `budget` pool slots (a clock hand) and frees expired bindings, calling
+  // `hook` for each first. Returns how many were freed. Call it every loop iteration with a
+  // small budget.
+  uint32_t expire(uint64_t now, uint32_t budget, ExpireHook hook = {});
+
+  // The binding's slot number, 0..capacity()-1: stable for the binding's life, so the owner can
+  // keep per-binding state in an array beside the table. O(1).
+  uint32_t index_of(const Binding* b) const { return static_cast<uint32_t>(b - pool_.data()); }
+
+  // Visits every binding in use (teardown: its owner releases what it keeps beside it).
+  // O(capacity).
+  template <class Fn>
+  void for_each(Fn&& fn) {
+    for (Binding& b : pool_) {
+      if (b.in_use) {
+        fn(b);
+      }
+    }
+  }
 
   // Which worker owns `nat_port` (the slice it falls in), or worker_count if outside the range.
   uint16_t owner_of_port(uint16_t nat_port) const;

@@ -58,6 +58,7 @@ ParseResult parse_l4(const uint8_t* frame, uint32_t l4_off, uint32_t l4_len, con
       }
       out->payload_offset = static_cast<uint16_t>(l4_off + doff);
       out->payload_len = static_cast<uint16_t>(l4_len - doff);
+      out->tcp_window_scale = (f & kTcpSyn) != 0 ? tcp_window_scale(l4, doff) : int8_t{-1};
       break;
     }
     case kProtoUdp: {
@@ -262,6 +263,28 @@ uint16_t l4_checksum_residual_v6(const uint8_t* src, const uint8_t* dst, uint8_t
   return checksum_finish(checksum_add(l4, l4_len, sum));
 }
 
+int8_t tcp_window_scale(const uint8_t* tcp, uint32_t hlen) {
+  int8_t scale = -1;
+  for (uint32_t i = kTcpMinHeaderLen; i < hlen;) {
+    const uint8_t kind = tcp[i];
+    if (kind == 0) {
+      break;
+    }
+    if (kind == 1) {
+      ++i;
+      continue;
+    }
+    if (i + 1 >= hlen || tcp[i + 1] < 2 || i + tcp[i + 1] > hlen) {
+      break;
+    }
+    if (kind == 3 && tcp[i + 1] == 3) {
+      scale = static_cast<int8_t>(tcp[i + 2] > 14 ? 14 : tcp[i + 2]);
+    }
+    i += tcp[i + 1];
+  }
+  return scale;
+}
+
 ParseResult parse_frame(const uint8_t* frame, uint32_t len, const ParseOptions& opts,
                         ParsedPacket* out) {
   // Reset the scalar fields only: the address arrays are written by the parser that uses them.
@@ -278,6 +301,7 @@ ParseResult parse_frame(const uint8_t* frame, uint32_t len, const ParseOptions& 
   out->tcp_flags = out->icmp_type = 0;
   out->tcp_seq = out->tcp_ack = 0;
   out->tcp_window = 0;
+  out->tcp_window_scale = -1;
   out->arp_op = 0;
   out->arp_spa = out->arp_tpa = 0;
   if (len < kEthHeaderLen) {

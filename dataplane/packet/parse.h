@@ -75,6 +75,7 @@ struct ParsedPacket {
   uint8_t icmp_type = 0;
   uint32_t tcp_seq = 0, tcp_ack = 0;
   uint16_t tcp_window = 0;
+  int8_t tcp_window_scale = -1;  // the window scale option of a SYN (capped at 14); -1: none
   // ARP fields (host order addresses).
   uint16_t arp_op = 0;
   MacAddr arp_sha, arp_tha;  // ARP only
@@ -91,6 +92,11 @@ struct ParseOptions {
 // filled and the result names the first problem found.
 ParseResult parse_frame(const uint8_t* frame, uint32_t len, const ParseOptions& opts,
                         ParsedPacket* out);
+
+// The window scale option (RFC 7323, kind 3) among the options of the TCP header at `tcp` whose
+// data offset is `hlen` bytes, capped at 14; -1 when absent. Malformed options end the walk, as
+// a receiver would. Meaningful on SYNs only. Cost O(hlen).
+int8_t tcp_window_scale(const uint8_t* tcp, uint32_t hlen);
 
 // Checksum of the TCP/UDP/ICMPv6 segment at `l4` including the IPv4/IPv6 pseudo-header; 0 when the
 // stored checksum is right. Exposed for the NAT and for tests.

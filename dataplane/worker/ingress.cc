@@ -60,7 +60,8 @@ uint32_t Worker::poll_once(uint64_t now) {
   if (now >= next_expire_) {
     // One sweep of the pool per expire_sweep, in 1,000 slices.
     const uint32_t slice = nat_.capacity() / 1000 + 1;
-    stats_->add(Counter::nat_expired, nat_.expire(now, slice));
+    stats_->add(Counter::nat_expired,
+                nat_.expire(now, slice, {inspector_ != nullptr ? &Worker::on_expire : nullptr, this}));
     stats_->bindings = nat_.size();
     next_expire_ = now + cfg_.expire_sweep / 1000;
   }

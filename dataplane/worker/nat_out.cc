@@ -48,11 +48,12 @@ void rewrite_source(uint8_t* frame, const packet::ParsedPacket& p, uint32_t new_
 
 }  // namespace
 
-bool Worker::snat(rte_mbuf* m, const packet::ParsedPacket& p, uint64_t now) {
+// Translates the packet; returns its binding, or nullptr when it was dropped (and counted).
+flow::Binding* Worker::snat(rte_mbuf* m, const packet::ParsedPacket& p, uint64_t now) {
   const bool echo = p.l4_proto == kProtoIcmp && p.icmp_type == 8;
   if (!p.has_l4 || (p.l4_proto == kProtoIcmp && !echo)) {
     drop(m, Counter::other_traffic_dropped);
-    return false;
+    return nullptr;
   }
   const flow::FlowKey key{p.src4, p.dst4, p.sport, echo ? uint16_t{0} : p.dport, p.l4_proto};
   flow::Binding* b = nat_.lookup_inside(key);
@@ -60,12 +61,12 @@ bool Worker::snat(rte_mbuf* m, const packet::ParsedPacket& p, uint64_t now) {
     const bool tcp = p.l4_proto == kProtoTcp;
     if (tcp && (p.tcp_flags & (packet::kTcpSyn | packet::kTcpAck)) != packet::kTcpSyn) {
       drop(m, Counter::nat_no_binding_out);
-      return false;
+      return nullptr;
     }
     const uint32_t egress = flow::rendezvous_pick(p.src4, t_.normal_pool);
     if (egress == 0) {
       drop(m, Counter::nat_no_pool_address);
-      return false;
+      return nullptr;
     }
     switch (nat_.create(key, egress, 0, now, &b)) {
       case flow::CreateResult::kOk:
@@ -73,13 +74,13 @@ bool Worker::snat(rte_mbuf* m, const packet::ParsedPacket& p, uint64_t now) {
         break;
       case flow::CreateResult::kTableFull:
         drop(m, Counter::nat_table_full);
-        return false;
+        return nullptr;
       case flow::CreateResult::kPortsExhausted:
         drop(m, Counter::nat_ports_exhausted);
-        return false;
+        return nullptr;
       case flow::CreateResult::kUnknownEgress:
         drop(m, Counter::nat_no_pool_address);
-        return false;
+        return nullptr;
     }
   }
   if (p.l4_proto == kProtoTcp) {
@@ -89,7 +90,7 @@ bool Worker::snat(rte_mbuf* m, const packet::ParsedPacket& p, uint64_t now) {
   }
   rewrite_source(rte_pktmbuf_mtod(m, uint8_t*), p, b->egress_ip, b->nat_port);
   stats_->add(Counter::nat_translated_out);
-  return true;
+  return b;
 }
 
 void Worker::from_inside(rte_mbuf* m, uint16_t port, const packet::ParsedPacket& p, uint64_t now) {
@@ -102,7 +103,10 @@ void Worker::from_inside(rte_mbuf* m, uint16_t port, const packet::ParsedPacket&
     return drop(m, Counter::smtp_fragment);
   }
   if (smtp) {
-    if (snat(m, p, now)) {
+    if (flow::Binding* b = snat(m, p, now)) {
+      if (inspector_ != nullptr && p.has_l4) {
+        inspect_segment(m, b, p, tcp::Direction::kClientToServer);
+      }
       forward(m, p, now);
     }
     return;
@@ -112,7 +116,7 @@ void Worker::from_inside(rte_mbuf* m, uint16_t port, const packet::ParsedPacket&
       stats_->add(Counter::forwarded);
       return forward(m, p, now);
     case OtherTraffic::kNat:
-      if (!p.is_fragment && snat(m, p, now)) {
+      if (!p.is_fragment && snat(m, p, now) != nullptr) {
         forward(m, p, now);
       } else if (p.is_fragment) {
         drop(m, Counter::other_traffic_dropped);

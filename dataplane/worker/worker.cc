@@ -28,9 +28,13 @@ Worker::Worker(const Tables& tables, const WorkerConfig& cfg, rte_mempool* pool,
   // Sized once here, on the main lcore: the hot path never allocates.
   pending_ = static_cast<Pending*>(
       rte_zmalloc("smtpgw_arp_pending", sizeof(Pending) * (tables.arp_pending_max + 1), 64));
+  if (cfg.inspect) {
+    make_inspection();
+  }
 }
 
 Worker::~Worker() {
+  close_inspection();
   for (uint32_t i = 0; i < pending_count_; ++i) {
     rte_pktmbuf_free(pending_[(pending_head_ + i) % t_.arp_pending_max].m);
   }

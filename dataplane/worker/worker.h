@@ -2,8 +2,9 @@
 // the pipeline, and transmits in bursts. Read the stages in this order:
 //   ingress.cc   RX burst, L2 checks, parse, dispatch by direction
 //   arp.cc       ARP answers and learning; next hops waiting on resolution
-//   nat_out.cc   inside → outside: SMTP flows get a SNAT binding (and, later, inspection)
+//   nat_out.cc   inside → outside: SMTP flows get a SNAT binding and an inspection flow
 //   nat_in.cc    outside → inside: replies translated back (handed to the owning worker)
+//   inspect.cc   both directions of an SMTP binding into its inspection flow (dataplane/inspect)
 //   egress.cc    route, resolve, rewrite L2, buffer per port, TX burst
 // A Worker is used by exactly one thread. It never allocates, locks, logs or makes a system
 // call per packet: its tables are sized at construction and every bound has a counter.
@@ -12,7 +13,10 @@
 #include <atomic>
 #include <cstdint>
 
+#include <memory>
+
 #include "dataplane/flow/nat_table.h"
+#include "dataplane/inspect/inspector.h"
 #include "dataplane/packet/parse.h"
 #include "dataplane/worker/counters.h"
 #include "dataplane/worker/tables.h"
@@ -30,6 +34,20 @@ struct WorkerConfig {
   // Expiry sweeps the binding pool once per `expire_sweep` TSC ticks (default one second),
   // a slice at a time, so its cost per packet stays small whatever the loop rate.
   uint64_t expire_sweep = 0;
+  // Inspection of SMTP flows: each SMTP binding keeps an inspect::Flow beside it, fed with
+  // both directions. Observing only for now: the verdicts and records are counted, every
+  // segment is forwarded as before (holds and enforcement come with the inline release).
+  bool inspect = false;
+  inspect::Config inspect_config;
+  // Where the inspection's holds are decided and its records go; nullptr: the worker's own
+  // (allow every hold, count records). Tests inject theirs. Must outlive the worker.
+  inspect::Decisions* decisions = nullptr;
+};
+
+// What the worker's own Decisions counted (observing: every hold allowed).
+struct InspectTotals {
+  uint64_t records = 0;
+  uint64_t spam = 0;
 };
 
 class Worker {
@@ -52,6 +70,13 @@ class Worker {
 
   const flow::NatTable& nat() const { return nat_; }
   uint16_t index() const { return cfg_.index; }
+  // The inspection pipeline (nullptr when inspection is off). Read on the worker's thread, or
+  // after it stopped.
+  const inspect::Inspector* inspector() const { return inspector_.get(); }
+  const InspectTotals& inspect_totals() const { return own_decisions_.totals; }
+  // Closes every inspection flow (their open transactions are reported) and releases what they
+  // hold. Call after the worker stopped, before its ports and pool go. Idempotent.
+  void close_inspection();
 
  private:
   static uint16_t m_port(const rte_mbuf* m);
@@ -68,10 +93,17 @@ class Worker {
   void send_arp_request(uint16_t port, uint32_t target, uint64_t now);
   // nat_out.cc
   void from_inside(rte_mbuf* m, uint16_t port, const packet::ParsedPacket& p, uint64_t now);
-  bool snat(rte_mbuf* m, const packet::ParsedPacket& p, uint64_t now);
+  flow::Binding* snat(rte_mbuf* m, const packet::ParsedPacket& p, uint64_t now);
   // nat_in.cc
   void from_outside(rte_mbuf* m, uint16_t port, const packet::ParsedPacket& p, uint64_t now);
   void to_local(rte_mbuf* m, uint16_t port, const packet::ParsedPacket& p, uint64_t now);
+  // inspect.cc
+  void make_inspection();
+  void inspect_segment(rte_mbuf* m, flow::Binding* b, const packet::ParsedPacket& p,
+                       tcp::Direction d);
+  inspect::Flow* flow_of(const flow::Binding* b);
+  void end_flow(flow::Binding* b);
+  static void on_expire(void* worker, flow::Binding& b);
   // egress.cc
   void forward(rte_mbuf* m, const packet::ParsedPacket& p, uint64_t now);
   void send_to(rte_mbuf* m, uint16_t port, uint32_t next_hop, uint64_t now);
@@ -84,6 +116,23 @@ class Worker {
   rte_mempool* pool_;
   WorkerStats* stats_;
   flow::NatTable nat_;
+
+  // Allows every hold and counts what the records say (inspect.cc).
+  class OwnDecisions final : public inspect::Decisions {
+   public:
+    inspect::Decision on_hold(inspect::Flow&, const inspect::Hold&) override { return {}; }
+    void on_record(inspect::Flow& f, const smtp::MessageRecord& r,
+                   const inspect::Message* m) override;
+    InspectTotals totals;
+  };
+  OwnDecisions own_decisions_;
+  std::unique_ptr<inspect::Inspector> inspector_;
+  // One inspect::Flow per binding slot (NatTable::index_of), constructed while the binding's
+  // `inspected` flag is set. Allocated at construction when inspection is on.
+  struct alignas(alignof(inspect::Flow)) FlowSlot {
+    unsigned char bytes[sizeof(inspect::Flow)];
+  };
+  std::unique_ptr<FlowSlot[]> flows_;
 
   struct TxBuffer {
     uint16_t n = 0;

@@ -153,4 +153,10 @@ sgw_stop_pid "$sink_pid" TERM 10
 sgw_gateway_stop "$SGW_GW_PID" "$gwlog"
 sgw_log "gateway counters at exit:"
 sed -n '/stopped/,$p' "$gwlog" | sed 's/^/  | /' >&2
-sgw_log "PASS: 3 messages delivered intact through the gateway from a normal-pool address"
+# The workers inspected every message on the way (reassembly, SMTP, MIME): one record each.
+records=$(awk '$2 == "inspect_records" { n += $3 } END { print n + 0 }' "$gwlog")
+delivered=$(awk '$2 == "inspect_messages" { n += $3 } END { print n + 0 }' "$gwlog")
+if [[ $records -ne 3 || $delivered -ne 3 ]]; then
+  sgw_fail "the workers reported $records inspection records ($delivered messages), expected 3"
+fi
+sgw_log "PASS: 3 messages delivered intact through the gateway from a normal-pool address, each inspected"

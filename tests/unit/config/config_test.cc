@@ -134,6 +134,10 @@ const BadCase kBadCases[] = {
     {"out of range lcore", edit("lcores: [0, 1]", "lcores: [0, 128]"), "eal.lcores", "out of range 0..127", 2},
     {"negative number", std::string(kBase) + "workers: { burst: -1 }\n", "workers.burst",
      "expected an integer (1..512)", 27},
+    {"inspection pool of zero", std::string(kBase) + "inspection: { decoders: 0 }\n",
+     "inspection.decoders", "'0' is not in 1..65536", 27},
+    {"bad uninspected outcome", std::string(kBase) + "inspection: { uninspected: drop }\n",
+     "inspection.uninspected", "defer", 27},
     {"one lcore only", edit("lcores: [0, 1]", "lcores: \"3\""), "eal.lcores", "at least two lcores", 2},
     {"duplicate lcore", edit("lcores: [0, 1]", "lcores: \"0-2,1\""), "eal.lcores", "lcore 1 is listed twice", 2},
     {"bad CIDR length", edit("10.99.1.1/24", "10.99.1.1/33"), "ports[0].address",
@@ -292,7 +296,7 @@ TEST(ConfigLoad, FileErrorsNameTheFile) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.errors()[0].to_string(), path + ":27:1: bogus: unknown key; expected one of: eal, "
                                               "ports, routes, neighbors, smtp, pools, flows, arp, "
-                                              "workers, limits, telemetry");
+                                              "workers, inspection, limits, telemetry");
 }
 
 TEST(ConfigLoad, OptionalValuesAndShorthands) {
@@ -309,7 +313,8 @@ TEST(ConfigLoad, OptionalValuesAndShorthands) {
           "  organisations: [{prefix: 2001:db8::/32, name: v6}, {prefix: 10.99.1.0/24, name: acme}]\n"
           "smtp: { ports: 2525, other_traffic: nat }\n"
           "flows: { timeouts: { established: 2h, syn: 30s, udp: 1m, icmp: 1d } }\n"
-          "telemetry: { enabled: false, stats_interval_s: 5m }\n";
+          "telemetry: { enabled: false, stats_interval_s: 5m }\n"
+          "inspection: { messages: 64, decoders: 8, scan_contexts: 16, uninspected: pass }\n";
   auto r = load_string(text, "t.yaml");
   ASSERT_TRUE(r.ok()) << r.error_text();
   const Config& c = r.config();
@@ -341,6 +346,11 @@ TEST(ConfigLoad, OptionalValuesAndShorthands) {
   EXPECT_EQ(c.flows.timeouts.fin, 240u);  // default kept
   EXPECT_FALSE(c.telemetry.enabled);
   EXPECT_EQ(c.telemetry.stats_interval_s, 300u);
+  EXPECT_TRUE(c.inspection.enabled);  // default kept
+  EXPECT_EQ(c.inspection.messages, 64u);
+  EXPECT_EQ(c.inspection.decoders, 8u);
+  EXPECT_EQ(c.inspection.scan_contexts, 16u);
+  EXPECT_TRUE(c.inspection.pass_uninspected);
 }
 
 TEST(ConfigLoad, EalArguments) {
