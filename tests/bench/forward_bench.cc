@@ -10,6 +10,9 @@
 //   forward  the same segments to port 80 with other_traffic: forward (no NAT)
 //   null     the harness alone: RX burst straight to TX burst, no gateway (its own cost)
 // The harness cost is included in snat/forward; `null` shows how much of it there is.
+// Inspection is off: the harness replays one segment per flow over and over, which a
+// reassembler sees as duplicates; the inspecting pipeline is measured by tools/bench stream
+// (and the gateway benchmark) over real sessions.
 //
 // usage: forward_bench MODE FRAME_BYTES SECONDS   → prints one JSON object
 #include <rte_cycles.h>
@@ -52,6 +55,7 @@ neighbors:
 smtp: { ports: [25], other_traffic: forward }
 pools: { normal: [10.96.2.10, 10.96.2.11, 10.96.2.12, 10.96.2.13] }
 flows: { max_per_worker: 65536 }
+inspection: { enabled: false }
 telemetry: { enabled: false }
 )";
 
