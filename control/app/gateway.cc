@@ -32,9 +32,13 @@ std::string mac_text(const packet::MacAddr& m) {
   return buf;
 }
 
-// The workers' inspection pipeline: pools made at start (reserve == max), every hold point on.
-inspect::Config inspect_config(const config::Config& cfg) {
+// Worker `w`'s inspection pipeline: pools made at start (reserve == max), every hold point on,
+// the rule set's scratch `w`.
+inspect::Config inspect_config(const config::Config& cfg, const scan::Ruleset* rules,
+                               unsigned w) {
   inspect::Config c;
+  c.ruleset = rules;
+  c.worker = w;
   c.session.hold_mask = smtp::hold_bit(smtp::HoldKind::kAuth) |
                         smtp::hold_bit(smtp::HoldKind::kMailFrom) |
                         smtp::hold_bit(smtp::HoldKind::kRcptTo) |
@@ -172,7 +176,7 @@ bool build(Gateway& g) {
     wc.nat.timeouts = {hz * to.syn, hz * to.established, hz * to.fin,
                        hz * to.closed, hz * to.udp,         hz * to.icmp};
     wc.inspect = cfg.inspection.enabled;
-    wc.inspect_config = inspect_config(cfg);
+    wc.inspect_config = inspect_config(cfg, g.ruleset.get(), w);
     wc.decisions = g.decisions;
     g.workers.push_back(std::make_unique<worker::Worker>(t, wc, g.pool, &g.stats[w]));
   }

@@ -23,6 +23,9 @@ struct Gateway {
   worker::WorkerStats* stats = nullptr;
   std::vector<std::unique_ptr<worker::Worker>> workers;
   std::vector<uint16_t> started_ports;
+  // The rule set the workers scan with (its scratch count covers every worker); null: no scan.
+  // Set before build(); `smtpgw run` compiles rules.dir (load_rules in run_command.cc).
+  std::shared_ptr<const scan::Ruleset> ruleset;
   // Where the workers' inspection decides holds and sends records; nullptr: each worker's own.
   // Set before build() (tests inject theirs); must outlive the workers.
   inspect::Decisions* decisions = nullptr;

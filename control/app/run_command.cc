@@ -14,6 +14,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
@@ -22,6 +23,7 @@
 #include "control/app/commands.h"
 #include "control/config/config.h"
 #include "control/app/gateway.h"
+#include "control/rules/compiler.h"
 #include "dataplane/worker/telemetry.h"
 #include "dataplane/worker/worker.h"
 
@@ -36,6 +38,42 @@ void on_signal(int) { g_stop.store(true, std::memory_order_relaxed); }
 int launch_worker(void* arg) {
   static_cast<worker::Worker*>(arg)->run(g_stop);
   return 0;
+}
+
+// Compiles rules.dir (or the shipped set) with a scratch per worker into g.ruleset. Prints every
+// error (or, lenient, every skipped rule) as `smtpgw rules check` does; false: do not start.
+bool load_rules(Gateway& g, const std::string& config_path) {
+  const config::RulesConfig& rc = g.cfg.rules;
+  if (!rc.enabled) {
+    std::printf("smtpgw: rules: disabled (rules.enabled: false): messages are not scanned\n");
+    return true;
+  }
+  std::filesystem::path dir = rc.dir.empty() ? std::filesystem::path(SMTPGW_SHIPPED_RULES)
+                                             : std::filesystem::path(rc.dir);
+  if (dir.is_relative() && !rc.dir.empty()) {
+    dir = std::filesystem::path(config_path).parent_path() / dir;
+  }
+  rules::CompileOptions opts;
+  opts.mode = rc.lenient ? rules::Mode::kLenient : rules::Mode::kStrict;
+  opts.worker_count = static_cast<unsigned>(g.cfg.worker_count());
+  rules::CompileResult r = rules::compile_directory(dir, opts);
+  for (const rules::Diagnostic& d : r.errors) {
+    const bool fatal = !rc.lenient && d.problem != rules::Problem::kPluginBlock;
+    std::fprintf(stderr, "%s: %s [%s]\n", fatal ? "error" : "skipped", d.to_string().c_str(),
+                 std::string(rules::problem_name(d.problem)).c_str());
+  }
+  const bool usable = rc.lenient ? r.ruleset != nullptr : r.ok();
+  if (!usable) {
+    std::fprintf(stderr,
+                 "smtpgw: rules.dir: %s does not compile (%u errors above; rules.lenient: true "
+                 "skips bad rules); not starting\n",
+                 dir.c_str(), r.fatal_errors);
+    return false;
+  }
+  std::printf("smtpgw: rules: %u rules from %s (%u skipped)\n", r.compiled_rules, dir.c_str(),
+              r.skipped_rules);
+  g.ruleset = std::move(r.ruleset);
+  return true;
 }
 
 }  // namespace
@@ -68,6 +106,9 @@ int run_main(int argc, char** argv) {
   }
   Gateway g;
   g.cfg = std::move(loaded.config());
+  if (!load_rules(g, config_path)) {
+    return 2;
+  }
 
   std::vector<std::string> eal_args = config::eal_arguments(g.cfg, "smtpgw");
   // Without a PCI device in the config, keep EAL away from the machine's own NICs: probing

@@ -169,6 +169,13 @@ struct InspectionConfig {
   bool pass_uninspected = false;   // "uninspected: pass"; default "defer" (451 4.3.2)
 };
 
+// rules:
+struct RulesConfig {
+  bool enabled = true;   // compile a rule set at start; every message is scanned with it
+  std::string dir;       // empty: the shipped rule set; relative: to the config file's folder
+  bool lenient = false;  // skip bad rules (each listed) instead of refusing to start
+};
+
 // telemetry:
 struct TelemetryConfig {
   bool enabled = true;            // false -> --no-telemetry
@@ -188,6 +195,7 @@ struct Config {
   ArpConfig arp;
   WorkersConfig workers;
   InspectionConfig inspection;
+  RulesConfig rules;
   policy::Policy limits;  // version stays 0: the control plane sets it at publication
   TelemetryConfig telemetry;
 

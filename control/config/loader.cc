@@ -752,6 +752,25 @@ struct Loader {
     m.finish();
   }
 
+  void read_rules(const YAML::Node& node) {
+    MapReader m(ctx, node, "rules");
+    if (!m.valid()) {
+      return;
+    }
+    detail::read_bool_into(ctx, m, "enabled", cfg.rules.enabled);
+    if (auto n = m.get("dir")) {
+      if (auto s = detail::read_string(ctx, *n, m.path("dir"))) {
+        if (s->empty()) {
+          ctx.error(*n, m.path("dir"), "is empty; leave the key out for the shipped rule set");
+        } else {
+          cfg.rules.dir = *s;
+        }
+      }
+    }
+    detail::read_bool_into(ctx, m, "lenient", cfg.rules.lenient);
+    m.finish();
+  }
+
   void read_telemetry(const YAML::Node& node) {
     MapReader m(ctx, node, "telemetry");
     if (!m.valid()) {
@@ -802,6 +821,9 @@ struct Loader {
     }
     if (auto n = top.get("inspection")) {
       read_inspection(*n);
+    }
+    if (auto n = top.get("rules")) {
+      read_rules(*n);
     }
     if (auto n = top.get("limits")) {
       detail::read_limits(ctx, *n, cfg.limits);

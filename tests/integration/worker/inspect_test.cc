@@ -2,7 +2,8 @@
 // through a real worker (net_ring ports, DPDK --no-huge) as the network would deliver it to the
 // gateway — the client's frames on the inside port, the server's replies on the outside port
 // addressed to the egress address and NAT port the worker chose — and through `smtpgw analyze`'s
-// Analyzer. The message records both produce must agree field by field (all but the file name,
+// Analyzer, both with the shipped rule set. The message records both produce (verdicts
+// included) must agree field by field (all but the file name,
 // the flow number and the server's address, which the test moves out of the client's subnet so
 // the gateway routes it). Then nothing may leak: after the worker closes its inspection, every
 // mbuf is back in the pool and every pool of the pipeline has nothing lent.
@@ -26,11 +27,12 @@
 #include "control/analyze/analyzer.h"
 #include "control/analyze/record_json.h"
 #include "control/app/gateway.h"
+#include "control/rules/compiler.h"
 #include "dataplane/packet/checksum.h"
 #include "dataplane/packet/parse.h"
 
-#ifndef SMTPGW_TEST_DATA
-#error "SMTPGW_TEST_DATA must name tests/data"
+#if !defined(SMTPGW_TEST_DATA) || !defined(SMTPGW_SHIPPED_RULES)
+#error "SMTPGW_TEST_DATA and SMTPGW_SHIPPED_RULES must name tests/data and rules/"
 #endif
 
 namespace smtpgw {
@@ -54,6 +56,7 @@ class Recorder final : public inspect::Decisions {
   void on_record(inspect::Flow& f, const smtp::MessageRecord& r, const inspect::Message* m) override {
     json j = analyze::record_to_json(r, m != nullptr && m->has_summary ? &m->summary : nullptr);
     j["evasions"] = f.tcp.evasions;
+    analyze::add_verdict(j, m);
     records.push_back(std::move(j));
   }
   std::vector<json> records;
@@ -83,13 +86,15 @@ void drain(rte_ring* r) {
   }
 }
 
-// The records analyze prints for `path`, without what names the file or the flow.
-std::vector<json> analyze_records(const std::string& path) {
+// The records analyze prints for `path` with `rules`, without what names the file or the flow.
+std::vector<json> analyze_records(const std::string& path,
+                                  std::shared_ptr<const scan::Ruleset> rules) {
   std::ostringstream out;
   std::ostringstream err;
   {
     analyze::Options o;
     o.tcp.gate_client = false;
+    o.ruleset = std::move(rules);
     analyze::Analyzer a(o, out, err);
     EXPECT_TRUE(a.process_file(path)) << err.str();
   }
@@ -194,10 +199,15 @@ telemetry: { enabled: false }
 )", port_ids[0], port_ids[1]);
   config::Result r = config::load_string(text, "inspect.yaml");
   ASSERT_TRUE(r.ok()) << r.error_text();
+  // The shipped rule set, compiled once for both drivers (the worker uses scratch 0).
+  rules::CompileResult compiled = rules::compile_directory(SMTPGW_SHIPPED_RULES, {});
+  ASSERT_TRUE(compiled.ok()) << (compiled.errors.empty() ? "" : compiled.errors[0].to_string());
+  std::shared_ptr<const scan::Ruleset> ruleset = std::move(compiled.ruleset);
   Recorder recorder;
   app::Gateway g;
   g.cfg = std::move(r.config());
   g.decisions = &recorder;
+  g.ruleset = ruleset;
   ASSERT_TRUE(app::build(g));
   ASSERT_EQ(g.workers.size(), 1u);
   worker::Worker& w = *g.workers[0];
@@ -205,6 +215,7 @@ telemetry: { enabled: false }
   ASSERT_NE(in, nullptr);
   const unsigned in_use_at_start = rte_mempool_in_use_count(g.pool);
   size_t compared = 0;
+  size_t spam = 0;
   for (const char* name : {"bdat.pcap", "multi.pcap", "pipelining.pcap", "large.pcap",
                            "starttls.pcap", "verdicts.pcap", "pipelined_rset.pcap"}) {
     SCOPED_TRACE(name);
@@ -215,7 +226,7 @@ telemetry: { enabled: false }
       break;
     }
     w.close_inspection();  // flows still open end as the end of a capture ends them in analyze
-    std::vector<json> want = analyze_records(path);  // none for starttls.pcap: TLS after EHLO
+    std::vector<json> want = analyze_records(path, ruleset);  // none for starttls.pcap
     ASSERT_EQ(recorder.records.size(), want.size());
     for (size_t i = 0; i < want.size(); ++i) {
       json got = recorder.records[i];
@@ -228,15 +239,18 @@ telemetry: { enabled: false }
         EXPECT_EQ(got[key], value) << "message " << i << " field " << key;
       }
       EXPECT_EQ(got.size(), expected.size()) << "message " << i;
+      spam += got["verdict"] == "spam" ? 1 : 0;
       ++compared;
     }
     EXPECT_EQ(in->messages().stats().lent, 0u);
     EXPECT_EQ(in->decoders().stats().lent, 0u);
+    EXPECT_EQ(in->scans().stats().lent, 0u);
     EXPECT_EQ(in->reassembler().free_slots(), in->reassembler().config().pool_slots);
     EXPECT_EQ(in->sessions().pool().active, 0u);
     EXPECT_EQ(rte_mempool_in_use_count(g.pool), in_use_at_start) << "mbufs kept by the pipeline";
   }
   EXPECT_GE(compared, 10u);  // the captures hold 13 messages today: the comparison ran
+  EXPECT_GE(spam, 2u);       // GTUBE and the phishing lure of verdicts.pcap, by both drivers
   app::teardown(g);
 }
 

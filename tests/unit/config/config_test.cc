@@ -138,6 +138,8 @@ const BadCase kBadCases[] = {
      "inspection.decoders", "'0' is not in 1..65536", 27},
     {"bad uninspected outcome", std::string(kBase) + "inspection: { uninspected: drop }\n",
      "inspection.uninspected", "defer", 27},
+    {"empty rules dir", std::string(kBase) + "rules: { dir: \"\" }\n", "rules.dir",
+     "leave the key out", 27},
     {"one lcore only", edit("lcores: [0, 1]", "lcores: \"3\""), "eal.lcores", "at least two lcores", 2},
     {"duplicate lcore", edit("lcores: [0, 1]", "lcores: \"0-2,1\""), "eal.lcores", "lcore 1 is listed twice", 2},
     {"bad CIDR length", edit("10.99.1.1/24", "10.99.1.1/33"), "ports[0].address",
@@ -296,7 +298,7 @@ TEST(ConfigLoad, FileErrorsNameTheFile) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.errors()[0].to_string(), path + ":27:1: bogus: unknown key; expected one of: eal, "
                                               "ports, routes, neighbors, smtp, pools, flows, arp, "
-                                              "workers, inspection, limits, telemetry");
+                                              "workers, inspection, rules, limits, telemetry");
 }
 
 TEST(ConfigLoad, OptionalValuesAndShorthands) {
@@ -314,7 +316,8 @@ TEST(ConfigLoad, OptionalValuesAndShorthands) {
           "smtp: { ports: 2525, other_traffic: nat }\n"
           "flows: { timeouts: { established: 2h, syn: 30s, udp: 1m, icmp: 1d } }\n"
           "telemetry: { enabled: false, stats_interval_s: 5m }\n"
-          "inspection: { messages: 64, decoders: 8, scan_contexts: 16, uninspected: pass }\n";
+          "inspection: { messages: 64, decoders: 8, scan_contexts: 16, uninspected: pass }\n"
+          "rules: { dir: my-rules, lenient: true }\n";
   auto r = load_string(text, "t.yaml");
   ASSERT_TRUE(r.ok()) << r.error_text();
   const Config& c = r.config();
@@ -351,6 +354,9 @@ TEST(ConfigLoad, OptionalValuesAndShorthands) {
   EXPECT_EQ(c.inspection.decoders, 8u);
   EXPECT_EQ(c.inspection.scan_contexts, 16u);
   EXPECT_TRUE(c.inspection.pass_uninspected);
+  EXPECT_TRUE(c.rules.enabled);
+  EXPECT_EQ(c.rules.dir, "my-rules");
+  EXPECT_TRUE(c.rules.lenient);
 }
 
 TEST(ConfigLoad, EalArguments) {
