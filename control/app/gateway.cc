@@ -134,6 +134,7 @@ bool build(Gateway& g) {
   }
   t.all_pool = t.normal_pool;
   t.all_pool.insert(t.all_pool.end(), t.high_risk_pool.begin(), t.high_risk_pool.end());
+  t.pool_index = flow::AddressIndex(t.all_pool);
   for (uint16_t p : cfg.smtp.ports) {
     t.smtp_ports.set(p);
   }

@@ -34,7 +34,7 @@ uint32_t hash_outside(uint32_t remote_ip, uint16_t remote_port, uint32_t egress_
 
 }  // namespace
 
-NatTable::NatTable(const NatTableConfig& cfg) : cfg_(cfg) {
+NatTable::NatTable(const NatTableConfig& cfg) : cfg_(cfg), egress_index_(cfg_.egress_addresses) {
   const uint32_t range = uint32_t{cfg_.port_max} - cfg_.port_min + 1;
   const uint16_t workers = cfg_.worker_count == 0 ? 1 : cfg_.worker_count;
   span_ = static_cast<uint16_t>(range / workers);
@@ -61,14 +61,7 @@ uint16_t NatTable::owner_of_port(uint16_t nat_port) const {
   return w < cfg_.worker_count ? static_cast<uint16_t>(w) : cfg_.worker_count;
 }
 
-int NatTable::egress_index_of(uint32_t ip) const {
-  for (size_t i = 0; i < cfg_.egress_addresses.size(); ++i) {
-    if (cfg_.egress_addresses[i] == ip) {
-      return static_cast<int>(i);
-    }
-  }
-  return -1;
-}
+int NatTable::egress_index_of(uint32_t ip) const { return egress_index_.find(ip); }
 
 bool NatTable::alloc_port(int egress, uint16_t* port) {
   auto& bits = port_bits_[egress];

@@ -15,6 +15,8 @@
 #include <span>
 #include <vector>
 
+#include "dataplane/flow/address_index.h"
+
 namespace smtpgw::flow {
 
 // A flow as the inside host sent it (host order). proto is the IP protocol.
@@ -150,6 +152,7 @@ class NatTable {
   std::vector<uint32_t> by_outside_;
   std::vector<std::vector<uint64_t>> port_bits_;  // per egress address: 1 = in use
   std::vector<uint32_t> port_cursor_;
+  AddressIndex egress_index_;  // cfg_.egress_addresses → their position
 };
 
 // Rendezvous (highest random weight) choice of an egress address for an inside host: the host

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "dataplane/arp/neighbor_table.h"
+#include "dataplane/flow/address_index.h"
 #include "dataplane/packet/wire.h"
 #include "dataplane/route/route_table.h"
 
@@ -41,6 +42,7 @@ struct Tables {
   std::vector<uint32_t> normal_pool;       // active normal-pool addresses (host order)
   std::vector<uint32_t> high_risk_pool;
   std::vector<uint32_t> all_pool;          // normal then high_risk: what the NAT may hand out
+  flow::AddressIndex pool_index;           // all_pool, hashed: looked up per outside packet
   std::bitset<65536> smtp_ports;
   OtherTraffic other_traffic = OtherTraffic::kForward;
   uint16_t worker_count = 1;
@@ -51,14 +53,7 @@ struct Tables {
   uint32_t arp_pending_max = 256;
   uint16_t burst = 32;
 
-  bool is_pool_address(uint32_t ip) const {
-    for (uint32_t a : all_pool) {
-      if (a == ip) {
-        return true;
-      }
-    }
-    return false;
-  }
+  bool is_pool_address(uint32_t ip) const { return pool_index.contains(ip); }
   // The port whose own address is `ip`, or kMaxPorts.
   uint16_t port_owning(uint32_t ip) const {
     for (uint16_t p : port_ids) {
