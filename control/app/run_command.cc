@@ -98,6 +98,10 @@ int run_main(int argc, char** argv) {
     std::fprintf(stderr, "usage: smtpgw run --config FILE\n");
     return 2;
   }
+  // From here on SIGINT/SIGTERM stop the gateway cleanly, even while it is still starting
+  // (compiling a large rule set takes seconds).
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
   config::Result loaded = config::load_file(config_path);
   if (!loaded) {
     std::fprintf(stderr, "%s", loaded.error_text().c_str());
@@ -129,8 +133,6 @@ int run_main(int argc, char** argv) {
     std::fprintf(stderr, "smtpgw: EAL initialisation failed: %s\n", rte_strerror(rte_errno));
     return 1;
   }
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
 
   int status = 0;
   if (!build(g)) {
