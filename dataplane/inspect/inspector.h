@@ -223,7 +223,11 @@ class Inspector {
   // Returns the reassembler's outcome. Cost: see tcp::Reassembler::on_segment, plus linear in
   // the bytes delivered. No allocation once the pools are made.
   tcp::SegmentOutcome on_segment(Flow& f, tcp::Direction d, const tcp::Segment& seg) {
-    return reasm_.on_segment(f.tcp, d, seg, f);
+    const tcp::SegmentOutcome o = reasm_.on_segment(f.tcp, d, seg, f);
+    // A server reply can release client bytes too (content sent before the 354, once it
+    // came): the client direction's limit follows the session's after every segment.
+    reasm_.allow_release(f.tcp, tcp::Direction::kClientToServer, f.session_.release_limit());
+    return o;
   }
   // Ends the flow: its open transactions end (reported as aborted or as their replies decided),
   // and everything it holds goes back (reassembly slots and their owners, decoder, scan

@@ -37,10 +37,6 @@ static_assert(std::size(kCounterNames) == kCounterCount);
 
 // Stream offset of sequence number `seq` in direction state `s`, measured from s.next so that it
 // is right whatever the number of wraparounds so far. Negative when before the first byte.
-int64_t offset_of(const DirectionState& s, uint32_t seq) {
-  return static_cast<int64_t>(s.next) + seq_diff(seq, Reassembler::seq_of(s, s.next));
-}
-
 }  // namespace
 
 std::string_view counter_name(Counter c) {
@@ -149,7 +145,7 @@ SegmentOutcome Reassembler::on_segment(FlowState& flow, Direction d, const Segme
   }
   // The SYN occupies one sequence number: its payload (TCP Fast Open) starts after it.
   uint32_t data_seq = seg.seq + ((seg.flags & kSyn) != 0 ? 1 : 0);
-  int64_t begin = offset_of(s, data_seq);
+  int64_t begin = Reassembler::offset_of(s, data_seq);
   if (has_fin && (s.flags & kDirFinSeen) == 0) {
     int64_t fin = begin + seg.len;
     if (fin >= static_cast<int64_t>(s.next)) {
@@ -215,7 +211,7 @@ void Reassembler::handle_ack(FlowState& flow, Direction d, const Segment& seg) {
   // a receiver may do it, and then drops what lies beyond).
   peer.window_right = seg.ack + window;
   peer.flags |= kDirWindowKnown;
-  int64_t acked = offset_of(peer, peer.acked_by_peer);
+  int64_t acked = Reassembler::offset_of(peer, peer.acked_by_peer);
   while (peer.retained_head != kNoSlot) {
     Slot& slot = slots_[peer.retained_head];
     if (static_cast<int64_t>(slot.offset + slot.len) > acked) {

@@ -207,6 +207,11 @@ class Reassembler {
   static uint32_t seq_of(const DirectionState& s, uint64_t offset) {
     return s.isn + 1 + static_cast<uint32_t>(offset);
   }
+  // Stream offset of sequence number `seq`, taken within 2^31 of the next byte to deliver (so
+  // it survives wraparound); negative before the first byte. Meaningful once the ISN is known.
+  static int64_t offset_of(const DirectionState& s, uint32_t seq) {
+    return static_cast<int64_t>(s.next) + seq_diff(seq, seq_of(s, s.next));
+  }
 
   // Visits direction d's retained (delivered, unacknowledged) pieces in order: fn(offset, bytes).
   // For the dataplane's retransmissions. O(pieces).

@@ -45,7 +45,10 @@ namespace smtpgw::worker {
   X(nat_translated_in, "packets translated outside → inside")                              \
   X(handoff_sent, "replies handed to the worker owning their NAT port")                    \
   X(handoff_received, "replies received from another worker")                              \
-  X(handoff_ring_full, "dropped: the owning worker's handoff ring was full")
+  X(handoff_ring_full, "dropped: the owning worker's handoff ring was full")                \
+  X(inspect_held, "client segments not forwarded: past the release limit (held, retransmitted)") \
+  X(inspect_cut, "client segments forwarded cut at the release limit")                     \
+  X(inspect_evasion_dropped, "dropped: client bytes that differ from the inspected copy")
 
 enum class Counter : uint16_t {
 #define SMTPGW_X(name, text) name,

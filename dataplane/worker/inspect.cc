@@ -6,6 +6,7 @@
 
 #include <new>
 
+#include "dataplane/packet/checksum.h"
 #include "dataplane/worker/worker.h"
 
 namespace smtpgw::worker {
@@ -56,10 +57,11 @@ void Worker::close_inspection() {
   nat_.for_each([this](flow::Binding& b) { end_flow(&b); });
 }
 
-void Worker::inspect_segment(rte_mbuf* m, flow::Binding* b, const packet::ParsedPacket& p,
+bool Worker::inspect_segment(rte_mbuf* m, flow::Binding* b, const packet::ParsedPacket& p,
                              tcp::Direction d) {
-  const bool client_syn = d == tcp::Direction::kClientToServer &&
-                          (p.tcp_flags & (packet::kTcpSyn | packet::kTcpAck)) == packet::kTcpSyn;
+  const bool client = d == tcp::Direction::kClientToServer;
+  const bool client_syn =
+      client && (p.tcp_flags & (packet::kTcpSyn | packet::kTcpAck)) == packet::kTcpSyn;
   if (client_syn && (!b->inspected || inspect::Inspector::starts_new_flow(flow_of(b)))) [[unlikely]] {
     // A new connection on this binding (or the reuse of a finished one's ports).
     end_flow(b);
@@ -69,7 +71,7 @@ void Worker::inspect_segment(rte_mbuf* m, flow::Binding* b, const packet::Parsed
     b->inspected = 1;
   }
   if (!b->inspected) {
-    return;  // the binding's SYN was never seen by this worker's inspection
+    return true;  // the binding's SYN was never seen by this worker's inspection
   }
   tcp::Segment s;
   s.seq = p.tcp_seq;
@@ -85,10 +87,81 @@ void Worker::inspect_segment(rte_mbuf* m, flow::Binding* b, const packet::Parsed
     s.owner = m;
   }
   inspect::Flow& f = *flow_of(b);
+  const uint32_t evasions = f.tcp.evasions;
   inspector_->on_segment(f, d, s);
+  bool pass = true;
+  if (client) {
+    pass = release_client(m, f, p, f.tcp.evasions != evasions);
+  }
   if (f.done()) {
     inspector_->close(f);  // FIN both ways or RST: its slots go back now, the object with the binding
   }
+  return pass;
+}
+
+// The gateway's promise (DESIGN.md step 4): the server receives only client bytes that were
+// parsed and scanned, in order. After the segment went through the pipeline, the release limit R
+// says how far that holds. The segment covers stream offsets [begin, end):
+//   end <= R            forwarded as it came (in order, or a retransmission of released bytes)
+//   begin < R < end     forwarded cut at R (its FIN cleared: bytes before it stay behind)
+//   R <= begin          not forwarded (held in the reassembler: a command awaiting its
+//                       decision, bytes after a DATA line before the 354, a refused session)
+//   evasion             not forwarded: its bytes differ from the copy already inspected
+// Held bytes reach the server when the client retransmits them after R has moved past them
+// (the server never acknowledged them), so the gateway never builds segments of its own here
+// and every forwarded segment keeps the client's own TCP options. Pure ACKs, RSTs and FINs
+// without data pass unless a FIN would overtake held bytes.
+bool Worker::release_client(rte_mbuf* m, const inspect::Flow& f, const packet::ParsedPacket& p,
+                            bool evasion) {
+  const tcp::DirectionState& c = f.tcp.of(tcp::Direction::kClientToServer);
+  if (evasion) [[unlikely]] {
+    drop(m, Counter::inspect_evasion_dropped);
+    return false;
+  }
+  if ((c.flags & tcp::kDirIsnKnown) == 0 || (p.tcp_flags & packet::kTcpRst) != 0) {
+    return true;
+  }
+  const uint32_t data_seq = p.tcp_seq + ((p.tcp_flags & packet::kTcpSyn) != 0 ? 1 : 0);
+  const int64_t begin = tcp::Reassembler::offset_of(c, data_seq);
+  const int64_t end = begin + p.payload_len;
+  const auto limit = static_cast<int64_t>(c.release);
+  if (end <= limit) {
+    return true;  // a FIN here follows only released bytes
+  }
+  if (p.payload_len == 0 && (p.tcp_flags & packet::kTcpFin) == 0) {
+    return true;  // a pure ACK ahead of held bytes: its acknowledgement is for the server's data
+  }
+  if (begin < limit) [[unlikely]] {
+    cut_client_segment(m, p, static_cast<uint32_t>(limit - begin));
+    stats_->add(Counter::inspect_cut);
+    return true;
+  }
+  drop(m, Counter::inspect_held);
+  return false;
+}
+
+// Cuts the payload of a TCP segment to its first `keep` bytes, clears FIN, and recomputes the
+// IPv4 and TCP checksums in software. A rare path (a segment straddling a hold point), so the
+// full checksum is fine.
+void Worker::cut_client_segment(rte_mbuf* m, const packet::ParsedPacket& p, uint32_t keep) {
+  using namespace packet;
+  uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
+  uint8_t* ip = frame + p.l3_offset;
+  uint8_t* l4 = frame + p.l4_offset;
+  const uint32_t ihl = p.l4_offset - p.l3_offset;
+  const uint32_t l4_len = p.payload_offset - p.l4_offset + keep;
+  const uint32_t total = ihl + l4_len;
+  rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_data_len(m) - (p.l3_offset + total)));
+  store_be16(ip + 2, static_cast<uint16_t>(total));
+  store_be16(ip + 10, 0);
+  store_be16(ip + 10, checksum_finish(checksum_add(ip, ihl)));
+  l4[13] = static_cast<uint8_t>(l4[13] & ~kTcpFin);
+  store_be16(l4 + 16, 0);
+  const uint32_t src = load_be32(ip + 12);
+  const uint32_t dst = load_be32(ip + 16);
+  const uint32_t pseudo =
+      (src >> 16) + (src & 0xffff) + (dst >> 16) + (dst & 0xffff) + kProtoTcp + l4_len;
+  store_be16(l4 + 16, checksum_finish(checksum_add(l4, l4_len, pseudo)));
 }
 
 void Worker::OwnDecisions::on_record(inspect::Flow&, const smtp::MessageRecord&,

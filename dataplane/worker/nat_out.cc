@@ -104,10 +104,9 @@ void Worker::from_inside(rte_mbuf* m, uint16_t port, const packet::ParsedPacket&
   }
   if (smtp) {
     if (flow::Binding* b = snat(m, p, now)) {
-      if (inspector_ != nullptr && p.has_l4) {
-        inspect_segment(m, b, p, tcp::Direction::kClientToServer);
+      if (inspector_ == nullptr || inspect_segment(m, b, p, tcp::Direction::kClientToServer)) {
+        forward(m, p, now);
       }
-      forward(m, p, now);
     }
     return;
   }

@@ -99,8 +99,13 @@ class Worker {
   void to_local(rte_mbuf* m, uint16_t port, const packet::ParsedPacket& p, uint64_t now);
   // inspect.cc
   void make_inspection();
-  void inspect_segment(rte_mbuf* m, flow::Binding* b, const packet::ParsedPacket& p,
+  // Feeds the segment to the binding's inspection flow. For the client's direction, returns
+  // whether m may be forwarded (possibly cut); false: it was dropped (held or evasive), counted.
+  bool inspect_segment(rte_mbuf* m, flow::Binding* b, const packet::ParsedPacket& p,
                        tcp::Direction d);
+  bool release_client(rte_mbuf* m, const inspect::Flow& f, const packet::ParsedPacket& p,
+                      bool evasion);
+  void cut_client_segment(rte_mbuf* m, const packet::ParsedPacket& p, uint32_t keep);
   inspect::Flow* flow_of(const flow::Binding* b);
   void end_flow(flow::Binding* b);
   static void on_expire(void* worker, flow::Binding& b);

@@ -117,16 +117,46 @@ class InspectDrivers : public ::testing::Test {
     const char* argv[] = {"inspect_test", "--no-huge", "-m", "512", "--no-pci", "-l", "0",
                           prefix.c_str(), "--log-level=3", nullptr};
     ASSERT_GE(rte_eal_init(9, const_cast<char**>(argv)), 0);
+  }
+  // A fresh pair of net_ring ports (a gateway's teardown closes its ports).
+  void SetUp() override {
+    static int made = 0;
     for (int p = 0; p < 2; ++p) {
       for (int d = 0; d < 2; ++d) {
         char name[32];
-        std::snprintf(name, sizeof name, "ir%d%d", p, d);
+        std::snprintf(name, sizeof name, "ir%d%d%d", made, p, d);
         rings[p][d] = rte_ring_create(name, 4096, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
       }
-      port_ids[p] = rte_eth_from_rings(p == 0 ? "ins_in" : "ins_out", &rings[p][0], 1,
-                                       &rings[p][1], 1, 0);
+      const std::string name = (p == 0 ? "ins_in" : "ins_out") + std::to_string(made);
+      port_ids[p] = rte_eth_from_rings(name.c_str(), &rings[p][0], 1, &rings[p][1], 1, 0);
       ASSERT_GE(port_ids[p], 0);
     }
+    ++made;
+  }
+  // A one-worker gateway on those ports: the client's subnet inside, the server outside.
+  void build(app::Gateway& g, inspect::Decisions* decisions,
+             std::shared_ptr<const scan::Ruleset> rules) {
+    char text[1024];
+    std::snprintf(text, sizeof text, R"(
+eal: { lcores: [0, 1] }
+ports:
+  - { name: inside, device: %d, role: inside, address: 10.99.0.254/24 }
+  - { name: outside, device: %d, role: outside, address: 192.0.2.1/24 }
+neighbors:
+  - { address: 10.99.0.1, mac: "02:00:00:00:01:01", port: inside }
+  - { address: 192.0.2.2, mac: "02:00:00:00:02:02", port: outside }
+smtp: { ports: [25, 587, 2525] }
+pools: { normal: [192.0.2.10] }
+workers: { mbufs: 16383 }
+telemetry: { enabled: false }
+)", port_ids[0], port_ids[1]);
+    config::Result r = config::load_string(text, "inspect.yaml");
+    ASSERT_TRUE(r.ok()) << r.error_text();
+    g.cfg = std::move(r.config());
+    g.decisions = decisions;
+    g.ruleset = std::move(rules);
+    ASSERT_TRUE(app::build(g));
+    ASSERT_EQ(g.workers.size(), 1u);
   }
 };
 
@@ -183,33 +213,16 @@ void play(worker::Worker& w, app::Gateway& g, const std::string& path) {
 }
 
 TEST_F(InspectDrivers, WorkerAndAnalyzeAgreeRecordForRecord) {
-  char text[1024];
-  std::snprintf(text, sizeof text, R"(
-eal: { lcores: [0, 1] }
-ports:
-  - { name: inside, device: %d, role: inside, address: 10.99.0.254/24 }
-  - { name: outside, device: %d, role: outside, address: 192.0.2.1/24 }
-neighbors:
-  - { address: 10.99.0.1, mac: "02:00:00:00:01:01", port: inside }
-  - { address: 192.0.2.2, mac: "02:00:00:00:02:02", port: outside }
-smtp: { ports: [25, 587, 2525] }
-pools: { normal: [192.0.2.10] }
-workers: { mbufs: 16383 }
-telemetry: { enabled: false }
-)", port_ids[0], port_ids[1]);
-  config::Result r = config::load_string(text, "inspect.yaml");
-  ASSERT_TRUE(r.ok()) << r.error_text();
   // The shipped rule set, compiled once for both drivers (the worker uses scratch 0).
   rules::CompileResult compiled = rules::compile_directory(SMTPGW_SHIPPED_RULES, {});
   ASSERT_TRUE(compiled.ok()) << (compiled.errors.empty() ? "" : compiled.errors[0].to_string());
   std::shared_ptr<const scan::Ruleset> ruleset = std::move(compiled.ruleset);
   Recorder recorder;
   app::Gateway g;
-  g.cfg = std::move(r.config());
-  g.decisions = &recorder;
-  g.ruleset = ruleset;
-  ASSERT_TRUE(app::build(g));
-  ASSERT_EQ(g.workers.size(), 1u);
+  build(g, &recorder, ruleset);
+  if (HasFatalFailure()) {
+    return;
+  }
   worker::Worker& w = *g.workers[0];
   const inspect::Inspector* in = w.inspector();
   ASSERT_NE(in, nullptr);
@@ -251,6 +264,155 @@ telemetry: { enabled: false }
   }
   EXPECT_GE(compared, 10u);  // the captures hold 13 messages today: the comparison ran
   EXPECT_GE(spam, 2u);       // GTUBE and the phishing lure of verdicts.pcap, by both drivers
+  app::teardown(g);
+}
+
+// A hand-made connection through one worker, one segment at a time; what leaves toward the
+// server is collected.
+class Wire {
+ public:
+  explicit Wire(app::Gateway& g) : g_(g), w_(*g.workers[0]) {}
+
+  // A client segment (seq relative to the client's ISN 1000: 1 is the first byte after SYN).
+  void client(uint32_t rel_seq, uint8_t flags, const std::string& payload = {}) {
+    send(true, 1000 + rel_seq, 5000 + server_next_, flags, payload);
+  }
+  // A server segment carrying the next server bytes, acknowledging the client up to `ack_rel`.
+  void server(uint8_t flags, const std::string& payload, uint32_t ack_rel) {
+    send(false, 5000 + server_next_, 1000 + ack_rel, flags, payload);
+    server_next_ += static_cast<uint32_t>(payload.size()) + ((flags & kTcpSyn) != 0 ? 1 : 0);
+  }
+  struct Out {
+    uint32_t rel_seq;
+    uint8_t flags;
+    std::string payload;
+  };
+  // Segments that left toward the server since the last call.
+  std::vector<Out> take() { return std::move(out_); }
+  uint16_t nat_port() const { return nat_port_; }
+
+ private:
+  void send(bool from_client, uint32_t seq, uint32_t ack, uint8_t flags,
+            const std::string& payload) {
+    rte_mbuf* m = rte_pktmbuf_alloc(g_.pool);
+    ASSERT_NE(m, nullptr);
+    const uint32_t len = 54 + static_cast<uint32_t>(payload.size());
+    uint8_t* f = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(len)));
+    std::memset(f, 0, 54);
+    const int port = from_client ? port_ids[0] : port_ids[1];
+    store_mac(f, g_.tables.ports[port].mac);
+    store_mac(f + 6, MacAddr{{2, 0, 0, 0, 0, 9}});
+    store_be16(f + 12, kEtherTypeIpv4);
+    uint8_t* ip = f + 14;
+    ip[0] = 0x45;
+    store_be16(ip + 2, static_cast<uint16_t>(len - 14));
+    ip[8] = 64;
+    ip[9] = kProtoTcp;
+    store_be32(ip + 12, from_client ? kClient : kServer);
+    store_be32(ip + 16, from_client ? kServer : kEgress);
+    uint8_t* tcp = ip + 20;
+    store_be16(tcp, from_client ? 40000 : 25);
+    store_be16(tcp + 2, from_client ? 25 : nat_port_);
+    store_be32(tcp + 4, seq);
+    store_be32(tcp + 8, (flags & kTcpAck) != 0 ? ack : 0);
+    tcp[12] = 0x50;
+    tcp[13] = flags;
+    store_be16(tcp + 14, 65535);
+    std::memcpy(tcp + 20, payload.data(), payload.size());
+    ParsedPacket p;
+    p.l3_offset = 14;
+    p.l4_offset = 34;
+    fix_checksums(f, p);
+    m->port = static_cast<uint16_t>(port);
+    w_.process(m, ++now_);
+    w_.poll_once(++now_);
+    void* o = nullptr;
+    while (rte_ring_dequeue(rings[1][1], &o) == 0) {
+      auto* om = static_cast<rte_mbuf*>(o);
+      const uint8_t* of = rte_pktmbuf_mtod(om, const uint8_t*);
+      const uint32_t total = load_be16(of + 16);
+      const uint32_t hl = (of[46] >> 4) * 4u;
+      nat_port_ = load_be16(of + 34);
+      out_.push_back({load_be32(of + 38) - 1000, of[47],
+                      std::string(reinterpret_cast<const char*>(of) + 34 + hl, total - 20 - hl)});
+      ParsedPacket q;
+      EXPECT_EQ(parse_frame(of, rte_pktmbuf_data_len(om), {}, &q), ParseResult::kOk)
+          << "a forwarded segment with bad lengths or checksums";
+      rte_pktmbuf_free(om);
+    }
+    drain(rings[0][1]);
+  }
+
+  app::Gateway& g_;
+  worker::Worker& w_;
+  uint16_t nat_port_ = 0;
+  uint32_t server_next_ = 0;
+  uint64_t now_ = 1;
+  std::vector<Out> out_;
+};
+
+// The server receives only what was parsed and released, in order: a segment that ends inside a
+// command line is cut at the line's start, content sent before the 354 is held until the client
+// retransmits it after the 354, and a retransmission whose bytes differ is dropped.
+TEST_F(InspectDrivers, ClientBytesReachTheServerOnlyOnceReleased) {
+  Recorder recorder;
+  app::Gateway g;
+  build(g, &recorder, nullptr);
+  if (HasFatalFailure()) {
+    return;
+  }
+  Wire wire(g);
+  const worker::WorkerStats& st = g.stats[0];
+  wire.client(0, kTcpSyn);
+  ASSERT_EQ(wire.take().size(), 1u);
+  wire.server(kTcpSyn | kTcpAck, "", 1);
+  wire.server(kTcpAck | kTcpPsh, "220 mx.example ESMTP\r\n", 1);
+  const std::string ehlo = "EHLO client.example\r\n";
+  wire.client(1, kTcpAck | kTcpPsh, ehlo);
+  auto out = wire.take();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].payload, ehlo);
+  wire.server(kTcpAck | kTcpPsh, "250-mx.example\r\n250 PIPELINING\r\n", 1 + ehlo.size());
+
+  // MAIL FROM complete, RCPT TO cut mid-line: only the MAIL FROM line may pass.
+  uint32_t at = 1 + static_cast<uint32_t>(ehlo.size());
+  const std::string mail = "MAIL FROM:<a@example.org>\r\n";
+  const std::string rcpt = "RCPT TO:<b@example.net>\r\n";
+  wire.client(at, kTcpAck | kTcpPsh, mail + rcpt.substr(0, 12));
+  out = wire.take();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].rel_seq, at);
+  EXPECT_EQ(out[0].payload, mail);
+  EXPECT_EQ(st.get(worker::Counter::inspect_cut), 1u);
+  // The client retransmits from the RCPT line, now whole: it passes as sent.
+  at += static_cast<uint32_t>(mail.size());
+  wire.client(at, kTcpAck | kTcpPsh, rcpt + "DATA\r\n");
+  out = wire.take();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].payload, rcpt + "DATA\r\n");
+  at += static_cast<uint32_t>(rcpt.size() + 6);
+
+  // Content before the 354: parsed, but not released (it would be commands if DATA failed).
+  const std::string content = "Subject: held\r\n\r\nhello\r\n.\r\n";
+  wire.client(at, kTcpAck | kTcpPsh, content);
+  EXPECT_TRUE(wire.take().empty());
+  EXPECT_EQ(st.get(worker::Counter::inspect_held), 1u);
+  wire.server(kTcpAck | kTcpPsh, "250 ok\r\n250 ok\r\n354 go\r\n", at);
+  // The client's retransmission after the 354 passes; one that differs from it does not.
+  wire.client(at, kTcpAck | kTcpPsh, content);
+  out = wire.take();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].payload, content);
+  std::string altered = content;
+  altered[9] = 'X';
+  wire.client(at, kTcpAck | kTcpPsh, altered);
+  EXPECT_TRUE(wire.take().empty());
+  EXPECT_EQ(st.get(worker::Counter::inspect_evasion_dropped), 1u);
+
+  wire.server(kTcpAck | kTcpPsh, "250 queued\r\n", at + content.size());
+  ASSERT_EQ(recorder.records.size(), 1u);
+  EXPECT_EQ(recorder.records[0]["outcome"], "delivered");
+  EXPECT_EQ(recorder.records[0]["headers"]["subject"], "held");
   app::teardown(g);
 }
 
