@@ -36,7 +36,7 @@ namespace smtpgw::worker {
   X(smtp_fragment, "dropped: IPv4 fragment of TCP (SMTP cannot be translated in fragments)") \
   X(nat_created, "SNAT bindings created")                                                  \
   X(nat_expired, "SNAT bindings expired")                                                  \
-  X(nat_table_full, "dropped: SYN with the binding table full")                            \
+  X(nat_table_full, "SYN answered with RST (UDP/ICMP dropped): the binding table is full")   \
   X(nat_ports_exhausted, "dropped: SYN with no free port on the chosen address")           \
   X(nat_no_pool_address, "dropped: SYN while the pool has no active address")              \
   X(nat_no_binding_out, "dropped: non-SYN from inside without a binding")                  \

@@ -48,8 +48,45 @@ void rewrite_source(uint8_t* frame, const packet::ParsedPacket& p, uint32_t new_
 
 }  // namespace
 
-// Translates the packet; returns its binding, or nullptr when it was dropped (and counted).
-flow::Binding* Worker::snat(rte_mbuf* m, const packet::ParsedPacket& p, uint64_t now) {
+// Answers a SYN with RST|ACK in its own mbuf (RFC 9293 3.10.7.1: the ACK acknowledges the SYN,
+// the RST's sequence number is 0), back out of the port it came in. The binding table's bound is
+// then visible to the client at once, as a refused connection, rather than as SYN timeouts.
+void Worker::refuse_syn(rte_mbuf* m, uint16_t port, const packet::ParsedPacket& p) {
+  using namespace packet;
+  uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
+  uint8_t* ip = frame + p.l3_offset;
+  uint8_t* tcp = frame + p.l4_offset;
+  const uint32_t ihl = p.l4_offset - p.l3_offset;
+  rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_data_len(m) - (p.l4_offset + 20)));
+  store_be16(ip + 2, static_cast<uint16_t>(ihl + 20));
+  store_be32(ip + 12, p.dst4);
+  store_be32(ip + 16, p.src4);
+  ip[8] = 64;
+  store_be16(ip + 10, 0);
+  store_be16(ip + 10, checksum_finish(checksum_add(ip, ihl)));
+  store_be16(tcp, p.dport);
+  store_be16(tcp + 2, p.sport);
+  store_be32(tcp + 4, 0);
+  store_be32(tcp + 8, p.tcp_seq + 1 + p.payload_len);
+  tcp[12] = 0x50;
+  tcp[13] = kTcpRst | kTcpAck;
+  store_be16(tcp + 14, 0);
+  store_be16(tcp + 16, 0);
+  store_be16(tcp + 18, 0);
+  const uint32_t pseudo = (p.dst4 >> 16) + (p.dst4 & 0xffff) + (p.src4 >> 16) +
+                          (p.src4 & 0xffff) + kProtoTcp + 20;
+  store_be16(tcp + 16, checksum_finish(checksum_add(tcp, 20, pseudo)));
+  const MacAddr peer = load_mac(frame + 6);
+  store_mac(frame, peer);
+  store_mac(frame + 6, t_.ports[port].mac);
+  stats_->add(Counter::nat_table_full);
+  transmit(m, port);
+}
+
+// Translates the packet; returns its binding, or nullptr when it was dropped or answered (and
+// counted). `port` is where it came in.
+flow::Binding* Worker::snat(rte_mbuf* m, uint16_t port, const packet::ParsedPacket& p,
+                            uint64_t now) {
   const bool echo = p.l4_proto == kProtoIcmp && p.icmp_type == 8;
   if (!p.has_l4 || (p.l4_proto == kProtoIcmp && !echo)) {
     drop(m, Counter::other_traffic_dropped);
@@ -73,7 +110,11 @@ flow::Binding* Worker::snat(rte_mbuf* m, const packet::ParsedPacket& p, uint64_t
         stats_->add(Counter::nat_created);
         break;
       case flow::CreateResult::kTableFull:
-        drop(m, Counter::nat_table_full);
+        if (tcp) {
+          refuse_syn(m, port, p);  // the client learns at once, instead of retrying its SYN
+        } else {
+          drop(m, Counter::nat_table_full);
+        }
         return nullptr;
       case flow::CreateResult::kPortsExhausted:
         drop(m, Counter::nat_ports_exhausted);
@@ -94,7 +135,6 @@ flow::Binding* Worker::snat(rte_mbuf* m, const packet::ParsedPacket& p, uint64_t
 }
 
 void Worker::from_inside(rte_mbuf* m, uint16_t port, const packet::ParsedPacket& p, uint64_t now) {
-  (void)port;
   const bool smtp = p.l4_proto == kProtoTcp && (p.has_l4 || p.is_fragment) &&
                     (!p.has_l4 || t_.smtp_ports.test(p.dport));
   if (p.is_fragment && p.l4_proto == kProtoTcp) {
@@ -103,7 +143,7 @@ void Worker::from_inside(rte_mbuf* m, uint16_t port, const packet::ParsedPacket&
     return drop(m, Counter::smtp_fragment);
   }
   if (smtp) {
-    if (flow::Binding* b = snat(m, p, now)) {
+    if (flow::Binding* b = snat(m, port, p, now)) {
       if (inspector_ == nullptr || inspect_segment(m, b, p, tcp::Direction::kClientToServer)) {
         forward(m, p, now);
       }
@@ -115,7 +155,7 @@ void Worker::from_inside(rte_mbuf* m, uint16_t port, const packet::ParsedPacket&
       stats_->add(Counter::forwarded);
       return forward(m, p, now);
     case OtherTraffic::kNat:
-      if (!p.is_fragment && snat(m, p, now) != nullptr) {
+      if (!p.is_fragment && snat(m, port, p, now) != nullptr) {
         forward(m, p, now);
       } else if (p.is_fragment) {
         drop(m, Counter::other_traffic_dropped);

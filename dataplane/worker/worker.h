@@ -93,7 +93,8 @@ class Worker {
   void send_arp_request(uint16_t port, uint32_t target, uint64_t now);
   // nat_out.cc
   void from_inside(rte_mbuf* m, uint16_t port, const packet::ParsedPacket& p, uint64_t now);
-  flow::Binding* snat(rte_mbuf* m, const packet::ParsedPacket& p, uint64_t now);
+  flow::Binding* snat(rte_mbuf* m, uint16_t port, const packet::ParsedPacket& p, uint64_t now);
+  void refuse_syn(rte_mbuf* m, uint16_t port, const packet::ParsedPacket& p);
   // nat_in.cc
   void from_outside(rte_mbuf* m, uint16_t port, const packet::ParsedPacket& p, uint64_t now);
   void to_local(rte_mbuf* m, uint16_t port, const packet::ParsedPacket& p, uint64_t now);

@@ -135,8 +135,8 @@ class InspectDrivers : public ::testing::Test {
   }
   // A one-worker gateway on those ports: the client's subnet inside, the server outside.
   void build(app::Gateway& g, inspect::Decisions* decisions,
-             std::shared_ptr<const scan::Ruleset> rules) {
-    char text[1024];
+             std::shared_ptr<const scan::Ruleset> rules, const char* extra = "") {
+    char text[1200];
     std::snprintf(text, sizeof text, R"(
 eal: { lcores: [0, 1] }
 ports:
@@ -149,7 +149,8 @@ smtp: { ports: [25, 587, 2525] }
 pools: { normal: [192.0.2.10] }
 workers: { mbufs: 16383 }
 telemetry: { enabled: false }
-)", port_ids[0], port_ids[1]);
+%s
+)", port_ids[0], port_ids[1], extra);
     config::Result r = config::load_string(text, "inspect.yaml");
     ASSERT_TRUE(r.ok()) << r.error_text();
     g.cfg = std::move(r.config());
@@ -413,6 +414,65 @@ TEST_F(InspectDrivers, ClientBytesReachTheServerOnlyOnceReleased) {
   ASSERT_EQ(recorder.records.size(), 1u);
   EXPECT_EQ(recorder.records[0]["outcome"], "delivered");
   EXPECT_EQ(recorder.records[0]["headers"]["subject"], "held");
+  app::teardown(g);
+}
+
+// At the binding table's bound a new connection is refused at once: its SYN is answered with an
+// RST|ACK to the client (valid checksums, ports swapped, acknowledging the SYN), counted.
+TEST_F(InspectDrivers, SynBeyondTheFlowBoundIsAnsweredWithRst) {
+  Recorder recorder;
+  app::Gateway g;
+  build(g, &recorder, nullptr, "flows: { max_per_worker: 1 }");
+  if (HasFatalFailure()) {
+    return;
+  }
+  Wire wire(g);
+  wire.client(0, kTcpSyn);
+  ASSERT_EQ(wire.take().size(), 1u) << "the first connection gets the one binding";
+  // A second connection from another port of the same host.
+  rte_mbuf* m = rte_pktmbuf_alloc(g.pool);
+  ASSERT_NE(m, nullptr);
+  uint8_t* f = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, 54));
+  std::memset(f, 0, 54);
+  store_mac(f, g.tables.ports[port_ids[0]].mac);
+  store_mac(f + 6, MacAddr{{2, 0, 0, 0, 1, 1}});
+  store_be16(f + 12, kEtherTypeIpv4);
+  f[14] = 0x45;
+  store_be16(f + 16, 40);
+  f[22] = 64;
+  f[23] = kProtoTcp;
+  store_be32(f + 26, kClient);
+  store_be32(f + 30, kServer);
+  store_be16(f + 34, 40001);
+  store_be16(f + 36, 25);
+  store_be32(f + 38, 777);
+  f[46] = 0x50;
+  f[47] = kTcpSyn;
+  store_be16(f + 48, 65535);
+  ParsedPacket p;
+  p.l3_offset = 14;
+  p.l4_offset = 34;
+  fix_checksums(f, p);
+  m->port = static_cast<uint16_t>(port_ids[0]);
+  g.workers[0]->process(m, 100);
+  g.workers[0]->poll_once(101);
+  EXPECT_EQ(rte_ring_count(rings[1][1]), 0u) << "nothing reaches the server";
+  void* o = nullptr;
+  ASSERT_EQ(rte_ring_dequeue(rings[0][1], &o), 0) << "an answer goes back inside";
+  auto* om = static_cast<rte_mbuf*>(o);
+  const uint8_t* r = rte_pktmbuf_mtod(om, const uint8_t*);
+  ParsedPacket q;
+  ASSERT_EQ(parse_frame(r, rte_pktmbuf_data_len(om), {}, &q), ParseResult::kOk);
+  EXPECT_EQ(q.src4, kServer);
+  EXPECT_EQ(q.dst4, kClient);
+  EXPECT_EQ(q.sport, 25);
+  EXPECT_EQ(q.dport, 40001);
+  EXPECT_EQ(q.tcp_flags, kTcpRst | kTcpAck);
+  EXPECT_EQ(q.tcp_ack, 778u);
+  EXPECT_EQ(q.payload_len, 0);
+  EXPECT_TRUE(load_mac(r) == (MacAddr{{2, 0, 0, 0, 1, 1}}));
+  rte_pktmbuf_free(om);
+  EXPECT_EQ(g.stats[0].get(worker::Counter::nat_table_full), 1u);
   app::teardown(g);
 }
 
