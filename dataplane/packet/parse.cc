@@ -255,6 +255,17 @@ uint16_t l4_checksum_residual_v4(uint32_t src, uint32_t dst, uint8_t proto, cons
   return checksum_finish(checksum_add(l4, l4_len, sum));
 }
 
+void finish_ipv4_tcp_checksums(uint8_t* ip) {
+  const uint32_t ihl = (ip[0] & 0x0fu) * 4u;
+  store_be16(ip + 10, 0);
+  store_be16(ip + 10, checksum_finish(checksum_add(ip, ihl)));
+  uint8_t* tcp = ip + ihl;
+  const uint32_t len = load_be16(ip + 2) - ihl;
+  store_be16(tcp + 16, 0);  // the residual over a zero field is the checksum itself
+  store_be16(tcp + 16, l4_checksum_residual_v4(load_be32(ip + 12), load_be32(ip + 16), kProtoTcp,
+                                               tcp, len));
+}
+
 uint16_t l4_checksum_residual_v6(const uint8_t* src, const uint8_t* dst, uint8_t proto,
                                  const uint8_t* l4, uint32_t l4_len) {
   uint32_t sum = checksum_add(src, 16);

@@ -102,6 +102,11 @@ int8_t tcp_window_scale(const uint8_t* tcp, uint32_t hlen);
 // stored checksum is right. Exposed for the NAT and for tests.
 uint16_t l4_checksum_residual_v4(uint32_t src, uint32_t dst, uint8_t proto, const uint8_t* l4,
                                  uint32_t l4_len);
+// Recomputes, in software, the header checksum of the IPv4 packet at `ip` and the checksum of its
+// TCP segment, from the lengths in the headers (total length, IHL). For the rare packets the
+// gateway builds or cuts itself; the NAT updates checksums incrementally. Cost O(packet length).
+void finish_ipv4_tcp_checksums(uint8_t* ip);
+
 uint16_t l4_checksum_residual_v6(const uint8_t* src, const uint8_t* dst, uint8_t proto,
                                  const uint8_t* l4, uint32_t l4_len);
 

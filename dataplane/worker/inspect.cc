@@ -6,7 +6,6 @@
 
 #include <new>
 
-#include "dataplane/packet/checksum.h"
 #include "dataplane/worker/worker.h"
 
 namespace smtpgw::worker {
@@ -153,15 +152,8 @@ void Worker::cut_client_segment(rte_mbuf* m, const packet::ParsedPacket& p, uint
   const uint32_t total = ihl + l4_len;
   rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_data_len(m) - (p.l3_offset + total)));
   store_be16(ip + 2, static_cast<uint16_t>(total));
-  store_be16(ip + 10, 0);
-  store_be16(ip + 10, checksum_finish(checksum_add(ip, ihl)));
   l4[13] = static_cast<uint8_t>(l4[13] & ~kTcpFin);
-  store_be16(l4 + 16, 0);
-  const uint32_t src = load_be32(ip + 12);
-  const uint32_t dst = load_be32(ip + 16);
-  const uint32_t pseudo =
-      (src >> 16) + (src & 0xffff) + (dst >> 16) + (dst & 0xffff) + kProtoTcp + l4_len;
-  store_be16(l4 + 16, checksum_finish(checksum_add(l4, l4_len, pseudo)));
+  finish_ipv4_tcp_checksums(ip);
 }
 
 void Worker::OwnDecisions::on_record(inspect::Flow&, const smtp::MessageRecord&,

@@ -62,8 +62,6 @@ void Worker::refuse_syn(rte_mbuf* m, uint16_t port, const packet::ParsedPacket& 
   store_be32(ip + 12, p.dst4);
   store_be32(ip + 16, p.src4);
   ip[8] = 64;
-  store_be16(ip + 10, 0);
-  store_be16(ip + 10, checksum_finish(checksum_add(ip, ihl)));
   store_be16(tcp, p.dport);
   store_be16(tcp + 2, p.sport);
   store_be32(tcp + 4, 0);
@@ -71,11 +69,8 @@ void Worker::refuse_syn(rte_mbuf* m, uint16_t port, const packet::ParsedPacket& 
   tcp[12] = 0x50;
   tcp[13] = kTcpRst | kTcpAck;
   store_be16(tcp + 14, 0);
-  store_be16(tcp + 16, 0);
   store_be16(tcp + 18, 0);
-  const uint32_t pseudo = (p.dst4 >> 16) + (p.dst4 & 0xffff) + (p.src4 >> 16) +
-                          (p.src4 & 0xffff) + kProtoTcp + 20;
-  store_be16(tcp + 16, checksum_finish(checksum_add(tcp, 20, pseudo)));
+  finish_ipv4_tcp_checksums(ip);
   const MacAddr peer = load_mac(frame + 6);
   store_mac(frame, peer);
   store_mac(frame + 6, t_.ports[port].mac);

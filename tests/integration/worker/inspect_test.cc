@@ -64,20 +64,7 @@ class Recorder final : public inspect::Decisions {
 
 // Recomputes the IPv4 header and TCP checksums from scratch (captures taken where the sender's
 // checksum offload left them unfinished carry partial ones).
-void fix_checksums(uint8_t* f, const ParsedPacket& p) {
-  uint8_t* ip = f + p.l3_offset;
-  const uint32_t ihl = (ip[0] & 0x0f) * 4u;
-  store_be16(ip + 10, 0);
-  store_be16(ip + 10, checksum_finish(checksum_add(ip, ihl)));
-  uint8_t* tcp = f + p.l4_offset;
-  const uint32_t len = load_be16(ip + 2) - ihl;
-  store_be16(tcp + 16, 0);
-  const uint32_t src = load_be32(ip + 12);
-  const uint32_t dst = load_be32(ip + 16);
-  const uint32_t pseudo =
-      (src >> 16) + (src & 0xffff) + (dst >> 16) + (dst & 0xffff) + kProtoTcp + len;
-  store_be16(tcp + 16, checksum_finish(checksum_add(tcp, len, pseudo)));
-}
+void fix_checksums(uint8_t* f, const ParsedPacket& p) { finish_ipv4_tcp_checksums(f + p.l3_offset); }
 
 void drain(rte_ring* r) {
   void* m = nullptr;

@@ -126,6 +126,14 @@ void greet(Conn& c) {
   c.server("250-mx.example\r\n250 PIPELINING\r\n");
 }
 
+// Greeting, EHLO, one transaction's envelope, and the server's 354: the next client bytes are
+// the message's content.
+void to_data(Conn& c) {
+  greet(c);
+  c.client("MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n");
+  c.server("250 ok\r\n250 ok\r\n354 go\r\n");
+}
+
 const std::string kGtube = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
 
 TEST(InspectorTest, CleanMessageHeldAtEachPointAndReleasedByAllow) {
@@ -188,9 +196,7 @@ TEST(InspectorTest, SpamVerdictIsKnownAtTheEndOfDataHoldAndDeferredThere) {
   cfg.ruleset = rules.get();
   Inspector in(cfg, d, {});
   Conn c(in, 1);
-  greet(c);
-  c.client("MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n");
-  c.server("250 ok\r\n250 ok\r\n354 go\r\n");
+  to_data(c);
   const uint64_t content_at = c.client_sent();
   c.client("Subject: test\r\n\r\n" + kGtube + "\r\n.\r\n");
   ASSERT_EQ(d.holds.size(), 3u);
@@ -214,9 +220,7 @@ TEST(InspectorTest, NoDecoderFailsClosedAtTheEndOfData) {
   cfg.max_decoders = 0;
   Inspector in(cfg, d, {});
   Conn c(in, 1);
-  greet(c);
-  c.client("MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n");
-  c.server("250 ok\r\n250 ok\r\n354 go\r\n");
+  to_data(c);
   c.client("Subject: x\r\n\r\nhello\r\n.\r\n");
   EXPECT_EQ(in.counter(Counter::kNoDecoder), 1u);
   EXPECT_EQ(in.counter(Counter::kUninspectedDeferred), 1u);
@@ -235,9 +239,7 @@ TEST(InspectorTest, NoDecoderWithFailOpenIsDecidedAsUsual) {
   cfg.fail_open = true;
   Inspector in(cfg, d, {});
   Conn c(in, 1);
-  greet(c);
-  c.client("MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n");
-  c.server("250 ok\r\n250 ok\r\n354 go\r\n");
+  to_data(c);
   c.client("Subject: x\r\n\r\nhello\r\n.\r\n");
   c.server("250 queued\r\n");
   EXPECT_EQ(in.counter(Counter::kUninspectedPassed), 1u);
@@ -320,9 +322,7 @@ TEST(InspectorTest, CloseMidMessageReportsItAbortedAndReturnsEverything) {
   cfg.ruleset = rules.get();
   Inspector in(cfg, d, {});
   Conn c(in, 1);
-  greet(c);
-  c.client("MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n");
-  c.server("250 ok\r\n250 ok\r\n354 go\r\n");
+  to_data(c);
   c.client("Subject: cut\r\n\r\nhalf a mess");
   EXPECT_EQ(in.decoders().stats().lent, 1u);
   in.close(c.flow());
