@@ -2,26 +2,14 @@
 
 #include <algorithm>
 
+#include "dataplane/text/ascii.h"
+
 namespace smtpgw::count {
 
 using events::ActionTaken;
 using policy::LimitAction;
 
 namespace {
-
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequal(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) {
-      return false;
-    }
-  }
-  return true;
-}
 
 uint32_t resolve(const policy::Limit& l, uint32_t def) {
   return std::min(l.max != 0 ? l.max : def, policy::kLimitCeiling);
@@ -59,7 +47,7 @@ bool is_internal(const policy::Policy& policy, std::string_view recipient) {
   const size_t at = recipient.rfind('@');
   const std::string_view domain = at == std::string_view::npos ? recipient : recipient.substr(at + 1);
   for (const std::string& d : policy.internal_domains) {
-    if (iequal(d, domain)) {
+    if (text::iequals(d, domain)) {
       return true;
     }
   }

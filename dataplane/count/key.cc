@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include "dataplane/text/ascii.h"
+
 namespace smtpgw::count {
 
 const char* key_status_name(KeyStatus s) {
@@ -26,8 +28,6 @@ KeyBytes make(KeyKind kind, const void* data, size_t len) {
   std::memcpy(k.data, data, len);
   return k;
 }
-
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 bool is_control(char c) {
   auto u = static_cast<unsigned char>(c);
@@ -128,7 +128,7 @@ KeyStatus sender_key(std::string_view address, KeyBytes& out) {
   }
   KeyBytes k = make(KeyKind::kSender, address.data(), address.size());
   for (size_t i = at + 1; i < address.size(); ++i) {
-    k.data[i] = lower(k.data[i]);
+    k.data[i] = text::ascii_lower(k.data[i]);
   }
   out = k;
   return KeyStatus::kOk;
@@ -151,7 +151,7 @@ KeyStatus org_key(std::string_view org, KeyBytes& out) {
   }
   KeyBytes k = make(KeyKind::kOrg, org.data(), org.size());
   for (size_t i = 0; i < org.size(); ++i) {
-    k.data[i] = lower(k.data[i]);
+    k.data[i] = text::ascii_lower(k.data[i]);
   }
   out = k;
   return KeyStatus::kOk;

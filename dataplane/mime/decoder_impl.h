@@ -11,8 +11,12 @@
 #include <string_view>
 
 #include "dataplane/mime/decoder.h"
+#include "dataplane/text/ascii.h"
 
 namespace smtpgw::mime {
+
+using text::ascii_lower;
+using text::iequals;
 
 inline constexpr size_t kMaxBoundaryBytes = 200;  // RFC 2046 allows 70; longer is refused
 inline constexpr size_t kEntityBytes = 32;        // longest HTML entity name kept
@@ -258,7 +262,5 @@ Charset parse_charset(std::string_view name);
 void put_utf8(Writer& w, uint32_t cp);
 // Converts one byte of `cs` to UTF-8 into out (at least 3 bytes); returns the bytes written.
 size_t byte_to_utf8(Charset cs, unsigned char c, char* out);
-bool iequals(std::string_view a, std::string_view b);
-inline char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 
 }  // namespace smtpgw::mime

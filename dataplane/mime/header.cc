@@ -13,6 +13,10 @@ namespace smtpgw::mime {
 
 namespace {
 
+using text::base64_value;
+using text::hex_value;
+using text::istarts_with;
+
 constexpr std::string_view kWsp = " \t";
 
 std::string_view trim(std::string_view s) {
@@ -22,38 +26,6 @@ std::string_view trim(std::string_view s) {
   }
   size_t e = s.find_last_not_of(kWsp);
   return s.substr(b, e - b + 1);
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  return -1;
-}
-
-int b64_value(char c) {
-  if (c >= 'A' && c <= 'Z') {
-    return c - 'A';
-  }
-  if (c >= 'a' && c <= 'z') {
-    return c - 'a' + 26;
-  }
-  if (c >= '0' && c <= '9') {
-    return c - '0' + 52;
-  }
-  if (c == '+') {
-    return 62;
-  }
-  if (c == '/') {
-    return 63;
-  }
-  return -1;
 }
 
 void put_converted(Writer& out, Charset cs, unsigned char c) {
@@ -220,7 +192,7 @@ void DecoderImpl::record_summary(std::string_view name, std::string_view decoded
 }
 
 void DecoderImpl::interpret_entity_header(std::string_view name, std::string_view value) {
-  if (name.size() < 12 || !iequals(name.substr(0, 8), "content-")) {
+  if (name.size() < 12 || !istarts_with(name, "content-")) {
     return;
   }
   std::string_view rest = name.substr(8);
@@ -351,7 +323,7 @@ std::string_view DecoderImpl::decode_words(std::string_view raw, Writer& out) {
       uint32_t acc = 0;
       int bits = 0;
       for (char c : text) {
-        int v = b64_value(c);
+        int v = base64_value(c);
         if (v < 0) {
           bad |= c != '=';
           continue;
@@ -439,7 +411,7 @@ bool DecoderImpl::get_param(std::string_view params, std::string_view want, bool
       value = trim(params.substr(i, j - i));
       i = j;
     }
-    if (attr.size() < want.size() || !iequals(attr.substr(0, want.size()), want)) {
+    if (!istarts_with(attr, want)) {
       continue;
     }
     std::string_view suffix = attr.substr(want.size());

@@ -315,10 +315,7 @@ void DecoderImpl::html_entity_end(bool semicolon) {
     uint32_t cp = 0;
     ok = !digits.empty();
     for (char c : digits) {
-      int d = (c >= '0' && c <= '9') ? c - '0'
-              : (hex && c >= 'a' && c <= 'f') ? c - 'a' + 10
-              : (hex && c >= 'A' && c <= 'F') ? c - 'A' + 10
-                                               : -1;
+      int d = hex ? text::hex_value(c) : (c >= '0' && c <= '9') ? c - '0' : -1;
       if (d < 0) {
         ok = false;
         break;

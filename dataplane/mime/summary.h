@@ -3,12 +3,12 @@
 // each bound or malformation was met (the notes). Fixed size: no heap, copyable.
 #pragma once
 
-#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <string_view>
+
+#include "dataplane/text/fixed_text.h"
 
 namespace smtpgw::mime {
 
@@ -113,28 +113,7 @@ constexpr std::string_view summary_header_name(SummaryHeader h) {
   return kNames[static_cast<size_t>(h)];
 }
 
-// Text of bounded length kept inline. Longer input is cut at N bytes and flagged (a cut may fall
-// inside a UTF-8 sequence; consumers treat the bytes as opaque).
-template <size_t N>
-struct FixedText {
-  std::array<char, N> data{};
-  uint16_t len = 0;
-  bool truncated = false;
-
-  std::string_view view() const { return {data.data(), len}; }
-  void clear() {
-    len = 0;
-    truncated = false;
-  }
-  void assign(std::string_view s) {
-    size_t n = std::min(s.size(), N);
-    if (n != 0) {
-      std::memcpy(data.data(), s.data(), n);
-    }
-    len = static_cast<uint16_t>(n);
-    truncated = n < s.size();
-  }
-};
+using text::FixedText;
 
 inline constexpr size_t kSummaryValueBytes = 256;   // first value of each summary header
 inline constexpr size_t kAttachmentNameBytes = 128;  // UTF-8 file name

@@ -15,42 +15,10 @@ namespace smtpgw::mime {
 
 namespace {
 
-// 0..63 sextet, kPad '=', kSkip whitespace, kBad anything else.
-constexpr uint8_t kPad = 64;
-constexpr uint8_t kSkip = 65;
-constexpr uint8_t kBad = 66;
-
-struct B64Table {
-  uint8_t v[256];
-  constexpr B64Table() : v{} {
-    for (int i = 0; i < 256; ++i) {
-      v[i] = kBad;
-    }
-    const char* a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for (int i = 0; i < 64; ++i) {
-      v[static_cast<unsigned char>(a[i])] = static_cast<uint8_t>(i);
-    }
-    v[static_cast<unsigned char>('=')] = kPad;
-    v[static_cast<unsigned char>(' ')] = kSkip;
-    v[static_cast<unsigned char>('\t')] = kSkip;
-    v[static_cast<unsigned char>('\r')] = kSkip;
-    v[static_cast<unsigned char>('\n')] = kSkip;
-  }
-};
-constexpr B64Table kB64;
-
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  return -1;
-}
+using text::hex_value;
+using text::kBase64Invalid;
+using text::kBase64Pad;
+using text::kBase64Values;
 
 // Windows-1252 0x80..0x9F; the five undefined bytes map to the C1 control of the same value
 // (as the WHATWG encoding standard does).
@@ -62,18 +30,6 @@ constexpr uint16_t kCp1252High[32] = {
 constexpr size_t kBatch = 4096;
 
 }  // namespace
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) {
-      return false;
-    }
-  }
-  return true;
-}
 
 void Writer::put(std::string_view s) {
   size_t m = std::min(s.size(), cap - len);
@@ -203,6 +159,9 @@ void DecoderImpl::charset_out(const char* p, size_t n) {
 // and adds to `sextets` how many of their bytes are alphabet characters. Returns the bytes taken,
 // stopping before the first block holding anything else (padding, blanks, invalid characters),
 // which the caller's scalar loop reads. SSE2 (always there on x86-64); 0 without it.
+// This is text::kBase64Values' alphabet again, as range compares on 16 bytes at a time: kept
+// here because a table lookup takes one byte per load, and the vector form is what keeps
+// measuring a large attachment cheap. Both must agree on which bytes are alphabet characters.
 static size_t b64_count_blocks(const unsigned char* p, size_t n, size_t& sextets) {
   size_t i = 0;
 #if defined(__SSE2__)
@@ -372,8 +331,8 @@ void DecoderImpl::b64_feed(const unsigned char* p, size_t n) {
     if (k == 0) {
       // Whole quartets: the common case, one table lookup per character.
       while (i + 4 <= n) {
-        uint32_t a = kB64.v[p[i]], b = kB64.v[p[i + 1]], c = kB64.v[p[i + 2]],
-                 d = kB64.v[p[i + 3]];
+        uint32_t a = kBase64Values[p[i]], b = kBase64Values[p[i + 1]], c = kBase64Values[p[i + 2]],
+                 d = kBase64Values[p[i + 3]];
         if ((a | b | c | d) >= 64) {
           break;
         }
@@ -392,7 +351,7 @@ void DecoderImpl::b64_feed(const unsigned char* p, size_t n) {
         break;
       }
     }
-    uint8_t v = kB64.v[p[i++]];
+    uint8_t v = kBase64Values[p[i++]];
     if (v < 64) {
       acc = (acc << 6) | v;
       if (++k == 4) {
@@ -403,7 +362,7 @@ void DecoderImpl::b64_feed(const unsigned char* p, size_t n) {
         k = 0;
         acc = 0;
       }
-    } else if (v == kPad) {
+    } else if (v == kBase64Pad) {
       // Padding ends a group: 2 sextets give one byte, 3 give two; a lone sextet is an error.
       if (k == 2) {
         out[o++] = static_cast<char>(acc >> 4);
@@ -417,7 +376,7 @@ void DecoderImpl::b64_feed(const unsigned char* p, size_t n) {
       }
       k = 0;
       acc = 0;
-    } else if (v == kBad && !bad_noted_) {
+    } else if (v == kBase64Invalid && !bad_noted_) {
       note(Note::kBadBase64);
       bad_noted_ = true;
     }
@@ -472,7 +431,7 @@ void DecoderImpl::qp_feed(const char* p, size_t n) {
         break;
       }
       case 1:
-        if (hex_digit(c) >= 0) {
+        if (hex_value(c) >= 0) {
           qp_hex1_ = c;
           qp_state_ = 2;
           ++i;
@@ -489,8 +448,8 @@ void DecoderImpl::qp_feed(const char* p, size_t n) {
         }
         break;
       case 2:
-        if (hex_digit(c) >= 0) {
-          out[o++] = static_cast<char>(hex_digit(qp_hex1_) * 16 + hex_digit(c));
+        if (hex_value(c) >= 0) {
+          out[o++] = static_cast<char>(hex_value(qp_hex1_) * 16 + hex_value(c));
           ++i;
         } else {
           bad();

@@ -26,7 +26,10 @@ struct NextHop {
 
 class RouteTable {
  public:
-  // Adds a route; returns false when the table is full or the length exceeds 32.
+  // Adds a route; returns false (and changes nothing) when the table is full or the length
+  // exceeds 32. Bits of `prefix` past `length` are ignored. Among routes of the same length the
+  // first added is tried first, so a second route for the same prefix and length never matches
+  // (the gateway adds its connected prefixes before the static routes). O(number of routes).
   bool add(uint32_t prefix, uint8_t length, uint16_t port, uint32_t via);
   // Longest-prefix match. Returns false when nothing matches. O(number of routes).
   bool lookup(uint32_t dst, NextHop* out) const;

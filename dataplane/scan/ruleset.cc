@@ -3,23 +3,9 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "dataplane/text/ascii.h"
+
 namespace smtpgw::scan {
-
-namespace {
-
-bool iless(std::string_view a, std::string_view b) {
-  const size_t n = std::min(a.size(), b.size());
-  for (size_t i = 0; i < n; ++i) {
-    const unsigned char x = static_cast<unsigned char>(a[i] | ((a[i] >= 'A' && a[i] <= 'Z') ? 0x20 : 0));
-    const unsigned char y = static_cast<unsigned char>(b[i] | ((b[i] >= 'A' && b[i] <= 'Z') ? 0x20 : 0));
-    if (x != y) {
-      return x < y;
-    }
-  }
-  return a.size() < b.size();
-}
-
-}  // namespace
 
 std::string_view rule_kind_name(RuleKind k) {
   switch (k) {
@@ -58,7 +44,7 @@ size_t Database::size_bytes() const {
 Ruleset::Ruleset(Parts parts, unsigned worker_count) : p_(std::move(parts)) {
   // Lower-case names are what the compiler stores; keep them sorted for find_header().
   std::sort(p_.headers.begin(), p_.headers.end(),
-            [](const HeaderGroup& a, const HeaderGroup& b) { return iless(a.name, b.name); });
+            [](const HeaderGroup& a, const HeaderGroup& b) { return text::iless(a.name, b.name); });
   for (AbsentRule& a : p_.absent_rules) {
     a.groups.clear();
     for (const std::string& h : a.headers) {
@@ -135,8 +121,8 @@ Ruleset::~Ruleset() {
 const HeaderGroup* Ruleset::find_header(std::string_view name) const {
   auto it = std::lower_bound(
       p_.headers.begin(), p_.headers.end(), name,
-      [](const HeaderGroup& g, std::string_view n) { return iless(g.name, n); });
-  if (it != p_.headers.end() && !iless(name, it->name)) {
+      [](const HeaderGroup& g, std::string_view n) { return text::iless(g.name, n); });
+  if (it != p_.headers.end() && !text::iless(name, it->name)) {
     return &*it;
   }
   return nullptr;

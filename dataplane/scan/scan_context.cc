@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "dataplane/text/ascii.h"
+
 namespace smtpgw::scan {
 
 namespace {
@@ -11,20 +13,6 @@ int on_hs_match(unsigned id, unsigned long long /*from*/, unsigned long long /*t
                 unsigned /*flags*/, void* ctx) {
   static_cast<ScanContext*>(ctx)->on_match(id);
   return 0;  // keep scanning: other rules may still match
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.size(); ++i) {
-    const char x = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] + 32) : a[i];
-    const char y = b[i] >= 'A' && b[i] <= 'Z' ? static_cast<char>(b[i] + 32) : b[i];
-    if (x != y) {
-      return false;
-    }
-  }
-  return true;
 }
 
 std::string_view trim(std::string_view s) {
@@ -207,7 +195,7 @@ void ScanContext::write_body(std::string_view text) {
 
 void ScanContext::scan_header(const Field& f) {
   const std::string_view raw = f.raw.empty() ? f.value : f.raw;
-  if (!subject_seen_ && iequals(f.name, "subject")) {
+  if (!subject_seen_ && text::iequals(f.name, "subject")) {
     subject_seen_ = true;
     subject_len_ = std::min(f.value.size(), sizeof(subject_));
     if (subject_len_ < f.value.size()) {

@@ -2,9 +2,13 @@
 
 #include <cstring>
 
+#include "dataplane/text/ascii.h"
+
 namespace smtpgw::smtp {
 
 namespace {
+
+using text::ascii_lower;
 
 constexpr std::string_view kStatusNames[] = {
 #define SMTPGW_X(name, text) text,
@@ -29,8 +33,6 @@ bool is_label_char(unsigned char c) {
   return c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
          (c >= '0' && c <= '9') || c == '-' || c == '_';
 }
-
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 bool is_dot_atom(std::string_view s) {
   if (s.empty() || s.front() == '.' || s.back() == '.') {
@@ -84,7 +86,7 @@ AddressStatus parse_domain(std::string_view in, size_t pos, Writer& w, size_t* e
       if (c < 33 || c > 126 || c == '[' || c == '\\') {
         return AddressStatus::kBadDomain;
       }
-      w.put(lower(in[i]));
+      w.put(ascii_lower(in[i]));
     }
     if (i >= in.size() || i == pos + 1) {
       return AddressStatus::kBadDomain;
@@ -107,7 +109,7 @@ AddressStatus parse_domain(std::string_view in, size_t pos, Writer& w, size_t* e
         if (++label > 63) {
           return AddressStatus::kBadDomain;
         }
-        w.put(lower(static_cast<char>(c)));
+        w.put(ascii_lower(static_cast<char>(c)));
       } else {
         break;
       }
@@ -238,18 +240,6 @@ AddressStatus fail(Address& out, AddressStatus s) {
   return s;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) {
-      return false;
-    }
-  }
-  return true;
-}
-
 }  // namespace
 
 std::string_view address_status_name(AddressStatus s) {
@@ -321,7 +311,7 @@ AddressStatus parse_path(std::string_view in, PathKind kind, Address& out, size_
   if (kind == PathKind::kForwardPath) {
     constexpr std::string_view kPostmaster = "postmaster";
     if (in.size() > i + kPostmaster.size() && in[i + kPostmaster.size()] == '>' &&
-        iequals(in.substr(i, kPostmaster.size()), kPostmaster)) {
+        text::iequals(in.substr(i, kPostmaster.size()), kPostmaster)) {
       std::memcpy(out.text.data(), kPostmaster.data(), kPostmaster.size());
       out.len = static_cast<uint16_t>(kPostmaster.size());
       out.at = out.len;

@@ -6,41 +6,16 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <memory>
 #include <span>
 #include <string_view>
 
 #include "dataplane/smtp/address.h"
+#include "dataplane/text/fixed_text.h"
 
 namespace smtpgw::smtp {
 
-// Text in fixed storage; longer input is cut and `truncated` set.
-template <size_t N>
-struct FixedText {
-  std::array<char, N> data{};
-  uint16_t len = 0;
-  bool truncated = false;
-  std::string_view view() const { return {data.data(), len}; }
-  void assign(std::string_view s) {
-    len = 0;
-    truncated = false;
-    append(s);
-  }
-  void append(std::string_view s) {
-    size_t room = N - len;
-    size_t n = s.size() < room ? s.size() : room;
-    if (n > 0) {
-      std::memcpy(data.data() + len, s.data(), n);
-    }
-    len = static_cast<uint16_t>(len + n);
-    truncated = truncated || n < s.size();
-  }
-  void clear() {
-    len = 0;
-    truncated = false;
-  }
-};
+using text::FixedText;
 
 // One end of the TCP connection, set by the caller (the session never sees packets).
 struct Endpoint {

@@ -9,29 +9,11 @@
 #include <cstring>
 
 #include "dataplane/smtp/session_impl.h"
+#include "dataplane/text/ascii.h"
 
 namespace smtpgw::smtp {
 
 namespace {
-
-int b64_value(unsigned char c) {
-  if (c >= 'A' && c <= 'Z') {
-    return c - 'A';
-  }
-  if (c >= 'a' && c <= 'z') {
-    return c - 'a' + 26;
-  }
-  if (c >= '0' && c <= '9') {
-    return c - '0' + 52;
-  }
-  if (c == '+') {
-    return 62;
-  }
-  if (c == '/') {
-    return 63;
-  }
-  return -1;
-}
 
 std::string_view trim_spaces(std::string_view s) {
   while (!s.empty() && s.front() == ' ') {
@@ -68,7 +50,7 @@ long base64_decode(std::string_view in, char* out, size_t cap) {
       ++pad;
       continue;
     }
-    int v = b64_value(static_cast<unsigned char>(ch));
+    int v = text::base64_value(ch);
     if (v < 0 || pad > 0) {
       return -1;
     }

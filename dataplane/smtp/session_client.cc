@@ -8,28 +8,15 @@
 
 #include "dataplane/cpu_features.h"
 #include "dataplane/smtp/session_impl.h"
+#include "dataplane/text/ascii.h"
 
 namespace smtpgw::smtp {
 
 namespace {
 
-char upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (upper(a[i]) != upper(b[i])) {
-      return false;
-    }
-  }
-  return true;
-}
-
-bool istarts_with(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
-}
+using text::ascii_lower;
+using text::iequals;
+using text::istarts_with;
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
@@ -325,7 +312,7 @@ void Session::Impl::dispatch(std::string_view line, uint64_t line_end, bool trun
   std::string_view verb = line.substr(0, sp);
   std::string_view arg = sp == std::string_view::npos ? std::string_view() : line.substr(sp + 1);
   if (iequals(verb, "EHLO") || iequals(verb, "HELO")) {
-    cmd_helo(trim(arg), upper(verb[0]) == 'E');
+    cmd_helo(trim(arg), ascii_lower(verb[0]) == 'e');
   } else if (iequals(verb, "MAIL")) {
     cmd_mail(arg);
   } else if (iequals(verb, "RCPT")) {
@@ -334,12 +321,12 @@ void Session::Impl::dispatch(std::string_view line, uint64_t line_end, bool trun
     cmd_auth(arg, truncated);
     wipe_line();
   } else if (iequals(verb, "DATA") || iequals(verb, "BDAT") || iequals(verb, "STARTTLS")) {
-    if (truncated || (upper(verb[0]) != 'B' && !trim(arg).empty())) {
+    if (truncated || (ascii_lower(verb[0]) != 'b' && !trim(arg).empty())) {
       anomaly(Counter::kMalformedCommand, cmd_start);
       push_pending(CmdKind::kOther, kNoSlot);
-    } else if (upper(verb[0]) == 'D') {
+    } else if (ascii_lower(verb[0]) == 'd') {
       cmd_data(line_end);
-    } else if (upper(verb[0]) == 'B') {
+    } else if (ascii_lower(verb[0]) == 'b') {
       cmd_bdat(arg, line_end);
     } else {
       push_pending(CmdKind::kStarttls, kNoSlot);

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "dataplane/smtp/session_impl.h"
+#include "dataplane/text/ascii.h"
 
 namespace smtpgw::smtp {
 
@@ -11,19 +12,7 @@ namespace {
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
-char upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (upper(a[i]) != upper(b[i])) {
-      return false;
-    }
-  }
-  return true;
-}
+using text::iequals;
 
 // RFC 3463 status "c.s.d": c one digit, s and d one to three digits.
 size_t enhanced_length(std::string_view t) {

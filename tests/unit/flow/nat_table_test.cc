@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "dataplane/flow/nat_table.h"
-#include "dataplane/route/route_table.h"
 
 namespace smtpgw::flow {
 namespace {
@@ -164,24 +163,6 @@ TEST(Rendezvous, StableAndMovesOnlyHostsOfRemovedAddress) {
   EXPECT_EQ(moved, on_removed);
   EXPECT_EQ(used.size(), 3u);  // all addresses are used
   EXPECT_EQ(rendezvous_pick(1, {}), 0u);
-}
-
-TEST(RouteTable, LongestPrefixWins) {
-  route::RouteTable r;
-  ASSERT_TRUE(r.add(0, 0, 1, 0x0a630202));
-  ASSERT_TRUE(r.add(0x0a630100, 24, 0, 0));
-  ASSERT_TRUE(r.add(0x0a630180, 25, 2, 0x0a630101));
-  route::NextHop nh;
-  ASSERT_TRUE(r.lookup(0x0a630105, &nh));
-  EXPECT_EQ(nh.port, 0);
-  EXPECT_EQ(nh.ip, 0x0a630105u);  // connected: the destination itself
-  ASSERT_TRUE(r.lookup(0x0a630190, &nh));
-  EXPECT_EQ(nh.port, 2);
-  ASSERT_TRUE(r.lookup(0x08080808, &nh));
-  EXPECT_EQ(nh.ip, 0x0a630202u);
-  route::RouteTable empty;
-  EXPECT_FALSE(empty.lookup(1, &nh));
-  EXPECT_FALSE(empty.add(0, 33, 0, 0));
 }
 
 }  // namespace
