@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "control/config/config.h"
+#include "dataplane/text/ascii.h"
 
 namespace smtpgw::config {
 
@@ -59,23 +60,6 @@ std::optional<Ipv4Prefix> parse_ipv4_prefix(std::string_view text) {
   return Ipv4Prefix{*addr, static_cast<uint8_t>(len)};
 }
 
-namespace {
-
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
-}  // namespace
-
 std::optional<MacAddress> parse_mac(std::string_view text) {
   if (text.size() != 17) {
     return std::nullopt;
@@ -87,8 +71,8 @@ std::optional<MacAddress> parse_mac(std::string_view text) {
   MacAddress m{};
   for (size_t i = 0; i < 6; ++i) {
     const size_t at = i * 3;
-    int hi = hex_digit(text[at]);
-    int lo = hex_digit(text[at + 1]);
+    int hi = text::hex_value(text[at]);
+    int lo = text::hex_value(text[at + 1]);
     if (hi < 0 || lo < 0 || (i < 5 && text[at + 2] != sep)) {
       return std::nullopt;
     }
