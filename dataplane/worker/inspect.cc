@@ -31,7 +31,8 @@ void Worker::make_inspection() {
   inspect::Decisions& d = cfg_.decisions != nullptr ? *cfg_.decisions : own_decisions_;
   inspector_ = std::make_unique<inspect::Inspector>(
       cfg_.inspect_config, d, tcp::OwnerOps{mbuf_retain, mbuf_release, nullptr});
-  flows_ = std::make_unique<FlowSlot[]>(nat_.capacity());
+  // Not zeroed: a slot is constructed when its binding's SYN arrives (start-up touches none).
+  flows_ = std::make_unique_for_overwrite<FlowSlot[]>(nat_.capacity());
 }
 
 inspect::Flow* Worker::flow_of(const flow::Binding* b) {
