@@ -46,6 +46,7 @@ struct Binding {
   uint8_t pool = 0;       // which pool the address came from (0 normal, 1 high risk)
   uint8_t in_use = 0;
   uint8_t inspected = 0;  // the worker keeps an inspection flow in this binding's slot
+  uint8_t answered = 0;   // the gateway answered the client and reset the server (refusal)
   uint16_t egress_index = 0;
   uint64_t last_seen = 0; // caller's clock units
   uint32_t next_free = 0;

@@ -105,6 +105,7 @@ void Flow::on_hold(const smtp::HoldPoint& hold, const smtp::MessageRecord* recor
   if (m != nullptr) {
     m->action = d.action;
   }
+  refusal_ = d.reply;
   session_.refuse(d.reply);
 }
 

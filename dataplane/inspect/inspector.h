@@ -160,6 +160,14 @@ class Flow final : public tcp::StreamConsumer,
   uint64_t id() const { return id_; }
   // FIN both ways, or RST: the driver should close the flow and drop it from its table.
   bool done() const { return done_; }
+  // The session stopped at a refused hold point (or when no active part could be had): the
+  // driver answers the client with this reply and closes both sides. Empty until then; the
+  // reply of a session refused for want of an active part is kReplyUninspected.
+  std::string_view refusal() const {
+    return session_.client_state() != smtp::ClientState::kRefused ? std::string_view{}
+           : refusal_.empty()                                     ? kReplyUninspected
+                                                                  : refusal_;
+  }
   const smtp::Session& session() const { return session_; }
 
   tcp::FlowState tcp;
@@ -196,6 +204,7 @@ class Flow final : public tcp::StreamConsumer,
   smtp::Session session_;
   uint64_t id_;
   mime::Decoder* decoder_ = nullptr;
+  std::string_view refusal_;            // the reply of the decision that refused a hold
   Message* current_ = nullptr;          // the message between begin_message and its end
   std::array<Message*, kMaxMessages> msgs_{};  // lent, awaiting their record
   uint64_t begun_ = 0;                  // begin_message calls: the next message's index

@@ -48,7 +48,11 @@ namespace smtpgw::worker {
   X(handoff_ring_full, "dropped: the owning worker's handoff ring was full")                \
   X(inspect_held, "client segments not forwarded: past the release limit (held, retransmitted)") \
   X(inspect_cut, "client segments forwarded cut at the release limit")                     \
-  X(inspect_evasion_dropped, "dropped: client bytes that differ from the inspected copy")
+  X(inspect_evasion_dropped, "dropped: client bytes that differ from the inspected copy")   \
+  X(inspect_refusals_answered, "refused sessions answered: reply + 421 to the client, RST to the server") \
+  X(inspect_after_refusal, "dropped: segments of a connection the gateway answered itself") \
+  X(injected, "segments the gateway wrote itself (replies, resets)")                     \
+  X(inject_no_mbuf, "segments the gateway could not write: the mbuf pool was empty")
 
 enum class Counter : uint16_t {
 #define SMTPGW_X(name, text) name,

@@ -4,6 +4,8 @@
 // retains without a copy and frees the mbuf when it no longer needs them.
 #include <rte_mbuf.h>
 
+#include <algorithm>
+#include <cstring>
 #include <new>
 
 #include "dataplane/worker/worker.h"
@@ -58,7 +60,7 @@ void Worker::close_inspection() {
 }
 
 bool Worker::inspect_segment(rte_mbuf* m, flow::Binding* b, const packet::ParsedPacket& p,
-                             tcp::Direction d) {
+                             tcp::Direction d, uint64_t now) {
   const bool client = d == tcp::Direction::kClientToServer;
   const bool client_syn =
       client && (p.tcp_flags & (packet::kTcpSyn | packet::kTcpAck)) == packet::kTcpSyn;
@@ -69,9 +71,26 @@ bool Worker::inspect_segment(rte_mbuf* m, flow::Binding* b, const packet::Parsed
         inspect::Flow(*inspector_, nat_.index_of(b), endpoint_v4(p.src4, p.sport),
                       endpoint_v4(p.dst4, p.dport));
     b->inspected = 1;
+    b->answered = 0;
   }
   if (!b->inspected) {
     return true;  // the binding's SYN was never seen by this worker's inspection
+  }
+  if (b->answered) [[unlikely]] {
+    // The gateway answered this connection itself: the server was reset, and the sequence
+    // space toward the client now holds the gateway's reply, so nothing more passes. The
+    // gateway closes the client's side as the server would have: its FIN is acknowledged,
+    // data it still sends (a QUIT) is answered with an RST at the sequence number it expects
+    // (RFC 9293 3.10.7.4), its pure ACKs need no answer.
+    const bool fin = (p.tcp_flags & packet::kTcpFin) != 0 && p.payload_len == 0;
+    if (client && (p.tcp_flags & packet::kTcpRst) == 0 && (p.tcp_flags & packet::kTcpAck) != 0 &&
+        (fin || p.payload_len > 0)) {
+      inject(b->inside.dst_ip, b->inside.dst_port, b->inside.src_ip, b->inside.src_port,
+             p.tcp_ack, fin ? p.tcp_seq + 1 : 0, fin ? packet::kTcpAck : packet::kTcpRst, {},
+             now);
+    }
+    drop(m, Counter::inspect_after_refusal);
+    return false;
   }
   tcp::Segment s;
   s.seq = p.tcp_seq;
@@ -92,6 +111,15 @@ bool Worker::inspect_segment(rte_mbuf* m, flow::Binding* b, const packet::Parsed
   bool pass = true;
   if (client) {
     pass = release_client(m, f, p, f.tcp.evasions != evasions);
+  }
+  if (!f.refusal().empty()) [[unlikely]] {
+    answer_refusal(b, f, now);
+    if (pass) {
+      // Sent before the gateway's reply: forwarding it after the server's reset is useless,
+      // and toward the client it would overlap the reply's sequence numbers.
+      drop(m, Counter::inspect_after_refusal);
+      pass = false;
+    }
   }
   if (f.done()) {
     inspector_->close(f);  // FIN both ways or RST: its slots go back now, the object with the binding
@@ -155,6 +183,73 @@ void Worker::cut_client_segment(rte_mbuf* m, const packet::ParsedPacket& p, uint
   store_be16(ip + 2, static_cast<uint16_t>(total));
   l4[13] = static_cast<uint8_t>(l4[13] & ~kTcpFin);
   finish_ipv4_tcp_checksums(ip);
+}
+
+// The gateway ends a refused session itself (DESIGN.md step 9): the client gets the refusal's
+// reply and a 421, with FIN, as from the server, right after the server bytes it has been sent;
+// the server gets an RST at the first client byte it was not sent. The client's MTA then
+// reports the reply to its user (a 5xx) or retries later (a 4xx).
+void Worker::answer_refusal(flow::Binding* b, const inspect::Flow& f, uint64_t now) {
+  b->answered = 1;
+  const tcp::DirectionState& c = f.tcp.of(tcp::Direction::kClientToServer);
+  const tcp::DirectionState& s = f.tcp.of(tcp::Direction::kServerToClient);
+  char text[256];
+  const std::string_view reply = f.refusal();
+  static constexpr std::string_view kClosing = "\r\n421 4.7.0 Closing connection\r\n";
+  const size_t n = std::min(reply.size(), sizeof text - kClosing.size());
+  std::memcpy(text, reply.data(), n);
+  std::memcpy(text + n, kClosing.data(), kClosing.size());
+  inject(b->inside.dst_ip, b->inside.dst_port, b->inside.src_ip, b->inside.src_port,
+         tcp::Reassembler::seq_of(s, s.next), tcp::Reassembler::seq_of(c, c.next),
+         packet::kTcpAck | packet::kTcpPsh | packet::kTcpFin,
+         std::string_view(text, n + kClosing.size()), now);
+  inject(b->egress_ip, b->nat_port, b->inside.dst_ip, b->inside.dst_port,
+         tcp::Reassembler::seq_of(c, c.release), 0, packet::kTcpRst, {}, now);
+  stats_->add(Counter::inspect_refusals_answered);
+}
+
+// Every segment the gateway writes itself goes through here: built whole (Ethernet, IPv4 with
+// DF, a 20-byte TCP header, the payload), routed like any packet, counted. An empty pool is
+// counted too; the peer's retransmission or timeout then ends the connection.
+void Worker::inject(uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport, uint32_t seq,
+                    uint32_t ack, uint8_t flags, std::string_view payload, uint64_t now) {
+  using namespace packet;
+  rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+  const auto len = static_cast<uint16_t>(kEthHeaderLen + 40 + payload.size());
+  uint8_t* f = m != nullptr ? reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, len)) : nullptr;
+  if (f == nullptr) [[unlikely]] {
+    rte_pktmbuf_free(m);
+    stats_->add(Counter::inject_no_mbuf);
+    return;
+  }
+  std::memset(f, 0, kEthHeaderLen + 40);
+  store_be16(f + 12, kEtherTypeIpv4);
+  uint8_t* ip = f + kEthHeaderLen;
+  ip[0] = 0x45;
+  store_be16(ip + 2, static_cast<uint16_t>(40 + payload.size()));
+  store_be16(ip + 6, 0x4000);  // DF
+  ip[8] = 65;                   // forward() takes one
+  ip[9] = kProtoTcp;
+  store_be32(ip + 12, src);
+  store_be32(ip + 16, dst);
+  uint8_t* tcp = ip + 20;
+  store_be16(tcp, sport);
+  store_be16(tcp + 2, dport);
+  store_be32(tcp + 4, seq);
+  store_be32(tcp + 8, ack);
+  tcp[12] = 0x50;
+  tcp[13] = flags;
+  store_be16(tcp + 14, (flags & kTcpRst) != 0 ? 0 : 65535);
+  if (!payload.empty()) {  // an empty view may hold a null pointer, which memcpy must not get
+    std::memcpy(tcp + 20, payload.data(), payload.size());
+  }
+  finish_ipv4_tcp_checksums(ip);
+  ParsedPacket p;
+  p.l3 = L3::kIpv4;
+  p.l3_offset = kEthHeaderLen;
+  p.dst4 = dst;
+  stats_->add(Counter::injected);
+  forward(m, p, now);
 }
 
 void Worker::OwnDecisions::on_record(inspect::Flow&, const smtp::MessageRecord&,

@@ -75,8 +75,8 @@ void Worker::from_outside(rte_mbuf* m, uint16_t port, const packet::ParsedPacket
   }
   if (p.l4_proto == kProtoTcp) {
     flow::NatTable::track_tcp(b, p.tcp_flags, false, now);
-    if (b->inspected) {
-      inspect_segment(m, b, p, tcp::Direction::kServerToClient);
+    if (b->inspected && !inspect_segment(m, b, p, tcp::Direction::kServerToClient, now)) {
+      return;
     }
   } else {
     b->last_seen = now;

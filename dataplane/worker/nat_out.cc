@@ -139,7 +139,7 @@ void Worker::from_inside(rte_mbuf* m, uint16_t port, const packet::ParsedPacket&
   }
   if (smtp) {
     if (flow::Binding* b = snat(m, port, p, now)) {
-      if (inspector_ == nullptr || inspect_segment(m, b, p, tcp::Direction::kClientToServer)) {
+      if (inspector_ == nullptr || inspect_segment(m, b, p, tcp::Direction::kClientToServer, now)) {
         forward(m, p, now);
       }
     }

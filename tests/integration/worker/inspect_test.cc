@@ -52,7 +52,11 @@ constexpr uint32_t kEgress = 0xc000020a;    // 192.0.2.10: the normal pool
 // The worker's records, as analyze prints them.
 class Recorder final : public inspect::Decisions {
  public:
-  inspect::Decision on_hold(inspect::Flow&, const inspect::Hold&) override { return {}; }
+  inspect::Decision on_hold(inspect::Flow&, const inspect::Hold& h) override {
+    return h.point.kind == refuse_at ? refusal : inspect::Decision{};
+  }
+  smtp::HoldKind refuse_at = smtp::HoldKind::kAuth;  // no AUTH in these tests: never
+  inspect::Decision refusal;
   void on_record(inspect::Flow& f, const smtp::MessageRecord& r, const inspect::Message* m) override {
     json j = analyze::record_to_json(r, m != nullptr && m->has_summary ? &m->summary : nullptr);
     j["evasions"] = f.tcp.evasions;
@@ -275,8 +279,9 @@ class Wire {
     uint8_t flags;
     std::string payload;
   };
-  // Segments that left toward the server since the last call.
+  // Segments that left toward the server (toward the client) since the last call.
   std::vector<Out> take() { return std::move(out_); }
+  std::vector<Out> take_inside() { return std::move(in_); }
   uint16_t nat_port() const { return nat_port_; }
 
  private:
@@ -328,15 +333,30 @@ class Wire {
           << "a forwarded segment with bad lengths or checksums";
       rte_pktmbuf_free(om);
     }
-    drain(rings[0][1]);
+    while (rte_ring_dequeue(rings[0][1], &o) == 0) {
+      auto* im = static_cast<rte_mbuf*>(o);
+      const uint8_t* f2 = rte_pktmbuf_mtod(im, const uint8_t*);
+      ParsedPacket q;
+      EXPECT_EQ(parse_frame(f2, rte_pktmbuf_data_len(im), {}, &q), ParseResult::kOk);
+      in_.push_back({q.tcp_seq - 5000, q.tcp_flags,
+                     std::string(reinterpret_cast<const char*>(f2) + q.payload_offset,
+                                 q.payload_len)});
+      in_acks_.push_back(q.tcp_ack);
+      rte_pktmbuf_free(im);
+    }
   }
 
+ public:
+  std::vector<uint32_t> in_acks_;  // the acknowledgement number of each segment toward the client
+
+ private:
   app::Gateway& g_;
   worker::Worker& w_;
   uint16_t nat_port_ = 0;
   uint32_t server_next_ = 0;
   uint64_t now_ = 1;
   std::vector<Out> out_;
+  std::vector<Out> in_;
 };
 
 // The server receives only what was parsed and released, in order: a segment that ends inside a
@@ -401,6 +421,65 @@ TEST_F(InspectDrivers, ClientBytesReachTheServerOnlyOnceReleased) {
   ASSERT_EQ(recorder.records.size(), 1u);
   EXPECT_EQ(recorder.records[0]["outcome"], "delivered");
   EXPECT_EQ(recorder.records[0]["headers"]["subject"], "held");
+  app::teardown(g);
+}
+
+// A refused MAIL FROM ends the session at the gateway: the command never reaches the server, the
+// client gets the refusal and a 421 with FIN right after the server's last byte (acknowledging
+// everything it sent), the server an RST at the first byte it was not sent; later segments of
+// either side are not forwarded, the client's FIN is acknowledged.
+TEST_F(InspectDrivers, RefusedMailFromIsAnsweredAndBothSidesClosed) {
+  Recorder recorder;
+  recorder.refuse_at = smtp::HoldKind::kMailFrom;
+  recorder.refusal = {inspect::Action::kRefuse, "550 5.1.8 Access denied, bad outbound sender"};
+  app::Gateway g;
+  build(g, &recorder, nullptr);
+  if (HasFatalFailure()) {
+    return;
+  }
+  Wire wire(g);
+  const worker::WorkerStats& st = g.stats[0];
+  wire.client(0, kTcpSyn);
+  wire.server(kTcpSyn | kTcpAck, "", 1);
+  const std::string greeting = "220 mx.example ESMTP\r\n";
+  wire.server(kTcpAck | kTcpPsh, greeting, 1);
+  const std::string ehlo = "EHLO client.example\r\n";
+  wire.client(1, kTcpAck | kTcpPsh, ehlo);
+  const std::string ehlo_reply = "250 mx.example\r\n";
+  wire.server(kTcpAck | kTcpPsh, ehlo_reply, 1 + ehlo.size());
+  wire.take();
+  wire.take_inside();
+  wire.in_acks_.clear();
+  const uint32_t mail_at = 1 + static_cast<uint32_t>(ehlo.size());
+  const std::string mail = "MAIL FROM:<spammer@example.org>\r\n";
+  wire.client(mail_at, kTcpAck | kTcpPsh, mail);
+  auto out = wire.take();
+  ASSERT_EQ(out.size(), 1u) << "only the server's reset";
+  EXPECT_EQ(out[0].flags, kTcpRst);
+  EXPECT_EQ(out[0].rel_seq, mail_at) << "at the first byte the server was not sent";
+  auto in = wire.take_inside();
+  ASSERT_EQ(in.size(), 1u);
+  EXPECT_EQ(in[0].payload,
+            "550 5.1.8 Access denied, bad outbound sender\r\n421 4.7.0 Closing connection\r\n");
+  EXPECT_EQ(in[0].flags, kTcpAck | kTcpPsh | kTcpFin);
+  EXPECT_EQ(in[0].rel_seq, 1 + greeting.size() + ehlo_reply.size()) << "after the server's bytes";
+  EXPECT_EQ(wire.in_acks_[0], 1000 + mail_at + mail.size()) << "acknowledges the refused command";
+  ASSERT_EQ(recorder.records.size(), 1u);
+  EXPECT_EQ(recorder.records[0]["outcome"], "refused");
+  EXPECT_EQ(st.get(worker::Counter::inspect_refusals_answered), 1u);
+  EXPECT_EQ(st.get(worker::Counter::injected), 2u);
+
+  // A late server reply is not forwarded; the client's FIN is acknowledged by the gateway.
+  wire.server(kTcpAck | kTcpPsh, "250 late\r\n", mail_at);
+  EXPECT_TRUE(wire.take_inside().empty());
+  const uint32_t fin_at = mail_at + static_cast<uint32_t>(mail.size());
+  wire.client(fin_at, kTcpAck | kTcpFin);
+  EXPECT_TRUE(wire.take().empty()) << "nothing more reaches the server";
+  in = wire.take_inside();
+  ASSERT_EQ(in.size(), 1u);
+  EXPECT_EQ(in[0].flags, kTcpAck);
+  EXPECT_EQ(wire.in_acks_.back(), 1000 + fin_at + 1);
+  EXPECT_EQ(st.get(worker::Counter::inspect_after_refusal), 2u);
   app::teardown(g);
 }
 
