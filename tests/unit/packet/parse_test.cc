@@ -259,5 +259,41 @@ TEST(Parse, ReasonNamesAreUnique) {
   }
 }
 
+// The window scale option of a SYN: found among other options, capped at 14, absent on non-SYNs
+// and when the options are malformed (the walk stops, as a receiver's would).
+TEST(Parse, TcpWindowScaleOption) {
+  // MSS (kind 2, len 4), NOP, window scale (kind 3, len 3) = 7, then end of options.
+  const uint8_t syn_opts[] = {2, 4, 0x05, 0xb4, 1, 3, 3, 7, 0, 0, 0, 0};
+  uint8_t tcp[32] = {};
+  tcp[12] = 0x80;  // 32-byte header
+  std::memcpy(tcp + 20, syn_opts, sizeof syn_opts);
+  EXPECT_EQ(tcp_window_scale(tcp, 32), 7);
+  tcp[27] = 20;  // more than RFC 7323's 14
+  EXPECT_EQ(tcp_window_scale(tcp, 32), 14);
+  tcp[21] = 40;  // the MSS option's length runs past the header: malformed
+  EXPECT_EQ(tcp_window_scale(tcp, 32), -1);
+  EXPECT_EQ(tcp_window_scale(tcp, 20), -1);  // no options at all
+
+  Bytes f = ipv4_tcp(kTcpSyn, "");
+  ParsedPacket p;
+  ASSERT_EQ(parse(f, &p), ParseResult::kOk);
+  EXPECT_EQ(p.tcp_window_scale, -1);  // a SYN without the option
+}
+
+// The checksums of a packet the gateway cuts or writes: recomputed from the headers' lengths,
+// and the parser accepts the result; a stale checksum it rejects.
+TEST(Parse, FinishIpv4TcpChecksums) {
+  Bytes f = ipv4_tcp(kTcpAck | kTcpPsh, "MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d");
+  // Cut the payload to its first line as the worker does: new lengths, stale checksums.
+  const uint32_t keep = 24;
+  f.resize(14 + 40 + keep);
+  store_be16(&f[14 + 2], static_cast<uint16_t>(40 + keep));
+  ParsedPacket p;
+  EXPECT_NE(parse(f, &p), ParseResult::kOk);
+  finish_ipv4_tcp_checksums(&f[14]);
+  ASSERT_EQ(parse(f, &p), ParseResult::kOk);
+  EXPECT_EQ(p.payload_len, keep);
+}
+
 }  // namespace
 }  // namespace smtpgw::packet
