@@ -2,11 +2,13 @@
 // lent decoder and scan context; its hold points → Decisions; its records → Decisions.
 #include "dataplane/inspect/inspector.h"
 
+#include <algorithm>
+
 namespace smtpgw::inspect {
 
 Flow::Flow(Inspector& inspector, uint64_t id, const smtp::Endpoint& client,
            const smtp::Endpoint& server)
-    : in_(inspector), session_(inspector.sessions_, this, this, this), id_(id) {
+    : in_(inspector), session_(inspector.sessions_, this, this, this), id_(static_cast<uint32_t>(id)) {
   session_.set_endpoints(client, server);
   in_.count(Counter::kFlows);
 }
@@ -105,7 +107,8 @@ void Flow::on_hold(const smtp::HoldPoint& hold, const smtp::MessageRecord* recor
   if (m != nullptr) {
     m->action = d.action;
   }
-  refusal_ = d.reply;
+  refusal_ = d.reply.data();
+  refusal_len_ = static_cast<uint16_t>(std::min<size_t>(d.reply.size(), UINT16_MAX));
   session_.refuse(d.reply);
 }
 

@@ -150,7 +150,8 @@ class Flow final : public tcp::StreamConsumer,
                    public FieldSink,
                    public ContentSink {
  public:
-  // `id` names the flow to the driver (analyze numbers flows; a worker its table slot).
+  // `id` names the flow to the driver (analyze numbers flows; a worker its table slot); it is
+  // kept in 32 bits.
   Flow(class Inspector& inspector, uint64_t id, const smtp::Endpoint& client,
        const smtp::Endpoint& server);
   ~Flow() override;
@@ -165,8 +166,8 @@ class Flow final : public tcp::StreamConsumer,
   // reply of a session refused for want of an active part is kReplyUninspected.
   std::string_view refusal() const {
     return session_.client_state() != smtp::ClientState::kRefused ? std::string_view{}
-           : refusal_.empty()                                     ? kReplyUninspected
-                                                                  : refusal_;
+           : refusal_len_ == 0 ? kReplyUninspected
+                               : std::string_view(refusal_, refusal_len_);
   }
   const smtp::Session& session() const { return session_; }
 
@@ -202,12 +203,14 @@ class Flow final : public tcp::StreamConsumer,
 
   Inspector& in_;
   smtp::Session session_;
-  uint64_t id_;
   mime::Decoder* decoder_ = nullptr;
-  std::string_view refusal_;            // the reply of the decision that refused a hold
+  const char* refusal_ = nullptr;       // the reply of the decision that refused a hold
   Message* current_ = nullptr;          // the message between begin_message and its end
   std::array<Message*, kMaxMessages> msgs_{};  // lent, awaiting their record
-  uint64_t begun_ = 0;                  // begin_message calls: the next message's index
+  // Packed: an idle flow (this object and its NAT binding) is meant to stay within 512 bytes.
+  uint32_t begun_ = 0;                  // begin_message calls: the next message's index
+  uint32_t id_;
+  uint16_t refusal_len_ = 0;
   bool fin_[2] = {false, false};
   bool closed_ = false;
   bool done_ = false;
