@@ -85,13 +85,7 @@ int analyze_main(int argc, char** argv) {
     rules::CompileOptions copts;
     copts.mode = lenient ? rules::Mode::kLenient : rules::Mode::kStrict;
     rules::CompileResult compiled = rules::compile_directory(rules_dir, copts);
-    for (const rules::Diagnostic& d : compiled.errors) {
-      const bool fatal = !lenient && d.problem != rules::Problem::kPluginBlock;
-      std::cerr << (fatal ? "error: " : "skipped: ") << d.to_string() << " ["
-                << rules::problem_name(d.problem) << "]\n";
-    }
-    const bool usable = lenient ? compiled.ruleset != nullptr : compiled.ok();
-    if (!usable) {
+    if (!rules::report(compiled, copts.mode, stderr)) {
       std::cerr << "smtpgw analyze: --rules: " << rules_dir << " does not compile ("
                 << compiled.fatal_errors << " errors above; --lenient skips bad rules)\n";
       return 2;

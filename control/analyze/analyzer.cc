@@ -81,10 +81,7 @@ struct Analyzer::Impl final : inspect::Decisions {
   static inspect::Config inspector_config(const Options& o) {
     inspect::Config c;
     c.tcp = o.tcp;
-    c.session.hold_mask = smtp::hold_bit(smtp::HoldKind::kAuth) |
-                          smtp::hold_bit(smtp::HoldKind::kMailFrom) |
-                          smtp::hold_bit(smtp::HoldKind::kRcptTo) |
-                          smtp::hold_bit(smtp::HoldKind::kEndOfData);
+    c.session.hold_mask = smtp::kHoldAll;
     c.ruleset = o.ruleset.get();
     c.keep_summaries = o.print_messages;
     return c;

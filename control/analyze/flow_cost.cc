@@ -51,7 +51,7 @@ int main() {
   constexpr int kFlows = 2000;
   AllowAll decisions;
   smtpgw::inspect::Config config;
-  config.session.hold_mask = ~0u;
+  config.session.hold_mask = smtpgw::smtp::kHoldAll;
   smtpgw::inspect::Inspector inspector(config, decisions, smtpgw::tcp::OwnerOps{});
   std::vector<std::unique_ptr<smtpgw::inspect::Flow>> flows;
   flows.reserve(kFlows);

@@ -39,10 +39,7 @@ inspect::Config inspect_config(const config::Config& cfg, const scan::Ruleset* r
   inspect::Config c;
   c.ruleset = rules;
   c.worker = w;
-  c.session.hold_mask = smtp::hold_bit(smtp::HoldKind::kAuth) |
-                        smtp::hold_bit(smtp::HoldKind::kMailFrom) |
-                        smtp::hold_bit(smtp::HoldKind::kRcptTo) |
-                        smtp::hold_bit(smtp::HoldKind::kEndOfData);
+  c.session.hold_mask = smtp::kHoldAll;
   c.reserve_messages = c.max_messages = cfg.inspection.messages;
   c.reserve_decoders = c.max_decoders = cfg.inspection.decoders;
   c.reserve_scans = c.max_scans = cfg.inspection.scan_contexts;

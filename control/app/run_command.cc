@@ -57,13 +57,7 @@ bool load_rules(Gateway& g, const std::string& config_path) {
   opts.mode = rc.lenient ? rules::Mode::kLenient : rules::Mode::kStrict;
   opts.worker_count = static_cast<unsigned>(g.cfg.worker_count());
   rules::CompileResult r = rules::compile_directory(dir, opts);
-  for (const rules::Diagnostic& d : r.errors) {
-    const bool fatal = !rc.lenient && d.problem != rules::Problem::kPluginBlock;
-    std::fprintf(stderr, "%s: %s [%s]\n", fatal ? "error" : "skipped", d.to_string().c_str(),
-                 std::string(rules::problem_name(d.problem)).c_str());
-  }
-  const bool usable = rc.lenient ? r.ruleset != nullptr : r.ok();
-  if (!usable) {
+  if (!rules::report(r, opts.mode, stderr)) {
     std::fprintf(stderr,
                  "smtpgw: rules.dir: %s does not compile (%u errors above; rules.lenient: true "
                  "skips bad rules); not starting\n",

@@ -831,6 +831,15 @@ CompileResult compile_directory(const std::filesystem::path& dir, const CompileO
   return r;
 }
 
+bool report(const CompileResult& r, Mode mode, std::FILE* out) {
+  for (const Diagnostic& d : r.errors) {
+    const bool fatal = mode == Mode::kStrict && d.problem != Problem::kPluginBlock;
+    std::fprintf(out, "%s: %s [%s]\n", fatal ? "error" : "skipped", d.to_string().c_str(),
+                 std::string(problem_name(d.problem)).c_str());
+  }
+  return mode == Mode::kStrict ? r.ok() : r.ruleset != nullptr;
+}
+
 std::string summarize(const CompileResult& r) {
   std::ostringstream o;
   o << "rules defined: " << r.rules_defined << ", compiled: " << r.compiled_rules

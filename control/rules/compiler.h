@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -104,5 +105,11 @@ CompileResult compile_sources(const std::vector<Source>& sources, const CompileO
 
 // Human-readable summary (what `smtpgw rules check` prints before the diagnostics).
 std::string summarize(const CompileResult& r);
+
+// Prints every diagnostic of `r` on `out`, one line each: "error: FILE:LINE: rule NAME: message
+// [problem]" when it rejects the set in `mode`, "skipped: ..." otherwise (lenient mode, and rules
+// in a block for a plugin we do not have). Returns whether the result is usable in `mode`:
+// strict needs r.ok(), lenient any ruleset. What `rules check`, `analyze --rules` and `run` share.
+bool report(const CompileResult& r, Mode mode, std::FILE* out);
 
 }  // namespace smtpgw::rules

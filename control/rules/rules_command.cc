@@ -61,11 +61,7 @@ int smtpgw::app::rules_main(int argc, char** argv) {
     return 2;
   }
   const rules::CompileResult r = rules::compile_directory(dir, opts);
-  for (const rules::Diagnostic& d : r.errors) {
-    const bool fatal = opts.mode == rules::Mode::kStrict && d.problem != rules::Problem::kPluginBlock;
-    std::fprintf(stderr, "%s: %s [%s]\n", fatal ? "error" : "skipped",
-                 d.to_string().c_str(), std::string(rules::problem_name(d.problem)).c_str());
-  }
+  const bool usable = rules::report(r, opts.mode, stderr);
   if (show_warnings) {
     for (const rules::Diagnostic& d : r.warnings) {
       std::fprintf(stderr, "warning: %s\n", d.to_string().c_str());
@@ -73,8 +69,5 @@ int smtpgw::app::rules_main(int argc, char** argv) {
   }
   std::printf("%s%s", opts.mode == rules::Mode::kStrict ? "mode: strict\n" : "mode: lenient\n",
               rules::summarize(r).c_str());
-  if (opts.mode == rules::Mode::kStrict) {
-    return r.ok() ? 0 : 1;
-  }
-  return r.ruleset ? 0 : 1;
+  return usable ? 0 : 1;
 }

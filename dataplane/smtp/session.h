@@ -140,6 +140,9 @@ enum class HoldKind : uint8_t {
   kEndOfData,  // the "." line ending DATA, or the last byte of the BDAT LAST chunk
 };
 inline constexpr uint32_t hold_bit(HoldKind k) { return 1u << static_cast<uint32_t>(k); }
+// Every hold point: what a worker holds at (and analyze, which allows each at once).
+inline constexpr uint32_t kHoldAll = hold_bit(HoldKind::kAuth) | hold_bit(HoldKind::kMailFrom) |
+                                     hold_bit(HoldKind::kRcptTo) | hold_bit(HoldKind::kEndOfData);
 
 struct HoldPoint {
   HoldKind kind;

@@ -59,7 +59,7 @@ class Scripted final : public Decisions {
   std::vector<RecordSeen> records;
 };
 
-constexpr uint32_t kAllHolds = ~0u;
+constexpr uint32_t kAllHolds = smtp::kHoldAll;
 
 // One TCP connection driven segment by segment, both directions in order.
 class Conn {
