@@ -19,8 +19,10 @@ enum class KeyKind : uint8_t {
   kSender = 2,  // envelope sender, canonical "local@domain" (domain lower-case)
   kUser = 3,    // authenticated user name, as given by the SMTP session
   kOrg = 4,     // organisation: a lower-case domain, or an operator-mapped organisation name
+  kPair = 5,    // (inside host, destination server): two host keys' data one after the other;
+                // only ever steered (a bounce's retry), never counted or restricted
 };
-inline constexpr int kKeyKindCount = 5;
+inline constexpr int kKeyKindCount = 6;
 
 // A sender key in fixed storage: kind, length and up to kKeyDataMax bytes, zero-padded (so two
 // keys compare equal with one 64-byte memcmp and hash the same).

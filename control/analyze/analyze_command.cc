@@ -34,7 +34,9 @@ int analyze_main(int argc, char** argv) {
   std::vector<std::string> files;
   app.add_option("--rules", rules_dir, "rule set directory (verdict fields; see docs/analyze.md)");
   app.add_flag("--lenient", lenient, "with --rules: skip bad rules (listed) instead of failing");
-  app.add_option("--config", config_file, "gateway configuration (its smtp.ports)");
+  app.add_option("--config", config_file,
+                 "gateway configuration: its smtp.ports, and its limits and pools decide each "
+                 "message as the gateway would (action, reply, pool fields)");
   app.add_option("--ports", ports,
                  "comma-separated server ports (default: the config's smtp.ports, else "
                  "25,465,587,2525)");
@@ -58,6 +60,9 @@ int analyze_main(int argc, char** argv) {
     }
     options.ports = std::set<uint16_t>(loaded.config().smtp.ports.begin(),
                                        loaded.config().smtp.ports.end());
+    // What the live gateway would do: its limits, and whether it has a pool to steer to.
+    options.policy = loaded.config().limits;
+    options.high_risk_pool = !loaded.config().pools.high_risk.empty();
   }
   if (!ports.empty()) {
     options.ports.clear();

@@ -12,6 +12,9 @@
 #include "control/analyze/pcap_reader.h"
 #include "control/analyze/packet_decode.h"
 #include "control/analyze/record_json.h"
+#include "dataplane/count/accountant.h"
+#include "dataplane/count/event_queue.h"
+#include "dataplane/enforce/enforcer.h"
 #include "dataplane/inspect/inspector.h"
 
 namespace smtpgw::analyze {
@@ -64,15 +67,53 @@ smtp::Endpoint endpoint(const Address& a, uint16_t port) {
 
 }  // namespace
 
-// Offline, every hold point is allowed at once (the records are the same as with holds off);
-// each record is printed as JSON with the scanner's verdict when a rule set is given.
-struct Analyzer::Impl final : inspect::Decisions {
+// The gateway's enforcement, offline: its own sender table on the capture's clock (the time of
+// the packet being handled), one event queue drained after every record.
+struct Enforcement {
+  explicit Enforcement(const Options& o, enforce::RecordSink& sink)
+      : policy(*o.policy),
+        table(table_options(policy, &now_ns)),
+        accountant(table),
+        events(kEventQueueCapacity),
+        enforcer(accountant, policy, events, enforce::Options{o.high_risk_pool}, &sink) {}
+
+  static constexpr size_t kEventQueueCapacity = 4'096;
+  static count::SenderTable::Options table_options(const policy::Policy& p, const uint64_t* now) {
+    count::SenderTable::Options so;
+    so.capacity = p.sender_table_capacity;
+    so.clock = count::Clock{[](const void* c) { return *static_cast<const uint64_t*>(c); }, now};
+    return so;
+  }
+  void drain() {
+    events::Event e;
+    while (events.pop(e)) {
+      ++drained[static_cast<size_t>(e.kind)];
+    }
+  }
+
+  uint64_t now_ns = 0;
+  policy::Policy policy;
+  count::SenderTable table;
+  count::Accountant accountant;
+  count::EventQueue events;
+  enforce::Enforcer enforcer;
+  std::array<uint64_t, events::kEventKindCount> drained{};
+};
+
+// Offline, every hold point is allowed at once (the records are the same as with holds off),
+// unless a policy is given: then the gateway's enforcement decides them. Each record is printed
+// as JSON, with the scanner's verdict when a rule set is given and the enforcement's outcome
+// with a policy.
+struct Analyzer::Impl final : inspect::Decisions, enforce::RecordSink {
   Impl(Options o, std::ostream& out_, std::ostream& err_)
       : options(std::move(o)),
         out(out_),
         err(err_),
         arena(),
-        inspector(inspector_config(options), *this, CaptureArena::owner_ops(arena)) {
+        enforcement(options.policy ? std::make_unique<Enforcement>(options, *this) : nullptr),
+        inspector(inspector_config(options),
+                  enforcement ? static_cast<inspect::Decisions&>(enforcement->enforcer) : *this,
+                  CaptureArena::owner_ops(arena)) {
     for (uint16_t port : options.ports) {
       port_set.set(port);
     }
@@ -89,14 +130,14 @@ struct Analyzer::Impl final : inspect::Decisions {
 
   inspect::Decision on_hold(inspect::Flow&, const inspect::Hold&) override { return {}; }
   void on_record(inspect::Flow& f, const smtp::MessageRecord& record,
-                 const inspect::Message* m) override;
+                 inspect::Message* m) override;
 
   // Where the frame's bytes live decides how a payload is kept: in a PcapReader window
   // (`window`: a reference is taken), in its mapping (`stable`: they outlive the file's flows),
   // or in libpcap's reused buffer (neither: copied into the arena).
   void handle_packet(const std::string& path, uint64_t number, int link, uint32_t caplen,
-                     uint32_t wire_len, const uint8_t* frame, CaptureArena::Chunk* window,
-                     bool stable);
+                     uint32_t wire_len, uint64_t ts_ns, const uint8_t* frame,
+                     CaptureArena::Chunk* window, bool stable);
   bool read_with_libpcap(const std::string& path, uint64_t offset, uint64_t& number);
   void close_all();
 
@@ -108,6 +149,7 @@ struct Analyzer::Impl final : inspect::Decisions {
   // Readers whose mapping the reassembler might still reference (never, once close_all has
   // freed every slot; kept to the end otherwise, rather than unmapped under it).
   std::vector<std::unique_ptr<PcapReader>> retired_readers;
+  std::unique_ptr<Enforcement> enforcement;  // with a policy
   inspect::Inspector inspector;
   std::unordered_map<FlowKey, std::unique_ptr<inspect::Flow>, FlowKeyHash> flows;
   std::string current_file;
@@ -116,8 +158,11 @@ struct Analyzer::Impl final : inspect::Decisions {
 };
 
 void Analyzer::Impl::on_record(inspect::Flow& f, const smtp::MessageRecord& record,
-                               const inspect::Message* m) {
+                               inspect::Message* m) {
   if (!options.print_messages) {
+    if (enforcement) {
+      enforcement->drain();
+    }
     return;
   }
   nlohmann::ordered_json j = record_to_json(record, m != nullptr && m->has_summary ? &m->summary
@@ -128,12 +173,20 @@ void Analyzer::Impl::on_record(inspect::Flow& f, const smtp::MessageRecord& reco
   if (inspector.scanning()) {
     add_verdict(j, m);
   }
+  if (enforcement) {
+    add_enforcement(j, f, m);
+    enforcement->drain();
+  }
   out << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
 }
 
 void Analyzer::Impl::handle_packet(const std::string& path, uint64_t number, int link,
-                                   uint32_t caplen, uint32_t wire_len, const uint8_t* frame,
-                                   CaptureArena::Chunk* window, bool stable) {
+                                   uint32_t caplen, uint32_t wire_len, uint64_t ts_ns,
+                                   const uint8_t* frame, CaptureArena::Chunk* window,
+                                   bool stable) {
+  if (enforcement) {
+    enforcement->now_ns = ts_ns;
+  }
   DecodedTcp p;
   DecodeResult r = decode_frame(link, frame, caplen, wire_len, p);
   if (r != DecodeResult::kOk) {
@@ -175,6 +228,10 @@ void Analyzer::Impl::handle_packet(const std::string& path, uint64_t number, int
                                                            endpoint(c2s.client, c2s.client_port),
                                                            endpoint(c2s.server, c2s.server_port)))
              .first;
+    if (enforcement) {
+      it->second->set_pool(enforcement->enforcer.pool_for(endpoint(c2s.client, c2s.client_port),
+                                                          endpoint(c2s.server, c2s.server_port)));
+    }
     dir = tcp::Direction::kClientToServer;
   }
   if (it == flows.end()) {
@@ -229,7 +286,8 @@ bool Analyzer::process_file(const std::string& path) {
     while ((n = reader->next(rec)) == PcapReader::Next::kRecord) {
       ++number;
       ++a.totals.packets;
-      a.handle_packet(path, number, link, rec.caplen, rec.len, rec.data, rec.window, true);
+      a.handle_packet(path, number, link, rec.caplen, rec.len, rec.ts_ns, rec.data, rec.window,
+                      true);
     }
     if (n == PcapReader::Next::kHandOver) {
       ok = a.read_with_libpcap(path, reader->offset(), number);
@@ -288,7 +346,9 @@ bool Analyzer::Impl::read_with_libpcap(const std::string& path, uint64_t offset,
       break;
     }
     ++totals.packets;
-    handle_packet(path, number, link, h->caplen, h->len, data, nullptr, false);
+    const uint64_t ts_ns = static_cast<uint64_t>(h->ts.tv_sec) * 1'000'000'000u +
+                           static_cast<uint64_t>(h->ts.tv_usec) * 1'000u;
+    handle_packet(path, number, link, h->caplen, h->len, ts_ns, data, nullptr, false);
   }
   pcap_close(pc);
   return ok;
@@ -371,6 +431,23 @@ nlohmann::ordered_json Analyzer::summary(double seconds) const {
   j["pools"] = {{"messages", pool_json(in.messages().stats())},
                 {"decoders", pool_json(in.decoders().stats())},
                 {"scan_contexts", pool_json(in.scans().stats())}};
+  if (a.enforcement) {
+    nlohmann::ordered_json e = nlohmann::ordered_json::object();
+    for (size_t i = 0; i < enforce::kCounterCount; ++i) {
+      const auto c = static_cast<enforce::Counter>(i);
+      if (a.enforcement->enforcer.counter(c) != 0) {
+        e[std::string(enforce::counter_name(c))] = a.enforcement->enforcer.counter(c);
+      }
+    }
+    nlohmann::ordered_json ev = nlohmann::ordered_json::object();
+    for (size_t i = 0; i < events::kEventKindCount; ++i) {
+      if (a.enforcement->drained[i] != 0) {
+        ev[events::event_kind_name(static_cast<events::EventKind>(i))] = a.enforcement->drained[i];
+      }
+    }
+    e["events"] = ev;
+    j["enforce"] = e;
+  }
   j["packets_ignored"] = t.packets_ignored;
   return j;
 }

@@ -9,11 +9,13 @@
 #include <cstdint>
 #include <iosfwd>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
+#include "contract/policy.h"
 #include "dataplane/scan/ruleset.h"
 #include "dataplane/tcp/reassembler.h"
 
@@ -25,6 +27,11 @@ struct Options {
   tcp::Config tcp;                               // the workers' defaults unless changed
   // With a rule set, each record carries the scanner's verdict (docs/analyze.md).
   std::shared_ptr<const scan::Ruleset> ruleset;
+  // With a policy (analyze --config: the config's limits), the gateway's enforcement decides
+  // every hold on a sender table of its own, read on the capture's clock, and each record says
+  // what the live gateway would have done (action, reply, pool).
+  std::optional<policy::Policy> policy;
+  bool high_risk_pool = true;  // the config has a high-risk pool
 };
 
 class Analyzer {

@@ -24,7 +24,7 @@ class AllowAll final : public smtpgw::inspect::Decisions {
     return {};
   }
   void on_record(smtpgw::inspect::Flow&, const smtpgw::smtp::MessageRecord&,
-                 const smtpgw::inspect::Message*) override {
+                 smtpgw::inspect::Message*) override {
     ++records;
   }
   uint64_t records = 0;

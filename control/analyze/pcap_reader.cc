@@ -99,6 +99,7 @@ bool PcapReader::open(const std::string& path) {
     close_file();
     return false;
   }
+  frac_ns_ = magic == kMagicNano ? 1 : 1'000;
   cur_ += kFileHeader;
   pos_ = kFileHeader;
   // pcap_adjust_snapshot(): 0 or above the maximum means the maximum.

@@ -45,6 +45,7 @@ struct PcapRecord {
   const uint8_t* data = nullptr;  // caplen bytes inside a window or the mapping
   uint32_t caplen = 0;
   uint32_t len = 0;  // length on the wire
+  uint64_t ts_ns = 0;  // capture time, Unix nanoseconds
   // The window holding `data` (no reference is taken for the caller), or nullptr when the
   // record is in the mapping.
   CaptureArena::Chunk* window = nullptr;
@@ -85,6 +86,7 @@ class PcapReader {
         rec.data = cur_ + kRecordHeader;
         rec.caplen = caplen;
         rec.len = len;
+        rec.ts_ns = uint64_t{load32(cur_)} * 1'000'000'000u + uint64_t{load32(cur_ + 4)} * frac_ns_;
         rec.window = window_;
         cur_ += kRecordHeader + caplen;
         pos_ += kRecordHeader + caplen;
@@ -125,6 +127,7 @@ class PcapReader {
   const uint8_t* map_ = nullptr;
   uint32_t snapshot_ = 0;  // largest captured length libpcap passes through unchanged
   int link_ = 0;
+  uint32_t frac_ns_ = 1'000;    // nanoseconds per unit of a record's second fraction
   bool swapped_ = false;        // the file was written in the other byte order
   bool maybe_swapped_ = false;  // version 2.3: libpcap swaps caplen and len when caplen > len
 };

@@ -184,4 +184,14 @@ void add_verdict(nlohmann::ordered_json& record, const inspect::Message* message
   }
 }
 
+void add_enforcement(nlohmann::ordered_json& record, const inspect::Flow& flow,
+                     const inspect::Message* message) {
+  const inspect::Action a = message != nullptr ? message->action : inspect::Action::kAllow;
+  record["action"] = std::string(inspect::action_name(a));
+  record["reply"] = message != nullptr && !message->reply.empty()
+                        ? nlohmann::ordered_json(std::string(message->reply))
+                        : nlohmann::ordered_json(nullptr);
+  record["pool"] = std::string(inspect::pool_name(flow.pool()));
+}
+
 }  // namespace smtpgw::analyze

@@ -18,5 +18,10 @@ nlohmann::ordered_json record_to_json(const smtp::MessageRecord& record,
 // when the message never reached its end of data or was not scanned, so no verdict exists),
 // "score", "required_score" and "rules" (names of the scored rules that hit, in rule order).
 void add_verdict(nlohmann::ordered_json& record, const inspect::Message* message);
+// Adds what the gateway's policy did with the message (analyze --config, docs/analyze.md):
+// "action" (allow, refuse, throttle, defer), "reply" (the gateway's reply, or null) and "pool"
+// (the egress pool the connection left from).
+void add_enforcement(nlohmann::ordered_json& record, const inspect::Flow& flow,
+                     const inspect::Message* message);
 
 }  // namespace smtpgw::analyze

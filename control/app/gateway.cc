@@ -8,6 +8,7 @@
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -18,6 +19,9 @@
 namespace smtpgw::app {
 
 namespace {
+
+// Events a worker may queue between two drains (100 ms): 65,536 × 256 bytes = 16 MiB each.
+constexpr size_t kEventQueueCapacity = 65'536;
 
 packet::MacAddr to_mac(const config::MacAddress& m) {
   packet::MacAddr out;
@@ -47,7 +51,47 @@ inspect::Config inspect_config(const config::Config& cfg, const scan::Ruleset* r
   return c;
 }
 
+uint64_t tsc_unix_ns(const void* ctx) {
+  const auto* c = static_cast<const Gateway::TscClock*>(ctx);
+  const uint64_t ticks = rte_rdtsc() - c->tsc0;
+  return c->unix_ns0 + static_cast<uint64_t>(static_cast<unsigned __int128>(ticks) *
+                                             1'000'000'000u / c->hz);
+}
+
+// The sender table and one Enforcer per worker (docs/gateway.md, "Enforcement").
+void build_enforcement(Gateway& g, uint16_t nworkers) {
+  const config::Config& cfg = g.cfg;
+  g.clock = std::make_unique<Gateway::TscClock>();
+  g.clock->hz = rte_get_tsc_hz();
+  g.clock->tsc0 = rte_rdtsc();
+  g.clock->unix_ns0 = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  count::SenderTable::Options so;
+  so.capacity = cfg.limits.sender_table_capacity;
+  so.clock = count::Clock{tsc_unix_ns, g.clock.get()};
+  g.senders = std::make_unique<count::SenderTable>(so);
+  g.accountant = std::make_unique<count::Accountant>(*g.senders);
+  enforce::Options eo;
+  eo.high_risk_pool = !cfg.pools.high_risk.empty();
+  for (uint16_t w = 0; w < nworkers; ++w) {
+    g.events.push_back(std::make_unique<count::EventQueue>(kEventQueueCapacity, w));
+    g.enforcers.push_back(std::make_unique<enforce::Enforcer>(*g.accountant, cfg.limits,
+                                                              *g.events.back(), eo, g.records));
+  }
+}
+
 }  // namespace
+
+void drain_events(Gateway& g) {
+  events::Event e;
+  for (auto& q : g.events) {
+    while (q->pop(e)) {
+      ++g.events_drained[static_cast<size_t>(e.kind)];
+    }
+  }
+}
 
 bool build(Gateway& g) {
   const config::Config& cfg = g.cfg;
@@ -158,6 +202,9 @@ bool build(Gateway& g) {
       t.handoff.push_back(r);
     }
   }
+  if (cfg.inspection.enabled && g.decisions == nullptr) {
+    build_enforcement(g, nworkers);
+  }
   g.stats = static_cast<worker::WorkerStats*>(
       rte_zmalloc("smtpgw_stats", sizeof(worker::WorkerStats) * nworkers, 64));
   const config::FlowTimeouts& to = cfg.flows.timeouts;
@@ -175,7 +222,9 @@ bool build(Gateway& g) {
                        hz * to.closed, hz * to.udp,         hz * to.icmp};
     wc.inspect = cfg.inspection.enabled;
     wc.inspect_config = inspect_config(cfg, g.ruleset.get(), w);
-    wc.decisions = g.decisions;
+    wc.decisions = g.decisions != nullptr ? g.decisions
+                   : g.enforcers.empty()   ? nullptr
+                                           : g.enforcers[w].get();
     g.workers.push_back(std::make_unique<worker::Worker>(t, wc, g.pool, &g.stats[w]));
   }
   worker::register_telemetry(g.stats, nworkers);

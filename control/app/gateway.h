@@ -4,11 +4,15 @@
 // rte_eal_init; not thread-safe.
 #pragma once
 
+#include <array>
 #include <memory>
 #include <vector>
 
 #include "control/config/config.h"
 #include "dataplane/arp/neighbor_table.h"
+#include "dataplane/count/accountant.h"
+#include "dataplane/count/event_queue.h"
+#include "dataplane/enforce/enforcer.h"
 #include "dataplane/worker/worker.h"
 
 struct rte_mempool;
@@ -26,10 +30,28 @@ struct Gateway {
   // The rule set the workers scan with (its scratch count covers every worker); null: no scan.
   // Set before build(); `smtpgw run` compiles rules.dir (load_rules in run_command.cc).
   std::shared_ptr<const scan::Ruleset> ruleset;
-  // Where the workers' inspection decides holds and sends records; nullptr: each worker's own.
-  // Set before build() (tests inject theirs); must outlive the workers.
+  // Where the workers' inspection decides holds and sends records; nullptr: the enforcement
+  // below. Set before build() (tests inject theirs); must outlive the workers.
   inspect::Decisions* decisions = nullptr;
+
+  // The enforcement of the policy (cfg.limits), built with inspection: one sender table shared
+  // by the workers, read on a clock from the TSC; per worker an event queue (drained by
+  // drain_events until the control plane consumes them) and an Enforcer.
+  struct TscClock {
+    uint64_t tsc0 = 0, unix_ns0 = 0, hz = 1;
+  };
+  enforce::RecordSink* records = nullptr;  // where the Enforcers pass each record (tests)
+  std::unique_ptr<TscClock> clock;
+  std::unique_ptr<count::SenderTable> senders;
+  std::unique_ptr<count::Accountant> accountant;
+  std::vector<std::unique_ptr<count::EventQueue>> events;
+  std::vector<std::unique_ptr<enforce::Enforcer>> enforcers;
+  std::array<uint64_t, events::kEventKindCount> events_drained{};
 };
+
+// Pops every worker's queued events and counts them by kind (events_drained). The control
+// plane will consume them; until then they must not fill the queues. Main lcore only.
+void drain_events(Gateway& g);
 
 // Creates the pool, starts every configured port, builds routes, neighbours, pools and the
 // workers, and registers telemetry. On failure prints the reason (naming the config key) on

@@ -145,6 +145,7 @@ int run_main(int argc, char** argv) {
     uint64_t ticks = 0;
     while (!g_stop.load(std::memory_order_relaxed)) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      drain_events(g);
       if (interval != 0 && ++ticks % (interval * 10) == 0) {
         std::printf("smtpgw: counters\n%s",
                     worker::format_report(g.stats, static_cast<uint16_t>(g.workers.size())).c_str());
@@ -166,10 +167,21 @@ int run_main(int argc, char** argv) {
                         static_cast<unsigned long long>(in->counter(id)));
           }
         }
-        std::printf("  worker%zu inspect_records %llu\n  worker%zu inspect_spam %llu\n", i,
-                    static_cast<unsigned long long>(w.inspect_totals().records), i,
-                    static_cast<unsigned long long>(w.inspect_totals().spam));
       }
+      if (i < g.enforcers.size()) {
+        for (size_t c = 0; c < enforce::kCounterCount; ++c) {
+          const auto id = static_cast<enforce::Counter>(c);
+          std::printf("  worker%zu enforce_%s %llu\n", i, enforce::counter_name(id).data(),
+                      static_cast<unsigned long long>(g.enforcers[i]->counter(id)));
+        }
+        std::printf("  worker%zu events_overflow %llu\n", i,
+                    static_cast<unsigned long long>(g.events[i]->overflow_total()));
+      }
+    }
+    drain_events(g);
+    for (size_t k = 0; k < events::kEventKindCount; ++k) {
+      std::printf("  events_%s %llu\n", events::event_kind_name(static_cast<events::EventKind>(k)),
+                  static_cast<unsigned long long>(g.events_drained[k]));
     }
     std::fflush(stdout);
   }

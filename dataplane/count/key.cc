@@ -76,6 +76,13 @@ KeyBytes host_key_v6(const uint8_t addr[16]) {
   return make(KeyKind::kHost, buf, sizeof(buf));
 }
 
+KeyBytes pair_key(const KeyBytes& host, const KeyBytes& destination) {
+  uint8_t buf[34];  // two host keys' data: at most 17 bytes each
+  std::memcpy(buf, host.data, host.len);
+  std::memcpy(buf + host.len, destination.data, destination.len);
+  return make(KeyKind::kPair, buf, size_t{host.len} + destination.len);
+}
+
 KeyStatus host_key_text(std::string_view text, KeyBytes& out) {
   if (text.empty()) {
     return KeyStatus::kEmpty;

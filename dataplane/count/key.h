@@ -50,6 +50,10 @@ KeyBytes host_key_v6(const uint8_t addr[16]);
 // Errors: kEmpty, kTooLong (over 63 bytes of text), kBadAddress.
 KeyStatus host_key_text(std::string_view text, KeyBytes& out);
 
+// The pair (inside host, destination server) a bounce steers (count/accountant.h does not count
+// it): both addresses' host key data, IPv4-mapped IPv6 as IPv4.
+KeyBytes pair_key(const KeyBytes& host, const KeyBytes& destination);
+
 // Envelope sender. Errors: kEmpty (also for the null sender ""), kTooLong, kControlChar, kNoAt,
 // kEmptyLocal, kEmptyDomain, kBadDomain.
 KeyStatus sender_key(std::string_view address, KeyBytes& out);

@@ -106,6 +106,7 @@ void Flow::on_hold(const smtp::HoldPoint& hold, const smtp::MessageRecord* recor
   in_.count(Counter::kHoldsEnded);
   if (m != nullptr) {
     m->action = d.action;
+    m->reply = d.reply;
   }
   refusal_ = d.reply.data();
   refusal_len_ = static_cast<uint16_t>(std::min<size_t>(d.reply.size(), UINT16_MAX));
@@ -146,7 +147,13 @@ void Flow::begin_message() {
   m->ended = false;
   m->inspected = true;
   m->has_summary = false;
+  m->auto_submitted = false;
   m->action = Action::kAllow;
+  m->reply = {};
+  m->account = count::MessageState{};
+  m->accounted = false;
+  m->rcpts_decided = 0;
+  m->over_limit_decided = 0;
   m->scan = nullptr;
   if (in_.scanning()) {
     m->scan = in_.scans_.take();
@@ -226,9 +233,12 @@ void Flow::finish_content() {
   // the message's state (an aborted message's too: its record shows the headers seen), unless
   // the driver wants none (analyze --summary-only: copying it costs more than decoding a small
   // message).
-  if (in_.config_.keep_summaries && current_ != nullptr) {
-    current_->summary = decoder_->summary();
-    current_->has_summary = true;
+  if (current_ != nullptr) {
+    current_->auto_submitted = decoder_->summary().auto_submitted();
+    if (in_.config_.keep_summaries) {
+      current_->summary = decoder_->summary();
+      current_->has_summary = true;
+    }
   }
   decoder_->set_sink(in_.null_sink_);
   in_.decoders_.give(decoder_);

@@ -18,6 +18,8 @@ std::string_view action_name(Action a) {
   return "?";
 }
 
+std::string_view pool_name(EgressPool p) { return p == EgressPool::kHighRisk ? "high_risk" : "normal"; }
+
 std::string_view counter_name(Counter c) {
   static constexpr std::string_view kNames[] = {
 #define SMTPGW_X(name, text, doc) text,

@@ -32,6 +32,7 @@
 #include <string_view>
 
 #include "contract/fields.h"
+#include "dataplane/count/accountant.h"
 #include "dataplane/inspect/pool.h"
 #include "dataplane/mime/decoder.h"
 #include "dataplane/scan/scan_context.h"
@@ -49,6 +50,11 @@ enum class Action : uint8_t {
   kDefer,     // 451 4.x.x: spam on a normal-pool flow, or not inspected (fail closed)
 };
 std::string_view action_name(Action a);
+
+// The egress pool a flow leaves from, chosen at its SYN (Decisions::pool_for): mail judged spam
+// leaves only from kHighRisk.
+enum class EgressPool : uint8_t { kNormal, kHighRisk };
+std::string_view pool_name(EgressPool p);
 
 struct Decision {
   Action action = Action::kAllow;
@@ -68,7 +74,14 @@ struct Message {
   bool ended = false;                  // end_message seen: the scan context has a verdict
   bool inspected = true;               // false: a pool bound left part of it unscanned
   bool has_summary = false;            // `summary` holds the MIME decoder's summary
+  bool auto_submitted = false;         // RFC 3834 Auto-Submitted other than "no" (end of content)
   Action action = Action::kAllow;      // the decision that ended it, if any
+  std::string_view reply;              // ... and its reply (empty for kAllow)
+  // The Decisions' own state of the message (zeroed when lent): its sender accounting.
+  count::MessageState account;
+  bool accounted = false;              // MAIL FROM was counted (account is live)
+  uint32_t rcpts_decided = 0;          // RCPT TO holds decided so far
+  uint32_t over_limit_decided = 0;     // ... of them past the session's recipient limit
   mime::Summary summary;               // copied at the end of content (Config::keep_summaries)
 
   // The scan verdict, or nullptr (no rule set, not ended, no scan context, scan error).
@@ -83,7 +96,7 @@ class Flow;
 struct Hold {
   const smtp::HoldPoint& point;
   const smtp::MessageRecord* record;  // the transaction so far; nullptr for AUTH outside one
-  const Message* message;             // its inspection state; nullptr when none could be had
+  Message* message;                   // its inspection state; nullptr when none could be had
 };
 
 // The driver's side of the pipeline. Called on the flow's thread from inside
@@ -91,11 +104,19 @@ struct Hold {
 class Decisions {
  public:
   virtual ~Decisions() = default;
+  // A client's SYN opens a connection: the pool its egress address comes from. The driver sets
+  // Flow::pool from it (a worker may fall back to the normal pool when there is no high-risk
+  // one). Default: kNormal.
+  virtual EgressPool pool_for(const smtp::Endpoint& client, const smtp::Endpoint& server) {
+    (void)client;
+    (void)server;
+    return EgressPool::kNormal;
+  }
   // A hold point was reached; the answer is applied at once (see Action).
   virtual Decision on_hold(Flow& flow, const Hold& hold) = 0;
   // A transaction ended (any outcome). `message` is its inspection state (nullptr when none
   // could be had). Both are valid only during the call.
-  virtual void on_record(Flow& flow, const smtp::MessageRecord& record, const Message* message) = 0;
+  virtual void on_record(Flow& flow, const smtp::MessageRecord& record, Message* message) = 0;
 };
 
 // Every counter of the stage, from one list: X(name, "text", "meaning").
@@ -170,6 +191,10 @@ class Flow final : public tcp::StreamConsumer,
                                : std::string_view(refusal_, refusal_len_);
   }
   const smtp::Session& session() const { return session_; }
+  EgressPool pool() const { return pool_; }
+  // Set by the driver when the flow is made (from Decisions::pool_for, or the pool of the
+  // address its binding holds).
+  void set_pool(EgressPool p) { pool_ = p; }
 
   tcp::FlowState tcp;
 
@@ -214,6 +239,7 @@ class Flow final : public tcp::StreamConsumer,
   bool fin_[2] = {false, false};
   bool closed_ = false;
   bool done_ = false;
+  EgressPool pool_ = EgressPool::kNormal;
 };
 
 class Inspector {

@@ -631,6 +631,10 @@ uint64_t Session::release_limit() const {
   return limit;
 }
 
+std::string_view Session::auth_pending_user() const {
+  return act_ != nullptr ? act_->auth_pending_user.view() : std::string_view{};
+}
+
 const HoldPoint* Session::pending_hold() const {
   if (act_ == nullptr || act_->hold_count == 0) {
     return nullptr;

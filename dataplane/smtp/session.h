@@ -301,6 +301,9 @@ class Session {
   uint64_t server_offset() const { return server_off_; }
   // The canonical authenticated user ("" when none), a sender key.
   std::string_view auth_user() const { return auth_user_.view(); }
+  // The user name of the AUTH exchange in progress, as sent ("" when none): whom an AUTH hold
+  // is about (auth_user() is set only once the server accepted it).
+  std::string_view auth_pending_user() const;
   // The current EHLO/HELO argument as sent ("" before one).
   std::string_view helo() const { return helo_.view(); }
   // Heap bytes the session holds while idle (helo and auth user text). Cost: O(1).

@@ -35,6 +35,7 @@ namespace smtpgw::worker {
   X(other_traffic_dropped, "dropped: non-SMTP traffic with other_traffic: drop")           \
   X(smtp_fragment, "dropped: IPv4 fragment of TCP (SMTP cannot be translated in fragments)") \
   X(nat_created, "SNAT bindings created")                                                  \
+  X(nat_high_risk, "SNAT bindings on a high-risk address (a steered host or pair)")        \
   X(nat_expired, "SNAT bindings expired")                                                  \
   X(nat_table_full, "SYN answered with RST (UDP/ICMP dropped): the binding table is full")   \
   X(nat_ports_exhausted, "dropped: SYN with no free port on the chosen address")           \

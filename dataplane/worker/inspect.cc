@@ -17,6 +17,8 @@ namespace {
 void mbuf_retain(void*, void* owner) { rte_mbuf_refcnt_update(static_cast<rte_mbuf*>(owner), 1); }
 void mbuf_release(void*, void* owner) { rte_pktmbuf_free(static_cast<rte_mbuf*>(owner)); }
 
+}  // namespace
+
 smtp::Endpoint endpoint_v4(uint32_t ip, uint16_t port) {
   smtp::Endpoint e;
   e.addr[0] = static_cast<uint8_t>(ip >> 24);
@@ -27,12 +29,9 @@ smtp::Endpoint endpoint_v4(uint32_t ip, uint16_t port) {
   return e;
 }
 
-}  // namespace
-
 void Worker::make_inspection() {
-  inspect::Decisions& d = cfg_.decisions != nullptr ? *cfg_.decisions : own_decisions_;
   inspector_ = std::make_unique<inspect::Inspector>(
-      cfg_.inspect_config, d, tcp::OwnerOps{mbuf_retain, mbuf_release, nullptr});
+      cfg_.inspect_config, decisions(), tcp::OwnerOps{mbuf_retain, mbuf_release, nullptr});
   // Not zeroed: a slot is constructed when its binding's SYN arrives (start-up touches none).
   flows_ = std::make_unique_for_overwrite<FlowSlot[]>(nat_.capacity());
 }
@@ -70,6 +69,7 @@ bool Worker::inspect_segment(rte_mbuf* m, flow::Binding* b, const packet::Parsed
     new (flows_[nat_.index_of(b)].bytes)
         inspect::Flow(*inspector_, nat_.index_of(b), endpoint_v4(p.src4, p.sport),
                       endpoint_v4(p.dst4, p.dport));
+    flow_of(b)->set_pool(b->pool != 0 ? inspect::EgressPool::kHighRisk : inspect::EgressPool::kNormal);
     b->inspected = 1;
     b->answered = 0;
   }
@@ -250,15 +250,6 @@ void Worker::inject(uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport, 
   p.dst4 = dst;
   stats_->add(Counter::injected);
   forward(m, p, now);
-}
-
-void Worker::OwnDecisions::on_record(inspect::Flow&, const smtp::MessageRecord&,
-                                     const inspect::Message* m) {
-  ++totals.records;
-  const scan::Verdict* v = m != nullptr ? m->verdict() : nullptr;
-  if (v != nullptr && v->spam) {
-    ++totals.spam;
-  }
 }
 
 }  // namespace smtpgw::worker

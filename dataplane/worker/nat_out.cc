@@ -95,14 +95,24 @@ flow::Binding* Worker::snat(rte_mbuf* m, uint16_t port, const packet::ParsedPack
       drop(m, Counter::nat_no_binding_out);
       return nullptr;
     }
-    const uint32_t egress = flow::rendezvous_pick(p.src4, t_.normal_pool);
+    // The policy picks the pool of an inspected connection (a steered host or pair leaves
+    // from high risk); without a high-risk pool everything leaves from the normal one.
+    const bool high_risk = tcp && inspector_ != nullptr && !t_.high_risk_pool.empty() &&
+                           decisions().pool_for(endpoint_v4(p.src4, p.sport),
+                                                endpoint_v4(p.dst4, p.dport)) ==
+                               inspect::EgressPool::kHighRisk;
+    const uint32_t egress =
+        flow::rendezvous_pick(p.src4, high_risk ? t_.high_risk_pool : t_.normal_pool);
     if (egress == 0) {
       drop(m, Counter::nat_no_pool_address);
       return nullptr;
     }
-    switch (nat_.create(key, egress, 0, now, &b)) {
+    switch (nat_.create(key, egress, high_risk ? 1 : 0, now, &b)) {
       case flow::CreateResult::kOk:
         stats_->add(Counter::nat_created);
+        if (high_risk) {
+          stats_->add(Counter::nat_high_risk);
+        }
         break;
       case flow::CreateResult::kTableFull:
         if (tcp) {

@@ -28,6 +28,9 @@ namespace smtpgw::worker {
 
 inline constexpr uint16_t kMaxBurst = 64;
 
+// An IPv4 address (host order) and port as the inspection's endpoint.
+smtp::Endpoint endpoint_v4(uint32_t ip, uint16_t port);
+
 struct WorkerConfig {
   uint16_t index = 0;          // 0..worker_count-1; also the RX/TX queue id it uses
   flow::NatTableConfig nat;    // timeouts in TSC ticks
@@ -35,19 +38,13 @@ struct WorkerConfig {
   // a slice at a time, so its cost per packet stays small whatever the loop rate.
   uint64_t expire_sweep = 0;
   // Inspection of SMTP flows: each SMTP binding keeps an inspect::Flow beside it, fed with
-  // both directions. Observing only for now: the verdicts and records are counted, every
-  // segment is forwarded as before (holds and enforcement come with the inline release).
+  // both directions; client bytes are released as the holds are decided (inspect.cc).
   bool inspect = false;
   inspect::Config inspect_config;
-  // Where the inspection's holds are decided and its records go; nullptr: the worker's own
-  // (allow every hold, count records). Tests inject theirs. Must outlive the worker.
+  // Where the inspection's holds and SYNs' pools are decided and its records go (the gateway
+  // gives each worker an enforce::Enforcer); nullptr: the worker's own (allow every hold,
+  // normal pool, count records). Must outlive the worker.
   inspect::Decisions* decisions = nullptr;
-};
-
-// What the worker's own Decisions counted (observing: every hold allowed).
-struct InspectTotals {
-  uint64_t records = 0;
-  uint64_t spam = 0;
 };
 
 class Worker {
@@ -73,7 +70,6 @@ class Worker {
   // The inspection pipeline (nullptr when inspection is off). Read on the worker's thread, or
   // after it stopped.
   const inspect::Inspector* inspector() const { return inspector_.get(); }
-  const InspectTotals& inspect_totals() const { return own_decisions_.totals; }
   // Closes every inspection flow (their open transactions are reported) and releases what they
   // hold. Call after the worker stopped, before its ports and pool go. Idempotent.
   void close_inspection();
@@ -100,6 +96,9 @@ class Worker {
   void to_local(rte_mbuf* m, uint16_t port, const packet::ParsedPacket& p, uint64_t now);
   // inspect.cc
   void make_inspection();
+  inspect::Decisions& decisions() {
+    return cfg_.decisions != nullptr ? *cfg_.decisions : own_decisions_;
+  }
   // Feeds the segment to the binding's inspection flow. For the client's direction, returns
   // whether m may be forwarded (possibly cut); false: it was dropped (held or evasive), counted.
   bool inspect_segment(rte_mbuf* m, flow::Binding* b, const packet::ParsedPacket& p,
@@ -126,13 +125,11 @@ class Worker {
   WorkerStats* stats_;
   flow::NatTable nat_;
 
-  // Allows every hold and counts what the records say (inspect.cc).
+  // Without a policy: allows every hold, leaves from the normal pool, keeps no record.
   class OwnDecisions final : public inspect::Decisions {
    public:
     inspect::Decision on_hold(inspect::Flow&, const inspect::Hold&) override { return {}; }
-    void on_record(inspect::Flow& f, const smtp::MessageRecord& r,
-                   const inspect::Message* m) override;
-    InspectTotals totals;
+    void on_record(inspect::Flow&, const smtp::MessageRecord&, inspect::Message*) override {}
   };
   OwnDecisions own_decisions_;
   std::unique_ptr<inspect::Inspector> inspector_;

@@ -1,11 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end: real mail from a real client, through the real gateway, to a real server.
 #
-#   namespace IN                          root namespace                 namespace OUT
-#   swaks ── TAP_IN 10.99.1.2 ═══ net_tap0 [smtpgw] net_tap1 ═══ TAP_OUT 10.99.2.2 ── aiosmtpd :25
-#
-# smtpgw creates its two tap interfaces in the root namespace; this script moves them into the
-# two namespaces, so every packet between client and server crosses the gateway's dataplane.
+# The bed is tools/lib/gateway.sh's sgw_bed_up: swaks in one namespace, aiosmtpd in another,
+# joined only through the gateway's net_tap ports.
 # Asserts:
 #   1. the gateway answers ARP for its inside and outside addresses and every pool address;
 #   2. three messages (small, medium, several hundred KB, with dot-stuffed lines) are accepted
@@ -28,42 +25,14 @@ sgw_harness_init e2e
 
 exe=${1:?usage: e2e_smtp.sh PATH/TO/smtpgw}
 sgw_require_netns
-command -v swaks >/dev/null || sgw_fail "swaks is not installed (tools/setup installs it)"
-"$SGW_PYTHON" -c 'import aiosmtpd' 2>/dev/null ||
-  sgw_fail "$SGW_PYTHON cannot import aiosmtpd (tools/setup installs python3-aiosmtpd)"
-
-# Unique per run, so this test can run next to other suites (and other copies of itself).
+sgw_bed_up "$exe"
 id=$$
-ns_in="sgw${id}-in"
-ns_out="sgw${id}-out"
-tap_in="sgw${id}i"   # interface names: at most 15 characters
-tap_out="sgw${id}o"
-prefix="sgw-e2e-${id}"
-sgw_tmpdir
-work=$SGW_TMP
-
-sgw_netns_create "$ns_in"
-sgw_netns_create "$ns_out"
-
-# --- the gateway ---------------------------------------------------------------------------
-cfg="$work/gateway.yaml"
-gwlog="$work/gateway.log"
-sgw_write_tap_config "$cfg" "$prefix" "$tap_in" "$tap_out"
-sgw_on_failure sgw_log_tail "$gwlog" 80
-sgw_dpdk_forget_prefix "$prefix"
-sgw_gateway_start "$exe" "$cfg" "$gwlog"
-sgw_gateway_wait_links "$SGW_GW_PID" "$gwlog" 90 "$tap_in" "$tap_out"
-sgw_gateway_wait_started "$SGW_GW_PID" "$gwlog" "$prefix" 60 net_tap0 net_tap1
-sgw_log "gateway is up (pid $SGW_GW_PID); wiring $tap_in into $ns_in and $tap_out into $ns_out"
-
-sgw_link_into_ns "$tap_in" "$ns_in" "$SGW_NET_INSIDE_HOST/24"
-ip -n "$ns_in" route add default via "$SGW_NET_INSIDE_GW"
-sgw_link_into_ns "$tap_out" "$ns_out" "$SGW_NET_OUTSIDE_HOST/24"
-# SMTP replies go to the pool addresses, which are on-link. This route back to the inside
-# network serves non-SMTP traffic (forwarded un-NATed, other_traffic: forward) and makes a
-# failure precise: an SMTP connection the gateway failed to NAT would still be delivered, and
-# the client-address check (3) names the problem instead of swaks timing out.
-ip -n "$ns_out" route add 10.99.1.0/24 via "$SGW_NET_OUTSIDE_GW"
+ns_in=$SGW_NS_IN
+ns_out=$SGW_NS_OUT
+work=$SGW_WORK
+gwlog=$SGW_GWLOG
+record=$SGW_RECORD
+sink_pid=$SGW_SINK_PID
 
 # (1) ARP: a neighbour entry with a link-layer address means the gateway answered. The UDP
 # datagram (bash's /dev/udp, to the discard port) only makes the kernel resolve the address;
@@ -79,15 +48,6 @@ for addr in "$SGW_NET_OUTSIDE_GW" "${SGW_POOL_NORMAL[@]}" "${SGW_POOL_HIGH_RISK[
 done
 sgw_log "ARP answered for $SGW_NET_INSIDE_GW, $SGW_NET_OUTSIDE_GW and the pool addresses"
 sgw_gateway_check_alive "$SGW_GW_PID" "$gwlog"
-
-# --- the server ----------------------------------------------------------------------------
-record="$work/received.jsonl"
-sinklog="$work/sink.log"
-sgw_on_failure sgw_log_tail "$sinklog" 30
-sgw_spawn "$sinklog" ip netns exec "$ns_out" "$SGW_PYTHON" "$SGW_LIB/smtp_sink.py" \
-  --host "$SGW_NET_OUTSIDE_HOST" --port 25 --record "$record" --ready "$work/sink.ready"
-sink_pid=$SGW_PID
-sgw_wait_until 30 "aiosmtpd to listen on $SGW_NET_OUTSIDE_HOST:25" test -s "$work/sink.ready"
 
 # --- three messages from the inside ----------------------------------------------------------
 sizes=(700 40000 450000)
@@ -154,7 +114,7 @@ sgw_gateway_stop "$SGW_GW_PID" "$gwlog"
 sgw_log "gateway counters at exit:"
 sed -n '/stopped/,$p' "$gwlog" | sed 's/^/  | /' >&2
 # The workers inspected every message on the way (reassembly, SMTP, MIME): one record each.
-records=$(awk '$2 == "inspect_records" { n += $3 } END { print n + 0 }' "$gwlog")
+records=$(awk '$2 == "enforce_records" { n += $3 } END { print n + 0 }' "$gwlog")
 delivered=$(awk '$2 == "inspect_messages" { n += $3 } END { print n + 0 }' "$gwlog")
 if [[ $records -ne 3 || $delivered -ne 3 ]]; then
   sgw_fail "the workers reported $records inspection records ($delivered messages), expected 3"

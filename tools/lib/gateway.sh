@@ -21,10 +21,11 @@ sgw_yaml_list() {
   printf '[%s]' "${joined//,/, }"
 }
 
-# sgw_write_tap_config FILE FILE_PREFIX TAP_IN TAP_OUT — a gateway config with two net_tap
-# ports, --no-huge (the tests must not depend on, or eat, the machine's hugepages), one worker.
+# sgw_write_tap_config FILE FILE_PREFIX TAP_IN TAP_OUT [EXTRA_YAML] — a gateway config with two
+# net_tap ports, --no-huge (the tests must not depend on, or eat, the machine's hugepages), one
+# worker; EXTRA_YAML (whole sections, e.g. limits:) is appended.
 sgw_write_tap_config() {
-  local file=$1 prefix=$2 tap_in=$3 tap_out=$4
+  local file=$1 prefix=$2 tap_in=$3 tap_out=$4 extra=${5:-}
   cat >"$file" <<EOF
 # Written by tools/lib/gateway.sh for a software-mode run (net_tap ports, no hugepages).
 eal:
@@ -50,7 +51,60 @@ smtp:
 pools:
   normal: $(sgw_yaml_list "${SGW_POOL_NORMAL[@]}")
   high_risk: $(sgw_yaml_list "${SGW_POOL_HIGH_RISK[@]}")
+$extra
 EOF
+}
+
+# sgw_bed_up EXE [EXTRA_YAML] — the end-to-end test bed: two namespaces joined only through the
+# gateway (EXE run, net_tap ports, config as sgw_write_tap_config with EXTRA_YAML), aiosmtpd
+# (tools/lib/smtp_sink.py) listening on SGW_NET_OUTSIDE_HOST:25 in the outside one.
+#
+#   namespace IN                          root namespace                 namespace OUT
+#   client ── TAP_IN 10.99.1.2 ═══ net_tap0 [smtpgw] net_tap1 ═══ TAP_OUT 10.99.2.2 ── aiosmtpd :25
+#
+# smtpgw creates its two tap interfaces in the root namespace; the bed moves them into the two
+# namespaces, so every packet between client and server crosses the gateway's dataplane.
+# Sets SGW_NS_IN, SGW_NS_OUT, SGW_WORK (a private directory), SGW_GWLOG, SGW_GW_PID,
+# SGW_RECORD (one JSON line per message the server accepted: subject, size, sha256, peer) and
+# SGW_SINK_PID. Everything is removed at exit, also on failure.
+sgw_bed_up() {
+  local exe=$1 extra=${2:-} id=$$
+  command -v swaks >/dev/null || sgw_fail "swaks is not installed (tools/setup installs it)"
+  "$SGW_PYTHON" -c 'import aiosmtpd' 2>/dev/null ||
+    sgw_fail "$SGW_PYTHON cannot import aiosmtpd (tools/setup installs python3-aiosmtpd)"
+  # Unique per run, so a bed can run next to other suites (and other copies of itself).
+  SGW_NS_IN="sgw${id}-in"
+  SGW_NS_OUT="sgw${id}-out"
+  local tap_in="sgw${id}i" tap_out="sgw${id}o"  # interface names: at most 15 characters
+  local prefix="sgw-${SGW_TAG}-${id}"
+  sgw_tmpdir
+  SGW_WORK=$SGW_TMP
+  sgw_netns_create "$SGW_NS_IN"
+  sgw_netns_create "$SGW_NS_OUT"
+  local cfg="$SGW_WORK/gateway.yaml"
+  SGW_GWLOG="$SGW_WORK/gateway.log"
+  sgw_write_tap_config "$cfg" "$prefix" "$tap_in" "$tap_out" "$extra"
+  sgw_on_failure sgw_log_tail "$SGW_GWLOG" 80
+  sgw_dpdk_forget_prefix "$prefix"
+  sgw_gateway_start "$exe" "$cfg" "$SGW_GWLOG"
+  sgw_gateway_wait_links "$SGW_GW_PID" "$SGW_GWLOG" 90 "$tap_in" "$tap_out"
+  sgw_gateway_wait_started "$SGW_GW_PID" "$SGW_GWLOG" "$prefix" 60 net_tap0 net_tap1
+  sgw_log "gateway is up (pid $SGW_GW_PID); wiring $tap_in into $SGW_NS_IN and $tap_out into $SGW_NS_OUT"
+  sgw_link_into_ns "$tap_in" "$SGW_NS_IN" "$SGW_NET_INSIDE_HOST/24"
+  ip -n "$SGW_NS_IN" route add default via "$SGW_NET_INSIDE_GW"
+  sgw_link_into_ns "$tap_out" "$SGW_NS_OUT" "$SGW_NET_OUTSIDE_HOST/24"
+  # SMTP replies go to the pool addresses, which are on-link. This route back to the inside
+  # network serves non-SMTP traffic (forwarded un-NATed, other_traffic: forward) and makes a
+  # failure precise: an SMTP connection the gateway failed to NAT would still be delivered, and
+  # a check of the client address names the problem instead of a client timing out.
+  ip -n "$SGW_NS_OUT" route add 10.99.1.0/24 via "$SGW_NET_OUTSIDE_GW"
+  SGW_RECORD="$SGW_WORK/received.jsonl"
+  local sinklog="$SGW_WORK/sink.log"
+  sgw_on_failure sgw_log_tail "$sinklog" 30
+  sgw_spawn "$sinklog" ip netns exec "$SGW_NS_OUT" "$SGW_PYTHON" "$SGW_LIB/smtp_sink.py" \
+    --host "$SGW_NET_OUTSIDE_HOST" --port 25 --record "$SGW_RECORD" --ready "$SGW_WORK/sink.ready"
+  SGW_SINK_PID=$SGW_PID
+  sgw_wait_until 30 "aiosmtpd to listen on $SGW_NET_OUTSIDE_HOST:25" test -s "$SGW_WORK/sink.ready"
 }
 
 # sgw_gateway_start EXE CONFIG LOG — starts `EXE run --config CONFIG` in the background with its

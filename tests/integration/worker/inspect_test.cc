@@ -28,6 +28,7 @@
 #include "control/analyze/record_json.h"
 #include "control/app/gateway.h"
 #include "control/rules/compiler.h"
+#include "dataplane/count/key.h"
 #include "dataplane/packet/checksum.h"
 #include "dataplane/packet/parse.h"
 
@@ -48,21 +49,35 @@ constexpr uint32_t kClient = 0x0a630001;    // 10.99.0.1, as captured
 constexpr uint32_t kServerCap = 0x0a630002; // 10.99.0.2, as captured
 constexpr uint32_t kServer = 0xc0000202;    // 192.0.2.2: the server moved outside
 constexpr uint32_t kEgress = 0xc000020a;    // 192.0.2.10: the normal pool
+constexpr uint32_t kHighRisk = 0xc0000214;  // 192.0.2.20: the high-risk pool, where configured
 
 // The worker's records, as analyze prints them.
 class Recorder final : public inspect::Decisions {
  public:
-  inspect::Decision on_hold(inspect::Flow&, const inspect::Hold& h) override {
-    return h.point.kind == refuse_at ? refusal : inspect::Decision{};
-  }
-  smtp::HoldKind refuse_at = smtp::HoldKind::kAuth;  // no AUTH in these tests: never
-  inspect::Decision refusal;
-  void on_record(inspect::Flow& f, const smtp::MessageRecord& r, const inspect::Message* m) override {
+  inspect::Decision on_hold(inspect::Flow&, const inspect::Hold&) override { return {}; }
+  void on_record(inspect::Flow& f, const smtp::MessageRecord& r, inspect::Message* m) override {
     json j = analyze::record_to_json(r, m != nullptr && m->has_summary ? &m->summary : nullptr);
     j["evasions"] = f.tcp.evasions;
     analyze::add_verdict(j, m);
     records.push_back(std::move(j));
   }
+  std::vector<json> records;
+};
+
+// The records of the gateway's own enforcement (the Enforcers pass them on), as analyze --config
+// prints them.
+class EnforcedRecorder final : public enforce::RecordSink {
+ public:
+  void on_record(inspect::Flow& f, const smtp::MessageRecord& r, inspect::Message* m) override {
+    json j = analyze::record_to_json(r, m != nullptr && m->has_summary ? &m->summary : nullptr);
+    j["evasions"] = f.tcp.evasions;
+    if (scanning) {
+      analyze::add_verdict(j, m);
+    }
+    analyze::add_enforcement(j, f, m);
+    records.push_back(std::move(j));
+  }
+  bool scanning = true;
   std::vector<json> records;
 };
 
@@ -79,13 +94,18 @@ void drain(rte_ring* r) {
 
 // The records analyze prints for `path` with `rules`, without what names the file or the flow.
 std::vector<json> analyze_records(const std::string& path,
-                                  std::shared_ptr<const scan::Ruleset> rules) {
+                                  std::shared_ptr<const scan::Ruleset> rules,
+                                  const policy::Policy* policy = nullptr) {
   std::ostringstream out;
   std::ostringstream err;
   {
     analyze::Options o;
     o.tcp.gate_client = false;
     o.ruleset = std::move(rules);
+    if (policy != nullptr) {
+      o.policy = *policy;
+      o.high_risk_pool = true;
+    }
     analyze::Analyzer a(o, out, err);
     EXPECT_TRUE(a.process_file(path)) << err.str();
   }
@@ -125,8 +145,11 @@ class InspectDrivers : public ::testing::Test {
     ++made;
   }
   // A one-worker gateway on those ports: the client's subnet inside, the server outside.
+  // `decisions` null: the gateway's own enforcement, its records to `records`.
   void build(app::Gateway& g, inspect::Decisions* decisions,
-             std::shared_ptr<const scan::Ruleset> rules, const char* extra = "") {
+             std::shared_ptr<const scan::Ruleset> rules, const char* extra = "",
+             enforce::RecordSink* records = nullptr,
+             const char* pools = "pools: { normal: [192.0.2.10] }") {
     char text[1200];
     std::snprintf(text, sizeof text, R"(
 eal: { lcores: [0, 1] }
@@ -137,23 +160,30 @@ neighbors:
   - { address: 10.99.0.1, mac: "02:00:00:00:01:01", port: inside }
   - { address: 192.0.2.2, mac: "02:00:00:00:02:02", port: outside }
 smtp: { ports: [25, 587, 2525] }
-pools: { normal: [192.0.2.10] }
+%s
 workers: { mbufs: 16383 }
 telemetry: { enabled: false }
 %s
-)", port_ids[0], port_ids[1], extra);
+)", port_ids[0], port_ids[1], pools, extra);
     config::Result r = config::load_string(text, "inspect.yaml");
     ASSERT_TRUE(r.ok()) << r.error_text();
     g.cfg = std::move(r.config());
     g.decisions = decisions;
+    g.records = records;
     g.ruleset = std::move(rules);
     ASSERT_TRUE(app::build(g));
     ASSERT_EQ(g.workers.size(), 1u);
   }
 };
 
+// What play() saw leave the gateway.
+struct Played {
+  std::vector<uint32_t> egress;  // the source address of each connection's SYN toward the server
+  std::string to_client;         // every payload byte sent toward the client, in order
+};
+
 // Plays one capture through worker `w` as the network would deliver it (fatal failures end it).
-void play(worker::Worker& w, app::Gateway& g, const std::string& path) {
+void play(worker::Worker& w, app::Gateway& g, const std::string& path, Played* seen = nullptr) {
   const MacAddr in_mac = g.tables.ports[port_ids[0]].mac;
   const MacAddr out_mac = g.tables.ports[port_ids[1]].mac;
   char errbuf[PCAP_ERRBUF_SIZE];
@@ -161,6 +191,7 @@ void play(worker::Worker& w, app::Gateway& g, const std::string& path) {
   ASSERT_NE(pc, nullptr) << errbuf;
   ASSERT_EQ(pcap_datalink(pc), DLT_EN10MB);
   uint16_t nat_port = 0;  // of the flow in progress (the captures hold one at a time)
+  uint32_t egress = kEgress;
   static uint64_t now = 1;
   pcap_pkthdr* h = nullptr;
   const u_char* data = nullptr;
@@ -185,7 +216,7 @@ void play(worker::Worker& w, app::Gateway& g, const std::string& path) {
       ASSERT_NE(nat_port, 0) << "a server frame before the client's SYN left the gateway";
       store_mac(f, out_mac);
       store_be32(ip + 12, kServer);
-      store_be32(ip + 16, kEgress);
+      store_be32(ip + 16, egress);
       store_be16(f + p.l4_offset + 2, nat_port);
       m->port = port_ids[1];
     }
@@ -195,11 +226,24 @@ void play(worker::Worker& w, app::Gateway& g, const std::string& path) {
     void* out = nullptr;
     while (rte_ring_dequeue(rings[1][1], &out) == 0) {  // toward the server: learn the NAT port
       const uint8_t* o = rte_pktmbuf_mtod(static_cast<rte_mbuf*>(out), const uint8_t*);
-      EXPECT_EQ(load_be32(o + 26), kEgress);
+      egress = load_be32(o + 26);
       nat_port = load_be16(o + 34);
+      if (seen != nullptr && (o[47] & (kTcpSyn | kTcpAck)) == kTcpSyn) {
+        seen->egress.push_back(egress);
+      }
       rte_pktmbuf_free(static_cast<rte_mbuf*>(out));
     }
-    drain(rings[0][1]);
+    while (rte_ring_dequeue(rings[0][1], &out) == 0) {  // toward the client
+      auto* om = static_cast<rte_mbuf*>(out);
+      ParsedPacket q;
+      const uint8_t* o = rte_pktmbuf_mtod(om, const uint8_t*);
+      if (seen != nullptr &&
+          parse_frame(o, rte_pktmbuf_data_len(om), {}, &q) == ParseResult::kOk) {
+        seen->to_client.append(reinterpret_cast<const char*>(o) + q.payload_offset,
+                               q.payload_len);
+      }
+      rte_pktmbuf_free(om);
+    }
   }
   pcap_close(pc);
 }
@@ -256,6 +300,64 @@ TEST_F(InspectDrivers, WorkerAndAnalyzeAgreeRecordForRecord) {
   }
   EXPECT_GE(compared, 10u);  // the captures hold 13 messages today: the comparison ran
   EXPECT_GE(spam, 2u);       // GTUBE and the phishing lure of verdicts.pcap, by both drivers
+  app::teardown(g);
+}
+
+// The gateway's own enforcement and `analyze --config` decide alike, and spam is steered: in
+// verdicts.pcap one inside host sends a clean message, GTUBE, and (on a new connection) a phishing
+// lure. GTUBE on the normal flow is deferred (451 4.7.1 and 421 to the client, no end of data
+// to the server); the host is steered, so its next connection leaves from the high-risk pool and
+// its spam is delivered there.
+TEST_F(InspectDrivers, SpamIsDeferredAndItsSenderSteeredAsAnalyzeSays) {
+  rules::CompileResult compiled = rules::compile_directory(SMTPGW_SHIPPED_RULES, {});
+  ASSERT_TRUE(compiled.ok());
+  std::shared_ptr<const scan::Ruleset> ruleset = std::move(compiled.ruleset);
+  EnforcedRecorder recorder;
+  app::Gateway g;
+  build(g, nullptr, ruleset, "", &recorder,
+        "pools: { normal: [192.0.2.10], high_risk: [192.0.2.20] }");
+  if (HasFatalFailure()) {
+    return;
+  }
+  const std::string path = std::string(SMTPGW_TEST_DATA) + "/verdicts.pcap";
+  Played seen;
+  play(*g.workers[0], g, path, &seen);
+  g.workers[0]->close_inspection();
+  const std::vector<json> want = analyze_records(path, ruleset, &g.cfg.limits);
+  ASSERT_EQ(recorder.records.size(), want.size());
+  ASSERT_EQ(want.size(), 3u);
+  for (size_t i = 0; i < want.size(); ++i) {
+    json got = recorder.records[i];
+    got.erase("server");
+    json expected = want[i];
+    expected.erase("server");
+    for (auto& [key, value] : expected.items()) {
+      EXPECT_EQ(got[key], value) << "message " << i << " field " << key;
+    }
+    EXPECT_EQ(got.size(), expected.size()) << "message " << i;
+  }
+  const json& gtube = recorder.records[1];
+  EXPECT_EQ(gtube["verdict"], "spam");
+  EXPECT_EQ(gtube["action"], "defer");
+  EXPECT_EQ(gtube["outcome"], "refused");
+  EXPECT_EQ(gtube["pool"], "normal");
+  EXPECT_NE(seen.to_client.find(std::string(enforce::kReplySpamDeferred) +
+                                "\r\n421 4.7.0 Closing connection\r\n"),
+            std::string::npos);
+  EXPECT_EQ(recorder.records[0]["action"], "allow");
+  EXPECT_EQ(recorder.records[2]["verdict"], "spam");
+  EXPECT_EQ(recorder.records[2]["action"], "allow");
+  EXPECT_EQ(recorder.records[2]["pool"], "high_risk");
+  EXPECT_EQ(recorder.records[2]["outcome"], "delivered");
+  ASSERT_EQ(seen.egress.size(), 3u) << "one SYN per connection";
+  EXPECT_EQ(seen.egress[0], kEgress);
+  EXPECT_EQ(seen.egress[1], kEgress);
+  EXPECT_EQ(seen.egress[2], kHighRisk) << "the steered host's next connection";
+  const enforce::Enforcer& e = *g.enforcers[0];
+  EXPECT_EQ(e.counter(enforce::Counter::kSpamDeferred), 1u);
+  EXPECT_EQ(e.counter(enforce::Counter::kSpamReleased), 1u);
+  EXPECT_EQ(e.counter(enforce::Counter::kSteeredFlows), 1u);
+  EXPECT_EQ(g.stats[0].get(worker::Counter::nat_high_risk), 1u);
   app::teardown(g);
 }
 
@@ -428,15 +530,20 @@ TEST_F(InspectDrivers, ClientBytesReachTheServerOnlyOnceReleased) {
 // client gets the refusal and a 421 with FIN right after the server's last byte (acknowledging
 // everything it sent), the server an RST at the first byte it was not sent; later segments of
 // either side are not forwarded, the client's FIN is acknowledged.
-TEST_F(InspectDrivers, RefusedMailFromIsAnsweredAndBothSidesClosed) {
-  Recorder recorder;
-  recorder.refuse_at = smtp::HoldKind::kMailFrom;
-  recorder.refusal = {inspect::Action::kRefuse, "550 5.1.8 Access denied, bad outbound sender"};
+// A restricted sender's MAIL FROM is refused by the gateway's enforcement: the client gets
+// 550 5.1.8 and 421 (its MTA writes the non-delivery report), the server an RST.
+TEST_F(InspectDrivers, RestrictedSenderIsRefusedAndBothSidesClosed) {
+  EnforcedRecorder recorder;
+  recorder.scanning = false;
   app::Gateway g;
-  build(g, &recorder, nullptr);
+  build(g, nullptr, nullptr, "", &recorder);
   if (HasFatalFailure()) {
     return;
   }
+  count::KeyBytes key;
+  ASSERT_EQ(count::sender_key("spammer@example.org", key), count::KeyStatus::kOk);
+  ASSERT_EQ(g.senders->restrict(key, events::LimitId::kNone, events::ActionTaken::kBlocked, 0),
+            count::FindOutcome::kInserted);
   Wire wire(g);
   const worker::WorkerStats& st = g.stats[0];
   wire.client(0, kTcpSyn);
@@ -466,6 +573,9 @@ TEST_F(InspectDrivers, RefusedMailFromIsAnsweredAndBothSidesClosed) {
   EXPECT_EQ(wire.in_acks_[0], 1000 + mail_at + mail.size()) << "acknowledges the refused command";
   ASSERT_EQ(recorder.records.size(), 1u);
   EXPECT_EQ(recorder.records[0]["outcome"], "refused");
+  EXPECT_EQ(recorder.records[0]["action"], "refuse");
+  EXPECT_EQ(recorder.records[0]["reply"], "550 5.1.8 Access denied, bad outbound sender");
+  EXPECT_EQ(g.enforcers[0]->counter(enforce::Counter::kRefusedRestricted), 1u);
   EXPECT_EQ(st.get(worker::Counter::inspect_refusals_answered), 1u);
   EXPECT_EQ(st.get(worker::Counter::injected), 2u);
 

@@ -40,7 +40,7 @@ constexpr uint32_t kHosts = 16;           // inside hosts the sessions are sprea
 class Counting final : public inspect::Decisions {
  public:
   inspect::Decision on_hold(inspect::Flow&, const inspect::Hold&) override { return {}; }
-  void on_record(inspect::Flow&, const smtp::MessageRecord& r, const inspect::Message*) override {
+  void on_record(inspect::Flow&, const smtp::MessageRecord& r, inspect::Message*) override {
     ++records;
     delivered += r.outcome == smtp::MessageOutcome::kDelivered ? 1 : 0;
     rejected += r.outcome == smtp::MessageOutcome::kRejected ? 1 : 0;

@@ -9,6 +9,7 @@
 
 #include "control/rules/compiler.h"
 #include "dataplane/inspect/inspector.h"
+#include "tests/unit/inspect/conn.h"
 
 namespace smtpgw::inspect {
 namespace {
@@ -44,7 +45,7 @@ class Scripted final : public Decisions {
     }
     return {};
   }
-  void on_record(Flow&, const smtp::MessageRecord& r, const Message* m) override {
+  void on_record(Flow&, const smtp::MessageRecord& r, Message* m) override {
     RecordSeen s{r.outcome, r.final_reply.code, std::string(r.final_reply.text.view()),
                  m != nullptr ? m->action : Action::kAllow, m != nullptr && m->has_summary,
                  m != nullptr && m->verdict() != nullptr,
@@ -60,48 +61,6 @@ class Scripted final : public Decisions {
 };
 
 constexpr uint32_t kAllHolds = smtp::kHoldAll;
-
-// One TCP connection driven segment by segment, both directions in order.
-class Conn {
- public:
-  Conn(Inspector& in, uint64_t id) : in_(in), flow_(in, id, {}, {}) {
-    tcp::Segment syn;
-    syn.seq = c_++;
-    syn.flags = tcp::kSyn;
-    syn.window = 65535;
-    in_.on_segment(flow_, Direction::kClientToServer, syn);
-    tcp::Segment sa;
-    sa.seq = s_++;
-    sa.ack = c_;
-    sa.flags = tcp::kSyn | tcp::kAck;
-    sa.window = 65535;
-    in_.on_segment(flow_, Direction::kServerToClient, sa);
-  }
-  void client(const std::string& text) { send(Direction::kClientToServer, c_, s_, text); }
-  void server(const std::string& text) { send(Direction::kServerToClient, s_, c_, text); }
-  // Client bytes sent so far (stream offset of the next one).
-  uint64_t client_sent() const { return c_ - 1001; }
-  Flow& flow() { return flow_; }
-
- private:
-  void send(Direction d, uint32_t& seq, uint32_t ack, const std::string& text) {
-    texts_.push_back(text);  // the reassembler may keep a view of it until acknowledged
-    tcp::Segment s;
-    s.seq = seq;
-    s.ack = ack;
-    s.flags = tcp::kAck;
-    s.window = 65535;
-    s.data = reinterpret_cast<const uint8_t*>(texts_.back().data());
-    s.len = static_cast<uint32_t>(text.size());
-    in_.on_segment(flow_, d, s);
-    seq += s.len;
-  }
-  Inspector& in_;
-  Flow flow_;
-  uint32_t c_ = 1000;
-  uint32_t s_ = 9000;
-  std::deque<std::string> texts_;  // never moved: the reassembler keeps views until acked
-};
 
 std::unique_ptr<scan::Ruleset> gtube_rules() {
   rules::CompileOptions o;

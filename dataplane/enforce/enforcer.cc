@@ -1,0 +1,309 @@
+#include "dataplane/enforce/enforcer.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "dataplane/count/key.h"
+
+namespace smtpgw::enforce {
+
+using count::KeySlot;
+using inspect::Action;
+using inspect::Decision;
+using inspect::EgressPool;
+
+std::string_view counter_name(Counter c) {
+  switch (c) {
+#define SMTPGW_X(name, text, doc) \
+  case Counter::name:             \
+    return text;
+    SMTPGW_ENFORCE_COUNTERS(SMTPGW_X)
+#undef SMTPGW_X
+    case Counter::kCount:
+      break;
+  }
+  return "?";
+}
+
+count::KeyBytes host_key(const smtp::Endpoint& e) {
+  return e.v6 ? count::host_key_v6(e.addr.data()) : count::host_key_v4(e.addr.data());
+}
+
+namespace {
+
+bool prefix_match(const uint8_t* a, const uint8_t* p, unsigned len) {
+  const unsigned bytes = len / 8;
+  if (std::memcmp(a, p, bytes) != 0) {
+    return false;
+  }
+  const unsigned bits = len % 8;
+  if (bits == 0) {
+    return true;
+  }
+  const auto mask = static_cast<uint8_t>(0xff << (8 - bits));
+  return (a[bytes] & mask) == (p[bytes] & mask);
+}
+
+bool is_quota(events::LimitId id) {
+  using events::LimitId;
+  return id == LimitId::kSenderExternalRecipientsPerHour ||
+         id == LimitId::kSenderInternalRecipientsPerHour ||
+         id == LimitId::kSenderRecipientsPerDay || id == LimitId::kHostRecipientsPerHour ||
+         id == LimitId::kOrgRecipientsPerDay;
+}
+
+}  // namespace
+
+Enforcer::Enforcer(count::Accountant& accountant, const policy::Policy& policy,
+                   count::EventQueue& events, Options options, RecordSink* sink)
+    : accountant_(accountant), policy_(policy), events_(events), options_(options), sink_(sink) {
+  for (const policy::OrgPrefix& op : policy.org_prefixes) {
+    const size_t slash = op.prefix.find('/');
+    const std::string addr = op.prefix.substr(0, slash);
+    OrgPrefix o;
+    o.v6 = addr.find(':') != std::string::npos;
+    if (inet_pton(o.v6 ? AF_INET6 : AF_INET, addr.c_str(), o.addr.data()) != 1 ||
+        count::org_key(op.org, o.key) != count::KeyStatus::kOk) {
+      continue;
+    }
+    const unsigned max = o.v6 ? 128 : 32;
+    o.len = static_cast<uint8_t>(slash == std::string::npos
+                                     ? max
+                                     : std::min<unsigned long>(std::stoul(op.prefix.substr(slash + 1)), max));
+    orgs_.push_back(o);
+  }
+}
+
+const count::KeyBytes* Enforcer::org_of(const smtp::Endpoint& host) const {
+  for (const OrgPrefix& o : orgs_) {  // operators map a handful of prefixes
+    if (o.v6 == host.v6 && prefix_match(host.addr.data(), o.addr.data(), o.len)) {
+      return &o.key;
+    }
+  }
+  return nullptr;
+}
+
+bool Enforcer::steered(const count::KeyBytes& key, uint32_t now_s) const {
+  count::SenderTable& t = accountant_.table();
+  count::Handle h;
+  if (!t.find(key, h)) {
+    return false;
+  }
+  const count::Entry* e = t.get(h);
+  return e != nullptr && e->steer_until_s.load(std::memory_order_relaxed) > now_s;
+}
+
+EgressPool Enforcer::pool_for(const smtp::Endpoint& client, const smtp::Endpoint& server) {
+  if (!options_.high_risk_pool || policy_.dry_run) {
+    return EgressPool::kNormal;
+  }
+  const uint32_t now_s = accountant_.table().clock().now_s();
+  const count::KeyBytes host = host_key(client);
+  if (steered(host, now_s) || steered(count::pair_key(host, host_key(server)), now_s)) {
+    count(Counter::kSteeredFlows);
+    return EgressPool::kHighRisk;
+  }
+  return EgressPool::kNormal;
+}
+
+Decision Enforcer::on_hold(inspect::Flow& flow, const inspect::Hold& hold) {
+  switch (hold.point.kind) {
+    case smtp::HoldKind::kAuth:
+      return auth(flow);
+    case smtp::HoldKind::kMailFrom:
+      if (hold.record != nullptr && hold.message != nullptr) {
+        return mail_from(flow, *hold.record, *hold.message);
+      }
+      break;
+    case smtp::HoldKind::kRcptTo:
+      if (hold.record != nullptr && hold.message != nullptr && hold.message->accounted) {
+        return rcpt_to(*hold.record, *hold.message);
+      }
+      break;
+    case smtp::HoldKind::kEndOfData:
+      if (hold.record != nullptr && hold.message != nullptr && hold.message->accounted) {
+        return end_of_data(flow, *hold.record, *hold.message);
+      }
+      break;
+  }
+  return {};  // no message state (fail_open): nothing to count it under
+}
+
+// AUTH names the user before any MAIL FROM: a restricted user is refused at once (its MAIL FROM
+// would be refused anyway; this way it never reaches the server's authentication).
+Decision Enforcer::auth(inspect::Flow& flow) {
+  smtp::Address user;  // canonical, as the session keeps it once the server accepts it
+  smtp::canonicalise_user(flow.session().auth_pending_user(), user);
+  count::KeyBytes k;
+  if (policy_.dry_run || user.len == 0 || count::user_key(user.view(), k) != count::KeyStatus::kOk) {
+    return {};
+  }
+  count::SenderTable& t = accountant_.table();
+  count::Handle h;
+  const count::Entry* e = t.find(k, h) ? t.get(h) : nullptr;
+  if (e != nullptr &&
+      count::Restriction::unpack(e->restriction.load(std::memory_order_seq_cst))
+          .in_force(t.clock().now_s())) {
+    count(Counter::kRefusedRestricted);
+    return {Action::kRefuse, count::kReplyRestricted};
+  }
+  return {};
+}
+
+Decision Enforcer::mail_from(inspect::Flow& flow, const smtp::MessageRecord& r,
+                             inspect::Message& m) {
+  count::MessageState& a = m.account;
+  a = count::MessageState{};
+  a.keys[count::kSlotHost] = host_key(r.client);
+  const count::KeyBytes& hk = a.keys[count::kSlotHost];
+  a.host_family = static_cast<uint8_t>(hk.data[0]);
+  std::memcpy(a.host_addr, hk.data + 1, hk.len - 1u);
+  const std::string_view from = r.from.view();
+  if (r.from_status == smtp::AddressStatus::kOk && r.from.null) {
+    a.exempt = count::Exempt::kBounce;
+  } else if (r.from_status == smtp::AddressStatus::kOk &&
+             count::sender_key(from, a.keys[count::kSlotSender]) != count::KeyStatus::kOk) {
+    a.keys[count::kSlotSender] = {};
+  }
+  const std::string_view user = flow.session().auth_user();
+  if (!user.empty() && count::user_key(user, a.keys[count::kSlotUser]) != count::KeyStatus::kOk) {
+    a.keys[count::kSlotUser] = {};
+  }
+  if (const count::KeyBytes* org = org_of(r.client)) {
+    a.keys[count::kSlotOrg] = *org;
+  } else if (a.keys[count::kSlotSender].kind == events::KeyKind::kNone ||
+             count::org_key_of_sender(from, a.keys[count::kSlotOrg]) != count::KeyStatus::kOk) {
+    a.keys[count::kSlotOrg] = {};
+  }
+  a.flow_id = flow.id();
+  const count::Decision d = accountant_.begin_message(policy_, a, events_);
+  m.accounted = true;
+  for (count::FindOutcome o : a.find) {
+    if (o == count::FindOutcome::kFull || o == count::FindOutcome::kContended) {
+      count(Counter::kUntrackedKeys);
+    }
+  }
+  if (d.verdict == count::Verdict::kRefuse) {
+    count(Counter::kRefusedRestricted);
+    return {Action::kRefuse, count::kReplyRestricted};
+  }
+  if (d.verdict == count::Verdict::kThrottle) {
+    count(Counter::kThrottled);
+    return {Action::kThrottle, count::kReplyThrottle};
+  }
+  if (a.exempt == count::Exempt::kBounce && flow.pool() == EgressPool::kNormal &&
+      options_.high_risk_pool && !policy_.dry_run) {
+    // Only the pair moves: one bounce (to a destination that may be a spam trap or a dead
+    // domain) must not move the host's whole traffic. Where the pair cannot be held (table
+    // full), deferring would repeat at every retry: the bounce is released instead.
+    count::SenderTable& t = accountant_.table();
+    count::Handle h;
+    const count::FindOutcome o = t.find_or_insert(count::pair_key(hk, host_key(r.server)), h);
+    count::Entry* e = o == count::FindOutcome::kFull || o == count::FindOutcome::kContended
+                          ? nullptr
+                          : t.get(h);
+    if (e == nullptr) {
+      count(Counter::kUntrackedKeys);
+      return {};
+    }
+    const uint32_t ttl = policy_.spam.steer_ttl_seconds != 0
+                             ? policy_.spam.steer_ttl_seconds
+                             : policy::SpamPolicy{}.steer_ttl_seconds;
+    count::SenderTable::steer(*e, t.clock().now_s() + ttl);
+    count(Counter::kBounceDeferred);
+    return {Action::kDefer, kReplyBounceDeferred};
+  }
+  return {};
+}
+
+Decision Enforcer::rcpt_to(const smtp::MessageRecord& r, inspect::Message& m) {
+  // The hold is for the recipient the session added last, unless it went past the session's
+  // recipient bound (not kept: counted as external, the accountant still sees it).
+  std::string_view recipient;
+  if (r.recipients_over_limit > m.over_limit_decided) {
+    ++m.over_limit_decided;
+  } else {
+    const uint32_t i = m.rcpts_decided++;
+    const auto rcpts = r.recipients();
+    if (i < rcpts.size()) {
+      if (rcpts[i].status != smtp::AddressStatus::kOk) {
+        return {};  // the server refuses it; nothing to count
+      }
+      recipient = r.recipient_address(rcpts[i]);
+    }
+  }
+  const count::Decision d = accountant_.add_recipient(policy_, m.account, recipient, events_);
+  if (d.verdict == count::Verdict::kThrottle) {
+    if (d.limit == events::LimitId::kSenderRecipientsPerMessage) {
+      count(Counter::kTooManyRecipients);
+      return {Action::kThrottle, kReplyTooManyRecipients};
+    }
+    count(Counter::kThrottled);
+    return {Action::kThrottle, count::kReplyThrottle};
+  }
+  if (d.verdict == count::Verdict::kRefuse) {
+    if (is_quota(d.limit)) {
+      count(Counter::kRefusedLimit);
+      return {Action::kRefuse, kReplyQuota};
+    }
+    count(d.limit == events::LimitId::kSenderRecipientsPerMessage ? Counter::kRefusedLimit
+                                                                   : Counter::kRefusedRestricted);
+    return {Action::kRefuse, count::kReplyRestricted};
+  }
+  return {};
+}
+
+Decision Enforcer::end_of_data(inspect::Flow& flow, const smtp::MessageRecord& r,
+                               inspect::Message& m) {
+  const scan::Verdict* v = m.verdict();
+  count::MessageEnd end;
+  end.bytes = r.size;
+  end.spam = v != nullptr && v->spam;
+  end.auto_reply = m.auto_submitted;
+  end.score_milli = v != nullptr ? static_cast<int32_t>(std::lround(v->score * 1000.0)) : 0;
+  const count::Decision d = accountant_.end_message(policy_, m.account, end, events_);
+  if (d.verdict == count::Verdict::kRefuse) {
+    count(Counter::kRefusedRestricted);
+    return {Action::kRefuse, count::kReplyRestricted};
+  }
+  if (end.spam && !policy_.dry_run) {
+    if (flow.pool() == EgressPool::kHighRisk) {
+      count(Counter::kSpamReleased);
+    } else if (options_.high_risk_pool) {
+      count(Counter::kSpamDeferred);  // the accountant steered host, sender and user
+      return {Action::kDefer, kReplySpamDeferred};
+    } else {
+      count(Counter::kSpamRefused);
+      return {Action::kRefuse, kReplySpamRefused};
+    }
+  }
+  return {};
+}
+
+void Enforcer::on_record(inspect::Flow& flow, const smtp::MessageRecord& record,
+                         inspect::Message* message) {
+  count(Counter::kRecords);
+  const scan::Verdict* v = message != nullptr ? message->verdict() : nullptr;
+  if (v != nullptr && v->spam) {
+    count(Counter::kSpam);
+  }
+  if (message != nullptr && message->accounted) {
+    for (const smtp::RecipientResult& rc : record.recipients()) {
+      if (rc.reply.code >= 500 && rc.reply.code < 600) {
+        const bool unknown_user = rc.reply.enhanced.view().starts_with("5.1.");
+        accountant_.remote_rejection(policy_, message->account, rc.reply.code, unknown_user,
+                                     events_);
+        count(Counter::kRemoteRejections);
+      }
+    }
+  }
+  if (sink_ != nullptr) {
+    sink_->on_record(flow, record, message);
+  }
+}
+
+}  // namespace smtpgw::enforce

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# End-to-end enforcement through real TCP stacks: swaks (Linux TCP) inside, aiosmtpd outside,
+# the gateway between them (tools/lib/gateway.sh's sgw_bed_up) with the shipped rules and
+#   limits.sender.recipients_per_message: { max: 2, action: block_user_for_today }
+# Asserts, each from what the client program saw and what the server received:
+#   1. a message to 3 recipients: swaks sees `550 5.1.8` at the third RCPT; the sender is now
+#      restricted: its next message gets `550 5.1.8` at MAIL FROM; the server receives neither;
+#   2. another sender's clean message is delivered, from a normal-pool address;
+#   3. GTUBE from the same host: swaks sees `451 4.7.1` (deferred, to be retried from a
+#      high-risk address) and the server receives nothing;
+#   4. the retry of that message is delivered byte for byte from the high-risk address;
+#   5. the gateway's exit counters say the same (refusals, deferral, steered flow).
+# Skips (77) only when the machine cannot create network namespaces.
+#
+# Usage: e2e_enforce.sh PATH/TO/smtpgw        (meson passes the built binary)
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SGW_LIB=$(cd "$here/../../tools/lib" && pwd)
+# shellcheck source=../../tools/lib/harness.sh
+source "$SGW_LIB/harness.sh"
+# shellcheck source=../../tools/lib/gateway.sh
+source "$SGW_LIB/gateway.sh"
+sgw_harness_init e2e-enforce
+
+exe=${1:?usage: e2e_enforce.sh PATH/TO/smtpgw}
+sgw_require_netns
+sgw_bed_up "$exe" "limits:
+  sender:
+    recipients_per_message: { max: 2, action: block_user_for_today }"
+
+gtube='XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X'
+
+# send NAME FROM BODY TO... — swaks from the inside host; its transcript in $SGW_WORK/NAME.log.
+# Returns swaks' status (0: the server accepted the message).
+send() {
+  local name=$1 from=$2 body=$3
+  shift 3
+  local to
+  to=$(IFS=,; echo "$*")
+  sgw_log "swaks $name: from <$from> to $to"
+  ip netns exec "$SGW_NS_IN" swaks --server "$SGW_NET_OUTSIDE_HOST" --port 25 \
+    --helo inside-host.test --from "$from" --to "$to" \
+    --header "Subject: $name" --body "$body" --timeout 30 >"$SGW_WORK/$name.log" 2>&1
+}
+# expect_refused NAME REPLY — swaks failed, and the reply it printed is REPLY.
+expect_refused() {
+  local name=$1 reply=$2
+  grep -q "$reply" "$SGW_WORK/$name.log" ||
+    { sgw_log_tail "$SGW_WORK/$name.log" 30; sgw_fail "$name: swaks did not see '$reply'"; }
+  sgw_log "$name: swaks saw: $(grep -m1 "$reply" "$SGW_WORK/$name.log")"
+}
+received() {  # SUBJECT — how many messages with this subject the server recorded
+  [[ -f $SGW_RECORD ]] || { echo 0; return; }
+  "$SGW_PYTHON" -c 'import json,sys; print(sum(1 for l in open(sys.argv[1]) if l.strip() and json.loads(l)["subject"] == sys.argv[2]))' \
+    "$SGW_RECORD" "$1"
+}
+peer_of() {  # SUBJECT — the client address the server saw for it
+  "$SGW_PYTHON" -c 'import json,sys; print([json.loads(l)["peer"] for l in open(sys.argv[1]) if l.strip() and json.loads(l)["subject"] == sys.argv[2]][0])' \
+    "$SGW_RECORD" "$1"
+}
+
+# (1) a limit that restricts, then the restriction.
+if send over-limit carol@inside.test "three recipients" a@outside.test b@outside.test c@outside.test; then
+  sgw_fail "over-limit: the server accepted a message over recipients_per_message"
+fi
+expect_refused over-limit "550 5.1.8"
+if send restricted carol@inside.test "one recipient" a@outside.test; then
+  sgw_fail "restricted: a restricted sender's message was accepted"
+fi
+expect_refused restricted "550 5.1.8"
+grep -q "MAIL FROM" "$SGW_WORK/restricted.log" || sgw_fail "restricted: swaks never sent MAIL FROM"
+
+# (2) another sender is not affected.
+send clean dave@inside.test "a clean message" a@outside.test ||
+  { sgw_log_tail "$SGW_WORK/clean.log" 30; sgw_fail "clean: not delivered"; }
+sgw_wait_until 10 "the server to record the clean message" test "$(received clean)" = 1 
+clean_peer=$(peer_of clean)
+[[ " ${SGW_POOL_NORMAL[*]} " == *" $clean_peer "* ]] ||
+  sgw_fail "clean: the server saw $clean_peer, not a normal-pool address (${SGW_POOL_NORMAL[*]})"
+sgw_log "clean: delivered from $clean_peer (normal pool)"
+
+# (3) spam on a normal flow is deferred ...
+if send spam erin@inside.test "$gtube" a@outside.test; then
+  sgw_fail "spam: GTUBE was accepted on a normal-pool flow"
+fi
+expect_refused spam "451 4.7.1"
+# (4) ... and its retry leaves from the high-risk pool and is delivered.
+send spam erin@inside.test "$gtube" a@outside.test ||
+  { sgw_log_tail "$SGW_WORK/spam.log" 30; sgw_fail "spam retry: not delivered"; }
+sgw_wait_until 10 "the server to record the spam retry" test "$(received spam)" = 1
+spam_peer=$(peer_of spam)
+[[ " ${SGW_POOL_HIGH_RISK[*]} " == *" $spam_peer "* ]] ||
+  sgw_fail "spam retry: the server saw $spam_peer, not the high-risk pool (${SGW_POOL_HIGH_RISK[*]})"
+sgw_log "spam retry: delivered from $spam_peer (high-risk pool)"
+[[ $(received over-limit) == 0 && $(received restricted) == 0 ]] ||
+  sgw_fail "a refused message reached the server"
+
+# (5) the gateway's own account.
+sgw_stop_pid "$SGW_SINK_PID" TERM 10
+sgw_gateway_stop "$SGW_GW_PID" "$SGW_GWLOG"
+# "  worker0 enforce_NAME N" (per worker) or "  NAME   N  meaning" (the worker counters' report).
+counter() { awk -v k="$1" '$2 == k { n += $3 } $1 == k { n += $2 } END { print n + 0 }' "$SGW_GWLOG"; }
+for want in enforce_refused_limit=1 enforce_refused_restricted=1 enforce_spam_deferred=1 \
+  enforce_spam_released=1 enforce_steered_flows=1 inspect_refusals_answered=3; do
+  k=${want%=*}
+  v=${want#*=}
+  [[ $(counter "$k") == "$v" ]] || sgw_fail "gateway counter $k is $(counter "$k"), expected $v"
+done
+sgw_log "PASS: restriction (550 5.1.8), limit, spam deferral (451 4.7.1) and high-risk retry through real TCP"

@@ -1,0 +1,323 @@
+// The gateway's enforcement at the hold points, on hand-made sessions through the inspection
+// pipeline with a real sender table on a test clock: each refusal's reply and counter, steering
+// at SYN (host after spam, pair after a bounce), spam on each pool, dry_run, remote rejections.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "control/rules/compiler.h"
+#include "dataplane/count/key.h"
+#include "dataplane/enforce/enforcer.h"
+#include "tests/unit/inspect/conn.h"
+
+namespace smtpgw::enforce {
+namespace {
+
+using inspect::Action;
+using inspect::Conn;
+using inspect::EgressPool;
+
+constexpr std::string_view kGtube = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
+
+smtp::Endpoint ep(uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint16_t port) {
+  smtp::Endpoint e;
+  e.addr[0] = a;
+  e.addr[1] = b;
+  e.addr[2] = c;
+  e.addr[3] = d;
+  e.port = port;
+  return e;
+}
+
+const smtp::Endpoint kHost = ep(10, 1, 0, 5, 40000);
+const smtp::Endpoint kServer = ep(192, 0, 2, 7, 25);
+const smtp::Endpoint kOtherServer = ep(192, 0, 2, 8, 25);
+
+struct Records final : RecordSink {
+  void on_record(inspect::Flow&, const smtp::MessageRecord& r, inspect::Message* m) override {
+    outcomes.push_back(r.outcome);
+    actions.push_back(m != nullptr ? m->action : Action::kAllow);
+    replies.emplace_back(m != nullptr ? m->reply : std::string_view{});
+  }
+  std::vector<smtp::MessageOutcome> outcomes;
+  std::vector<Action> actions;
+  std::vector<std::string> replies;
+};
+
+// One gateway worker's enforcement: a sender table on a clock the test sets, an Enforcer, and
+// the pipeline it decides for (all hold points on, GTUBE as the rule set).
+class Gate {
+ public:
+  explicit Gate(policy::Policy p = {}, bool high_risk_pool = true)
+      : policy_(std::move(p)),
+        table_(table_options()),
+        accountant_(table_),
+        events_(1024),
+        enforcer_(accountant_, policy_, events_, Options{high_risk_pool}, &records),
+        rules_(gtube()),
+        inspector_(config(), enforcer_, {}) {}
+
+  // A connection as the worker opens it: its pool from the enforcement (SYN).
+  std::unique_ptr<Conn> connect(const smtp::Endpoint& client = kHost,
+                                const smtp::Endpoint& server = kServer) {
+    const EgressPool pool = enforcer_.pool_for(client, server);
+    auto c = std::make_unique<Conn>(inspector_, next_++, client, server, pool);
+    c->server("220 mx ESMTP\r\n");
+    c->client("EHLO client\r\n");
+    c->server("250-mx\r\n250-AUTH PLAIN\r\n250 PIPELINING\r\n");
+    return c;
+  }
+  // Sends one whole message on `c`, each command after the previous reply, as long as the
+  // session is not refused. Returns the reply the gateway ended the session with ("" if none).
+  std::string send(Conn& c, const std::string& from, const std::vector<std::string>& rcpts,
+                   const std::string& body = "hello") {
+    auto refused = [&] { return std::string(c.flow().refusal()); };
+    c.client("MAIL FROM:<" + from + ">\r\n");
+    if (!refused().empty()) {
+      return refused();
+    }
+    c.server("250 ok\r\n");
+    for (const std::string& r : rcpts) {
+      c.client("RCPT TO:<" + r + ">\r\n");
+      if (!refused().empty()) {
+        return refused();
+      }
+      c.server(r.starts_with("unknown") ? "550 5.1.1 no such user\r\n" : "250 ok\r\n");
+    }
+    c.client("DATA\r\n");
+    c.server("354 go\r\n");
+    c.client("Subject: t\r\n\r\n" + body + "\r\n.\r\n");
+    if (!refused().empty()) {
+      return refused();
+    }
+    c.server("250 queued\r\n");
+    return {};
+  }
+  void set_time(uint64_t s) { now_ns_ = s * 1'000'000'000ull; }
+
+  const count::Entry* entry(const count::KeyBytes& k) {
+    count::Handle h;
+    return table_.find(k, h) ? table_.get(h) : nullptr;
+  }
+  uint64_t counter(Counter c) const { return enforcer_.counter(c); }
+  count::SenderTable& table() { return table_; }
+  Enforcer& enforcer() { return enforcer_; }
+  uint32_t now_s() const { return static_cast<uint32_t>(now_ns_ / 1'000'000'000ull); }
+  Records records;
+
+ private:
+  count::SenderTable::Options table_options() {
+    count::SenderTable::Options o;
+    o.capacity = 1024;
+    o.clock = count::Clock{[](const void* c) { return *static_cast<const uint64_t*>(c); }, &now_ns_};
+    return o;
+  }
+  static std::unique_ptr<scan::Ruleset> gtube() {
+    auto r = rules::compile_sources(
+        {rules::Source{"t.cf", "body GTUBE /XJS\\*C4JDBQADN1\\.NSBN3\\*2IDNEN\\*GTUBE-STANDARD/\n"
+                               "score GTUBE 1000\n"}},
+        rules::CompileOptions{});
+    EXPECT_TRUE(r.ruleset);
+    return std::move(r.ruleset);
+  }
+  inspect::Config config() const {
+    inspect::Config c;
+    c.session.hold_mask = smtp::kHoldAll;
+    c.tcp.pool_slots = 1024;
+    c.ruleset = rules_.get();
+    return c;
+  }
+
+  uint64_t now_ns_ = 1'700'000'000ull * 1'000'000'000ull;
+  policy::Policy policy_;
+  count::SenderTable table_;
+  count::Accountant accountant_;
+  count::EventQueue events_;
+  Enforcer enforcer_;
+  std::unique_ptr<scan::Ruleset> rules_;
+  inspect::Inspector inspector_;
+  uint64_t next_ = 1;
+};
+
+count::KeyBytes sender(std::string_view s) {
+  count::KeyBytes k;
+  EXPECT_EQ(count::sender_key(s, k), count::KeyStatus::kOk);
+  return k;
+}
+
+TEST(Enforcer, CleanMailIsReleasedAndCounted) {
+  Gate g;
+  auto c = g.connect();
+  EXPECT_EQ(c->flow().pool(), EgressPool::kNormal);
+  EXPECT_EQ(g.send(*c, "a@example.org", {"b@example.net"}), "");
+  ASSERT_EQ(g.records.outcomes.size(), 1u);
+  EXPECT_EQ(g.records.outcomes[0], smtp::MessageOutcome::kDelivered);
+  const count::Entry* e = g.entry(sender("a@example.org"));
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->count(count::Counter::kMessages, count::Window::kMinute, g.now_s()), 1u);
+  EXPECT_EQ(e->count(count::Counter::kRecipientsExternal, count::Window::kMinute, g.now_s()), 1u);
+  EXPECT_EQ(g.counter(Counter::kRecords), 1u);
+}
+
+TEST(Enforcer, RestrictedSenderIsRefusedAtMailFrom) {
+  Gate g;
+  ASSERT_EQ(g.table().restrict(sender("a@example.org"), events::LimitId::kNone,
+                               events::ActionTaken::kBlocked, 0),
+            count::FindOutcome::kInserted);
+  auto c = g.connect();
+  EXPECT_EQ(g.send(*c, "a@example.org", {"b@example.net"}), count::kReplyRestricted);
+  EXPECT_EQ(g.counter(Counter::kRefusedRestricted), 1u);
+  // Another sender on the same host is not affected.
+  auto d = g.connect();
+  EXPECT_EQ(g.send(*d, "c@example.org", {"b@example.net"}), "");
+}
+
+TEST(Enforcer, RestrictedUserIsRefusedAtAuth) {
+  Gate g;
+  count::KeyBytes user;
+  ASSERT_EQ(count::user_key("alice", user), count::KeyStatus::kOk);
+  ASSERT_EQ(g.table().restrict(user, events::LimitId::kNone, events::ActionTaken::kBlocked, 0),
+            count::FindOutcome::kInserted);
+  auto c = g.connect();
+  c->client("AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n");  // "\0alice\0secret"
+  EXPECT_EQ(c->flow().refusal(), count::kReplyRestricted);
+  EXPECT_EQ(g.counter(Counter::kRefusedRestricted), 1u);
+}
+
+TEST(Enforcer, MessagesPerMinuteThrottleWith451) {
+  policy::Policy p;
+  p.sender.messages_per_minute = {2, policy::LimitAction::kThrottle};
+  Gate g(p);
+  for (int i = 0; i < 2; ++i) {
+    auto c = g.connect();
+    EXPECT_EQ(g.send(*c, "a@example.org", {"b@example.net"}), "") << i;
+  }
+  auto c = g.connect();
+  EXPECT_EQ(g.send(*c, "a@example.org", {"b@example.net"}), count::kReplyThrottle);
+  EXPECT_EQ(g.counter(Counter::kThrottled), 1u);
+  // A minute later the window has room again.
+  g.set_time(g.now_s() + 61);
+  auto d = g.connect();
+  EXPECT_EQ(g.send(*d, "a@example.org", {"b@example.net"}), "");
+}
+
+TEST(Enforcer, RecipientLimitsAnswerWithTheirOwnReplies) {
+  {  // recipients per message, throttling: 452 4.5.3
+    policy::Policy p;
+    p.sender.recipients_per_message = {2, policy::LimitAction::kThrottle};
+    Gate g(p);
+    auto c = g.connect();
+    EXPECT_EQ(g.send(*c, "a@example.org", {"b1@example.net", "b2@example.net", "b3@example.net"}),
+              kReplyTooManyRecipients);
+    EXPECT_EQ(g.counter(Counter::kTooManyRecipients), 1u);
+  }
+  {  // recipients per message, restricting: 550 5.1.8, and the sender stays restricted
+    policy::Policy p;
+    p.sender.recipients_per_message = {2, policy::LimitAction::kBlockUserForToday};
+    Gate g(p);
+    auto c = g.connect();
+    EXPECT_EQ(g.send(*c, "a@example.org", {"b1@example.net", "b2@example.net", "b3@example.net"}),
+              count::kReplyRestricted);
+    EXPECT_EQ(g.counter(Counter::kRefusedLimit), 1u);
+    auto d = g.connect();
+    EXPECT_EQ(g.send(*d, "a@example.org", {"b@example.net"}), count::kReplyRestricted);
+    EXPECT_EQ(g.counter(Counter::kRefusedRestricted), 1u);
+  }
+  {  // a quota (recipients per day) that restricts: 554 5.2.2 at the crossing
+    policy::Policy p;
+    p.sender.recipients_per_day = {3, policy::LimitAction::kBlockUserForToday};
+    Gate g(p);
+    auto c = g.connect();
+    EXPECT_EQ(g.send(*c, "a@example.org", {"b1@example.net", "b2@example.net"}), "");
+    auto d = g.connect();
+    EXPECT_EQ(g.send(*d, "a@example.org", {"b3@example.net", "b4@example.net"}), kReplyQuota);
+  }
+}
+
+TEST(Enforcer, SpamOnANormalFlowIsDeferredAndTheRetrySteered) {
+  Gate g;
+  const std::string spam = "spam " + std::string(kGtube);
+  auto c = g.connect();
+  EXPECT_EQ(g.send(*c, "a@example.org", {"b@example.net"}, spam), kReplySpamDeferred);
+  EXPECT_EQ(g.records.actions.back(), Action::kDefer);
+  EXPECT_EQ(g.counter(Counter::kSpamDeferred), 1u);
+  // The client's retry: the host is steered, its connection leaves from high risk and the same
+  // message is released there.
+  auto r = g.connect();
+  EXPECT_EQ(r->flow().pool(), EgressPool::kHighRisk);
+  EXPECT_EQ(g.send(*r, "a@example.org", {"b@example.net"}, spam), "");
+  EXPECT_EQ(g.records.outcomes.back(), smtp::MessageOutcome::kDelivered);
+  EXPECT_EQ(g.counter(Counter::kSpamReleased), 1u);
+  EXPECT_EQ(g.counter(Counter::kSteeredFlows), 1u);
+  // Steering lasts limits.spam.steer_ttl (default an hour).
+  g.set_time(g.now_s() + 3601);
+  EXPECT_EQ(g.connect()->flow().pool(), EgressPool::kNormal);
+}
+
+// Spam never leaves from the normal pool: with no high-risk pool it is refused, so the client's
+// MTA returns it instead of retrying it for days; a bounce is released.
+TEST(Enforcer, WithoutAHighRiskPoolSpamIsRefusedAndBouncesReleased) {
+  Gate g({}, false);
+  auto c = g.connect();
+  EXPECT_EQ(g.send(*c, "a@example.org", {"b@example.net"}, std::string(kGtube)), kReplySpamRefused);
+  EXPECT_EQ(g.records.actions.back(), Action::kRefuse);
+  EXPECT_EQ(g.counter(Counter::kSpamRefused), 1u);
+  auto b = g.connect();
+  EXPECT_EQ(b->flow().pool(), EgressPool::kNormal);
+  EXPECT_EQ(g.send(*b, "", {"b@example.net"}), "");
+  EXPECT_EQ(g.counter(Counter::kBounceDeferred), 0u);
+}
+
+TEST(Enforcer, DryRunDecidesNothing) {
+  policy::Policy p;
+  p.dry_run = true;
+  p.sender.messages_per_minute = {1, policy::LimitAction::kThrottle};
+  Gate g(p);
+  for (int i = 0; i < 3; ++i) {
+    auto c = g.connect();
+    EXPECT_EQ(g.send(*c, "a@example.org", {"b@example.net"}, std::string(kGtube)), "") << i;
+    EXPECT_EQ(c->flow().pool(), EgressPool::kNormal);
+  }
+}
+
+TEST(Enforcer, ABounceSteersOnlyItsPair) {
+  Gate g;
+  auto c = g.connect();
+  EXPECT_EQ(g.send(*c, "", {"b@example.net"}), kReplyBounceDeferred);
+  EXPECT_EQ(g.counter(Counter::kBounceDeferred), 1u);
+  // The retry to that server leaves from high risk and the bounce is released there; the
+  // host's mail to any other server stays on the normal pool.
+  auto r = g.connect(kHost, kServer);
+  EXPECT_EQ(r->flow().pool(), EgressPool::kHighRisk);
+  EXPECT_EQ(g.send(*r, "", {"b@example.net"}), "");
+  EXPECT_EQ(g.connect(kHost, kOtherServer)->flow().pool(), EgressPool::kNormal);
+}
+
+TEST(Enforcer, RemoteRejectionsCountAgainstTheSender) {
+  Gate g;
+  auto c = g.connect();
+  EXPECT_EQ(g.send(*c, "a@example.org", {"b@example.net", "unknown@example.net"}), "");
+  EXPECT_EQ(g.counter(Counter::kRemoteRejections), 1u);
+  const count::Entry* e = g.entry(sender("a@example.org"));
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->count(count::Counter::kRemoteRejectedUnknown, count::Window::kHour, g.now_s()), 1u);
+}
+
+TEST(Enforcer, AnOrganisationPrefixNamesTheOrg) {
+  policy::Policy p;
+  p.org_prefixes.push_back({"10.1.0.0/16", "Tenant-A"});
+  p.org.recipients_per_day = {1, policy::LimitAction::kBlockUserForToday};
+  Gate g(p);
+  auto c = g.connect();
+  EXPECT_EQ(g.send(*c, "a@example.org", {"b@example.net"}), "");
+  auto d = g.connect(ep(10, 1, 9, 9, 40001), kServer);  // another host of the same prefix
+  EXPECT_EQ(g.send(*d, "x@other.example", {"b@example.net"}), kReplyQuota);
+  count::KeyBytes org;
+  ASSERT_EQ(count::org_key("tenant-a", org), count::KeyStatus::kOk);
+  EXPECT_NE(g.entry(org), nullptr);
+}
+
+}  // namespace
+}  // namespace smtpgw::enforce
