@@ -8,7 +8,7 @@
 #   2. another sender's clean message is delivered, from a normal-pool address;
 #   3. GTUBE from the same host: swaks sees `451 4.7.1` (deferred, to be retried from a
 #      high-risk address) and the server receives nothing;
-#   4. the retry of that message is delivered byte for byte from the high-risk address;
+#   4. the retry of that message is delivered, from the high-risk address;
 #   5. the gateway's exit counters say the same (refusals, deferral, steered flow).
 # Skips (77) only when the machine cannot create network namespaces.
 #
@@ -60,6 +60,19 @@ peer_of() {  # SUBJECT — the client address the server saw for it
     "$SGW_RECORD" "$1"
 }
 
+# expect_delivered SUBJECT POOL ADDRESS... — the server recorded the message once, from one of
+# the pool's addresses.
+expect_delivered() {
+  local subject=$1 pool=$2
+  shift 2
+  sgw_wait_until 10 "the server to record '$subject'" test "$(received "$subject")" = 1
+  local peer
+  peer=$(peer_of "$subject")
+  [[ " $* " == *" $peer "* ]] ||
+    sgw_fail "$subject: the server saw $peer, not an address of the $pool pool ($*)"
+  sgw_log "$subject: delivered from $peer ($pool pool)"
+}
+
 # (1) a limit that restricts, then the restriction.
 if send over-limit carol@inside.test "three recipients" a@outside.test b@outside.test c@outside.test; then
   sgw_fail "over-limit: the server accepted a message over recipients_per_message"
@@ -74,11 +87,7 @@ grep -q "MAIL FROM" "$SGW_WORK/restricted.log" || sgw_fail "restricted: swaks ne
 # (2) another sender is not affected.
 send clean dave@inside.test "a clean message" a@outside.test ||
   { sgw_log_tail "$SGW_WORK/clean.log" 30; sgw_fail "clean: not delivered"; }
-sgw_wait_until 10 "the server to record the clean message" test "$(received clean)" = 1 
-clean_peer=$(peer_of clean)
-[[ " ${SGW_POOL_NORMAL[*]} " == *" $clean_peer "* ]] ||
-  sgw_fail "clean: the server saw $clean_peer, not a normal-pool address (${SGW_POOL_NORMAL[*]})"
-sgw_log "clean: delivered from $clean_peer (normal pool)"
+expect_delivered clean normal "${SGW_POOL_NORMAL[@]}"
 
 # (3) spam on a normal flow is deferred ...
 if send spam erin@inside.test "$gtube" a@outside.test; then
@@ -88,11 +97,7 @@ expect_refused spam "451 4.7.1"
 # (4) ... and its retry leaves from the high-risk pool and is delivered.
 send spam erin@inside.test "$gtube" a@outside.test ||
   { sgw_log_tail "$SGW_WORK/spam.log" 30; sgw_fail "spam retry: not delivered"; }
-sgw_wait_until 10 "the server to record the spam retry" test "$(received spam)" = 1
-spam_peer=$(peer_of spam)
-[[ " ${SGW_POOL_HIGH_RISK[*]} " == *" $spam_peer "* ]] ||
-  sgw_fail "spam retry: the server saw $spam_peer, not the high-risk pool (${SGW_POOL_HIGH_RISK[*]})"
-sgw_log "spam retry: delivered from $spam_peer (high-risk pool)"
+expect_delivered spam high_risk "${SGW_POOL_HIGH_RISK[@]}"
 [[ $(received over-limit) == 0 && $(received restricted) == 0 ]] ||
   sgw_fail "a refused message reached the server"
 
