@@ -133,6 +133,23 @@ Decision Enforcer::on_hold(inspect::Flow& flow, const inspect::Hold& hold) {
   return {};  // no message state (fail_open): nothing to count it under
 }
 
+// The limits established firewalls put on SMTP (a command line, a path): a line past them is
+// an attack on a parser somewhere (the server's, a content filter's) more often than mail.
+Decision Enforcer::on_violation(inspect::Flow&, smtp::Counter violation, inspect::Message*) {
+  if (policy_.dry_run) {
+    return {};
+  }
+  if (violation == smtp::Counter::kCommandOverLimit) {
+    count(Counter::kRefusedCommandLine);
+    return {Action::kRefuse, kReplyCommandTooLong};
+  }
+  if (violation == smtp::Counter::kAddressOverLimit) {
+    count(Counter::kRefusedAddress);
+    return {Action::kRefuse, kReplyAddressTooLong};
+  }
+  return {};
+}
+
 // AUTH names the user before any MAIL FROM: a restricted user is refused at once (its MAIL FROM
 // would be refused anyway; this way it never reaches the server's authentication).
 Decision Enforcer::auth(inspect::Flow& flow) {
@@ -259,6 +276,10 @@ Decision Enforcer::rcpt_to(const smtp::MessageRecord& r, inspect::Message& m) {
 
 Decision Enforcer::end_of_data(inspect::Flow& flow, const smtp::MessageRecord& r,
                                inspect::Message& m) {
+  if (m.long_header_line && !policy_.dry_run) {
+    count(Counter::kRefusedHeaderLine);
+    return {Action::kRefuse, kReplyHeaderLineTooLong};
+  }
   const scan::Verdict* v = m.verdict();
   count::MessageEnd end;
   end.bytes = r.size;

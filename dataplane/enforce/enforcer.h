@@ -11,8 +11,11 @@
 //                 a bounce on a normal flow                    451 4.7.1 + pair steered
 //   RCPT TO       session recipient limit, recipient limits   452 4.5.3 / 451 4.7.0 /
 //                                                              554 5.2.2 (a quota) / 550 5.1.8
-//   end of data   spam verdict on a normal flow                451 4.7.1 (host, sender steered)
+//   end of data   a header line over 998 octets                554 5.6.0
+//                 spam verdict on a normal flow                451 4.7.1 (host, sender steered)
 //                 a restriction the verdict just applied       550 5.1.8
+//   any command   a line over 512 octets (AUTH excepted)       500 5.5.2
+//   MAIL, RCPT    a path over 320 octets                       501 5.5.4
 // A spam message on a high-risk flow is released and counted. Spam never leaves from the normal
 // pool: without a high-risk pool there is nowhere to retry it from, so it is refused
 // (550 5.7.1) and the client's MTA returns it at once; bounces are then released.
@@ -45,6 +48,12 @@ inline constexpr std::string_view kReplyBounceDeferred =
 inline constexpr std::string_view kReplySpamRefused = "550 5.7.1 Message refused as suspected spam";
 inline constexpr std::string_view kReplyTooManyRecipients = "452 4.5.3 Too many recipients";
 inline constexpr std::string_view kReplyQuota = "554 5.2.2 Submission quota exceeded";
+// The firewall-style limits (smtp::SessionLimits, mime: RFC 5322 2.1.1).
+inline constexpr std::string_view kReplyCommandTooLong =
+    "500 5.5.2 Command line longer than 512 octets";
+inline constexpr std::string_view kReplyAddressTooLong = "501 5.5.4 Address longer than 320 octets";
+inline constexpr std::string_view kReplyHeaderLineTooLong =
+    "554 5.6.0 Header line longer than 998 octets";
 
 // Every counter of the enforcement, from one list: X(name, "text", "meaning").
 #define SMTPGW_ENFORCE_COUNTERS(X)                                                              \
@@ -59,6 +68,9 @@ inline constexpr std::string_view kReplyQuota = "554 5.2.2 Submission quota exce
   X(kSpamReleased, "spam_released", "spam released on a high-risk flow")                        \
   X(kSpamRefused, "spam_refused", "spam refused, no high-risk pool to send it from: 550 5.7.1")  \
   X(kBounceDeferred, "bounce_deferred", "a bounce on a normal flow deferred: pair steered")     \
+  X(kRefusedCommandLine, "refused_command_line", "a command line over 512 octets: 500 5.5.2")   \
+  X(kRefusedAddress, "refused_address", "a MAIL FROM or RCPT TO path over 320 octets: 501")    \
+  X(kRefusedHeaderLine, "refused_header_line", "a header line over 998 octets: 554 5.6.0")     \
   X(kRemoteRejections, "remote_rejections", "recipients the remote server refused (5xx)")      \
   X(kUntrackedKeys, "untracked_keys", "a sender key the table could not hold (full, contended)")
 
@@ -95,6 +107,8 @@ class Enforcer final : public inspect::Decisions {
 
   inspect::EgressPool pool_for(const smtp::Endpoint& client, const smtp::Endpoint& server) override;
   inspect::Decision on_hold(inspect::Flow& flow, const inspect::Hold& hold) override;
+  inspect::Decision on_violation(inspect::Flow& flow, smtp::Counter violation,
+                                 inspect::Message* message) override;
   void on_record(inspect::Flow& flow, const smtp::MessageRecord& record,
                  inspect::Message* message) override;
 

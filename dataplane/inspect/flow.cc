@@ -104,13 +104,32 @@ void Flow::on_hold(const smtp::HoldPoint& hold, const smtp::MessageRecord* recor
     return;
   }
   in_.count(Counter::kHoldsEnded);
+  end_with(m, d);
+  session_.refuse(d.reply);
+}
+
+void Flow::end_with(Message* m, const Decision& d) {
   if (m != nullptr) {
     m->action = d.action;
     m->reply = d.reply;
   }
   refusal_ = d.reply.data();
   refusal_len_ = static_cast<uint16_t>(std::min<size_t>(d.reply.size(), UINT16_MAX));
-  session_.refuse(d.reply);
+}
+
+void Flow::on_anomaly(smtp::Counter c, uint64_t client_offset) {
+  if (c != smtp::Counter::kCommandOverLimit && c != smtp::Counter::kAddressOverLimit) {
+    return;
+  }
+  // The open transaction is the one a RCPT belongs to; a MAIL FROM's is not open yet.
+  Message* m = current_;
+  const Decision d = in_.decisions_.on_violation(*this, c, m);
+  if (d.action == Action::kAllow) {
+    return;
+  }
+  in_.count(Counter::kViolationsEnded);
+  end_with(m, d);
+  session_.stop(d.reply, client_offset);
 }
 
 void Flow::on_message(const smtp::MessageRecord& record) {
@@ -148,6 +167,7 @@ void Flow::begin_message() {
   m->inspected = true;
   m->has_summary = false;
   m->auto_submitted = false;
+  m->long_header_line = false;
   m->action = Action::kAllow;
   m->reply = {};
   m->account = count::MessageState{};
@@ -235,6 +255,7 @@ void Flow::finish_content() {
   // message).
   if (current_ != nullptr) {
     current_->auto_submitted = decoder_->summary().auto_submitted();
+    current_->long_header_line = decoder_->summary().note(mime::Note::kLongHeaderLine) > 0;
     if (in_.config_.keep_summaries) {
       current_->summary = decoder_->summary();
       current_->has_summary = true;

@@ -75,6 +75,7 @@ struct Message {
   bool inspected = true;               // false: a pool bound left part of it unscanned
   bool has_summary = false;            // `summary` holds the MIME decoder's summary
   bool auto_submitted = false;         // RFC 3834 Auto-Submitted other than "no" (end of content)
+  bool long_header_line = false;      // a header line over 998 octets (end of content)
   Action action = Action::kAllow;      // the decision that ended it, if any
   std::string_view reply;              // ... and its reply (empty for kAllow)
   // The Decisions' own state of the message (zeroed when lent): its sender accounting.
@@ -114,6 +115,16 @@ class Decisions {
   }
   // A hold point was reached; the answer is applied at once (see Action).
   virtual Decision on_hold(Flow& flow, const Hold& hold) = 0;
+  // The session met a violation of the firewall-style limits (smtp::Counter
+  // kCommandOverLimit, kAddressOverLimit) at client offset `offset`; `message` is the open
+  // transaction's state, if any. Anything but kAllow stops the session there with the reply:
+  // the offending line is never released. Default: allow (the line is parsed as usual).
+  virtual Decision on_violation(Flow& flow, smtp::Counter violation, Message* message) {
+    (void)flow;
+    (void)violation;
+    (void)message;
+    return {};
+  }
   // A transaction ended (any outcome). `message` is its inspection state (nullptr when none
   // could be had). Both are valid only during the call.
   virtual void on_record(Flow& flow, const smtp::MessageRecord& record, Message* message) = 0;
@@ -131,6 +142,7 @@ class Decisions {
   X(kEvasions, "evasions", "retransmitted bytes that differed from the first copy")            \
   X(kHoldsAllowed, "holds_allowed", "hold points released by the decision")                    \
   X(kHoldsEnded, "holds_ended", "hold points refused, throttled or deferred")                  \
+  X(kViolationsEnded, "violations_ended", "sessions ended at an over-long command or address") \
   X(kNoMessageState, "no_message_state", "message state pool empty at MAIL FROM")               \
   X(kNoDecoder, "no_decoder", "MIME decoder pool empty at DATA: content not decoded")          \
   X(kNoScanContext, "no_scan_context", "scan context pool empty at MAIL FROM: not scanned")    \
@@ -205,6 +217,7 @@ class Flow final : public tcp::StreamConsumer,
   // smtp::SessionObserver
   void on_message(const smtp::MessageRecord& record) override;
   void on_hold(const smtp::HoldPoint& hold, const smtp::MessageRecord* record) override;
+  void on_anomaly(smtp::Counter c, uint64_t client_offset) override;
   // FieldSink: the session's envelope and the decoder's fields, into the message's scan.
   void begin_message() override;
   void field(const Field& f) override;
@@ -223,6 +236,8 @@ class Flow final : public tcp::StreamConsumer,
 
   void close();
   void finish_content();
+  // Ends the session with a decision's reply (a refused hold or a violation).
+  void end_with(Message* m, const Decision& d);
   Message* find(uint64_t index);
   void give_back(Message* m);
 

@@ -140,6 +140,7 @@ void DecoderImpl::begin() {
   full_.len = text_.len = 0;
   raw_from_ = kNoRaw;
   hl_ = HLine::kStart;
+  hline_len_ = 0;
   hdr_active_ = false;
   hdr_nul_ = false;
   hdr_len_ = hdr_offered_ = 0;
@@ -456,6 +457,7 @@ void DecoderImpl::start_part(uint16_t depth) {
   state_ = State::kHeader;
   header_top_ = false;
   hl_ = HLine::kStart;
+  hline_len_ = 0;
   hdr_active_ = false;
   hdr_nul_ = false;
   hdr_len_ = hdr_offered_ = 0;

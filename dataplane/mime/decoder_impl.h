@@ -209,6 +209,7 @@ class DecoderImpl {
 
   // Header section.
   HLine hl_ = HLine::kStart;
+  size_t hline_len_ = 0;  // octets of the current physical header line so far
   bool hdr_active_ = false;
   bool hdr_nul_ = false;
   size_t hdr_len_ = 0;

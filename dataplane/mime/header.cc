@@ -41,6 +41,8 @@ std::string_view first_token(std::string_view v) {
   return v.substr(0, e);
 }
 
+constexpr size_t kMaxHeaderLine = 998;  // RFC 5322 2.1.1, without the CRLF
+
 void lower_into(FixedText<kAttachmentTypeBytes>& dst, std::string_view s) {
   dst.assign(s);
   for (uint16_t i = 0; i < dst.len; ++i) {
@@ -121,6 +123,12 @@ size_t DecoderImpl::header_feed(const char* p, size_t n) {
         const char* stop = lf ? lf : end;
         header_append(p, stop - p);
         section_bytes_ += stop - p;
+        // 998 octets and the CR: a longer physical line breaks RFC 5322 2.1.1 (noted once).
+        const size_t before = hline_len_;
+        hline_len_ += static_cast<size_t>(stop - p);
+        if (hline_len_ > kMaxHeaderLine + 1 && before <= kMaxHeaderLine + 1) {
+          note(Note::kLongHeaderLine);
+        }
         p = stop;
         if (lf != nullptr) {
           // Drop the CR of CRLF (when it was kept: a truncated header kept nothing more).
@@ -130,6 +138,7 @@ size_t DecoderImpl::header_feed(const char* p, size_t n) {
           }
           ++p;
           ++section_bytes_;
+          hline_len_ = 0;
           hl_ = HLine::kStart;
         }
         break;

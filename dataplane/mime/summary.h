@@ -48,6 +48,8 @@ namespace smtpgw::mime {
   X(kUnknownEncoding, "unknown_encoding")                                                        \
   /* body line longer than Limits::max_line_bytes: counted once per part, still decoded */       \
   X(kLongLine, "long_line")                                                                      \
+  /* header line over 998 octets (RFC 5322 2.1.1; its CRLF not counted): counted once a line */  \
+  X(kLongHeaderLine, "long_header_line")                                                         \
   /* URI longer than Limits::max_uri_bytes: emitted truncated */                                 \
   X(kUriTruncated, "uri_truncated")                                                              \
   /* more than Limits::max_uris URIs in the message: later ones not emitted */                   \

@@ -499,6 +499,19 @@ void Session::Impl::refuse(std::string_view reply) {
   finish_all();
 }
 
+void Session::Impl::stop(std::string_view reply, uint64_t offset) {
+  hold_count = 0;  // holds before `offset` were decided (synchronously); later ones never will be
+  s.frozen_ = std::min(s.frozen_, offset);
+  s.state_ = ClientState::kRefused;
+  if (cur != kNoSlot && slots[cur]->live) {
+    Slot& sl = *slots[cur];
+    sl.refused = true;
+    parse_reply_text(reply, sl.rec.final_reply);
+  }
+  close_client_txn(s.client_off_);
+  finish_all();
+}
+
 Session::Session(SessionContext& context, FieldSink* fields, ContentSink* content,
                  SessionObserver* observer)
     : ctx_(&context), fields_(fields), content_(content), observer_(observer) {}
@@ -656,6 +669,14 @@ void Session::refuse(std::string_view reply) {
     return;
   }
   act_->refuse(reply);
+  deactivate_if_idle();
+}
+
+void Session::stop(std::string_view reply, uint64_t offset) {
+  if (act_ == nullptr || state_ == ClientState::kRefused) {
+    return;
+  }
+  act_->stop(reply, offset);
   deactivate_if_idle();
 }
 

@@ -72,7 +72,9 @@ namespace smtpgw::smtp {
   X(kDataBareLf, "data_bare_lf", true)      /* LF without CR in DATA content */                 \
   X(kDataBareCr, "data_bare_cr", true)      /* CR without LF in DATA content */                 \
   X(kSmugglingSuspect, "smuggling_suspect", true) /* "\n.\n"-like end some servers accept */    \
-  X(kCommandTooLong, "command_too_long", true)                                                  \
+  X(kCommandTooLong, "command_too_long", true)    /* over max_command_line: cut */              \
+  X(kCommandOverLimit, "command_over_limit", true) /* over command_line_limit (not AUTH) */      \
+  X(kAddressOverLimit, "address_over_limit", true) /* a path over address_limit */              \
   X(kReplyTooLong, "reply_too_long", true)                                                      \
   X(kUnknownCommand, "unknown_command", true)                                                   \
   X(kMalformedCommand, "malformed_command", true) /* known verb, bad syntax */                  \
@@ -117,6 +119,11 @@ struct SessionCounters {
 // Bounds, all enforced with a counter and a defined outcome (docs/smtp.md lists them).
 struct SessionLimits {
   uint32_t max_command_line = 1000;  // bytes incl. CRLF; longer: cut, rest skipped, counted
+  // The firewall-style limits (docs/smtp.md): a line or path past them is counted as an
+  // anomaly, which the observer may answer with stop(). 0: not checked.
+  uint32_t command_line_limit = 512;  // RFC 5321 4.5.3.1.4, incl. CRLF; AUTH lines excepted
+                                      // (RFC 4954 4: up to 12,288 octets)
+  uint32_t address_limit = 320;       // a MAIL FROM / RCPT TO path, without its angle brackets
   uint32_t max_reply_line = 512;     // RFC 5321 4.5.3.1.5
   uint32_t max_recipients = 100;     // per transaction, RFC 5321 4.5.3.1.8; more: not emitted
   uint32_t max_pending = 128;        // commands awaiting a reply; more: desync
@@ -288,6 +295,12 @@ class Session {
   // final reply, and the session stops parsing (state kRefused). The gateway then answers the
   // client and closes both sides. No-op without an undecided hold.
   void refuse(std::string_view reply);
+  // Ends the session at client offset `offset`, with or without an undecided hold: for a
+  // violation the observer was told of in on_anomaly (its offset is the start of the offending
+  // line). Nothing from `offset` on is released, the open transaction ends with outcome
+  // kRefused and `reply`, and nothing more is parsed (state kRefused). May be called from
+  // on_anomaly; the session stops parsing the line it was in.
+  void stop(std::string_view reply, uint64_t offset);
 
   ClientState client_state() const { return state_; }
   bool opaque() const { return state_ == ClientState::kOpaque; }

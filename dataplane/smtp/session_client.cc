@@ -284,6 +284,7 @@ size_t Session::Impl::command_bytes(std::string_view d, size_t i) {
 }
 
 void Session::Impl::process_line(std::string_view line, uint64_t line_end, bool truncated) {
+  const size_t octets = line.size();  // with its CRLF; a truncated line had more
   if (!truncated) {
     line.remove_suffix(1);  // LF
     if (!line.empty() && line.back() == '\r') {
@@ -300,6 +301,13 @@ void Session::Impl::process_line(std::string_view line, uint64_t line_end, bool 
     auth_response(line, truncated);
     wipe_line();
     return;
+  }
+  if (limits.command_line_limit != 0 && (truncated || octets > limits.command_line_limit) &&
+      !iequals(line.substr(0, line.find(' ')), "AUTH")) {
+    anomaly(Counter::kCommandOverLimit, cmd_start);
+    if (s.state_ == ClientState::kRefused) {  // the observer stopped the session
+      return;
+    }
   }
   dispatch(line, line_end, truncated);
 }
@@ -349,6 +357,24 @@ void Session::Impl::dispatch(std::string_view line, uint64_t line_end, bool trun
   }
 }
 
+bool Session::Impl::path_over_limit(std::string_view rest) {
+  if (limits.address_limit == 0) {
+    return false;
+  }
+  std::string_view path = raw_path(rest);
+  if (!path.empty() && path.front() == '<') {
+    path.remove_prefix(1);
+  }
+  if (!path.empty() && path.back() == '>') {
+    path.remove_suffix(1);
+  }
+  if (path.size() <= limits.address_limit) {
+    return false;
+  }
+  anomaly(Counter::kAddressOverLimit, cmd_start);
+  return s.state_ == ClientState::kRefused;
+}
+
 void Session::Impl::cmd_helo(std::string_view arg, bool ehlo) {
   close_client_txn(cmd_start);  // RFC 5321 4.1.4: EHLO/HELO reset the transaction
   s.helo_.assign(arg, kMaxAddress);
@@ -363,6 +389,9 @@ void Session::Impl::cmd_mail(std::string_view arg) {
     return;
   }
   std::string_view rest = arg.substr(5);
+  if (path_over_limit(rest)) {
+    return;  // the observer stopped the session
+  }
   if (cur != kNoSlot) {
     // A second MAIL is legitimate only after the first was refused.
     const Reply& prev = slots[cur]->rec.mail_reply;
@@ -412,6 +441,9 @@ void Session::Impl::cmd_rcpt(std::string_view arg) {
     anomaly(Counter::kOutOfSequence, cmd_start);
     push_pending(CmdKind::kOther, kNoSlot);
     return;
+  }
+  if (path_over_limit(arg.substr(3))) {
+    return;  // the observer stopped the session
   }
   int slot = cur;
   Slot& sl = *slots[slot];

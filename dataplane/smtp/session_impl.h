@@ -189,6 +189,7 @@ struct Session::Impl {
   void close_client_txn(uint64_t offset);  // RSET / QUIT / EHLO / close: client leaves the txn
   void close();                            // Session::on_close
   void refuse(std::string_view reply);     // Session::refuse
+  void stop(std::string_view reply, uint64_t offset);  // Session::stop
   void finish_all();                       // reports every live record, wipes the line
 
   // --- client side (session_client.cc) ---
@@ -198,6 +199,9 @@ struct Session::Impl {
   void dispatch(std::string_view line, uint64_t line_end, bool truncated);
   void cmd_helo(std::string_view arg, bool ehlo);
   void cmd_mail(std::string_view arg);
+  // Whether the path in `rest` is over limits.address_limit and the observer, told of it,
+  // stopped the session.
+  bool path_over_limit(std::string_view rest);
   void cmd_rcpt(std::string_view arg);
   void cmd_data(uint64_t line_end);
   void cmd_bdat(std::string_view arg, uint64_t line_end);

@@ -85,13 +85,6 @@ class EnforcedRecorder final : public enforce::RecordSink {
 // checksum offload left them unfinished carry partial ones).
 void fix_checksums(uint8_t* f, const ParsedPacket& p) { finish_ipv4_tcp_checksums(f + p.l3_offset); }
 
-void drain(rte_ring* r) {
-  void* m = nullptr;
-  while (rte_ring_dequeue(r, &m) == 0) {
-    rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
-  }
-}
-
 // The records analyze prints for `path` with `rules`, without what names the file or the flow.
 std::vector<json> analyze_records(const std::string& path,
                                   std::shared_ptr<const scan::Ruleset> rules,

@@ -104,6 +104,7 @@ class Gate {
   uint64_t counter(Counter c) const { return enforcer_.counter(c); }
   count::SenderTable& table() { return table_; }
   Enforcer& enforcer() { return enforcer_; }
+  const inspect::Inspector& inspector() const { return inspector_; }
   uint32_t now_s() const { return static_cast<uint32_t>(now_ns_ / 1'000'000'000ull); }
   Records records;
 
@@ -317,6 +318,86 @@ TEST(Enforcer, AnOrganisationPrefixNamesTheOrg) {
   count::KeyBytes org;
   ASSERT_EQ(count::org_key("tenant-a", org), count::KeyStatus::kOk);
   EXPECT_NE(g.entry(org), nullptr);
+}
+
+// The firewall-style limits: each ends the session with its reply and counter, and the
+// offending line is never released (the release limit stays at its first byte).
+TEST(Enforcer, ACommandLineOver512OctetsEndsTheSession) {
+  Gate g;
+  auto c = g.connect();
+  const uint64_t before = c->client_sent();
+  // 512 octets with its CRLF is allowed...
+  c->client("NOOP " + std::string(505, 'a') + "\r\n");
+  EXPECT_EQ(c->flow().refusal(), "");
+  c->server("250 ok\r\n");
+  EXPECT_EQ(g.inspector().release_limit(c->flow()), before + 512);
+  // ...513 is not; an AUTH line may be longer (RFC 4954), so it is not checked.
+  const uint64_t line = c->client_sent();
+  c->client("NOOP " + std::string(506, 'a') + "\r\nQUIT\r\n");
+  EXPECT_EQ(c->flow().refusal(), kReplyCommandTooLong);
+  EXPECT_EQ(g.inspector().release_limit(c->flow()), line);
+  EXPECT_EQ(g.counter(Counter::kRefusedCommandLine), 1u);
+  EXPECT_EQ(g.inspector().counter(inspect::Counter::kViolationsEnded), 1u);
+
+  auto d = g.connect();
+  d->client("AUTH XOAUTH2 " + std::string(2000, 'b') + "\r\n");
+  EXPECT_EQ(d->flow().refusal(), "");
+}
+
+TEST(Enforcer, AnAddressOver320OctetsEndsTheSessionAndItsMessage) {
+  Gate g;
+  auto c = g.connect();
+  const std::string long_local = std::string(64, 'x') + "@" + std::string(250, 'd') + ".example";
+  ASSERT_GT(long_local.size(), 320u);
+  EXPECT_EQ(g.send(*c, "a@example.org", {"b@example.net", long_local}), kReplyAddressTooLong);
+  ASSERT_EQ(g.records.outcomes.size(), 1u);
+  EXPECT_EQ(g.records.outcomes[0], smtp::MessageOutcome::kRefused);
+  EXPECT_EQ(g.records.replies[0], kReplyAddressTooLong);
+  EXPECT_EQ(g.counter(Counter::kRefusedAddress), 1u);
+  // At MAIL FROM too, before any transaction is open.
+  auto d = g.connect();
+  EXPECT_EQ(g.send(*d, long_local, {"b@example.net"}), kReplyAddressTooLong);
+  EXPECT_EQ(g.counter(Counter::kRefusedAddress), 2u);
+}
+
+TEST(Enforcer, AHeaderLineOver998OctetsIsRefusedAtTheEndOfData) {
+  Gate g;
+  auto c = g.connect();
+  EXPECT_EQ(g.send(*c, "a@example.org", {"b@example.net"}), "");
+  c->client("MAIL FROM:<a@example.org>\r\n");
+  c->server("250 ok\r\n");
+  c->client("RCPT TO:<b@example.net>\r\n");
+  c->server("250 ok\r\n");
+  c->client("DATA\r\n");
+  c->server("354 go\r\n");
+  // A folded header whose lines are each within the limit passes; one physical line over it
+  // does not, wherever it is in the header section.
+  c->client("Subject: " + std::string(900, 's') + "\r\n " + std::string(900, 't') + "\r\n");
+  c->client("X-Long: " + std::string(991, 'u') + "\r\n\r\nbody\r\n");
+  const uint64_t dot = c->client_sent();
+  c->client(".\r\n");
+  EXPECT_EQ(c->flow().refusal(), kReplyHeaderLineTooLong);
+  EXPECT_EQ(g.inspector().release_limit(c->flow()), dot);
+  EXPECT_EQ(g.counter(Counter::kRefusedHeaderLine), 1u);
+  // A header line of exactly 998 octets is allowed.
+  auto d = g.connect();
+  d->client("MAIL FROM:<a@example.org>\r\n");
+  d->server("250 ok\r\n");
+  d->client("RCPT TO:<b@example.net>\r\n");
+  d->server("250 ok\r\n");
+  d->client("DATA\r\n");
+  d->server("354 go\r\n");
+  d->client("X-Long: " + std::string(990, 'u') + "\r\n\r\nbody\r\n.\r\n");
+  EXPECT_EQ(d->flow().refusal(), "");
+}
+
+TEST(Enforcer, DryRunLetsOverLongLinesThrough) {
+  policy::Policy p;
+  p.dry_run = true;
+  Gate g(p);
+  auto c = g.connect();
+  c->client("NOOP " + std::string(600, 'a') + "\r\n");
+  EXPECT_EQ(c->flow().refusal(), "");
 }
 
 }  // namespace
