@@ -62,6 +62,18 @@ struct OrgPrefix {
   std::string org;
 };
 
+// What the gateway does with STARTTLS (config `inspection.starttls`).
+enum class Starttls : uint8_t {
+  kInspect,  // "inspect": the server's STARTTLS is masked, so the mail stays readable
+  kAllow,    // "allow": TLS is let through; the flow is opaque after the 220, not inspected
+};
+
+// An inside prefix with its own STARTTLS policy (the longest matching prefix wins).
+struct StarttlsPrefix {
+  std::string prefix;  // as configured
+  Starttls starttls = Starttls::kInspect;
+};
+
 struct Policy {
   uint64_t version = 0;  // set by the control plane at publication
   SenderLimits sender;
@@ -72,6 +84,8 @@ struct Policy {
   int32_t day_boundary_utc_offset_min = 0;   // time zone of "today" (fixed offset)
   std::vector<std::string> internal_domains; // lower-case; recipients there are internal
   std::vector<OrgPrefix> org_prefixes;
+  Starttls starttls = Starttls::kInspect;
+  std::vector<StarttlsPrefix> starttls_prefixes;
   uint32_t sender_table_capacity = 65'536;   // entries in the shared sender table
 };
 

@@ -175,6 +175,33 @@ PrefixError parse_any_prefix(std::string_view text, AnyPrefix& out) {
   return PrefixError::kNone;
 }
 
+// The "prefix" key of a list entry: an IPv4 or IPv6 prefix, not listed before in `seen`.
+bool read_prefix_key(Ctx& ctx, MapReader& m, std::vector<AnyPrefix>& seen, std::string& out) {
+  auto pn = m.require("prefix");
+  if (!pn) {
+    return false;
+  }
+  AnyPrefix p;
+  auto s = read_string(ctx, *pn, m.path("prefix"));
+  if (!s) {
+    return false;
+  }
+  if (auto e = parse_any_prefix(*s, p); e != PrefixError::kNone) {
+    ctx.error(*pn, m.path("prefix"),
+              e == PrefixError::kSyntax
+                  ? "expected an IPv4 or IPv6 prefix in CIDR notation, got " + quote(*s)
+                  : quote(*s) + " has host bits set");
+    return false;
+  }
+  if (std::find(seen.begin(), seen.end(), p) != seen.end()) {
+    ctx.error(*pn, m.path("prefix"), "prefix " + quote(*s) + " is listed twice");
+    return false;
+  }
+  seen.push_back(p);
+  out = *s;
+  return true;
+}
+
 void read_organisations(Ctx& ctx, const YAML::Node& n, const std::string& path,
                         std::vector<policy::OrgPrefix>& out) {
   auto list = read_list(ctx, n, path);
@@ -189,28 +216,7 @@ void read_organisations(Ctx& ctx, const YAML::Node& n, const std::string& path,
       continue;
     }
     policy::OrgPrefix op;
-    bool ok = true;
-    if (auto pn = m.require("prefix")) {
-      AnyPrefix p;
-      auto s = read_string(ctx, *pn, m.path("prefix"));
-      if (!s) {
-        ok = false;
-      } else if (auto e = parse_any_prefix(*s, p); e != PrefixError::kNone) {
-        ctx.error(*pn, m.path("prefix"),
-                  e == PrefixError::kSyntax
-                      ? "expected an IPv4 or IPv6 prefix in CIDR notation, got " + quote(*s)
-                      : quote(*s) + " has host bits set");
-        ok = false;
-      } else if (std::find(seen.begin(), seen.end(), p) != seen.end()) {
-        ctx.error(*pn, m.path("prefix"), "prefix " + quote(*s) + " is listed twice");
-        ok = false;
-      } else {
-        seen.push_back(p);
-        op.prefix = *s;
-      }
-    } else {
-      ok = false;
-    }
+    bool ok = read_prefix_key(ctx, m, seen, op.prefix);
     if (auto nn = m.require("name")) {
       auto s = read_string(ctx, *nn, m.path("name"));
       if (!s || s->empty() || s->size() > 64) {
@@ -232,6 +238,46 @@ void read_organisations(Ctx& ctx, const YAML::Node& n, const std::string& path,
 }
 
 }  // namespace
+
+void read_starttls(Ctx& ctx, MapReader& m, policy::Policy& out) {
+  static const std::vector<std::string_view> kNames = {"inspect", "allow"};
+  if (auto n = m.get("starttls")) {
+    if (auto v = read_enum(ctx, *n, m.path("starttls"), kNames)) {
+      out.starttls = static_cast<policy::Starttls>(*v);
+    }
+  }
+  auto n = m.get("starttls_prefixes");
+  if (!n) {
+    return;
+  }
+  const std::string path = m.path("starttls_prefixes");
+  auto list = read_list(ctx, *n, path);
+  if (!list) {
+    return;
+  }
+  std::vector<AnyPrefix> seen;
+  for (size_t i = 0; i < list->size(); ++i) {
+    MapReader e(ctx, (*list)[i], index(path, i));
+    if (!e.valid()) {
+      continue;
+    }
+    policy::StarttlsPrefix sp;
+    bool ok = read_prefix_key(ctx, e, seen, sp.prefix);
+    if (auto pn = e.require("starttls")) {
+      if (auto v = read_enum(ctx, *pn, e.path("starttls"), kNames)) {
+        sp.starttls = static_cast<policy::Starttls>(*v);
+      } else {
+        ok = false;
+      }
+    } else {
+      ok = false;
+    }
+    e.finish();
+    if (ok) {
+      out.starttls_prefixes.push_back(std::move(sp));
+    }
+  }
+}
 
 void read_limits(Ctx& ctx, const YAML::Node& node, policy::Policy& out) {
   MapReader m(ctx, node, "limits");

@@ -749,6 +749,7 @@ struct Loader {
         cfg.inspection.pass_uninspected = *v == 1;
       }
     }
+    detail::read_starttls(ctx, m, cfg.limits);
     m.finish();
   }
 

@@ -136,5 +136,8 @@ inline uint32_t line_of(const YAML::Mark& m) { return m.is_null() ? 0 : m.line +
 // Section readers defined outside loader.cc (limits.cc). Each fills its part of the config and
 // reports into ctx.
 void read_limits(Ctx& ctx, const YAML::Node& node, policy::Policy& out);
+// The STARTTLS keys of the `inspection:` section ("starttls", "starttls_prefixes"), into the
+// policy the workers are given.
+void read_starttls(Ctx& ctx, MapReader& m, policy::Policy& out);
 
 }  // namespace smtpgw::config::detail

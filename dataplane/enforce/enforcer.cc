@@ -58,33 +58,62 @@ bool is_quota(events::LimitId id) {
 
 }  // namespace
 
+bool Enforcer::Prefix::parse(const std::string& text) {
+  const size_t slash = text.find('/');
+  const std::string a = text.substr(0, slash);
+  v6 = a.find(':') != std::string::npos;
+  if (inet_pton(v6 ? AF_INET6 : AF_INET, a.c_str(), addr.data()) != 1) {
+    return false;
+  }
+  const unsigned max = v6 ? 128 : 32;
+  len = static_cast<uint8_t>(
+      slash == std::string::npos ? max : std::min<unsigned long>(std::stoul(text.substr(slash + 1)), max));
+  return true;
+}
+
+bool Enforcer::Prefix::contains(const smtp::Endpoint& e) const {
+  return e.v6 == v6 && prefix_match(e.addr.data(), addr.data(), len);
+}
+
 Enforcer::Enforcer(count::Accountant& accountant, const policy::Policy& policy,
                    count::EventQueue& events, Options options, RecordSink* sink)
     : accountant_(accountant), policy_(policy), events_(events), options_(options), sink_(sink) {
   for (const policy::OrgPrefix& op : policy.org_prefixes) {
-    const size_t slash = op.prefix.find('/');
-    const std::string addr = op.prefix.substr(0, slash);
     OrgPrefix o;
-    o.v6 = addr.find(':') != std::string::npos;
-    if (inet_pton(o.v6 ? AF_INET6 : AF_INET, addr.c_str(), o.addr.data()) != 1 ||
-        count::org_key(op.org, o.key) != count::KeyStatus::kOk) {
-      continue;
+    if (o.prefix.parse(op.prefix) && count::org_key(op.org, o.key) == count::KeyStatus::kOk) {
+      orgs_.push_back(o);
     }
-    const unsigned max = o.v6 ? 128 : 32;
-    o.len = static_cast<uint8_t>(slash == std::string::npos
-                                     ? max
-                                     : std::min<unsigned long>(std::stoul(op.prefix.substr(slash + 1)), max));
-    orgs_.push_back(o);
   }
+  for (const policy::StarttlsPrefix& sp : policy.starttls_prefixes) {
+    TlsPrefix t;
+    t.inspect = sp.starttls == policy::Starttls::kInspect;
+    if (t.prefix.parse(sp.prefix)) {
+      tls_.push_back(t);
+    }
+  }
+  std::stable_sort(tls_.begin(), tls_.end(),
+                   [](const TlsPrefix& a, const TlsPrefix& b) { return a.prefix.len > b.prefix.len; });
 }
 
 const count::KeyBytes* Enforcer::org_of(const smtp::Endpoint& host) const {
   for (const OrgPrefix& o : orgs_) {  // operators map a handful of prefixes
-    if (o.v6 == host.v6 && prefix_match(host.addr.data(), o.addr.data(), o.len)) {
+    if (o.prefix.contains(host)) {
       return &o.key;
     }
   }
   return nullptr;
+}
+
+bool Enforcer::inspect_starttls(const smtp::Endpoint& client) {
+  if (policy_.dry_run) {
+    return false;  // masking changes what the client sees: enforcement
+  }
+  for (const TlsPrefix& t : tls_) {  // a handful, longest first
+    if (t.prefix.contains(client)) {
+      return t.inspect;
+    }
+  }
+  return policy_.starttls == policy::Starttls::kInspect;
 }
 
 bool Enforcer::steered(const count::KeyBytes& key, uint32_t now_s) const {
@@ -129,6 +158,8 @@ Decision Enforcer::on_hold(inspect::Flow& flow, const inspect::Hold& hold) {
         return end_of_data(flow, *hold.record, *hold.message);
       }
       break;
+    case smtp::HoldKind::kStarttls:
+      break;  // the Flow's own (inspect_starttls)
   }
   return {};  // no message state (fail_open): nothing to count it under
 }

@@ -22,6 +22,9 @@
 // With policy.dry_run nothing is refused, deferred or steered (the accountant's events say what
 // would have been).
 //
+// STARTTLS: masked (so the mail stays inspectable) unless the policy allows TLS for the
+// client's prefix; see inspect::Decisions::inspect_starttls.
+//
 // Threads: one Enforcer per worker (its counters and its event queue are that worker's); the
 // sender table and the policy are shared read-mostly. No heap, no lock, no system call per
 // call; cost: one to four sender-table lookups and the window sums (count/accountant.h).
@@ -29,6 +32,7 @@
 
 #include <array>
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -106,6 +110,7 @@ class Enforcer final : public inspect::Decisions {
            Options options, RecordSink* sink = nullptr);
 
   inspect::EgressPool pool_for(const smtp::Endpoint& client, const smtp::Endpoint& server) override;
+  bool inspect_starttls(const smtp::Endpoint& client) override;
   inspect::Decision on_hold(inspect::Flow& flow, const inspect::Hold& hold) override;
   inspect::Decision on_violation(inspect::Flow& flow, smtp::Counter violation,
                                  inspect::Message* message) override;
@@ -116,11 +121,21 @@ class Enforcer final : public inspect::Decisions {
   const policy::Policy& policy() const { return policy_; }
 
  private:
-  struct OrgPrefix {
+  struct Prefix {
     std::array<uint8_t, 16> addr{};
     bool v6 = false;
     uint8_t len = 0;
+    // Whether `text` ("10.1.0.0/16", "2001:db8::/32") parsed (the loader validated it).
+    bool parse(const std::string& text);
+    bool contains(const smtp::Endpoint& e) const;
+  };
+  struct OrgPrefix {
+    Prefix prefix;
     count::KeyBytes key;
+  };
+  struct TlsPrefix {
+    Prefix prefix;
+    bool inspect = true;
   };
 
   void count(Counter c) { ++counters_[static_cast<size_t>(c)]; }
@@ -139,6 +154,7 @@ class Enforcer final : public inspect::Decisions {
   Options options_;
   RecordSink* sink_;
   std::vector<OrgPrefix> orgs_;
+  std::vector<TlsPrefix> tls_;  // longest first
   std::array<uint64_t, kCounterCount> counters_{};
 };
 

@@ -10,6 +10,7 @@ Flow::Flow(Inspector& inspector, uint64_t id, const smtp::Endpoint& client,
            const smtp::Endpoint& server)
     : in_(inspector), session_(inspector.sessions_, this, this, this), id_(static_cast<uint32_t>(id)) {
   session_.set_endpoints(client, server);
+  session_.set_mask_starttls(in_.decisions_.inspect_starttls(client));
   in_.count(Counter::kFlows);
 }
 
@@ -86,6 +87,18 @@ void Flow::give_back(Message* m) {
 }
 
 void Flow::on_hold(const smtp::HoldPoint& hold, const smtp::MessageRecord* record) {
+  if (hold.kind == smtp::HoldKind::kStarttls) {
+    if (!session_.mask_starttls()) {
+      in_.count(Counter::kHoldsAllowed);
+      session_.allow();  // TLS follows: the flow becomes opaque at the server's 220
+      return;
+    }
+    in_.count(Counter::kStarttlsRefused);
+    in_.count(Counter::kHoldsEnded);
+    end_with(nullptr, Decision{Action::kRefuse, kReplyStarttlsNotOffered});
+    session_.refuse(kReplyStarttlsNotOffered);
+    return;
+  }
   Message* m = record != nullptr ? find(record->index) : nullptr;
   const bool uninspected = record != nullptr && (m == nullptr || !m->inspected);
   Decision d;

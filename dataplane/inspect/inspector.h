@@ -63,6 +63,10 @@ struct Decision {
   std::string_view reply;
 };
 
+// The reply to a STARTTLS on a flow whose server's STARTTLS was masked (Decisions::
+// inspect_starttls): the client never saw it offered.
+inline constexpr std::string_view kReplyStarttlsNotOffered = "502 5.5.1 STARTTLS not offered";
+
 // The reply of the fail-closed outcome (RFC 3463 4.3.2: system not accepting network messages).
 inline constexpr std::string_view kReplyUninspected =
     "451 4.3.2 Message could not be inspected, try again later";
@@ -113,7 +117,17 @@ class Decisions {
     (void)server;
     return EgressPool::kNormal;
   }
-  // A hold point was reached; the answer is applied at once (see Action).
+  // Whether a connection from `client` is inspected past STARTTLS: the server's STARTTLS is
+  // masked in its EHLO replies (smtp::Session::set_mask_starttls) and a client's STARTTLS is
+  // answered kReplyStarttlsNotOffered. False: a 220 to STARTTLS makes the flow opaque (counted
+  // as flows_opaque: its mail is not inspected). Asked once, when the Flow is made.
+  // Default: false (analyze reports a capture as it is).
+  virtual bool inspect_starttls(const smtp::Endpoint& client) {
+    (void)client;
+    return false;
+  }
+  // A hold point was reached; the answer is applied at once (see Action). STARTTLS holds are
+  // the Flow's own (see inspect_starttls) and never reach here.
   virtual Decision on_hold(Flow& flow, const Hold& hold) = 0;
   // The session met a violation of the firewall-style limits (smtp::Counter
   // kCommandOverLimit, kAddressOverLimit) at client offset `offset`; `message` is the open
@@ -142,6 +156,7 @@ class Decisions {
   X(kEvasions, "evasions", "retransmitted bytes that differed from the first copy")            \
   X(kHoldsAllowed, "holds_allowed", "hold points released by the decision")                    \
   X(kHoldsEnded, "holds_ended", "hold points refused, throttled or deferred")                  \
+  X(kStarttlsRefused, "starttls_refused", "STARTTLS sent although masked: 502 5.5.1, ended")   \
   X(kViolationsEnded, "violations_ended", "sessions ended at an over-long command or address") \
   X(kNoMessageState, "no_message_state", "message state pool empty at MAIL FROM")               \
   X(kNoDecoder, "no_decoder", "MIME decoder pool empty at DATA: content not decoded")          \

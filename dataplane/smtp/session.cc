@@ -644,6 +644,31 @@ uint64_t Session::release_limit() const {
   return limit;
 }
 
+uint64_t Session::server_release_limit() const {
+  if (act_ != nullptr && act_->partial_may_be_starttls()) {
+    return server_off_ - act_->reply_len;
+  }
+  return server_off_;
+}
+
+namespace {
+constexpr uint64_t kStarttlsLen = 8;  // "STARTTLS"
+}  // namespace
+
+bool Session::starttls_in(uint64_t offset, uint64_t len) const {
+  return starttls_at_ != UINT64_MAX && offset < starttls_at_ + kStarttlsLen &&
+         starttls_at_ < offset + len;
+}
+
+void Session::mask_server_bytes(uint64_t offset, std::span<char> bytes) const {
+  if (!starttls_in(offset, bytes.size())) {
+    return;
+  }
+  const uint64_t lo = std::max(offset, starttls_at_);
+  const uint64_t hi = std::min(offset + bytes.size(), starttls_at_ + kStarttlsLen);
+  std::memset(bytes.data() + (lo - offset), 'X', hi - lo);
+}
+
 std::string_view Session::auth_pending_user() const {
   return act_ != nullptr ? act_->auth_pending_user.view() : std::string_view{};
 }

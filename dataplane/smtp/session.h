@@ -67,6 +67,7 @@ namespace smtpgw::smtp {
   X(kAuthFailure, "auth_failure", false)                                                        \
   X(kOpaque, "opaque", false)               /* STARTTLS accepted: nothing more parsed */        \
   X(kHolds, "holds", false)                 /* hold points raised */                            \
+  X(kStarttlsMasked, "starttls_masked", false) /* STARTTLS lines of EHLO replies masked */      \
   X(kNulByte, "nul_byte", true)             /* NUL in a command or reply line */                \
   X(kBareLf, "bare_lf", true)               /* command/reply line ended by LF alone */          \
   X(kDataBareLf, "data_bare_lf", true)      /* LF without CR in DATA content */                 \
@@ -145,11 +146,13 @@ enum class HoldKind : uint8_t {
   kMailFrom,   // the MAIL FROM command
   kRcptTo,     // each RCPT TO command
   kEndOfData,  // the "." line ending DATA, or the last byte of the BDAT LAST chunk
+  kStarttls,   // the STARTTLS command
 };
 inline constexpr uint32_t hold_bit(HoldKind k) { return 1u << static_cast<uint32_t>(k); }
 // Every hold point: what a worker holds at (and analyze, which allows each at once).
 inline constexpr uint32_t kHoldAll = hold_bit(HoldKind::kAuth) | hold_bit(HoldKind::kMailFrom) |
-                                     hold_bit(HoldKind::kRcptTo) | hold_bit(HoldKind::kEndOfData);
+                                     hold_bit(HoldKind::kRcptTo) | hold_bit(HoldKind::kEndOfData) |
+                                     hold_bit(HoldKind::kStarttls);
 
 struct HoldPoint {
   HoldKind kind;
@@ -272,6 +275,24 @@ class Session {
   // Copied into every record of the session.
   void set_endpoints(const Endpoint& client, const Endpoint& server);
 
+  // STARTTLS masking (the gateway's `starttls: inspect`): the STARTTLS line of every EHLO reply
+  // is to reach the client as "XXXXXXXX", the same length, so no sequence number changes and
+  // the client never starts TLS the gateway could not read. The session finds the keyword;
+  // the driver rewrites the packets (mask_server_bytes) and forwards server bytes only up to
+  // server_release_limit(). Set before any byte is fed.
+  void set_mask_starttls(bool on) { mask_starttls_ = on; }
+  bool mask_starttls() const { return mask_starttls_; }
+  // Server bytes [0, limit) may be forwarded to the client: all fed bytes, except, with masking
+  // on, an EHLO reply line not yet complete that may still advertise STARTTLS (it is forwarded
+  // once complete, and masked). Cost: O(1).
+  uint64_t server_release_limit() const;
+  // Whether server stream offsets [offset, offset + len) hold part of the last STARTTLS keyword
+  // found (masking on). Cost: O(1).
+  bool starttls_in(uint64_t offset, uint64_t len) const;
+  // Overwrites with 'X', in `bytes` (server stream offsets [offset, offset + size)), whatever
+  // part of that keyword lies in it. Cost: O(1).
+  void mask_server_bytes(uint64_t offset, std::span<char> bytes) const;
+
   // The next bytes of the client → server stream, in order, without gaps. Any segmentation
   // gives the same fields, records and counters.
   void on_client_data(std::string_view bytes);
@@ -364,6 +385,8 @@ class Session {
   bool desync_ = false;
   bool after_end_reported_ = false;  // kDataAfterEnd is counted once per session
   bool greeted_ = false;             // the greeting's reply was read (or the session closed)
+  bool mask_starttls_ = false;
+  uint64_t starttls_at_ = UINT64_MAX;  // server offset of the last STARTTLS keyword (masking)
   AuthMechanism auth_user_mech_ = AuthMechanism::kNone;
 
   SessionContext::Part* part_ = nullptr;

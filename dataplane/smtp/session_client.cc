@@ -341,6 +341,7 @@ void Session::Impl::dispatch(std::string_view line, uint64_t line_end, bool trun
       s.state_ = ClientState::kStarttls;
       barrier = line_end;
       starttls_ahead = 0;
+      raise_hold(HoldKind::kStarttls, cmd_start, kNoSlot);
     }
   } else if (iequals(verb, "RSET")) {
     close_client_txn(cmd_start);

@@ -127,6 +127,7 @@ struct Session::Impl {
   std::unique_ptr<char[]>& reply_buf;
   uint32_t reply_len = 0;
   bool reply_skip = false;      // discarding the rest of an over-long reply line
+  uint64_t reply_start = 0;     // server offset of the current reply line's first byte
   bool in_multiline = false;
   uint16_t ml_code = 0;
   uint32_t ml_lines = 0;
@@ -222,6 +223,9 @@ struct Session::Impl {
   void reply_complete();
   void match_reply(const PendingCmd& cmd, const Reply& r);
   void ehlo_line(std::string_view text);
+  // Masking on, an EHLO reply being read, its first line done: whether the partial line in
+  // reply_buf may still turn out to advertise STARTTLS.
+  bool partial_may_be_starttls() const;
 };
 
 // Reads "ddd" + optional enhanced status from a reply's first line into r.

@@ -76,6 +76,7 @@ void parse_reply_text(std::string_view text, Reply& r) { parse_reply_codes(text,
 
 void Session::Impl::server_data(std::string_view d) {
   // Session::on_server_data has filtered closed, opaque and refused sessions.
+  const uint64_t base_off = s.server_off_;
   s.server_off_ += d.size();
   size_t i = 0;
   const uint32_t max = limits.max_reply_line;
@@ -83,6 +84,9 @@ void Session::Impl::server_data(std::string_view d) {
     // The 220 to STARTTLS may be followed by nothing we could read.
     if (s.state_ == ClientState::kOpaque) {
       return;
+    }
+    if (reply_len == 0 && !reply_skip) {
+      reply_start = base_off + i;
     }
     const void* lf = std::memchr(d.data() + i, '\n', d.size() - i);
     size_t avail = lf != nullptr
@@ -161,8 +165,13 @@ void Session::Impl::reply_line(std::string_view line, bool bare_lf) {
       anomaly(Counter::kMultilineCodeMismatch, s.client_off_);
     }
     ++ml_lines;
+    const std::string_view text = line.size() > 4 ? line.substr(4) : std::string_view();
     if (ehlo && ml_lines <= limits.max_ehlo_lines) {
-      ehlo_line(line.size() > 4 ? line.substr(4) : std::string_view());
+      ehlo_line(text);
+    }
+    if (ehlo && s.mask_starttls_ && iequals(text.substr(0, text.find_first_of(" =")), "STARTTLS")) {
+      s.starttls_at_ = reply_start + 4;  // however many lines the reply has
+      count(Counter::kStarttlsMasked);
     }
   }
   if (!more) {
@@ -209,6 +218,32 @@ void Session::Impl::ehlo_line(std::string_view text) {
       rest = sp == std::string_view::npos ? std::string_view() : rest.substr(sp + 1);
     }
   }
+}
+
+bool Session::Impl::partial_may_be_starttls() const {
+  if (!s.mask_starttls_ || reply_len == 0 || reply_skip || !in_multiline || pending_count == 0 ||
+      pending[pending_head].kind != CmdKind::kEhlo) {
+    return false;
+  }
+  const std::string_view p(reply_buf.get(), reply_len);
+  for (size_t k = 0; k < 3 && k < p.size(); ++k) {
+    if (!is_digit(p[k])) {
+      return false;
+    }
+  }
+  if (p.size() <= 4) {
+    return p.size() < 4 || p[3] == '-' || p[3] == ' ';
+  }
+  if (p[3] != '-' && p[3] != ' ') {
+    return false;
+  }
+  const std::string_view rest = p.substr(4);
+  const size_t end = rest.find_first_of(" =\r");
+  constexpr std::string_view kKeyword = "STARTTLS";
+  if (end != std::string_view::npos) {
+    return iequals(rest.substr(0, end), kKeyword);  // the keyword is complete
+  }
+  return rest.size() <= kKeyword.size() && iequals(rest, kKeyword.substr(0, rest.size()));
 }
 
 void Session::Impl::reply_complete() {

@@ -49,6 +49,10 @@ namespace smtpgw::worker {
   X(handoff_ring_full, "dropped: the owning worker's handoff ring was full")                \
   X(inspect_held, "client segments not forwarded: past the release limit (held, retransmitted)") \
   X(inspect_cut, "client segments forwarded cut at the release limit")                     \
+  X(inspect_server_held, "server segments not forwarded: a possible STARTTLS line not yet complete") \
+  X(inspect_server_cut, "server segments forwarded cut before a possible STARTTLS line")    \
+  X(inspect_starttls_masked, "server segments forwarded with STARTTLS masked (a copy)")     \
+  X(inspect_mask_no_mbuf, "dropped: no mbuf for the masked copy (the server retransmits)")  \
   X(inspect_evasion_dropped, "dropped: client bytes that differ from the inspected copy")   \
   X(inspect_refusals_answered, "refused sessions answered: reply + 421 to the client, RST to the server") \
   X(inspect_after_refusal, "dropped: segments of a connection the gateway answered itself") \

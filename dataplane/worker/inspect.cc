@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 #include <new>
+#include <span>
 
 #include "dataplane/worker/worker.h"
 
@@ -58,7 +59,7 @@ void Worker::close_inspection() {
   nat_.for_each([this](flow::Binding& b) { end_flow(&b); });
 }
 
-bool Worker::inspect_segment(rte_mbuf* m, flow::Binding* b, const packet::ParsedPacket& p,
+bool Worker::inspect_segment(rte_mbuf*& m, flow::Binding* b, const packet::ParsedPacket& p,
                              tcp::Direction d, uint64_t now) {
   const bool client = d == tcp::Direction::kClientToServer;
   const bool client_syn =
@@ -111,6 +112,8 @@ bool Worker::inspect_segment(rte_mbuf* m, flow::Binding* b, const packet::Parsed
   bool pass = true;
   if (client) {
     pass = release_client(m, f, p, f.tcp.evasions != evasions);
+  } else if (f.session().mask_starttls()) {
+    pass = release_server(m, f, p);
   }
   if (!f.refusal().empty()) [[unlikely]] {
     answer_refusal(b, f, now);
@@ -160,7 +163,7 @@ bool Worker::release_client(rte_mbuf* m, const inspect::Flow& f, const packet::P
     return true;  // a pure ACK ahead of held bytes: its acknowledgement is for the server's data
   }
   if (begin < limit) [[unlikely]] {
-    cut_client_segment(m, p, static_cast<uint32_t>(limit - begin));
+    cut_segment(m, p, static_cast<uint32_t>(limit - begin));
     stats_->add(Counter::inspect_cut);
     return true;
   }
@@ -168,10 +171,58 @@ bool Worker::release_client(rte_mbuf* m, const inspect::Flow& f, const packet::P
   return false;
 }
 
+// STARTTLS masking (inspect::Decisions::inspect_starttls): the client must never see the
+// server offer STARTTLS, or it would start TLS the gateway cannot read. The session finds the
+// keyword in each EHLO reply; server bytes reach the client only up to what it has parsed,
+// except an EHLO reply line not yet complete that may still turn out to be STARTTLS
+// (server_release_limit): the segment is cut before that line, or not forwarded, and the
+// server retransmits the rest once the client's acknowledgement shows the gap. The segments
+// that carry the keyword are forwarded as a copy with it overwritten, same length, so no
+// sequence number changes; the original stays what the reassembler holds (it compares the
+// server's retransmissions with it). Out-of-order server segments wait for the server's
+// retransmission the same way: the client only ever gets bytes the session has seen.
+bool Worker::release_server(rte_mbuf*& m, const inspect::Flow& f, const packet::ParsedPacket& p) {
+  const tcp::DirectionState& sd = f.tcp.of(tcp::Direction::kServerToClient);
+  if (p.payload_len == 0 || (sd.flags & tcp::kDirIsnKnown) == 0 ||
+      (p.tcp_flags & packet::kTcpRst) != 0) {
+    return true;
+  }
+  const uint32_t data_seq = p.tcp_seq + ((p.tcp_flags & packet::kTcpSyn) != 0 ? 1 : 0);
+  const int64_t begin = tcp::Reassembler::offset_of(sd, data_seq);
+  int64_t end = begin + p.payload_len;
+  const auto limit = static_cast<int64_t>(f.session().server_release_limit());
+  if (begin >= limit) [[unlikely]] {
+    drop(m, Counter::inspect_server_held);
+    return false;
+  }
+  if (end > limit) [[unlikely]] {
+    cut_segment(m, p, static_cast<uint32_t>(limit - begin));
+    stats_->add(Counter::inspect_server_cut);
+    end = limit;
+  }
+  if (!f.session().starttls_in(static_cast<uint64_t>(begin), static_cast<uint64_t>(end - begin))) {
+    return true;
+  }
+  rte_mbuf* copy = rte_pktmbuf_copy(m, pool_, 0, UINT32_MAX);
+  if (copy == nullptr || rte_pktmbuf_is_contiguous(copy) == 0) [[unlikely]] {
+    rte_pktmbuf_free(copy);
+    drop(m, Counter::inspect_mask_no_mbuf);
+    return false;
+  }
+  rte_pktmbuf_free(m);
+  m = copy;
+  char* payload = rte_pktmbuf_mtod(m, char*) + p.payload_offset;
+  f.session().mask_server_bytes(static_cast<uint64_t>(begin),
+                                std::span<char>(payload, static_cast<size_t>(end - begin)));
+  packet::finish_ipv4_tcp_checksums(rte_pktmbuf_mtod(m, uint8_t*) + p.l3_offset);
+  stats_->add(Counter::inspect_starttls_masked);
+  return true;
+}
+
 // Cuts the payload of a TCP segment to its first `keep` bytes, clears FIN, and recomputes the
 // IPv4 and TCP checksums in software. A rare path (a segment straddling a hold point), so the
 // full checksum is fine.
-void Worker::cut_client_segment(rte_mbuf* m, const packet::ParsedPacket& p, uint32_t keep) {
+void Worker::cut_segment(rte_mbuf* m, const packet::ParsedPacket& p, uint32_t keep) {
   using namespace packet;
   uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
   uint8_t* ip = frame + p.l3_offset;

@@ -99,16 +99,18 @@ class Worker {
   inspect::Decisions& decisions() {
     return cfg_.decisions != nullptr ? *cfg_.decisions : own_decisions_;
   }
-  // Feeds the segment to the binding's inspection flow. For the client's direction, returns
-  // whether m may be forwarded (possibly cut); false: it was dropped (held or evasive), counted.
-  bool inspect_segment(rte_mbuf* m, flow::Binding* b, const packet::ParsedPacket& p,
+  // Feeds the segment to the binding's inspection flow. Returns whether m may be forwarded
+  // (possibly cut, or replaced by a masked copy: m is then the copy); false: it was dropped
+  // (held, evasive, after a refusal), counted.
+  bool inspect_segment(rte_mbuf*& m, flow::Binding* b, const packet::ParsedPacket& p,
                        tcp::Direction d, uint64_t now);
   void answer_refusal(flow::Binding* b, const inspect::Flow& f, uint64_t now);
   void inject(uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport, uint32_t seq,
               uint32_t ack, uint8_t flags, std::string_view payload, uint64_t now);
   bool release_client(rte_mbuf* m, const inspect::Flow& f, const packet::ParsedPacket& p,
                       bool evasion);
-  void cut_client_segment(rte_mbuf* m, const packet::ParsedPacket& p, uint32_t keep);
+  bool release_server(rte_mbuf*& m, const inspect::Flow& f, const packet::ParsedPacket& p);
+  void cut_segment(rte_mbuf* m, const packet::ParsedPacket& p, uint32_t keep);
   inspect::Flow* flow_of(const flow::Binding* b);
   void end_flow(flow::Binding* b);
   static void on_expire(void* worker, flow::Binding& b);

@@ -368,6 +368,11 @@ class Wire {
     send(false, 5000 + server_next_, 1000 + ack_rel, flags, payload);
     server_next_ += static_cast<uint32_t>(payload.size()) + ((flags & kTcpSyn) != 0 ? 1 : 0);
   }
+  // A server segment at `rel_seq` (1 is the first byte after its SYN): a retransmission, or
+  // bytes past a gap; the next server() still sends from where the stream had got to.
+  void server_at(uint32_t rel_seq, const std::string& payload, uint32_t ack_rel) {
+    send(false, 5000 + rel_seq, 1000 + ack_rel, kTcpAck | kTcpPsh, payload);
+  }
   struct Out {
     uint32_t rel_seq;
     uint8_t flags;
@@ -582,6 +587,93 @@ TEST_F(InspectDrivers, RestrictedSenderIsRefusedAndBothSidesClosed) {
   EXPECT_EQ(in[0].flags, kTcpAck);
   EXPECT_EQ(wire.in_acks_.back(), 1000 + fin_at + 1);
   EXPECT_EQ(st.get(worker::Counter::inspect_after_refusal), 2u);
+  app::teardown(g);
+}
+
+// STARTTLS inspected (the default policy): the client never sees the server offer STARTTLS,
+// in whatever segments the EHLO reply comes. A segment that ends inside a line that may still
+// become STARTTLS is cut before that line, a segment past a gap is not forwarded, and each
+// segment carrying the keyword leaves as a copy with it overwritten (same length, valid
+// checksums). The client's STARTTLS anyway is answered 502 5.5.1 and never reaches the server.
+TEST_F(InspectDrivers, StarttlsNeverReachesTheClient) {
+  EnforcedRecorder recorder;
+  recorder.scanning = false;
+  app::Gateway g;
+  build(g, nullptr, nullptr, "", &recorder);
+  if (HasFatalFailure()) {
+    return;
+  }
+  const unsigned in_use_at_start = rte_mempool_in_use_count(g.pool);
+  Wire wire(g);
+  const worker::WorkerStats& st = g.stats[0];
+  wire.client(0, kTcpSyn);
+  wire.server(kTcpSyn | kTcpAck, "", 1);
+  const std::string greeting = "220 mx.example ESMTP\r\n";
+  wire.server(kTcpAck | kTcpPsh, greeting, 1);
+  const std::string ehlo = "EHLO client.example\r\n";
+  wire.client(1, kTcpAck | kTcpPsh, ehlo);
+  const uint32_t acked = 1 + static_cast<uint32_t>(ehlo.size());
+  wire.take();
+  wire.take_inside();
+  const uint32_t reply_at = 1 + static_cast<uint32_t>(greeting.size());
+  const std::string a = "250-mx.example\r\n250-STAR";
+  wire.server(kTcpAck | kTcpPsh, a, acked);
+  auto in = wire.take_inside();
+  ASSERT_EQ(in.size(), 1u);
+  EXPECT_EQ(in[0].payload, "250-mx.example\r\n") << "cut before the line that may be STARTTLS";
+  EXPECT_EQ(st.get(worker::Counter::inspect_server_cut), 1u);
+  // Bytes past a gap wait for the server's retransmission.
+  wire.server_at(reply_at + static_cast<uint32_t>(a.size()) + 40, "250 SMTPUTF8\r\n", acked);
+  EXPECT_TRUE(wire.take_inside().empty());
+  EXPECT_EQ(st.get(worker::Counter::inspect_server_held), 1u);
+  const std::string b = "TTLS\r\n250 SIZE 1000000\r\n";
+  wire.server(kTcpAck | kTcpPsh, b, acked);
+  in = wire.take_inside();
+  ASSERT_EQ(in.size(), 1u);
+  EXPECT_EQ(in[0].payload, "XXXX\r\n250 SIZE 1000000\r\n");
+  EXPECT_EQ(in[0].rel_seq, reply_at + a.size());
+  // The server retransmits what the client has not acknowledged: masked again.
+  const std::string whole = "250-STARTTLS\r\n250 SIZE 1000000\r\n";
+  wire.server_at(reply_at + 16, whole, acked);
+  in = wire.take_inside();
+  ASSERT_EQ(in.size(), 1u);
+  EXPECT_EQ(in[0].payload, "250-XXXXXXXX\r\n250 SIZE 1000000\r\n");
+  EXPECT_EQ(st.get(worker::Counter::inspect_starttls_masked), 2u);
+  EXPECT_EQ(g.workers[0]->inspector()->counter(inspect::Counter::kEvasions), 0u);
+
+  // The client asks anyway (it never saw it offered): the gateway answers, the server is reset.
+  wire.client(acked, kTcpAck | kTcpPsh, "STARTTLS\r\n");
+  auto out = wire.take();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].flags, kTcpRst);
+  EXPECT_EQ(out[0].rel_seq, acked) << "STARTTLS never reached the server";
+  in = wire.take_inside();
+  ASSERT_EQ(in.size(), 1u);
+  EXPECT_EQ(in[0].payload, std::string(inspect::kReplyStarttlsNotOffered) +
+                               "\r\n421 4.7.0 Closing connection\r\n");
+  EXPECT_EQ(g.workers[0]->inspector()->counter(inspect::Counter::kStarttlsRefused), 1u);
+  g.workers[0]->close_inspection();
+  EXPECT_EQ(rte_mempool_in_use_count(g.pool), in_use_at_start) << "mbufs kept by the pipeline";
+  app::teardown(g);
+}
+
+// The same through a capture of real programs (starttls.pcap: swaks asks for TLS against
+// aiosmtpd): what reaches the client holds no STARTTLS, the client's STARTTLS is answered.
+TEST_F(InspectDrivers, StarttlsIsMaskedInARealCapture) {
+  EnforcedRecorder recorder;
+  recorder.scanning = false;
+  app::Gateway g;
+  build(g, nullptr, nullptr, "", &recorder);
+  if (HasFatalFailure()) {
+    return;
+  }
+  Played seen;
+  play(*g.workers[0], g, std::string(SMTPGW_TEST_DATA) + "/starttls.pcap", &seen);
+  g.workers[0]->close_inspection();
+  EXPECT_NE(seen.to_client.find("250-XXXXXXXX\r\n"), std::string::npos) << seen.to_client;
+  EXPECT_EQ(seen.to_client.find("STARTTLS\r\n"), std::string::npos) << seen.to_client;
+  EXPECT_NE(seen.to_client.find(std::string(inspect::kReplyStarttlsNotOffered)), std::string::npos);
+  EXPECT_EQ(g.stats[0].get(worker::Counter::inspect_starttls_masked), 1u);
   app::teardown(g);
 }
 

@@ -138,6 +138,15 @@ const BadCase kBadCases[] = {
      "inspection.decoders", "'0' is not in 1..65536", 27},
     {"bad uninspected outcome", std::string(kBase) + "inspection: { uninspected: drop }\n",
      "inspection.uninspected", "defer", 27},
+    {"bad starttls policy", std::string(kBase) + "inspection: { starttls: strip }\n",
+     "inspection.starttls", "inspect", 27},
+    {"starttls prefix without its policy",
+     std::string(kBase) + "inspection: { starttls_prefixes: [{prefix: 10.1.0.0/16}] }\n",
+     "inspection.starttls_prefixes[0].starttls", "missing required key", 27},
+    {"starttls prefix listed twice",
+     std::string(kBase) + "inspection: { starttls_prefixes: [{prefix: 10.1.0.0/16, starttls: allow}, "
+                          "{prefix: 10.1.0.0/16, starttls: inspect}] }\n",
+     "inspection.starttls_prefixes[1].prefix", "listed twice", 27},
     {"empty rules dir", std::string(kBase) + "rules: { dir: \"\" }\n", "rules.dir",
      "leave the key out", 27},
     {"one lcore only", edit("lcores: [0, 1]", "lcores: \"3\""), "eal.lcores", "at least two lcores", 2},
@@ -316,7 +325,8 @@ TEST(ConfigLoad, OptionalValuesAndShorthands) {
           "smtp: { ports: 2525, other_traffic: nat }\n"
           "flows: { timeouts: { established: 2h, syn: 30s, udp: 1m, icmp: 1d } }\n"
           "telemetry: { enabled: false, stats_interval_s: 5m }\n"
-          "inspection: { messages: 64, decoders: 8, scan_contexts: 16, uninspected: pass }\n"
+          "inspection: { messages: 64, decoders: 8, scan_contexts: 16, uninspected: pass,\n"
+          "  starttls: allow, starttls_prefixes: [{prefix: 10.99.1.0/24, starttls: inspect}] }\n"
           "rules: { dir: my-rules, lenient: true }\n";
   auto r = load_string(text, "t.yaml");
   ASSERT_TRUE(r.ok()) << r.error_text();
@@ -354,6 +364,10 @@ TEST(ConfigLoad, OptionalValuesAndShorthands) {
   EXPECT_EQ(c.inspection.decoders, 8u);
   EXPECT_EQ(c.inspection.scan_contexts, 16u);
   EXPECT_TRUE(c.inspection.pass_uninspected);
+  EXPECT_EQ(c.limits.starttls, policy::Starttls::kAllow);
+  ASSERT_EQ(c.limits.starttls_prefixes.size(), 1u);
+  EXPECT_EQ(c.limits.starttls_prefixes[0].prefix, "10.99.1.0/24");
+  EXPECT_EQ(c.limits.starttls_prefixes[0].starttls, policy::Starttls::kInspect);
   EXPECT_TRUE(c.rules.enabled);
   EXPECT_EQ(c.rules.dir, "my-rules");
   EXPECT_TRUE(c.rules.lenient);

@@ -391,6 +391,31 @@ TEST(Enforcer, AHeaderLineOver998OctetsIsRefusedAtTheEndOfData) {
   EXPECT_EQ(d->flow().refusal(), "");
 }
 
+// STARTTLS is inspected by default; a prefix may allow it (the longest matching prefix wins);
+// dry_run masks nothing.
+TEST(Enforcer, StarttlsPolicyPerInsidePrefix) {
+  policy::Policy p;
+  p.starttls_prefixes.push_back({"10.1.0.0/16", policy::Starttls::kAllow});
+  p.starttls_prefixes.push_back({"10.1.0.0/24", policy::Starttls::kInspect});
+  Gate g(p);
+  EXPECT_TRUE(g.enforcer().inspect_starttls(ep(10, 2, 0, 5, 1)));    // the default
+  EXPECT_FALSE(g.enforcer().inspect_starttls(ep(10, 1, 9, 5, 1)));   // the /16
+  EXPECT_TRUE(g.enforcer().inspect_starttls(ep(10, 1, 0, 5, 1)));    // the /24 inside it
+  auto c = g.connect(ep(10, 1, 0, 5, 40000), kServer);
+  EXPECT_TRUE(c->flow().session().mask_starttls());
+  c->client("STARTTLS\r\n");
+  EXPECT_EQ(c->flow().refusal(), inspect::kReplyStarttlsNotOffered);
+
+  policy::Policy allow;
+  allow.starttls = policy::Starttls::kAllow;
+  Gate a(allow);
+  EXPECT_FALSE(a.enforcer().inspect_starttls(kHost));
+  policy::Policy dry;
+  dry.dry_run = true;
+  Gate d(dry);
+  EXPECT_FALSE(d.enforcer().inspect_starttls(kHost));
+}
+
 TEST(Enforcer, DryRunLetsOverLongLinesThrough) {
   policy::Policy p;
   p.dry_run = true;

@@ -37,6 +37,7 @@ struct RecordSeen {
 // Decisions that answer from a script: the Nth hold gets script[N] (allow once it runs out).
 class Scripted final : public Decisions {
  public:
+  bool inspect_starttls(const smtp::Endpoint&) override { return inspect_tls; }
   Decision on_hold(Flow&, const Hold& h) override {
     const scan::Verdict* v = h.message != nullptr ? h.message->verdict() : nullptr;
     holds.push_back({h.point.kind, h.point.offset, h.message != nullptr, v != nullptr && v->spam});
@@ -55,6 +56,7 @@ class Scripted final : public Decisions {
     }
     records.push_back(s);
   }
+  bool inspect_tls = false;
   std::vector<Decision> script;
   std::vector<Seen> holds;
   std::vector<RecordSeen> records;
@@ -304,6 +306,73 @@ TEST(InspectorTest, SynStartsANewFlowOnlyWhenTheOldOneCannotContinue) {
   EXPECT_FALSE(Inspector::starts_new_flow(&c.flow()));  // handshake seen, no data yet
   greet(c);
   EXPECT_TRUE(Inspector::starts_new_flow(&c.flow()));  // data flowed: the ports were reused
+}
+
+// STARTTLS inspected: the session finds the keyword in each EHLO reply for the driver to mask,
+// holds back an EHLO reply line that may still become it, and the client's STARTTLS (it never
+// saw one offered) ends the session with 502 5.5.1, never released.
+TEST(InspectorTest, StarttlsIsFoundForMaskingAndRefusedWhenSent) {
+  Scripted d;
+  d.inspect_tls = true;
+  Inspector in(config_with(kAllHolds), d, {});
+  Conn c(in, 1);
+  const smtp::Session& s = c.flow().session();
+  EXPECT_TRUE(s.mask_starttls());
+  const std::string greeting = "220 mx.example ESMTP\r\n";
+  c.server(greeting);
+  c.client("EHLO client.example\r\n");
+  // Split inside "SIZE": held until the line shows it is not STARTTLS.
+  const std::string a = "250-mx.example\r\n250-S";
+  c.server(a);
+  EXPECT_EQ(s.server_release_limit(), greeting.size() + a.size() - 5);
+  const std::string b = "IZE 1000\r\n250-STAR";
+  c.server(b);
+  const uint64_t starttls_line = greeting.size() + a.size() + b.size() - 8;
+  EXPECT_EQ(s.server_release_limit(), starttls_line);
+  EXPECT_FALSE(s.starttls_in(0, starttls_line + 4));  // nothing to mask before the keyword
+  const std::string rest = "TTLS\r\n250 PIPELINING\r\n";
+  c.server(rest);
+  EXPECT_EQ(s.server_release_limit(), s.server_offset());
+  // The keyword straddles the two segments: each gets its own part masked.
+  std::string first = b;
+  std::string second = rest;
+  EXPECT_TRUE(s.starttls_in(greeting.size() + a.size(), b.size()));
+  s.mask_server_bytes(greeting.size() + a.size(), first);
+  s.mask_server_bytes(greeting.size() + a.size() + b.size(), second);
+  EXPECT_EQ(first, "IZE 1000\r\n250-XXXX");
+  EXPECT_EQ(second, "XXXX\r\n250 PIPELINING\r\n");
+  EXPECT_EQ(s.counters()[smtp::Counter::kStarttlsMasked], 1u);
+
+  const uint64_t starttls_at = c.client_sent();
+  c.client("STARTTLS\r\n");
+  EXPECT_EQ(c.flow().refusal(), kReplyStarttlsNotOffered);
+  EXPECT_EQ(in.release_limit(c.flow()), starttls_at);
+  EXPECT_EQ(in.counter(Counter::kStarttlsRefused), 1u);
+  EXPECT_TRUE(d.holds.empty());  // the Flow's own decision, not the policy's
+}
+
+// STARTTLS allowed (the default of the Decisions interface): nothing is masked, the STARTTLS
+// is released, and the flow is opaque after the server's 220.
+TEST(InspectorTest, StarttlsAllowedMakesTheFlowOpaque) {
+  Scripted d;
+  Inspector in(config_with(kAllHolds), d, {});
+  {
+    Conn c(in, 1);
+    c.server("220 mx.example ESMTP\r\n");
+    c.client("EHLO client.example\r\n");
+    c.server("250-mx.example\r\n250-STAR");
+    EXPECT_EQ(c.flow().session().server_release_limit(), c.flow().session().server_offset());
+    c.server("TTLS\r\n250 PIPELINING\r\n");
+    EXPECT_FALSE(c.flow().session().starttls_in(0, c.flow().session().server_offset()));
+    c.client("STARTTLS\r\n");
+    EXPECT_EQ(in.release_limit(c.flow()), c.client_sent());
+    c.server("220 go ahead\r\n");
+    c.client(std::string("\x16\x03\x01\x02\x00", 5));
+    EXPECT_TRUE(c.flow().session().opaque());
+    EXPECT_EQ(in.release_limit(c.flow()), c.client_sent());
+  }
+  EXPECT_EQ(in.counter(Counter::kFlowsOpaque), 1u);
+  EXPECT_EQ(in.counter(Counter::kStarttlsRefused), 0u);
 }
 
 }  // namespace
