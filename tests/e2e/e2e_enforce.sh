@@ -9,7 +9,10 @@
 #   3. GTUBE from the same host: swaks sees `451 4.7.1` (deferred, to be retried from a
 #      high-risk address) and the server receives nothing;
 #   4. the retry of that message is delivered, from the high-risk address;
-#   5. the gateway's exit counters say the same (refusals, deferral, steered flow).
+#   5. the server offers STARTTLS, but through the gateway swaks sees "250-XXXXXXXX" instead, and
+#      swaks --tls gives up ("did not advertise STARTTLS") before sending the message;
+#   6. a header line over 998 octets gets `554 5.6.0`, an EHLO line over 512 `500 5.5.2`;
+#   7. the gateway's exit counters say the same (refusals, deferral, steered flow, masking).
 # Skips (77) only when the machine cannot create network namespaces.
 #
 # Usage: e2e_enforce.sh PATH/TO/smtpgw        (meson passes the built binary)
@@ -101,15 +104,56 @@ expect_delivered spam high_risk "${SGW_POOL_HIGH_RISK[@]}"
 [[ $(received over-limit) == 0 && $(received restricted) == 0 ]] ||
   sgw_fail "a refused message reached the server"
 
-# (5) the gateway's own account.
+# (5) STARTTLS: the server offers it (asked directly from its own namespace), but through the
+# gateway the client never sees it offered, so a client that requires TLS gives up before
+# sending anything, and one that does not sends in the clear.
+ip netns exec "$SGW_NS_OUT" swaks --server "$SGW_NET_OUTSIDE_HOST" --port 25 --quit-after EHLO \
+  --timeout 30 >"$SGW_WORK/direct-ehlo.log" 2>&1 || sgw_fail "the server did not answer EHLO directly"
+grep -q "250-STARTTLS" "$SGW_WORK/direct-ehlo.log" ||
+  { sgw_log_tail "$SGW_WORK/direct-ehlo.log" 20; sgw_fail "the server does not offer STARTTLS"; }
+ip netns exec "$SGW_NS_IN" swaks --server "$SGW_NET_OUTSIDE_HOST" --port 25 --quit-after EHLO \
+  --helo inside-host.test --timeout 30 >"$SGW_WORK/ehlo.log" 2>&1 || sgw_fail "EHLO through the gateway failed"
+grep -q "250-XXXXXXXX" "$SGW_WORK/ehlo.log" && ! grep -q "STARTTLS" "$SGW_WORK/ehlo.log" ||
+  { sgw_log_tail "$SGW_WORK/ehlo.log" 20; sgw_fail "STARTTLS was not masked in the EHLO reply"; }
+sgw_log "ehlo: the client saw $(grep -m1 -o '250-XXXXXXXX' "$SGW_WORK/ehlo.log") where the server offered STARTTLS"
+if ip netns exec "$SGW_NS_IN" swaks --server "$SGW_NET_OUTSIDE_HOST" --port 25 --tls \
+  --helo inside-host.test --from frank@inside.test --to a@outside.test --header "Subject: tls" \
+  --timeout 30 >"$SGW_WORK/tls.log" 2>&1; then
+  sgw_fail "tls: swaks started TLS through the gateway"
+fi
+grep -q "did not advertise STARTTLS" "$SGW_WORK/tls.log" ||
+  { sgw_log_tail "$SGW_WORK/tls.log" 20; sgw_fail "tls: swaks did not report STARTTLS missing"; }
+
+# (6) the firewall-style limits: a header line over 998 octets, a command line over 512.
+long=$(printf 'x%.0s' $(seq 1 1000))
+if ip netns exec "$SGW_NS_IN" swaks --server "$SGW_NET_OUTSIDE_HOST" --port 25 \
+  --helo inside-host.test --from frank@inside.test --to a@outside.test \
+  --header "Subject: long-line" --header "X-Long: $long" --body "body" --timeout 30 \
+  >"$SGW_WORK/long-line.log" 2>&1; then
+  sgw_fail "long-line: a header line over 998 octets was accepted"
+fi
+expect_refused long-line "554 5.6.0"
+if ip netns exec "$SGW_NS_IN" swaks --server "$SGW_NET_OUTSIDE_HOST" --port 25 \
+  --helo "$long.test" --from frank@inside.test --to a@outside.test --timeout 30 \
+  >"$SGW_WORK/long-command.log" 2>&1; then
+  sgw_fail "long-command: an EHLO over 512 octets was accepted"
+fi
+expect_refused long-command "500 5.5.2"
+[[ $(received tls) == 0 && $(received long-line) == 0 ]] || sgw_fail "a refused message reached the server"
+
+# (7) the gateway's own account. The host stays steered after its spam (limits.spam.steer_ttl):
+# the spam retry and the four connections of (5) and (6) left from the high-risk pool.
 sgw_stop_pid "$SGW_SINK_PID" TERM 10
 sgw_gateway_stop "$SGW_GW_PID" "$SGW_GWLOG"
 # "  worker0 enforce_NAME N" (per worker) or "  NAME   N  meaning" (the worker counters' report).
 counter() { awk -v k="$1" '$2 == k { n += $3 } $1 == k { n += $2 } END { print n + 0 }' "$SGW_GWLOG"; }
 for want in enforce_refused_limit=1 enforce_refused_restricted=1 enforce_spam_deferred=1 \
-  enforce_spam_released=1 enforce_steered_flows=1 inspect_refusals_answered=3; do
+  enforce_spam_released=1 enforce_steered_flows=5 enforce_refused_header_line=1 \
+  enforce_refused_command_line=1 inspect_refusals_answered=5; do
   k=${want%=*}
   v=${want#*=}
   [[ $(counter "$k") == "$v" ]] || sgw_fail "gateway counter $k is $(counter "$k"), expected $v"
 done
-sgw_log "PASS: restriction (550 5.1.8), limit, spam deferral (451 4.7.1) and high-risk retry through real TCP"
+(( $(counter inspect_starttls_masked) >= 2 )) ||
+  sgw_fail "gateway counter inspect_starttls_masked is $(counter inspect_starttls_masked), expected one or more per EHLO"
+sgw_log "PASS: restriction (550 5.1.8), limit, spam deferral (451 4.7.1), high-risk retry, STARTTLS masked, over-long lines (554 5.6.0, 500 5.5.2) through real TCP"

@@ -8,6 +8,9 @@ Accepts every message and appends one JSON object per message to --record:
 dot-unstuffing, CRLF line ends included, the terminating "." line excluded.
 "peer" is the client address the server saw, which is what the tests check to see the SNAT.
 
+With --tls-cert and --tls-key the server offers STARTTLS (as most mail servers do), so the
+tests see what the gateway makes of it.
+
 When the socket is bound, writes its own pid to --ready (so a test can wait for readiness
 without sleeping); exits 0 on SIGINT/SIGTERM.
 
@@ -19,6 +22,7 @@ import hashlib
 import json
 import os
 import signal
+import ssl
 import sys
 
 from aiosmtpd.smtp import SMTP
@@ -61,10 +65,14 @@ class RecordingHandler:
 
 async def serve(args):
     handler = RecordingHandler(args.record)
+    tls = None
+    if args.tls_cert:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
         lambda: SMTP(handler, hostname=args.hostname, data_size_limit=args.max_size,
-                     decode_data=False),
+                     decode_data=False, tls_context=tls),
         host=args.host, port=args.port, reuse_address=True)
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -88,7 +96,11 @@ def main():
     p.add_argument("--ready", help="file created once the socket listens")
     p.add_argument("--hostname", default="sink.outside.test")
     p.add_argument("--max-size", type=int, default=64 * 1024 * 1024)
+    p.add_argument("--tls-cert", help="PEM certificate: offer STARTTLS")
+    p.add_argument("--tls-key", help="its PEM private key")
     args = p.parse_args()
+    if bool(args.tls_cert) != bool(args.tls_key):
+        p.error("--tls-cert and --tls-key go together")
     try:
         asyncio.run(serve(args))
     except OSError as e:
