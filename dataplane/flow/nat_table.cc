@@ -271,4 +271,14 @@ uint32_t rendezvous_pick(uint32_t host_ip, std::span<const uint32_t> active) {
   return best;
 }
 
+size_t NatTable::memory_bytes() const {
+  size_t bits = 0;
+  for (const std::vector<uint64_t>& b : port_bits_) {
+    bits += b.capacity() * sizeof(uint64_t);
+  }
+  return pool_.capacity() * sizeof(Binding) +
+         (by_inside_.capacity() + by_outside_.capacity()) * sizeof(uint32_t) + bits +
+         port_cursor_.capacity() * sizeof(uint32_t);
+}
+
 }  // namespace smtpgw::flow

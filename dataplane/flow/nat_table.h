@@ -127,6 +127,9 @@ class NatTable {
 
   uint32_t size() const { return used_; }
   uint32_t capacity() const { return cfg_.max_bindings; }
+  // Bytes the table holds, all made at construction: bindings, both indexes, the port bitmaps.
+  // O(egress addresses).
+  size_t memory_bytes() const;
   uint16_t slice_min() const { return slice_min_; }
   uint16_t slice_max() const { return slice_max_; }
 

@@ -652,21 +652,28 @@ uint64_t Session::server_release_limit() const {
 }
 
 namespace {
-constexpr uint64_t kStarttlsLen = 8;  // "STARTTLS"
+constexpr uint32_t kStarttlsLen = 8;  // "STARTTLS"
 }  // namespace
 
 bool Session::starttls_in(uint64_t offset, uint64_t len) const {
-  return starttls_at_ != UINT64_MAX && offset < starttls_at_ + kStarttlsLen &&
-         starttls_at_ < offset + len;
+  if ((starttls_ & 2) == 0) {
+    return false;
+  }
+  const auto o = static_cast<uint32_t>(offset);
+  return static_cast<uint32_t>(starttls_at_ - o) < len ||
+         static_cast<uint32_t>(o - starttls_at_) < kStarttlsLen;
 }
 
 void Session::mask_server_bytes(uint64_t offset, std::span<char> bytes) const {
   if (!starttls_in(offset, bytes.size())) {
     return;
   }
-  const uint64_t lo = std::max(offset, starttls_at_);
-  const uint64_t hi = std::min(offset + bytes.size(), starttls_at_ + kStarttlsLen);
-  std::memset(bytes.data() + (lo - offset), 'X', hi - lo);
+  for (uint32_t k = 0; k < kStarttlsLen; ++k) {
+    const uint32_t at = starttls_at_ + k - static_cast<uint32_t>(offset);
+    if (at < bytes.size()) {
+      bytes[at] = 'X';
+    }
+  }
 }
 
 std::string_view Session::auth_pending_user() const {

@@ -280,8 +280,8 @@ class Session {
   // the client never starts TLS the gateway could not read. The session finds the keyword;
   // the driver rewrites the packets (mask_server_bytes) and forwards server bytes only up to
   // server_release_limit(). Set before any byte is fed.
-  void set_mask_starttls(bool on) { mask_starttls_ = on; }
-  bool mask_starttls() const { return mask_starttls_; }
+  void set_mask_starttls(bool on) { starttls_ = on ? 1 : 0; }
+  bool mask_starttls() const { return (starttls_ & 1) != 0; }
   // Server bytes [0, limit) may be forwarded to the client: all fed bytes, except, with masking
   // on, an EHLO reply line not yet complete that may still advertise STARTTLS (it is forwarded
   // once complete, and masked). Cost: O(1).
@@ -385,8 +385,7 @@ class Session {
   bool desync_ = false;
   bool after_end_reported_ = false;  // kDataAfterEnd is counted once per session
   bool greeted_ = false;             // the greeting's reply was read (or the session closed)
-  bool mask_starttls_ = false;
-  uint64_t starttls_at_ = UINT64_MAX;  // server offset of the last STARTTLS keyword (masking)
+  uint8_t starttls_ = 0;              // bit 0: masking on; bit 1: a keyword was found
   AuthMechanism auth_user_mech_ = AuthMechanism::kNone;
 
   SessionContext::Part* part_ = nullptr;
@@ -394,7 +393,11 @@ class Session {
   FieldSink* fields_;
   ContentSink* content_;
   SessionObserver* observer_;
-  uint64_t message_index_ = 0;       // transactions opened so far
+  uint32_t message_index_ = 0;       // transactions opened so far
+  // Server offset of the last STARTTLS keyword found, modulo 2^32: compared the way TCP compares
+  // sequence numbers (a segment and the keyword are far shorter than 2^31), so an idle flow
+  // keeps 4 bytes for it.
+  uint32_t starttls_at_ = 0;
   Endpoint client_ep_;
   Endpoint server_ep_;
   ServerExtensions ext_;

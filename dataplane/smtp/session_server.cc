@@ -169,8 +169,10 @@ void Session::Impl::reply_line(std::string_view line, bool bare_lf) {
     if (ehlo && ml_lines <= limits.max_ehlo_lines) {
       ehlo_line(text);
     }
-    if (ehlo && s.mask_starttls_ && iequals(text.substr(0, text.find_first_of(" =")), "STARTTLS")) {
-      s.starttls_at_ = reply_start + 4;  // however many lines the reply has
+    if (ehlo && s.mask_starttls() &&
+        iequals(text.substr(0, text.find_first_of(" =")), "STARTTLS")) {
+      s.starttls_at_ = static_cast<uint32_t>(reply_start + 4);  // however many lines the reply has
+      s.starttls_ |= 2;
       count(Counter::kStarttlsMasked);
     }
   }
@@ -221,7 +223,7 @@ void Session::Impl::ehlo_line(std::string_view text) {
 }
 
 bool Session::Impl::partial_may_be_starttls() const {
-  if (!s.mask_starttls_ || reply_len == 0 || reply_skip || !in_multiline || pending_count == 0 ||
+  if (!s.mask_starttls() || reply_len == 0 || reply_skip || !in_multiline || pending_count == 0 ||
       pending[pending_head].kind != CmdKind::kEhlo) {
     return false;
   }

@@ -66,6 +66,12 @@ class Worker {
   void process(rte_mbuf* m, uint64_t now) { handle(m, m_port(m), now); }
 
   const flow::NatTable& nat() const { return nat_; }
+  // Memory per binding slot made at start: the NAT table's share and, with inspection, the
+  // inspection flow kept beside it (what an idle connection costs before its session needs an
+  // active part). Cost: O(egress addresses).
+  size_t bytes_per_flow() const {
+    return nat_.memory_bytes() / nat_.capacity() + (flows_ ? sizeof(FlowSlot) : 0);
+  }
   uint16_t index() const { return cfg_.index; }
   // The inspection pipeline (nullptr when inspection is off). Read on the worker's thread, or
   // after it stopped.

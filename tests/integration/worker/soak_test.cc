@@ -35,7 +35,7 @@ using namespace packet;
 
 const char* g_generator = nullptr;
 constexpr uint32_t kServer = 0xc6336407;  // 198.51.100.7, as the generator writes it
-constexpr uint32_t kHosts = 16;           // inside hosts the sessions are spread over
+constexpr uint32_t kHosts = 16;           // inside hosts (the generator's --hosts)
 
 class Counting final : public inspect::Decisions {
  public:
@@ -50,8 +50,6 @@ class Counting final : public inspect::Decisions {
   uint64_t records = 0, delivered = 0, rejected = 0, aborted = 0, refused = 0;
 };
 
-uint32_t host_of(uint32_t generated) { return 0x0a000001 + generated % kHosts; }
-
 TEST(Soak, ThousandsOfSessionsThroughTwoWorkersBalanceAndLeakNothing) {
   // The traffic: about 2,000 sessions of 4 messages of 2-20 KB, 256 at a time.
   char path[] = "/tmp/smtpgw-soak-XXXXXX";
@@ -59,7 +57,8 @@ TEST(Soak, ThousandsOfSessionsThroughTwoWorkersBalanceAndLeakNothing) {
   ASSERT_GE(fd, 0);
   close(fd);
   const std::string cmd = std::string(g_generator) + " " + path +
-                          " --bytes 60000000 --concurrent 256 --max-size 20000";
+                          " --bytes 60000000 --concurrent 256 --max-size 20000 --hosts " +
+                          std::to_string(kHosts);
   FILE* gen = popen(cmd.c_str(), "r");
   ASSERT_NE(gen, nullptr);
   char line[1024] = {};
@@ -124,7 +123,8 @@ rules: { enabled: false }
   char errbuf[PCAP_ERRBUF_SIZE];
   pcap_t* pc = pcap_open_offline(path, errbuf);
   ASSERT_NE(pc, nullptr) << errbuf;
-  std::map<uint16_t, std::pair<uint32_t, uint16_t>> nat;  // client port → (egress, NAT port)
+  // client (address, port) → (egress, NAT port)
+  std::map<std::pair<uint32_t, uint16_t>, std::pair<uint32_t, uint16_t>> nat;
   uint64_t now = 1;
   uint64_t frames = 0;
   pcap_pkthdr* h = nullptr;
@@ -139,20 +139,20 @@ rules: { enabled: false }
     uint8_t* ip = f + p.l3_offset;
     const bool from_client = p.dst4 == kServer;
     const uint16_t client_port = from_client ? p.sport : p.dport;
+    const std::pair<uint32_t, uint16_t> client{from_client ? p.src4 : p.dst4, client_port};
     unsigned worker;
     if (from_client) {
       store_mac(f, in_mac);
-      store_be32(ip + 12, host_of(p.src4));
       m->port = static_cast<uint16_t>(ports[0]);
-      worker = client_port % 2;
+      worker = (client.first + client_port) % 2;
     } else {
-      auto it = nat.find(client_port);
+      auto it = nat.find(client);
       ASSERT_NE(it, nat.end()) << "a server frame before its client's SYN left the gateway";
       store_mac(f, out_mac);
       store_be32(ip + 16, it->second.first);
       store_be16(f + p.l4_offset + 2, it->second.second);
       m->port = static_cast<uint16_t>(ports[1]);
-      worker = 1 - client_port % 2;  // RSS "got it wrong": the owner gets it through handoff
+      worker = 1 - (client.first + client_port) % 2;  // RSS "got it wrong": handed to the owner
     }
     finish_ipv4_tcp_checksums(ip);
     g.workers[worker]->process(m, ++now);
@@ -165,7 +165,7 @@ rules: { enabled: false }
         auto* om = static_cast<rte_mbuf*>(o);
         const uint8_t* of = rte_pktmbuf_mtod(om, const uint8_t*);
         if (from_client && (of[47] & (kTcpSyn | kTcpAck)) == kTcpSyn) {
-          nat[client_port] = {load_be32(of + 26), load_be16(of + 34)};
+          nat[client] = {load_be32(of + 26), load_be16(of + 34)};
         }
         rte_pktmbuf_free(om);
       }
