@@ -58,6 +58,9 @@ received() {  # SUBJECT — how many messages with this subject the server recor
   "$SGW_PYTHON" -c 'import json,sys; print(sum(1 for l in open(sys.argv[1]) if l.strip() and json.loads(l)["subject"] == sys.argv[2]))' \
     "$SGW_RECORD" "$1"
 }
+# received_once SUBJECT — true when the server recorded exactly one message with it (a
+# function, so that sgw_wait_until evaluates it at every poll).
+received_once() { [[ $(received "$1") == 1 ]]; }
 peer_of() {  # SUBJECT — the client address the server saw for it
   "$SGW_PYTHON" -c 'import json,sys; print([json.loads(l)["peer"] for l in open(sys.argv[1]) if l.strip() and json.loads(l)["subject"] == sys.argv[2]][0])' \
     "$SGW_RECORD" "$1"
@@ -68,7 +71,7 @@ peer_of() {  # SUBJECT — the client address the server saw for it
 expect_delivered() {
   local subject=$1 pool=$2
   shift 2
-  sgw_wait_until 10 "the server to record '$subject'" test "$(received "$subject")" = 1
+  sgw_wait_until 10 "the server to record '$subject'" received_once "$subject"
   local peer
   peer=$(peer_of "$subject")
   [[ " $* " == *" $peer "* ]] ||

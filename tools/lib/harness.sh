@@ -68,7 +68,9 @@ sgw_harness_init() {
 }
 
 # sgw_poll SECONDS CMD ARGS... — polls CMD every 0.2 s until it succeeds (status 0) or SECONDS
-# pass (status 1). Returns as soon as the condition holds (no fixed sleeps).
+# pass (status 1). Returns as soon as the condition holds (no fixed sleeps). Only CMD is run
+# again: a $(...) among its arguments was expanded once, before the call, so put a condition
+# that reads something into a function (or `bash -c '...'`).
 sgw_poll() {
   local secs=$1
   shift
