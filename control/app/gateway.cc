@@ -48,6 +48,7 @@ inspect::Config inspect_config(const config::Config& cfg, const scan::Ruleset* r
   c.reserve_decoders = c.max_decoders = cfg.inspection.decoders;
   c.reserve_scans = c.max_scans = cfg.inspection.scan_contexts;
   c.fail_open = cfg.inspection.pass_uninspected;
+  c.prefault = true;
   return c;
 }
 

@@ -34,8 +34,12 @@ Inspector::Inspector(const Config& config, Decisions& decisions, tcp::OwnerOps o
       decisions_(decisions),
       reasm_(config.tcp, owner_ops),
       sessions_(config.session, config.max_active_sessions),
+      header_scratch_(config.mime),
       decoders_(config.reserve_decoders, config.max_decoders,
-                [this] { return std::make_unique<mime::Decoder>(null_sink_, config_.mime); }),
+                [this] {
+                  return std::make_unique<mime::Decoder>(null_sink_, config_.mime,
+                                                         &header_scratch_);
+                }),
       scans_(scanning() ? config.reserve_scans : 0, config.max_scans,
              [this]() -> std::unique_ptr<scan::ScanContext> {
                if (config_.ruleset != nullptr) {
@@ -44,7 +48,11 @@ Inspector::Inspector(const Config& config, Decisions& decisions, tcp::OwnerOps o
                return std::make_unique<scan::ScanContext>(*config_.rules_source, config_.worker);
              }),
       messages_(config.reserve_messages, config.max_messages,
-                [] { return std::make_unique<Message>(); }) {}
+                [] { return std::make_unique<Message>(); }) {
+  if (config.prefault) {
+    decoders_.for_each([](mime::Decoder& d) { d.prefault(); });
+  }
+}
 
 Inspector::~Inspector() = default;
 

@@ -188,6 +188,9 @@ struct Config {
   unsigned worker = 0;                // the scratch of the rule set this thread uses
   bool keep_summaries = true;         // copy each message's MIME summary for its record
   bool fail_open = false;             // uninspected messages: decide as usual instead of 451
+  // Map every page of the decoders made at start now (a worker: no page fault on the packet
+  // path; analyze, which grows its pools with the capture, leaves them untouched until used).
+  bool prefault = false;
 };
 
 // One TCP connection's inspection state. Owned by the driver's flow table; made when the
@@ -335,6 +338,7 @@ class Inspector {
   tcp::Reassembler reasm_;
   smtp::SessionContext sessions_;
   NullSink null_sink_;  // where an idle decoder's fields would go (none are emitted)
+  mime::HeaderScratch header_scratch_;  // shared by the decoders: this thread's, one at a time
   Pool<mime::Decoder> decoders_;
   Pool<scan::ScanContext> scans_;
   Pool<Message> messages_;

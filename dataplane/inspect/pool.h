@@ -64,6 +64,12 @@ class Pool {
   template <class Fn>
   void for_each(Fn&& fn) const {
     for (const auto& t : all_) {
+      fn(static_cast<const T&>(*t));
+    }
+  }
+  template <class Fn>
+  void for_each(Fn&& fn) {
+    for (const auto& t : all_) {
       fn(*t);
     }
   }

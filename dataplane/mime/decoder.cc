@@ -59,20 +59,42 @@ bool Summary::auto_submitted() const {
   return !iequals(v.substr(0, e), "no");
 }
 
-DecoderImpl::DecoderImpl(FieldSink& sink, const Limits& limits)
+HeaderScratch::HeaderScratch(const Limits& limits)
+    : cap_(3 * static_cast<size_t>(with_floors(limits).max_header_bytes)),
+      decoded_(std::make_unique_for_overwrite<char[]>(cap_)),
+      parameter_(std::make_unique_for_overwrite<char[]>(cap_)) {}
+HeaderScratch::~HeaderScratch() = default;
+
+size_t HeaderScratch::memory_bytes(const Limits& limits) {
+  return sizeof(HeaderScratch) + 6 * static_cast<size_t>(with_floors(limits).max_header_bytes);
+}
+
+DecoderImpl::DecoderImpl(FieldSink& sink, const Limits& limits, HeaderScratch* shared)
     : sink_(&sink), limits_(with_floors(limits)), chunk_cap_(limits_.chunk_bytes) {
+  if (shared == nullptr || shared->cap_ < 3 * static_cast<size_t>(limits_.max_header_bytes)) {
+    own_scratch_ = std::make_unique<HeaderScratch>(limits_);
+    shared = own_scratch_.get();
+  }
+  scratch_ = shared;
   // The byte buffers are not zeroed: each is written before it is read (lengths are tracked),
   // and zeroing ~160 KB per decoder was most of what building one cost (and touched every page
   // of buffers a decoder may never fill).
   full_.data = std::make_unique_for_overwrite<char[]>(chunk_cap_);
   text_.data = std::make_unique_for_overwrite<char[]>(chunk_cap_);
   hdr_ = std::make_unique_for_overwrite<char[]>(limits_.max_header_bytes);
-  dec_cap_ = 3 * static_cast<size_t>(limits_.max_header_bytes);
-  dec_ = std::make_unique_for_overwrite<char[]>(dec_cap_);
-  scratch_ = std::make_unique_for_overwrite<char[]>(dec_cap_);
   frames_ = std::make_unique<Frame[]>(limits_.max_depth);
   attr_uri_ = std::make_unique_for_overwrite<char[]>(limits_.max_uri_bytes);
   text_uri_ = std::make_unique_for_overwrite<char[]>(limits_.max_uri_bytes);
+}
+
+void DecoderImpl::prefault() {
+  std::memset(full_.data.get(), 0, chunk_cap_);
+  std::memset(text_.data.get(), 0, chunk_cap_);
+  std::memset(hdr_.get(), 0, limits_.max_header_bytes);
+  std::memset(scratch_->decoded_.get(), 0, scratch_->cap_);
+  std::memset(scratch_->parameter_.get(), 0, scratch_->cap_);
+  std::memset(attr_uri_.get(), 0, limits_.max_uri_bytes);
+  std::memset(text_uri_.get(), 0, limits_.max_uri_bytes);
 }
 
 void DecoderImpl::note(Note n) {
@@ -678,8 +700,8 @@ void DecoderImpl::abort() {
 
 // Public wrappers.
 
-Decoder::Decoder(FieldSink& sink, const Limits& limits)
-    : impl_(std::make_unique<DecoderImpl>(sink, limits)) {}
+Decoder::Decoder(FieldSink& sink, const Limits& limits, HeaderScratch* shared)
+    : impl_(std::make_unique<DecoderImpl>(sink, limits, shared)) {}
 Decoder::~Decoder() = default;
 void Decoder::begin_content() { impl_->begin(); }
 void Decoder::content(std::string_view chunk) { impl_->content(chunk.data(), chunk.size()); }
@@ -690,10 +712,12 @@ const Stats& Decoder::stats() const { return impl_->stats_; }
 const Limits& Decoder::limits() const { return impl_->limits_; }
 void Decoder::set_sink(FieldSink& sink) { impl_->sink_ = &sink; }
 
+void Decoder::prefault() { impl_->prefault(); }
+
 size_t Decoder::memory_bytes(const Limits& limits) {
   Limits l = with_floors(limits);
   return sizeof(Decoder) + sizeof(DecoderImpl) + 2 * static_cast<size_t>(l.chunk_bytes) +
-         7 * static_cast<size_t>(l.max_header_bytes) + sizeof(Frame) * l.max_depth +
+         static_cast<size_t>(l.max_header_bytes) + sizeof(Frame) * l.max_depth +
          2 * static_cast<size_t>(l.max_uri_bytes);
 }
 

@@ -55,14 +55,37 @@ struct Stats {
 
 class DecoderImpl;
 
+// The buffers a decoder uses only while it completes one header (its RFC 2047 decoding and
+// parameter values, 6 × max_header_bytes): decoders used on one thread may share one, since a
+// thread completes one header at a time and the decoded text lives only for the field() call
+// that carries it. A worker's decoders share one; a Decoder made without one owns its own.
+class HeaderScratch {
+ public:
+  explicit HeaderScratch(const Limits& limits = Limits{});
+  ~HeaderScratch();
+  HeaderScratch(const HeaderScratch&) = delete;
+  HeaderScratch& operator=(const HeaderScratch&) = delete;
+  // Bytes allocated for `limits`. Cost: O(1).
+  static size_t memory_bytes(const Limits& limits);
+
+ private:
+  friend class DecoderImpl;
+  size_t cap_;                         // 3 * max_header_bytes each: UTF-8 output can grow
+  std::unique_ptr<char[]> decoded_;    // RFC 2047 output
+  std::unique_ptr<char[]> parameter_;  // a parameter value, unquoted, before its decoding
+};
+
 // One Decoder decodes one message at a time and is reused for the next (begin_content resets
 // it). Not thread-safe: one Decoder per worker thread (or per flow, if the caller keeps message
 // state per flow). Never throws; never allocates after construction.
 class Decoder final : public ContentSink {
  public:
-  // Allocates the buffers for `limits` (memory_bytes(limits) in total). `sink` must outlive the
-  // Decoder or be replaced with set_sink(). Thread: any (construction is not on the hot path).
-  explicit Decoder(FieldSink& sink, const Limits& limits = Limits{});
+  // Allocates the buffers for `limits` (memory_bytes(limits) in total, plus
+  // HeaderScratch::memory_bytes(limits) when `shared` is null). `sink` must outlive the Decoder
+  // or be replaced with set_sink(); `shared`, made with the same limits, must outlive it and be
+  // used only on the thread that uses this Decoder. Thread: any (not on the hot path).
+  explicit Decoder(FieldSink& sink, const Limits& limits = Limits{},
+                   HeaderScratch* shared = nullptr);
   ~Decoder() override;
   Decoder(const Decoder&) = delete;
   Decoder& operator=(const Decoder&) = delete;
@@ -86,8 +109,14 @@ class Decoder final : public ContentSink {
   // Redirects fields to another sink; only between messages.
   void set_sink(FieldSink& sink);
 
-  // Bytes allocated by a Decoder built with `limits` (buffers and state). Cost: O(1).
+  // Bytes allocated by a Decoder built with `limits` and a shared HeaderScratch (its own
+  // buffers and state). Cost: O(1).
   static size_t memory_bytes(const Limits& limits);
+  // Writes every buffer once, so that its pages are mapped now rather than at first use (a
+  // worker's pools are made at start: a first message on the packet path would otherwise take
+  // a page fault per 4 KB it decodes into). Cost: memory_bytes() of writes. Thread: the owner's,
+  // between messages.
+  void prefault();
 
  private:
   std::unique_ptr<DecoderImpl> impl_;

@@ -70,7 +70,8 @@ struct Frame {
 
 class DecoderImpl {
  public:
-  DecoderImpl(FieldSink& sink, const Limits& limits);
+  DecoderImpl(FieldSink& sink, const Limits& limits, HeaderScratch* shared);
+  void prefault();
 
   void begin();
   void content(const char* p, size_t n);
@@ -216,9 +217,8 @@ class DecoderImpl {
   size_t hdr_offered_ = 0;
   uint64_t section_bytes_ = 0;
   std::unique_ptr<char[]> hdr_;      // max_header_bytes
-  std::unique_ptr<char[]> dec_;      // 3 * max_header_bytes: RFC 2047 output (UTF-8 grows)
-  std::unique_ptr<char[]> scratch_;  // 3 * max_header_bytes: parameter values
-  size_t dec_cap_;
+  std::unique_ptr<HeaderScratch> own_scratch_;  // when made without a shared one
+  HeaderScratch* scratch_;           // RFC 2047 output and parameter values (see HeaderScratch)
   EntityInfo info_;
 
   // Structure.

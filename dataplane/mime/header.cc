@@ -176,7 +176,7 @@ void DecoderImpl::finish_header() {
   }
   std::string_view value = trim(line.substr(colon + 1));
   if (header_top_) {
-    Writer w{dec_.get(), dec_cap_};
+    Writer w{scratch_->decoded_.get(), scratch_->cap_};
     std::string_view decoded = decode_words(value, w);
     sink_->field(Field{FieldKind::kHeader, name, decoded, value});
     ++summary_.header_count;
@@ -499,7 +499,7 @@ bool DecoderImpl::get_param(std::string_view params, std::string_view want, bool
     unquote(plain, plain_quoted, out);
     return true;
   }
-  Writer tmp{scratch_.get(), dec_cap_};
+  Writer tmp{scratch_->parameter_.get(), scratch_->cap_};
   unquote(plain, plain_quoted, tmp);
   decode_words(tmp.view(), out);
   return true;

@@ -380,5 +380,55 @@ TEST(Limits, NoteNamesAreDistinct) {
   EXPECT_EQ(note_name(Note::kDepthLimit), "depth_limit");
 }
 
+
+// Decoders on one thread share a HeaderScratch (a worker's do): fed in interleaved random
+// pieces, so each completes headers while the other holds half of one, two sharing decoders
+// give exactly the fields and summaries each gives alone with its own buffers.
+TEST(HeaderScratch, SharedByInterleavedDecodersChangesNothing) {
+  const std::string a = crlf(kOutlookMixed);          // RFC 2047 subject, RFC 2231 filename
+  const std::string b = crlf(kThunderbirdAlternative);  // RFC 2047 subject, other charset
+  const Decoded alone_a = decode(a);
+  const Decoded alone_b = decode(b);
+  HeaderScratch shared;
+  for (unsigned seed = 2; seed < 40; ++seed) {
+    RecordingSink sink_a, sink_b;
+    Decoder da(sink_a, {}, &shared), db(sink_b, {}, &shared);
+    da.begin_content();
+    db.begin_content();
+    std::mt19937 rng(seed);
+    size_t ia = 0, ib = 0;
+    while (ia < a.size() || ib < b.size()) {
+      const size_t n = std::uniform_int_distribution<size_t>(1, 60)(rng);
+      const size_t ta = std::min(n, a.size() - ia), tb = std::min(n, b.size() - ib);
+      da.content(std::string_view(a).substr(ia, ta));
+      db.content(std::string_view(b).substr(ib, tb));
+      ia += ta;
+      ib += tb;
+    }
+    da.end_content();
+    db.end_content();
+    ASSERT_EQ(sink_a.fields, alone_a.fields) << "seed " << seed;
+    ASSERT_EQ(sink_b.fields, alone_b.fields) << "seed " << seed;
+    for (size_t h = 0; h < kSummaryHeaderCount; ++h) {
+      EXPECT_EQ(da.summary().headers[h].value.view(), alone_a.summary.headers[h].value.view());
+      EXPECT_EQ(db.summary().headers[h].value.view(), alone_b.summary.headers[h].value.view());
+    }
+  }
+}
+
+// A shared scratch made for smaller limits than the decoder's is not used (the decoder makes
+// its own): an encoded header longer than the small scratch still decodes whole.
+TEST(HeaderScratch, TooSmallForTheDecodersLimitsIsNotUsed) {
+  Limits small;
+  small.max_header_bytes = 64;
+  HeaderScratch shared(small);
+  const std::string msg = "Subject: =?UTF-8?Q?" + std::string(3000, 'x') + "?=\r\n\r\nbody\r\n";
+  RecordingSink sink;
+  Decoder d(sink, {}, &shared);
+  feed(d, msg, 0);
+  EXPECT_EQ(sink.fields, decode(msg).fields);
+  EXPECT_EQ(joined(sink.fields, FieldKind::kHeader), std::string(3000, 'x'));
+}
+
 }  // namespace
 }  // namespace smtpgw::mime::test
