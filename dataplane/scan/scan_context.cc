@@ -151,6 +151,22 @@ void ScanContext::scan_block(const Database& db, std::string_view data) {
   }
 }
 
+void ScanContext::open_streams() {
+  if (fixed_ == nullptr) {
+    return;
+  }
+  for (int i = 0; i < kStreamClassCount; ++i) {
+    const Database& db = fixed_->stream(static_cast<StreamClass>(i));
+    if (db && streams_[i] == nullptr) {
+      if (hs_open_stream(db.get(), 0, &streams_[i]) != HS_SUCCESS) {
+        streams_[i] = nullptr;  // opened at first use instead (and counted if it fails then)
+        continue;
+      }
+      streams_of_ = fixed_;
+    }
+  }
+}
+
 void ScanContext::write_stream(StreamClass c, std::string_view data) {
   const int i = static_cast<int>(c);
   const Database& db = active_->stream(c);

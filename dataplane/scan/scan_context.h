@@ -93,6 +93,11 @@ class ScanContext final : public FieldSink {
   // Drops the pin on the last message's ruleset (a publisher-fed context should call this
   // once the verdict was consumed, so an idle flow does not hold an old version).
   void release();
+  // Opens now the stream of every stream database of a fixed rule set, which otherwise opens
+  // at the first message that needs it (hs_open_stream allocates: a worker calls this at start,
+  // so the packet path does not). A publisher-fed context opens its streams at first use after
+  // each publication, as before. Cost: one allocation per stream database. Thread: the owner's.
+  void open_streams();
   bool in_message() const { return in_message_; }
 
   uint64_t event_count(ScanEvent e) const { return events_[static_cast<int>(e)]; }
