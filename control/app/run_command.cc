@@ -167,6 +167,19 @@ int run_main(int argc, char** argv) {
                         static_cast<unsigned long long>(in->counter(id)));
           }
         }
+        // Each pool made at start: how much of it the traffic used, and how often it ran out
+        // (what an operator sizes the inspection keys from).
+        const auto pool = [i](const char* name, uint32_t made, uint32_t peak, uint64_t out) {
+          std::printf("  worker%zu pool_%s made %u peak %u exhausted %llu\n", i, name, made, peak,
+                      static_cast<unsigned long long>(out));
+        };
+        const smtp::SessionContext::PoolStats& s = in->sessions().pool();
+        pool("active_sessions", s.parts, s.peak, s.exhausted);
+        for (const auto& [name, p] : {std::pair{"messages", &in->messages().stats()},
+                                      std::pair{"decoders", &in->decoders().stats()},
+                                      std::pair{"scan_contexts", &in->scans().stats()}}) {
+          pool(name, p->made, p->peak, p->exhausted);
+        }
       }
       if (i < g.enforcers.size()) {
         for (size_t c = 0; c < enforce::kCounterCount; ++c) {

@@ -164,7 +164,8 @@ struct InspectionConfig {
   // Per-worker pools, made at start (docs/config.md): messages in flight (MAIL FROM to the
   // record), messages whose content streams at once, scan contexts (with a rule set).
   uint32_t messages = 1'024;       // 1..1048576
-  uint32_t decoders = 256;         // 1..65536
+  uint32_t active_sessions = 2'048;  // 1..1048576: sessions parsing at once (smtp::SessionContext)
+  uint32_t decoders = 256;         // 1..1048576
   uint32_t scan_contexts = 1'024;  // 1..1048576
   bool pass_uninspected = false;   // "uninspected: pass"; default "defer" (451 4.3.2)
 };

@@ -742,7 +742,9 @@ struct Loader {
     }
     detail::read_bool_into(ctx, m, "enabled", cfg.inspection.enabled);
     detail::read_uint_into(ctx, m, "messages", cfg.inspection.messages, 1, 1u << 20);
-    detail::read_uint_into(ctx, m, "decoders", cfg.inspection.decoders, 1, 65'536);
+    detail::read_uint_into(ctx, m, "active_sessions", cfg.inspection.active_sessions, 1,
+                           1'048'576);
+    detail::read_uint_into(ctx, m, "decoders", cfg.inspection.decoders, 1, 1'048'576);
     detail::read_uint_into(ctx, m, "scan_contexts", cfg.inspection.scan_contexts, 1, 1u << 20);
     if (auto n = m.get("uninspected")) {
       if (auto v = detail::read_enum(ctx, *n, m.path("uninspected"), {"defer", "pass"})) {

@@ -49,8 +49,10 @@ Inspector::Inspector(const Config& config, Decisions& decisions, tcp::OwnerOps o
              }),
       messages_(config.reserve_messages, config.max_messages,
                 [] { return std::make_unique<Message>(); }) {
+  sessions_.reserve(config.reserve_active_sessions);
   if (config.prefault) {
     decoders_.for_each([](mime::Decoder& d) { d.prefault(); });
+    scans_.for_each([](scan::ScanContext& s) { s.open_streams(); });
   }
 }
 

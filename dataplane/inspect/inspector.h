@@ -177,6 +177,7 @@ struct Config {
   tcp::Config tcp;
   smtp::SessionLimits session;        // hold_mask: which points wait for a decision
   uint32_t max_active_sessions = 0;   // sessions parsing at once (0: no bound)
+  uint32_t reserve_active_sessions = 0;  // their parser state made at start (a worker: all)
   mime::Limits mime;
   // Pools: made at start up to reserve_*, on demand up to max_* (a worker sets both equal).
   uint32_t reserve_messages = 16, max_messages = 1u << 20;
@@ -188,8 +189,9 @@ struct Config {
   unsigned worker = 0;                // the scratch of the rule set this thread uses
   bool keep_summaries = true;         // copy each message's MIME summary for its record
   bool fail_open = false;             // uninspected messages: decide as usual instead of 451
-  // Map every page of the decoders made at start now (a worker: no page fault on the packet
-  // path; analyze, which grows its pools with the capture, leaves them untouched until used).
+  // Map every page of the decoders made at start and open the scan contexts' Hyperscan
+  // streams now (a worker: no page fault or allocation on the packet path for them; analyze,
+  // which grows its pools with the capture, leaves them until used).
   bool prefault = false;
 };
 

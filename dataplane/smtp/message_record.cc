@@ -36,11 +36,17 @@ std::string_view reject_stage_name(RejectStage s) {
 
 MessageRecord::MessageRecord(const RecordCapacity& cap) : cap_(cap) {}
 
-void MessageRecord::release_storage() {
-  rcpt_.reset();
-  rcpt_text_.reset();
+void MessageRecord::forget_recipients() {
   rcpt_count_ = 0;
   rcpt_text_used_ = 0;
+}
+
+void MessageRecord::reserve_storage() {
+  if (!rcpt_) {
+    rcpt_.reset(new RecipientResult[cap_.max_recipients > 0 ? cap_.max_recipients : 1]);
+    // Not zeroed: only the bytes below rcpt_text_used_ are ever read.
+    rcpt_text_.reset(new char[cap_.recipient_text_bytes > 0 ? cap_.recipient_text_bytes : 1]);
+  }
 }
 
 void MessageRecord::clear() {
@@ -78,11 +84,7 @@ RecipientResult* MessageRecord::add_recipient(std::string_view text, AddressStat
     ++recipients_dropped;
     return nullptr;
   }
-  if (!rcpt_) {
-    rcpt_.reset(new RecipientResult[cap_.max_recipients > 0 ? cap_.max_recipients : 1]);
-    // Not zeroed: only the bytes below rcpt_text_used_ are ever read.
-    rcpt_text_.reset(new char[cap_.recipient_text_bytes > 0 ? cap_.recipient_text_bytes : 1]);
-  }
+  reserve_storage();
   RecipientResult& r = rcpt_[rcpt_count_++];
   r = RecipientResult{};
   r.offset = rcpt_text_used_;

@@ -103,9 +103,13 @@ class MessageRecord {
 
   // Forgets the transaction's fields (not the capacity). No allocation.
   void clear();
-  // Forgets the recipients and frees their storage (the session calls it once a record was
-  // reported, so an idle session holds none); add_recipient allocates it again when needed.
-  void release_storage();
+  // Forgets the recipients, keeping their storage for the next transaction (a record lives in
+  // a pooled parser part, so the storage is bounded by the pool, not by the flows). No
+  // allocation.
+  void forget_recipients();
+  // Allocates the recipient storage now if it is not yet (a worker's parts are made at start,
+  // so that no transaction allocates it on the packet path). Thread: the owner's.
+  void reserve_storage();
 
   uint64_t index = 0;  // 0-based message number in the session
   Endpoint client;
@@ -145,7 +149,8 @@ class MessageRecord {
 
   // Used by the session to fill the record.
   // Adds a recipient; returns nullptr (and counts recipients_dropped) when full. The first one
-  // of a transaction allocates the storage for max_recipients and recipient_text_bytes.
+  // the record ever had allocates the storage for max_recipients and recipient_text_bytes,
+  // unless reserve_storage() did.
   RecipientResult* add_recipient(std::string_view text, AddressStatus status);
   RecipientResult* recipient_at(uint32_t i) { return i < rcpt_count_ ? &rcpt_[i] : nullptr; }
   uint32_t recipient_count() const { return rcpt_count_; }

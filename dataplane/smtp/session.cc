@@ -93,7 +93,12 @@ void SessionContext::reserve(uint32_t parts) {
     parts = std::min(parts, max_active_);
   }
   while (stats_.parts < parts) {
-    free_[free_count_++] = make_part();
+    Part* p = make_part();
+    // Most sessions run one transaction at a time: its record slot and recipient storage are
+    // made now too, so a first MAIL FROM and RCPT do not allocate on the packet path.
+    p->slots[0] = std::make_unique<Slot>(limits_.record);
+    p->slots[0]->rec.reserve_storage();
+    free_[free_count_++] = p;
   }
 }
 
@@ -181,7 +186,7 @@ Session::Impl::~Impl() {
   for (auto& sl : slots) {
     if (sl) {
       sl->live = false;
-      sl->rec.release_storage();
+      sl->rec.forget_recipients();
     }
   }
   // Whatever an unfinished AUTH line left in the buffer does not outlive the session's use.
@@ -310,8 +315,8 @@ int Session::Impl::open_slot(uint64_t offset) {
     }
     finish(free_slot);
   }
-  // A slot is made by the first transaction that needs it and kept (a session that never
-  // sends mail never has one); only the record's recipient storage is released per message.
+  // A slot is made by the first transaction that needs it and kept with the pooled part (a
+  // worker's parts have their first slot made at start: SessionContext::reserve).
   if (!slots[free_slot]) {
     slots[free_slot] = std::make_unique<Slot>(limits.record);
   }
@@ -442,7 +447,7 @@ void Session::Impl::finish(int slot) {
   if (observer != nullptr) {
     observer->on_message(r);
   }
-  r.release_storage();  // an idle session keeps no recipient storage
+  r.forget_recipients();  // the storage stays with the part, for its next transaction
 }
 
 void Session::Impl::close_client_txn(uint64_t offset) {

@@ -17,9 +17,10 @@
 // smtpgw_flow_cost). Taking and giving back a part is O(1) (a free list); a pool grows only up
 // to its bound, and blocks it made are kept for the next session, so in steady state nothing
 // is allocated. The exceptions, at most a few per message and never per packet: the helo and
-// auth user text (at EHLO / AUTH), a record's recipient storage (its first RCPT; freed once
-// the record is reported), a new pool block while the pool grows. On a worker these come from
-// the thread's own mimalloc heap (mimalloc is the process allocator, DESIGN.md "Memory").
+// auth user text (at EHLO / AUTH), a part's second and third record slots and their recipient
+// storage (made by the first pipelined transaction that needs them, then kept with the part),
+// a new part while the pool grows. A worker reserves every part at start, each with its first
+// record slot and recipient storage (reserve), so one transaction at a time allocates nothing.
 // Cost: linear in the bytes fed (each byte is looked at once, plus one copy of partial lines
 // into the line buffers and of content into nothing: content chunks are views into the
 // caller's data except around dot-stuffing, where they are split).
@@ -215,7 +216,9 @@ class SessionContext {
   SessionContext(const SessionContext&) = delete;
   SessionContext& operator=(const SessionContext&) = delete;
 
-  // Makes active parts now (start-up), up to the bound, so sessions never allocate one later.
+  // Makes active parts now (start-up), up to the bound, so sessions never allocate one later;
+  // each with its first record slot and that record's recipient storage. Cost: per part,
+  // active_part_bytes() plus the recipient storage (RecordCapacity).
   void reserve(uint32_t parts);
 
   const SessionLimits& limits() const { return limits_; }

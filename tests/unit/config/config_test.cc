@@ -135,7 +135,7 @@ const BadCase kBadCases[] = {
     {"negative number", std::string(kBase) + "workers: { burst: -1 }\n", "workers.burst",
      "expected an integer (1..512)", 27},
     {"inspection pool of zero", std::string(kBase) + "inspection: { decoders: 0 }\n",
-     "inspection.decoders", "'0' is not in 1..65536", 27},
+     "inspection.decoders", "'0' is not in 1..1048576", 27},
     {"bad uninspected outcome", std::string(kBase) + "inspection: { uninspected: drop }\n",
      "inspection.uninspected", "defer", 27},
     {"bad starttls policy", std::string(kBase) + "inspection: { starttls: strip }\n",
@@ -325,7 +325,7 @@ TEST(ConfigLoad, OptionalValuesAndShorthands) {
           "smtp: { ports: 2525, other_traffic: nat }\n"
           "flows: { timeouts: { established: 2h, syn: 30s, udp: 1m, icmp: 1d } }\n"
           "telemetry: { enabled: false, stats_interval_s: 5m }\n"
-          "inspection: { messages: 64, decoders: 8, scan_contexts: 16, uninspected: pass,\n"
+          "inspection: { messages: 64, active_sessions: 32, decoders: 8, scan_contexts: 16, uninspected: pass,\n"
           "  starttls: allow, starttls_prefixes: [{prefix: 10.99.1.0/24, starttls: inspect}] }\n"
           "rules: { dir: my-rules, lenient: true }\n";
   auto r = load_string(text, "t.yaml");
@@ -361,6 +361,7 @@ TEST(ConfigLoad, OptionalValuesAndShorthands) {
   EXPECT_EQ(c.telemetry.stats_interval_s, 300u);
   EXPECT_TRUE(c.inspection.enabled);  // default kept
   EXPECT_EQ(c.inspection.messages, 64u);
+  EXPECT_EQ(c.inspection.active_sessions, 32u);
   EXPECT_EQ(c.inspection.decoders, 8u);
   EXPECT_EQ(c.inspection.scan_contexts, 16u);
   EXPECT_TRUE(c.inspection.pass_uninspected);

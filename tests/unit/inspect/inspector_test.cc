@@ -210,6 +210,26 @@ TEST(InspectorTest, NoDecoderWithFailOpenIsDecidedAsUsual) {
   EXPECT_EQ(in.release_limit(c.flow()), c.client_sent());
 }
 
+// A worker makes its sessions' parser state at start (reserve == max): no session allocates
+// one on the packet path, and past the bound the connection is answered 451 4.3.2.
+TEST(InspectorTest, ActiveSessionsAreMadeAtStartAndTheBoundAnswersUninspected) {
+  Scripted d;
+  Config cfg = config_with(kAllHolds);
+  cfg.reserve_active_sessions = cfg.max_active_sessions = 2;
+  Inspector in(cfg, d, {});
+  EXPECT_EQ(in.sessions().pool().parts, 2u);
+  Conn a(in, 1), b(in, 2), c(in, 3);
+  to_data(a);
+  to_data(b);  // both hold their parser state while their content is in progress
+  c.server("220 mx.example ESMTP\r\n");
+  c.client("EHLO client.example\r\n");
+  EXPECT_EQ(in.sessions().pool().exhausted, 1u);
+  EXPECT_EQ(in.sessions().pool().parts, 2u);  // none made past the bound
+  EXPECT_EQ(c.flow().refusal(), kReplyUninspected);
+  EXPECT_TRUE(a.flow().refusal().empty());
+  EXPECT_EQ(in.release_limit(c.flow()), 0u);  // nothing unparsed is forwarded
+}
+
 TEST(InspectorTest, NoMessageStateFailsClosedAtMailFrom) {
   Scripted d;
   Config cfg = config_with(kAllHolds);
