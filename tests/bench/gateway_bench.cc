@@ -16,7 +16,11 @@
 // every client segment's payload through hs_scan_stream of every stream database of the rule
 // set (one stream per database per connection), in capture order.
 //
-// usage: gateway_bench traffic CAPTURE RULES_DIR|- MAX_FLOWS   → one JSON object
+// usage: gateway_bench traffic CAPTURE RULES_DIR|- IDLE_FLOWS [MESSAGES]  → one JSON object
+//   IDLE_FLOWS connections are opened first (a SYN each: a binding and an inspection flow), so
+//   the capture's sessions run with the flow table that full. MESSAGES sizes the worker's
+//   message, decoder and scan-context pools (default 2,048); "uninspected" in the output counts
+//   the messages they could not cover.
 //        gateway_bench syn FLOWS                               → one JSON object
 //   syn: new connections per second: FLOWS SYNs from distinct (host, port), each making a NAT
 //   binding and an inspection flow, timed through the same path.
@@ -29,6 +33,8 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 #include <rte_ring.h>
+#include <sched.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -53,6 +59,10 @@ using namespace smtpgw::packet;
 constexpr uint32_t kServer = 0xc6336407;  // 198.51.100.7, as the generator writes it
 constexpr uint32_t kHosts = 64;           // the generator's inside hosts: 10.0.0.1 ..
 constexpr unsigned kFlushEvery = 32;
+// Messages in flight at once the traffic mode provides for by default (message states, scan
+// contexts, MIME decoders): the generator's sessions are always sending, so at least as many as
+// it runs at once (tools/bench gateway passes MESSAGES for its larger captures).
+constexpr uint32_t kMessagesInFlight = 2048;
 
 struct Frame {
   uint32_t offset;  // into the capture's bytes
@@ -116,15 +126,13 @@ struct Bed {
   MacAddr mac[2];
 };
 
-// Mbufs a traffic run needs: what the reassembler keeps per connection (unacknowledged server
-// bytes, out-of-order pieces) plus the frames in flight.
-uint32_t traffic_mbufs(uint32_t max_flows) {
-  return std::min<uint32_t>((1u << 24) - 1, std::max<uint32_t>(65'535, max_flows * 2));
-}
+// Mbufs a traffic run needs: what the reassembler keeps per streaming connection
+// (unacknowledged server bytes, out-of-order pieces) plus the frames in flight.
+constexpr uint32_t kTrafficMbufs = 262'143;
 
-// `messages`: messages in flight at once (message states and scan contexts; decoders up to
-// 65,536): about 16 KB each (a message state with its MIME summary, 6.4 KB; a scan context,
-// 9.5 KB), made at start.
+// `messages`: messages in flight at once (message states, scan contexts, MIME decoders), made at
+// start: about 180 KB each (a decoder's buffers, 160 KB; a scan context, 9.5 KB; a message
+// state with its MIME summary, 6.4 KB).
 bool make_bed(Bed& b, uint32_t max_flows, std::shared_ptr<const scan::Ruleset> rules,
               uint32_t mbufs, uint32_t messages) {
   rte_ring* rx[2];
@@ -167,12 +175,12 @@ smtp: { ports: [25] }
 pools: { normal: %s }
 flows: { max_per_worker: %u }
 workers: { mbufs: %u }
-inspection: { messages: %u, decoders: %u, scan_contexts: %u }
+inspection: { messages: %u, active_sessions: %u, decoders: %u, scan_contexts: %u }
 limits: { dry_run: true, sender_table_capacity: 1048576 }
 telemetry: { enabled: false }
 )",
                 b.ports[0], b.ports[1], neighbors.c_str(), pool.c_str(), max_flows, mbufs,
-                messages, std::min<uint32_t>(messages, 65'536), messages);
+                messages, messages, messages, messages);
   config::Result r = config::load_string(text, "gateway_bench.yaml");
   if (!r.ok()) {
     std::fprintf(stderr, "%s", r.error_text().c_str());
@@ -233,14 +241,114 @@ rte_mbuf* prepare(Bed& b, const Capture& c, const Frame& f, uint64_t binding) {
   return m;
 }
 
+long minor_faults() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_minflt;
+}
+
+// What one message holds while its content streams: a MIME decoder, a scan context and its
+// Hyperscan streams (one per stream database), the message state.
+size_t message_bytes(const scan::Ruleset* rules) {
+  size_t n = mime::Decoder::memory_bytes(mime::Limits{}) + sizeof(inspect::Message);
+  if (rules != nullptr) {
+    n += sizeof(scan::ScanContext);
+    for (int k = 0; k < scan::kStreamClassCount; ++k) {
+      size_t sz = 0;
+      if (const scan::Database& db = rules->stream(static_cast<scan::StreamClass>(k));
+          db && hs_stream_size(db.get(), &sz) == HS_SUCCESS) {
+        n += sz;
+      }
+    }
+  }
+  return n;
+}
+
 double seconds(uint64_t cycles) { return static_cast<double>(cycles) / static_cast<double>(rte_get_tsc_hz()); }
 
-int traffic(const char* path, const char* rules_dir, uint32_t max_flows) {
+// New connections per second: SYNs from distinct (host, port), each a NAT binding and an
+// inspection flow (the SYN is forwarded; nobody answers it).
+// SYNs from `flows` distinct connections of hosts 10.0.0.100.. (not the capture's hosts, and
+// nothing answers them, so they need no neighbour entry), 150 hosts: rendezvous hashing then
+// spreads them evenly enough that no egress address runs out of ports.
+Capture syn_frames(uint32_t flows) {
+  constexpr uint32_t kSynHosts = 150;
+  Capture c;
+  c.bytes.reserve(static_cast<size_t>(flows) * 54);
+  uint8_t d[54];
+  for (uint32_t i = 0; i < flows; ++i) {
+    std::memset(d, 0, sizeof d);
+    store_mac(d + 6, MacAddr{{2, 0, 0, 0, 1, static_cast<uint8_t>(100 + i % kSynHosts)}});
+    store_be16(d + 12, kEtherTypeIpv4);
+    uint8_t* ip = d + kEthHeaderLen;
+    ip[0] = 0x45;
+    store_be16(ip + 2, 40);
+    ip[8] = 64;
+    ip[9] = kProtoTcp;
+    store_be32(ip + 12, 0x0a000064 + i % kSynHosts);
+    store_be32(ip + 16, kServer);
+    uint8_t* tcp = ip + 20;
+    store_be16(tcp, static_cast<uint16_t>(1024 + (i / kSynHosts) % 64'000));
+    store_be16(tcp + 2, 25);
+    store_be32(tcp + 4, i * 2654435761u);
+    tcp[12] = 0x50;
+    tcp[13] = kTcpSyn;
+    store_be16(tcp + 14, 65535);
+    Frame f{};
+    f.offset = static_cast<uint32_t>(c.bytes.size());
+    f.len = 54;
+    f.l4_offset = 34;
+    f.payload_offset = 54;
+    f.from_client = true;
+    c.bytes.append(reinterpret_cast<const char*>(d), 54);
+    c.frames.push_back(f);
+  }
+  return c;
+}
+
+// Plays SYN-only frames through the worker (gateway) or the harness alone; returns the cycles.
+uint64_t play_syns(Bed& b, const Capture& c, bool gateway) {
+  worker::Worker& w = *b.g.workers[0];
+  const uint64_t t0 = rte_rdtsc();
+  rte_mbuf* batch[kFlushEvery];
+  unsigned n = 0;
+  for (const Frame& f : c.frames) {
+    rte_mbuf* m = prepare(b, c, f, 0);
+    if (gateway) {
+      w.process(m, rte_rdtsc());
+      if (++n == kFlushEvery) {
+        w.poll_once(rte_rdtsc());
+        drain(b);
+        n = 0;
+      }
+    } else {
+      batch[n++] = m;
+      if (n == kFlushEvery) {
+        rte_pktmbuf_free_bulk(batch, n);
+        n = 0;
+      }
+    }
+  }
+  if (gateway) {
+    w.poll_once(rte_rdtsc());
+    drain(b);
+  } else {
+    rte_pktmbuf_free_bulk(batch, n);
+  }
+  return rte_rdtsc() - t0;
+}
+
+int traffic(const char* path, const char* rules_dir, uint32_t idle_flows, uint32_t messages) {
   Capture c;
   if (!load(path, c)) {
     std::fprintf(stderr, "gateway_bench: no TCP frames in %s\n", path);
     return 1;
   }
+  uint32_t sessions = 0;
+  for (const Frame& f : c.frames) {
+    sessions += f.syn ? 1 : 0;
+  }
+  const uint32_t max_flows = idle_flows + sessions;
   std::shared_ptr<const scan::Ruleset> rules;
   uint32_t rule_count = 0;
   if (std::strcmp(rules_dir, "-") != 0) {
@@ -255,17 +363,23 @@ int traffic(const char* path, const char* rules_dir, uint32_t max_flows) {
     rules = std::move(r.ruleset);
   }
   Bed b;
-  // Every generated session is always sending: as many messages in flight as connections.
-  if (!make_bed(b, max_flows, rules, traffic_mbufs(max_flows), max_flows)) {
+  if (!make_bed(b, max_flows, rules, kTrafficMbufs, messages)) {
     return 1;
   }
   worker::Worker& w = *b.g.workers[0];
+  // The idle connections first (each a binding and an inspection flow), so the traffic runs
+  // with the flow table at that size.
+  play_syns(b, syn_frames(idle_flows), true);
   const unsigned in_use_at_start = rte_mempool_in_use_count(b.g.pool);
 
   // The gateway: every frame through the worker's per-packet path.
   std::unordered_map<uint64_t, uint64_t> nat;  // client (address, port) → (egress, NAT port)
-  nat.reserve(max_flows * 2);
+  nat.reserve(sessions * 2);
   uint64_t dropped_by_harness = 0;
+  if (std::getenv("GATEWAY_BENCH_MARK") != nullptr) {
+    std::fprintf(stderr, "gateway_bench: timed section starts\n");  // for perf -p
+  }
+  const long faults0 = minor_faults();
   const uint64_t t0 = rte_rdtsc();
   unsigned since_flush = 0;
   for (const Frame& f : c.frames) {
@@ -296,6 +410,7 @@ int traffic(const char* path, const char* rules_dir, uint32_t max_flows) {
   w.poll_once(rte_rdtsc());
   drain(b);
   const uint64_t gateway_cycles = rte_rdtsc() - t0;
+  const long faults = minor_faults() - faults0;
 
   // The harness alone, over the same frames and bindings.
   const uint64_t h0 = rte_rdtsc();
@@ -333,7 +448,7 @@ int traffic(const char* path, const char* rules_dir, uint32_t max_flows) {
     };
     uint64_t matches = 0;
     std::unordered_map<uint64_t, std::vector<hs_stream_t*>> streams;
-    streams.reserve(max_flows * 2);
+    streams.reserve(sessions * 2);
     const uint64_t r0 = rte_rdtsc();
     for (const Frame& f : c.frames) {
       if (!f.from_client || f.payload_len == 0) {
@@ -369,16 +484,17 @@ int traffic(const char* path, const char* rules_dir, uint32_t max_flows) {
   const double payload = static_cast<double>(c.client_payload);
   std::printf(
       "{\"mode\": \"traffic\", \"frames\": %llu, \"client_payload_bytes\": %llu, "
-      "\"wire_bytes\": %llu, \"flows\": %llu, \"messages\": %llu, \"max_flows\": %u, "
+      "\"wire_bytes\": %llu, \"flows\": %llu, \"messages\": %llu, \"idle_flows\": %u, "
       "\"rules\": %u, \"seconds\": %.4f, \"harness_seconds\": %.4f, "
       "\"cycles_per_packet\": %.1f, \"mpps\": %.3f, \"client_gbps\": %.3f, \"wire_gbps\": %.3f, "
       "\"messages_per_s\": %.0f, \"raw_hs_databases\": %u, \"raw_hs_gbps\": %.3f, "
       "\"vs_raw_hs\": %.3f, \"bindings_at_end\": %u, \"syn_refused\": %llu, \"harness_skipped\": %llu, "
-      "\"inspect_held\": %llu, \"mbufs_kept\": %d}\n",
+      "\"inspect_held\": %llu, \"mbufs_kept\": %d, \"minor_faults\": %ld, "
+      "\"bytes_per_message_in_flight\": %zu, \"uninspected\": %llu}\n",
       static_cast<unsigned long long>(frames), static_cast<unsigned long long>(c.client_payload),
       static_cast<unsigned long long>(c.wire_bytes),
       static_cast<unsigned long long>(in.counter(inspect::Counter::kFlows)),
-      static_cast<unsigned long long>(in.counter(inspect::Counter::kMessages)), max_flows,
+      static_cast<unsigned long long>(in.counter(inspect::Counter::kMessages)), idle_flows,
       rule_count, pipeline_s, harness_s,
       static_cast<double>(gateway_cycles - harness_cycles) / static_cast<double>(frames),
       static_cast<double>(frames) / pipeline_s / 1e6, payload * 8 / pipeline_s / 1e9,
@@ -389,85 +505,23 @@ int traffic(const char* path, const char* rules_dir, uint32_t max_flows) {
       static_cast<unsigned long long>(st.get(worker::Counter::nat_table_full)),
       static_cast<unsigned long long>(dropped_by_harness),
       static_cast<unsigned long long>(st.get(worker::Counter::inspect_held)),
-      static_cast<int>(rte_mempool_in_use_count(b.g.pool)) - static_cast<int>(in_use_at_start));
+      static_cast<int>(rte_mempool_in_use_count(b.g.pool)) - static_cast<int>(in_use_at_start),
+      faults, message_bytes(rules.get()),
+      static_cast<unsigned long long>(in.counter(inspect::Counter::kUninspectedDeferred) +
+                                      in.counter(inspect::Counter::kUninspectedPassed)));
   app::teardown(b.g);
   return 0;
 }
 
-// New connections per second: SYNs from distinct (host, port), each a NAT binding and an
-// inspection flow (the SYN is forwarded; nobody answers it).
 int syn(uint32_t flows) {
   Bed b;
   if (!make_bed(b, flows, nullptr, 65'535, 1024)) {
     return 1;
   }
-  worker::Worker& w = *b.g.workers[0];
-  std::vector<uint8_t> tmpl(54);
-  Capture c;
-  c.bytes.reserve(static_cast<size_t>(flows) * 54);
-  for (uint32_t i = 0; i < flows; ++i) {
-    uint8_t* d = tmpl.data();
-    std::memset(d, 0, 54);
-    // 250 hosts (nothing answers them, so they need no neighbour entry): rendezvous hashing
-    // then spreads them evenly enough that no egress address runs out of ports.
-    constexpr uint32_t kSynHosts = 250;
-    store_mac(d + 6, MacAddr{{2, 0, 0, 0, 1, static_cast<uint8_t>(1 + i % kSynHosts)}});
-    store_be16(d + 12, kEtherTypeIpv4);
-    uint8_t* ip = d + kEthHeaderLen;
-    ip[0] = 0x45;
-    store_be16(ip + 2, 40);
-    ip[8] = 64;
-    ip[9] = kProtoTcp;
-    store_be32(ip + 12, 0x0a000001 + i % kSynHosts);
-    store_be32(ip + 16, kServer);
-    uint8_t* tcp = ip + 20;
-    store_be16(tcp, static_cast<uint16_t>(1024 + (i / kSynHosts) % 64'000));
-    store_be16(tcp + 2, 25);
-    store_be32(tcp + 4, i * 2654435761u);
-    tcp[12] = 0x50;
-    tcp[13] = kTcpSyn;
-    store_be16(tcp + 14, 65535);
-    Frame f{};
-    f.offset = static_cast<uint32_t>(c.bytes.size());
-    f.len = 54;
-    f.l4_offset = 34;
-    f.payload_offset = 54;
-    f.from_client = true;
-    c.bytes.append(reinterpret_cast<const char*>(d), 54);
-    c.frames.push_back(f);
-  }
-  auto run = [&](bool gateway) {
-    const uint64_t t0 = rte_rdtsc();
-    rte_mbuf* batch[kFlushEvery];
-    unsigned n = 0;
-    for (const Frame& f : c.frames) {
-      rte_mbuf* m = prepare(b, c, f, 0);
-      if (gateway) {
-        w.process(m, rte_rdtsc());
-        if (++n == kFlushEvery) {
-          w.poll_once(rte_rdtsc());
-          drain(b);
-          n = 0;
-        }
-      } else {
-        batch[n++] = m;
-        if (n == kFlushEvery) {
-          rte_pktmbuf_free_bulk(batch, n);
-          n = 0;
-        }
-      }
-    }
-    if (gateway) {
-      w.poll_once(rte_rdtsc());
-      drain(b);
-    } else {
-      rte_pktmbuf_free_bulk(batch, n);
-    }
-    return rte_rdtsc() - t0;
-  };
-  const uint64_t gateway_cycles = run(true);
+  const Capture c = syn_frames(flows);
+  const uint64_t gateway_cycles = play_syns(b, c, true);
   const uint32_t bindings = b.g.workers[0]->nat().size();
-  const uint64_t harness_cycles = run(false);
+  const uint64_t harness_cycles = play_syns(b, c, false);
   const double s = seconds(gateway_cycles - harness_cycles);
   std::printf("{\"mode\": \"syn\", \"flows\": %u, \"bindings\": %u, \"seconds\": %.4f, "
               "\"new_flows_per_s\": %.0f, \"cycles_per_syn\": %.1f, "
@@ -483,25 +537,37 @@ int syn(uint32_t flows) {
 
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
-  if (!((mode == "traffic" && argc == 5) || (mode == "syn" && argc == 3))) {
+  if (!((mode == "traffic" && (argc == 5 || argc == 6)) || (mode == "syn" && argc == 3))) {
     std::fprintf(stderr,
-                 "usage: gateway_bench traffic CAPTURE RULES_DIR|- MAX_FLOWS\n"
+                 "usage: gateway_bench traffic CAPTURE RULES_DIR|- IDLE_FLOWS [MESSAGES]\n"
                  "       gateway_bench syn FLOWS\n");
     return 2;
   }
   std::string prefix = "--file-prefix=gwbench" + std::to_string(getpid());
   // DPDK's memory: the mbuf pool (about 2.3 KB an mbuf) and 1 GiB for the rest.
-  const uint32_t mbufs = mode == "traffic" ? traffic_mbufs(static_cast<uint32_t>(std::atoi(argv[4])))
-                                           : 65'535;
+  const uint32_t mbufs = mode == "traffic" ? kTrafficMbufs : 65'535;
   const std::string memory = std::to_string(1024 + static_cast<uint64_t>(mbufs) * 2304 / (1 << 20));
-  const char* eal[] = {"gateway_bench", "--no-huge", "-m", memory.c_str(), "--no-pci", "-l", "0",
+  // The worker runs on the main lcore: the first CPU this process may use (taskset -c N picks
+  // it; EAL would otherwise move the thread to the lcore it is given).
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  int cpu = 0;
+  if (sched_getaffinity(0, sizeof allowed, &allowed) == 0) {
+    while (cpu < CPU_SETSIZE - 1 && !CPU_ISSET(cpu, &allowed)) {
+      ++cpu;
+    }
+  }
+  const std::string lcore = std::to_string(cpu);
+  const char* eal[] = {"gateway_bench", "--no-huge", "-m", memory.c_str(), "--no-pci", "-l", lcore.c_str(),
                        prefix.c_str(), "--log-level=4", nullptr};
   if (rte_eal_init(9, const_cast<char**>(eal)) < 0) {
     std::fprintf(stderr, "gateway_bench: EAL init failed\n");
     return 1;
   }
   const int rc = mode == "traffic"
-                     ? traffic(argv[2], argv[3], static_cast<uint32_t>(std::atoi(argv[4])))
+                     ? traffic(argv[2], argv[3], static_cast<uint32_t>(std::atoi(argv[4])),
+                               argc == 6 ? static_cast<uint32_t>(std::atoi(argv[5]))
+                                         : kMessagesInFlight)
                      : syn(static_cast<uint32_t>(std::atoi(argv[2])));
   rte_eal_cleanup();
   return rc;
