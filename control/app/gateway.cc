@@ -53,6 +53,11 @@ inspect::Config inspect_config(const config::Config& cfg, const scan::Ruleset* r
   return c;
 }
 
+flow::NoActiveFallback fallback_of(const config::Config& cfg) {
+  return cfg.pools.refuse_when_none_active ? flow::NoActiveFallback::kRefuse
+                                           : flow::NoActiveFallback::kUseListed;
+}
+
 uint64_t tsc_unix_ns(const void* ctx) {
   const auto* c = static_cast<const Gateway::TscClock*>(ctx);
   const uint64_t ticks = rte_rdtsc() - c->tsc0;
@@ -169,15 +174,22 @@ bool build(Gateway& g) {
   t.arp_retry = hz / 1000 * cfg.arp.retry_ms;
   t.arp_give_up = t.arp_retry * 3;  // three unanswered requests
   t.arp_pending_max = cfg.arp.pending_max ? cfg.arp.pending_max : 1;
+  std::vector<flow::PoolState::Address> normal, high_risk;
   for (const config::Ipv4& a : cfg.pools.normal) {
-    t.normal_pool.push_back(a.value);
+    normal.push_back({a.value, flow::AddressState::kActive});
+    t.all_pool.push_back(a.value);
   }
   for (const config::Ipv4& a : cfg.pools.high_risk) {
-    t.high_risk_pool.push_back(a.value);
+    high_risk.push_back({a.value, flow::AddressState::kActive});
+    t.all_pool.push_back(a.value);
   }
-  t.all_pool = t.normal_pool;
-  t.all_pool.insert(t.all_pool.end(), t.high_risk_pool.begin(), t.high_risk_pool.end());
   t.pool_index = flow::AddressIndex(t.all_pool);
+  g.qsbr = std::make_unique<publish::Qsbr>();
+  g.pool_states = std::make_unique<publish::Publisher<flow::PoolState>>(
+      *g.qsbr, std::make_unique<flow::PoolState>(std::move(normal), std::move(high_risk),
+                                                 fallback_of(cfg)));
+  t.pools = g.pool_states.get();
+  t.qsbr = g.qsbr.get();
   for (uint16_t p : cfg.smtp.ports) {
     t.smtp_ports.set(p);
   }
@@ -213,6 +225,12 @@ bool build(Gateway& g) {
   for (uint16_t w = 0; w < nworkers; ++w) {
     worker::WorkerConfig wc;
     wc.index = w;
+    const std::optional<unsigned> reader = g.qsbr->register_reader();
+    if (!reader) {
+      std::fprintf(stderr, "smtpgw: more than %u workers\n", publish::Qsbr::kMaxReaders);
+      return false;
+    }
+    wc.qsbr_reader = *reader;
     wc.expire_sweep = hz;
     wc.nat.max_bindings = cfg.flows.max_per_worker;
     wc.nat.port_min = cfg.flows.nat_port_min;
@@ -231,6 +249,30 @@ bool build(Gateway& g) {
   }
   worker::register_telemetry(g.stats, nworkers);
   return true;
+}
+
+bool publish_pool_states(Gateway& g,
+                         const std::vector<std::pair<uint32_t, flow::AddressState>>& states) {
+  const flow::PoolState* now = g.pool_states->read();  // this thread is the only writer
+  std::vector<flow::PoolState::Address> pools[2];
+  size_t matched = 0;
+  for (flow::Pool p : {flow::Pool::kNormal, flow::Pool::kHighRisk}) {
+    for (flow::PoolState::Address a : now->addresses(p)) {
+      for (const auto& [ip, state] : states) {
+        if (ip == a.ip) {
+          a.state = state;
+          ++matched;
+        }
+      }
+      pools[static_cast<int>(p)].push_back(a);
+    }
+  }
+  if (matched != states.size()) {
+    return false;
+  }
+  return g.pool_states->publish(std::make_unique<flow::PoolState>(
+             std::move(pools[0]), std::move(pools[1]), now->fallback())) ==
+         publish::PublishOutcome::kPublished;
 }
 
 void teardown(Gateway& g) {

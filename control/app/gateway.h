@@ -24,6 +24,11 @@ struct Gateway {
   rte_mempool* pool = nullptr;
   std::unique_ptr<arp::NeighborTable> neighbors;
   worker::Tables tables;
+  // The workers' QSBR domain (one reader each, registered by build) and the pools' states they
+  // read at each SYN: build publishes every configured address active; the control plane
+  // publishes changes (publish_pool_states). Must outlive the workers.
+  std::unique_ptr<publish::Qsbr> qsbr;
+  std::unique_ptr<publish::Publisher<flow::PoolState>> pool_states;
   worker::WorkerStats* stats = nullptr;
   std::vector<std::unique_ptr<worker::Worker>> workers;
   std::vector<uint16_t> started_ports;
@@ -48,6 +53,13 @@ struct Gateway {
   std::vector<std::unique_ptr<enforce::Enforcer>> enforcers;
   std::array<uint64_t, events::kEventKindCount> events_drained{};
 };
+
+// The pools' addresses with `state` each (addresses not in `states` stay as they are), published
+// to the workers; new flows see it at their SYN, bound flows keep their address. Returns false
+// (nothing published) for an address that is in no pool, or when the workers have not yet
+// released enough older versions. Control thread.
+bool publish_pool_states(Gateway& g,
+                         const std::vector<std::pair<uint32_t, flow::AddressState>>& states);
 
 // Pops every worker's queued events and counts them by kind (events_drained). The control
 // plane will consume them; until then they must not fill the queues. Main lcore only.

@@ -125,6 +125,9 @@ struct PoolsConfig {
   // (within or across pools), none is a port address or inside an inside port's prefix.
   std::vector<Ipv4> normal;
   std::vector<Ipv4> high_risk;
+  // "fallback": what a pool with no active address left gives a new flow: its listed addresses
+  // (use_listed, the default) or nothing, the SYN refused with an RST (refuse).
+  bool refuse_when_none_active = false;
 };
 
 // ---------------------------------------------------------------------------------------------

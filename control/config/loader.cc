@@ -678,6 +678,11 @@ struct Loader {
     };
     read_pool("normal", cfg.pools.normal, true);
     read_pool("high_risk", cfg.pools.high_risk, false);
+    if (auto n = m.get("fallback")) {
+      if (auto v = detail::read_enum(ctx, *n, m.path("fallback"), {"use_listed", "refuse"})) {
+        cfg.pools.refuse_when_none_active = *v == 1;
+      }
+    }
     m.finish();
   }
 

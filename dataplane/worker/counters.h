@@ -39,7 +39,9 @@ namespace smtpgw::worker {
   X(nat_expired, "SNAT bindings expired")                                                  \
   X(nat_table_full, "SYN answered with RST (UDP/ICMP dropped): the binding table is full")   \
   X(nat_ports_exhausted, "dropped: SYN with no free port on the chosen address")           \
-  X(nat_no_pool_address, "dropped: SYN while the pool has no active address")              \
+  X(nat_no_pool_address, "dropped: UDP/ICMP while the pool has no address to give")        \
+  X(nat_no_active_address, "SYN answered with RST: its pool has no active address and the fallback gives none") \
+  X(nat_fallback_listed, "new flows given a listed address: their pool had no active one")    \
   X(nat_no_binding_out, "dropped: non-SYN from inside without a binding")                  \
   X(nat_no_binding_in, "dropped: packet to a pool address without a binding")              \
   X(nat_translated_out, "packets translated inside → outside")                             \

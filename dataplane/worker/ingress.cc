@@ -72,8 +72,15 @@ uint32_t Worker::poll_once(uint64_t now) {
 void Worker::run(const std::atomic<bool>& stop) {
   while (!stop.load(std::memory_order_relaxed)) {
     poll_once(rte_rdtsc());
+    // No pointer into a published snapshot outlives a loop: the old pool states may go.
+    if (t_.qsbr != nullptr) {
+      t_.qsbr->quiescent(cfg_.qsbr_reader);
+    }
   }
   flush_tx();
+  if (t_.qsbr != nullptr) {
+    t_.qsbr->offline(cfg_.qsbr_reader);  // a stopped worker holds nothing back
+  }
 }
 
 void Worker::handle(rte_mbuf* m, uint16_t port, uint64_t now) {

@@ -49,8 +49,9 @@ void rewrite_source(uint8_t* frame, const packet::ParsedPacket& p, uint32_t new_
 }  // namespace
 
 // Answers a SYN with RST|ACK in its own mbuf (RFC 9293 3.10.7.1: the ACK acknowledges the SYN,
-// the RST's sequence number is 0), back out of the port it came in. The binding table's bound is
-// then visible to the client at once, as a refused connection, rather than as SYN timeouts.
+// the RST's sequence number is 0), back out of the port it came in. A full binding table, or a
+// pool with no address to give, is then visible to the client at once, as a refused connection,
+// rather than as SYN timeouts. The caller counts why.
 void Worker::refuse_syn(rte_mbuf* m, uint16_t port, const packet::ParsedPacket& p) {
   using namespace packet;
   uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
@@ -74,7 +75,6 @@ void Worker::refuse_syn(rte_mbuf* m, uint16_t port, const packet::ParsedPacket& 
   const MacAddr peer = load_mac(frame + 6);
   store_mac(frame, peer);
   store_mac(frame + 6, t_.ports[port].mac);
-  stats_->add(Counter::nat_table_full);
   transmit(m, port);
 }
 
@@ -96,16 +96,32 @@ flow::Binding* Worker::snat(rte_mbuf* m, uint16_t port, const packet::ParsedPack
       return nullptr;
     }
     // The policy picks the pool of an inspected connection (a steered host or pair leaves
-    // from high risk); without a high-risk pool everything leaves from the normal one.
-    const bool high_risk = tcp && inspector_ != nullptr && !t_.high_risk_pool.empty() &&
+    // from high risk); without a high-risk pool everything leaves from the normal one. The
+    // address comes from the pool's published states: an active one, or the fallback's.
+    const flow::PoolState* pools = t_.pools != nullptr ? t_.pools->read() : nullptr;
+    if (pools == nullptr) {
+      drop(m, Counter::nat_no_pool_address);
+      return nullptr;
+    }
+    const bool high_risk = tcp && inspector_ != nullptr && pools->has_high_risk() &&
                            decisions().pool_for(endpoint_v4(p.src4, p.sport),
                                                 endpoint_v4(p.dst4, p.dport)) ==
                                inspect::EgressPool::kHighRisk;
-    const uint32_t egress =
-        flow::rendezvous_pick(p.src4, high_risk ? t_.high_risk_pool : t_.normal_pool);
+    bool fell_back = false;
+    const uint32_t egress = flow::rendezvous_pick(
+        p.src4, pools->candidates(high_risk ? flow::Pool::kHighRisk : flow::Pool::kNormal,
+                                  &fell_back));
     if (egress == 0) {
-      drop(m, Counter::nat_no_pool_address);
+      if (tcp) {
+        stats_->add(Counter::nat_no_active_address);
+        refuse_syn(m, port, p);
+      } else {
+        drop(m, Counter::nat_no_pool_address);
+      }
       return nullptr;
+    }
+    if (fell_back) {
+      stats_->add(Counter::nat_fallback_listed);
     }
     switch (nat_.create(key, egress, high_risk ? 1 : 0, now, &b)) {
       case flow::CreateResult::kOk:
@@ -116,6 +132,7 @@ flow::Binding* Worker::snat(rte_mbuf* m, uint16_t port, const packet::ParsedPack
         break;
       case flow::CreateResult::kTableFull:
         if (tcp) {
+          stats_->add(Counter::nat_table_full);
           refuse_syn(m, port, p);  // the client learns at once, instead of retrying its SYN
         } else {
           drop(m, Counter::nat_table_full);

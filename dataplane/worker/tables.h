@@ -1,4 +1,5 @@
-// What every worker reads and nobody writes after start: ports, routes, pools, SMTP ports.
+// What every worker reads and nobody writes after start: ports, routes, pool addresses, SMTP
+// ports; the pools' states are the one published part (a snapshot swapped at run time).
 // Built by the control plane (control/app) before the workers launch. The neighbour table is
 // the one shared structure workers write (lock-free, see arp/neighbor_table.h).
 #pragma once
@@ -10,7 +11,9 @@
 
 #include "dataplane/arp/neighbor_table.h"
 #include "dataplane/flow/address_index.h"
+#include "dataplane/flow/pool_state.h"
 #include "dataplane/packet/wire.h"
+#include "dataplane/publish/publisher.h"
 #include "dataplane/route/route_table.h"
 
 struct rte_ring;
@@ -39,9 +42,13 @@ struct Tables {
   std::vector<uint16_t> port_ids;          // the ports in use
   route::RouteTable routes;
   arp::NeighborTable* neighbors = nullptr;
-  std::vector<uint32_t> normal_pool;       // active normal-pool addresses (host order)
-  std::vector<uint32_t> high_risk_pool;
-  std::vector<uint32_t> all_pool;          // normal then high_risk: what the NAT may hand out
+  // The pools' addresses and their states, published by the control plane; read at each SYN
+  // (a worker reports a quiescent point to `qsbr` after every poll loop, as reader
+  // WorkerConfig::qsbr_reader). Set by the gateway's build; must outlive the workers.
+  const publish::Publisher<flow::PoolState>* pools = nullptr;
+  publish::Qsbr* qsbr = nullptr;
+  std::vector<uint32_t> all_pool;          // every configured pool address, any state: the
+                                           // NAT's egress addresses for the gateway's life
   flow::AddressIndex pool_index;           // all_pool, hashed: looked up per outside packet
   std::bitset<65536> smtp_ports;
   OtherTraffic other_traffic = OtherTraffic::kForward;

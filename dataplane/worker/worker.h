@@ -33,6 +33,10 @@ smtp::Endpoint endpoint_v4(uint32_t ip, uint16_t port);
 
 struct WorkerConfig {
   uint16_t index = 0;          // 0..worker_count-1; also the RX/TX queue id it uses
+  // Its reader slot in Tables::qsbr (registered by the gateway's build): run() reports a
+  // quiescent point after every poll loop. Outside run() (tests, the benchmark driving
+  // process/poll_once), the driver must not publish from another thread.
+  unsigned qsbr_reader = 0;
   flow::NatTableConfig nat;    // timeouts in TSC ticks
   // Expiry sweeps the binding pool once per `expire_sweep` TSC ticks (default one second),
   // a slice at a time, so its cost per packet stays small whatever the loop rate.

@@ -17,9 +17,11 @@
 #include <rte_ring.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -679,19 +681,13 @@ TEST_F(InspectDrivers, StarttlsIsMaskedInARealCapture) {
 
 // At the binding table's bound a new connection is refused at once: its SYN is answered with an
 // RST|ACK to the client (valid checksums, ports swapped, acknowledging the SYN), counted.
-TEST_F(InspectDrivers, SynBeyondTheFlowBoundIsAnsweredWithRst) {
-  Recorder recorder;
-  app::Gateway g;
-  build(g, &recorder, nullptr, "flows: { max_per_worker: 1 }");
-  if (HasFatalFailure()) {
-    return;
-  }
-  Wire wire(g);
-  wire.client(0, kTcpSyn);
-  ASSERT_EQ(wire.take().size(), 1u) << "the first connection gets the one binding";
-  // A second connection from another port of the same host.
+// A client SYN frame, 10.99.0.1:sport → the server's port 25, as the inside port receives it
+// (nullptr when the pool is empty).
+rte_mbuf* make_syn(app::Gateway& g, uint16_t sport) {
   rte_mbuf* m = rte_pktmbuf_alloc(g.pool);
-  ASSERT_NE(m, nullptr);
+  if (m == nullptr) {
+    return nullptr;
+  }
   uint8_t* f = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, 54));
   std::memset(f, 0, 54);
   store_mac(f, g.tables.ports[port_ids[0]].mac);
@@ -703,7 +699,7 @@ TEST_F(InspectDrivers, SynBeyondTheFlowBoundIsAnsweredWithRst) {
   f[23] = kProtoTcp;
   store_be32(f + 26, kClient);
   store_be32(f + 30, kServer);
-  store_be16(f + 34, 40001);
+  store_be16(f + 34, sport);
   store_be16(f + 36, 25);
   store_be32(f + 38, 777);
   f[46] = 0x50;
@@ -714,9 +710,40 @@ TEST_F(InspectDrivers, SynBeyondTheFlowBoundIsAnsweredWithRst) {
   p.l4_offset = 34;
   fix_checksums(f, p);
   m->port = static_cast<uint16_t>(port_ids[0]);
+  return m;
+}
+
+// A client SYN into the worker, then one poll loop.
+void send_syn(app::Gateway& g, uint16_t sport) {
+  rte_mbuf* m = make_syn(g, sport);
+  ASSERT_NE(m, nullptr);
   g.workers[0]->process(m, 100);
   g.workers[0]->poll_once(101);
-  EXPECT_EQ(rte_ring_count(rings[1][1]), 0u) << "nothing reaches the server";
+}
+
+// The source address of the SYN that left toward the server after send_syn(sport), or 0 when
+// nothing left that way.
+uint32_t syn_leaves_from(app::Gateway& g, uint16_t sport) {
+  send_syn(g, sport);
+  void* o = nullptr;
+  if (rte_ring_dequeue(rings[1][1], &o) != 0) {
+    return 0;
+  }
+  auto* om = static_cast<rte_mbuf*>(o);
+  ParsedPacket q;
+  uint32_t src = 0;
+  if (parse_frame(rte_pktmbuf_mtod(om, const uint8_t*), rte_pktmbuf_data_len(om), {}, &q) ==
+          ParseResult::kOk &&
+      q.tcp_flags == kTcpSyn) {
+    src = q.src4;
+  }
+  rte_pktmbuf_free(om);
+  return src;
+}
+
+// The RST|ACK the gateway answered the client's SYN from `sport` with (RFC 9293: it
+// acknowledges the SYN, sequence 777).
+void expect_rst(uint16_t sport) {
   void* o = nullptr;
   ASSERT_EQ(rte_ring_dequeue(rings[0][1], &o), 0) << "an answer goes back inside";
   auto* om = static_cast<rte_mbuf*>(o);
@@ -726,13 +753,138 @@ TEST_F(InspectDrivers, SynBeyondTheFlowBoundIsAnsweredWithRst) {
   EXPECT_EQ(q.src4, kServer);
   EXPECT_EQ(q.dst4, kClient);
   EXPECT_EQ(q.sport, 25);
-  EXPECT_EQ(q.dport, 40001);
+  EXPECT_EQ(q.dport, sport);
   EXPECT_EQ(q.tcp_flags, kTcpRst | kTcpAck);
   EXPECT_EQ(q.tcp_ack, 778u);
   EXPECT_EQ(q.payload_len, 0);
   EXPECT_TRUE(load_mac(r) == (MacAddr{{2, 0, 0, 0, 1, 1}}));
   rte_pktmbuf_free(om);
+}
+
+TEST_F(InspectDrivers, SynBeyondTheFlowBoundIsAnsweredWithRst) {
+  Recorder recorder;
+  app::Gateway g;
+  build(g, &recorder, nullptr, "flows: { max_per_worker: 1 }");
+  if (HasFatalFailure()) {
+    return;
+  }
+  Wire wire(g);
+  wire.client(0, kTcpSyn);
+  ASSERT_EQ(wire.take().size(), 1u) << "the first connection gets the one binding";
+  // A second connection from another port of the same host.
+  send_syn(g, 40001);
+  EXPECT_EQ(rte_ring_count(rings[1][1]), 0u) << "nothing reaches the server";
+  expect_rst(40001);
   EXPECT_EQ(g.stats[0].get(worker::Counter::nat_table_full), 1u);
+  app::teardown(g);
+}
+
+// The pools' states are published while the worker runs: a new flow takes an active address,
+// a bound flow keeps its own, and with none active the fallback applies (listed addresses, or
+// an RST), each counted.
+TEST_F(InspectDrivers, PublishedPoolStatesChooseEachNewFlowsAddress) {
+  Recorder recorder;
+  app::Gateway g;
+  build(g, &recorder, nullptr, "", nullptr, "pools: { normal: [192.0.2.10, 192.0.2.11] }");
+  if (HasFatalFailure()) {
+    return;
+  }
+  using flow::AddressState;
+  const uint32_t first = syn_leaves_from(g, 40001);
+  ASSERT_TRUE(first == 0xc000020a || first == 0xc000020b) << first;
+  const uint32_t other = first ^ 1;
+  ASSERT_TRUE(app::publish_pool_states(g, {{first, AddressState::kListed}}));
+  EXPECT_EQ(syn_leaves_from(g, 40002), other) << "a listed address takes no new flow";
+  EXPECT_EQ(syn_leaves_from(g, 40001), first) << "a bound flow keeps its address";
+  ASSERT_TRUE(app::publish_pool_states(g, {{other, AddressState::kDraining}}));
+  EXPECT_EQ(syn_leaves_from(g, 40003), first) << "no active address: the listed one (fallback)";
+  EXPECT_EQ(g.stats[0].get(worker::Counter::nat_fallback_listed), 1u);
+  ASSERT_TRUE(app::publish_pool_states(g, {{first, AddressState::kDraining}}));
+  EXPECT_EQ(syn_leaves_from(g, 40004), 0u);
+  expect_rst(40004);
+  EXPECT_EQ(g.stats[0].get(worker::Counter::nat_no_active_address), 1u);
+  ASSERT_TRUE(app::publish_pool_states(g, {{other, AddressState::kActive}}));
+  EXPECT_EQ(syn_leaves_from(g, 40005), other) << "back in service";
+  EXPECT_FALSE(app::publish_pool_states(g, {{0xc0000299, AddressState::kListed}}))
+      << "an address in no pool is refused";
+  app::teardown(g);
+}
+
+// The worker runs on its own thread (Worker::run, as on an lcore) while another thread publishes
+// pool states as fast as it can: every SYN leaves from a configured address, and every old
+// snapshot is freed once the worker passed a poll loop (under ASan, a snapshot freed while the
+// worker still read it would be a use after free).
+TEST_F(InspectDrivers, PoolStatesPublishedWhileTheWorkerRuns) {
+  Recorder recorder;
+  app::Gateway g;
+  build(g, &recorder, nullptr, "", nullptr, "pools: { normal: [192.0.2.10, 192.0.2.11] }");
+  if (HasFatalFailure()) {
+    return;
+  }
+  constexpr uint16_t kSyns = 3000;
+  std::atomic<bool> stop{false}, done_sending{false};
+  std::thread worker([&] { g.workers[0]->run(stop); });
+  uint64_t published = 0;
+  std::thread control([&] {
+    // At least 200 versions, however the threads are scheduled.
+    for (uint64_t i = 0; !done_sending.load() || published < 200; ++i) {
+      // .10 goes listed and back; .11 stays active, so every flow has an active address.
+      const auto state = i % 2 ? flow::AddressState::kActive : flow::AddressState::kListed;
+      if (app::publish_pool_states(g, {{0xc000020a, state}})) {
+        ++published;
+      } else {
+        std::this_thread::yield();  // the worker has not released enough old versions yet
+      }
+    }
+  });
+  for (uint16_t i = 0; i < kSyns; ++i) {
+    rte_mbuf* m = make_syn(g, static_cast<uint16_t>(20'000 + i));
+    ASSERT_NE(m, nullptr);
+    while (rte_ring_enqueue(rings[0][0], m) != 0) {
+      std::this_thread::yield();  // the worker's RX ring is full
+    }
+  }
+  // Every SYN is through once the worker made its binding.
+  while (g.workers[0]->nat().size() < kSyns) {
+    std::this_thread::yield();
+  }
+  done_sending = true;
+  control.join();
+  stop = true;
+  worker.join();
+  RecordProperty("versions_published", static_cast<int>(published));
+  g.pool_states->synchronize();  // the worker is offline: nothing holds an old version
+  EXPECT_EQ(g.pool_states->retired_count(), 0u);
+  unsigned left = 0;
+  void* o = nullptr;
+  while (rte_ring_dequeue(rings[1][1], &o) == 0) {
+    auto* om = static_cast<rte_mbuf*>(o);
+    ParsedPacket q;
+    ASSERT_EQ(parse_frame(rte_pktmbuf_mtod(om, const uint8_t*), rte_pktmbuf_data_len(om), {}, &q),
+              ParseResult::kOk);
+    EXPECT_TRUE(q.src4 == 0xc000020a || q.src4 == 0xc000020b) << q.src4;
+    ++left;
+    rte_pktmbuf_free(om);
+  }
+  EXPECT_EQ(left, kSyns);
+  EXPECT_EQ(g.stats[0].get(worker::Counter::nat_created), kSyns);
+  EXPECT_EQ(g.stats[0].get(worker::Counter::nat_no_active_address), 0u);
+  app::teardown(g);
+}
+
+TEST_F(InspectDrivers, RefuseFallbackAnswersRstWhenNoAddressIsActive) {
+  Recorder recorder;
+  app::Gateway g;
+  build(g, &recorder, nullptr, "", nullptr,
+        "pools: { normal: [192.0.2.10], fallback: refuse }");
+  if (HasFatalFailure()) {
+    return;
+  }
+  ASSERT_TRUE(app::publish_pool_states(g, {{0xc000020a, flow::AddressState::kListed}}));
+  EXPECT_EQ(syn_leaves_from(g, 40001), 0u);
+  expect_rst(40001);
+  EXPECT_EQ(g.stats[0].get(worker::Counter::nat_no_active_address), 1u);
+  EXPECT_EQ(g.stats[0].get(worker::Counter::nat_fallback_listed), 0u);
   app::teardown(g);
 }
 

@@ -75,6 +75,12 @@ TEST(ConfigLoad, BaseIsValidAndTyped) {
   EXPECT_EQ(c.limits.spam.action, policy::LimitAction::kBlockUser);
   EXPECT_EQ(c.limits.sender.messages_per_minute.max, 30u);  // contract default kept
   EXPECT_EQ(c.flows.timeouts.established, 7'440u);
+  EXPECT_FALSE(c.pools.refuse_when_none_active);  // default use_listed
+  Result refuse = load_string(edit("  high_risk: [10.99.2.20]\n",
+                                   "  high_risk: [10.99.2.20]\n  fallback: refuse\n"),
+                              "t.yaml");
+  ASSERT_TRUE(refuse.ok()) << refuse.error_text();
+  EXPECT_TRUE(refuse.config().pools.refuse_when_none_active);
 }
 
 struct BadCase {
@@ -140,6 +146,8 @@ const BadCase kBadCases[] = {
      "inspection.uninspected", "defer", 27},
     {"bad starttls policy", std::string(kBase) + "inspection: { starttls: strip }\n",
      "inspection.starttls", "inspect", 27},
+    {"bad pool fallback", edit("  high_risk: [10.99.2.20]\n", "  high_risk: [10.99.2.20]\n  fallback: normal\n"),
+     "pools.fallback", "use_listed", 25},
     {"starttls prefix without its policy",
      std::string(kBase) + "inspection: { starttls_prefixes: [{prefix: 10.1.0.0/16}] }\n",
      "inspection.starttls_prefixes[0].starttls", "missing required key", 27},
