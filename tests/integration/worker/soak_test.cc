@@ -4,8 +4,10 @@
 // deliver it: each client's segments on the inside port of the worker RSS would pick, the
 // server's replies on the outside port of the *other* worker, so every reply goes through the
 // handoff ring to the binding's owner. Afterwards: one record per message, every one delivered,
-// the messages the generator wrote; every mbuf back in the pool; no message state, decoder,
-// reassembly slot or session part still lent; every binding's inspection flow closed.
+// the messages the generator wrote, less those of sessions the decisions ended (refused at MAIL
+// FROM, deferred at the end of data: see Counting); every mbuf back in the pool; no message
+// state, decoder, scan context, reassembly slot or session part still lent, and no pool made
+// past its start size; every binding's inspection flow closed.
 // usage: worker_soak_test GEN_SMTP_CAPTURE   (suite 'stress')
 #include <gtest/gtest.h>
 #include <pcap/pcap.h>
@@ -25,6 +27,7 @@
 #include <nlohmann/json.hpp>
 
 #include "control/app/gateway.h"
+#include "control/rules/compiler.h"
 #include "dataplane/packet/checksum.h"
 #include "dataplane/packet/parse.h"
 
@@ -37,17 +40,48 @@ const char* g_generator = nullptr;
 constexpr uint32_t kServer = 0xc6336407;  // 198.51.100.7, as the generator writes it
 constexpr uint32_t kHosts = 16;           // inside hosts (the generator's --hosts)
 
+// Decides as an enforcer would, from a hash of (flow, message index), so that every outcome
+// occurs thousands of sessions deep: about one message in 23 refused at MAIL FROM (550 5.1.8),
+// one in 17 deferred at its end of data (451 4.7.1); every other hold allowed. Either ends the
+// session (reply, 421, RST to the server), so that session's later messages are never seen.
 class Counting final : public inspect::Decisions {
  public:
-  inspect::Decision on_hold(inspect::Flow&, const inspect::Hold&) override { return {}; }
+  static constexpr uint64_t kMessagesPerSession = 4;  // the generator's default
+
+  inspect::Decision on_hold(inspect::Flow& f, const inspect::Hold& h) override {
+    if (h.record == nullptr) {
+      return {};
+    }
+    const uint64_t x = (f.id() * 0x9e3779b97f4a7c15ull + h.record->index * 0xbf58476d1ce4e5b9ull) >> 33;
+    if (h.point.kind == smtp::HoldKind::kMailFrom && x % 23 == 0) {
+      end(h.record->index);
+      ++refused_decided;
+      return {inspect::Action::kRefuse, "550 5.1.8 Access denied, bad outbound sender"};
+    }
+    if (h.point.kind == smtp::HoldKind::kEndOfData && x % 17 == 5) {
+      end(h.record->index);
+      ++deferred_decided;
+      return {inspect::Action::kDefer, "451 4.7.1 Deferred by the soak test"};
+    }
+    return {};
+  }
   void on_record(inspect::Flow&, const smtp::MessageRecord& r, inspect::Message*) override {
     ++records;
     delivered += r.outcome == smtp::MessageOutcome::kDelivered ? 1 : 0;
     rejected += r.outcome == smtp::MessageOutcome::kRejected ? 1 : 0;
     aborted += r.outcome == smtp::MessageOutcome::kAborted ? 1 : 0;
-    refused += r.outcome == smtp::MessageOutcome::kRefused ? 1 : 0;
+    if (r.outcome == smtp::MessageOutcome::kRefused) {
+      (r.final_reply.code == 451 ? refused_451 : r.final_reply.code == 550 ? refused_550
+                                                                            : refused_other)++;
+    }
   }
-  uint64_t records = 0, delivered = 0, rejected = 0, aborted = 0, refused = 0;
+  // A session ended at its message `index`: that message and the ones after it are not
+  // delivered.
+  void end(uint64_t index) { never_delivered += kMessagesPerSession - index; }
+
+  uint64_t records = 0, delivered = 0, rejected = 0, aborted = 0;
+  uint64_t refused_451 = 0, refused_550 = 0, refused_other = 0;
+  uint64_t refused_decided = 0, deferred_decided = 0, never_delivered = 0;
 };
 
 TEST(Soak, ThousandsOfSessionsThroughTwoWorkersBalanceAndLeakNothing) {
@@ -114,6 +148,12 @@ rules: { enabled: false }
   app::Gateway g;
   g.cfg = std::move(r.config());
   g.decisions = &counting;
+  // The shipped rules: every message also borrows a scan context (and its Hyperscan streams).
+  rules::CompileOptions co;
+  co.worker_count = 2;
+  rules::CompileResult compiled = rules::compile_directory(SMTPGW_SHIPPED_RULES, co);
+  ASSERT_TRUE(compiled.ok());
+  g.ruleset = std::move(compiled.ruleset);
   ASSERT_TRUE(app::build(g));
   ASSERT_EQ(g.workers.size(), 2u);
   const unsigned in_use_at_start = rte_mempool_in_use_count(g.pool);
@@ -181,11 +221,23 @@ rules: { enabled: false }
     w->close_inspection();
   }
 
-  EXPECT_EQ(counting.records, messages);
-  EXPECT_EQ(counting.delivered + counting.rejected + counting.aborted + counting.refused,
+  // The books: every message the sessions reached has one record, and each record one outcome:
+  // delivered unless a decision ended its session there; the ended sessions' later messages
+  // were never sent on (the client's bytes after a refusal are dropped, never parsed).
+  const uint64_t ended = counting.refused_decided + counting.deferred_decided;
+  EXPECT_GT(counting.refused_decided, 50u);
+  EXPECT_GT(counting.deferred_decided, 50u);
+  EXPECT_EQ(counting.refused_550, counting.refused_decided);
+  EXPECT_EQ(counting.refused_451, counting.deferred_decided);
+  EXPECT_EQ(counting.refused_other, 0u);
+  EXPECT_EQ(counting.rejected, 0u) << "the generator's server accepts every message";
+  EXPECT_EQ(counting.aborted, 0u);
+  EXPECT_EQ(counting.delivered, messages - counting.never_delivered);
+  EXPECT_EQ(counting.records, counting.delivered + ended);
+  EXPECT_EQ(counting.delivered + counting.rejected + counting.aborted + counting.refused_451 +
+                counting.refused_550 + counting.refused_other,
             counting.records);
-  EXPECT_EQ(counting.delivered, messages) << "the generator's server accepts every message";
-  uint64_t flows = 0;
+  uint64_t flows = 0, held = 0, answered = 0;
   for (unsigned i = 0; i < 2; ++i) {
     const inspect::Inspector* in = g.workers[i]->inspector();
     ASSERT_NE(in, nullptr);
@@ -193,16 +245,28 @@ rules: { enabled: false }
     EXPECT_EQ(in->counter(inspect::Counter::kFlows), in->counter(inspect::Counter::kFlowsClosed));
     EXPECT_EQ(in->messages().stats().lent, 0u);
     EXPECT_EQ(in->decoders().stats().lent, 0u);
+    EXPECT_EQ(in->scans().stats().lent, 0u);
+    EXPECT_GT(in->scans().stats().taken, 0u);
+    EXPECT_EQ(in->scans().stats().made, g.cfg.inspection.scan_contexts) << "made at start only";
+    EXPECT_EQ(in->sessions().pool().parts, g.cfg.inspection.active_sessions);
     EXPECT_EQ(in->sessions().pool().active, 0u);
     EXPECT_EQ(in->reassembler().free_slots(), in->reassembler().config().pool_slots);
-    EXPECT_EQ(g.stats[i].get(worker::Counter::inspect_held), 0u) << "in order, nothing waits";
+    held += g.stats[i].get(worker::Counter::inspect_held);
+    answered += g.stats[i].get(worker::Counter::inspect_refusals_answered);
   }
+  // In order, nothing waits for bytes before it: the only segments held are those that carried
+  // a refused MAIL FROM (never released; a deferred end of data is cut before its ".").
+  EXPECT_EQ(held, counting.refused_decided);
+  EXPECT_EQ(answered, ended) << "every decision that ended a session answered the client";
   EXPECT_EQ(flows, sessions);
-  std::printf("soak: %llu frames, %llu sessions, %llu messages, %llu records (%llu delivered)\n",
+  std::printf("soak: %llu frames, %llu sessions, %llu messages, %llu records (%llu delivered, "
+              "%llu refused at MAIL FROM, %llu deferred at the end of data)\n",
               static_cast<unsigned long long>(frames), static_cast<unsigned long long>(sessions),
               static_cast<unsigned long long>(messages),
               static_cast<unsigned long long>(counting.records),
-              static_cast<unsigned long long>(counting.delivered));
+              static_cast<unsigned long long>(counting.delivered),
+              static_cast<unsigned long long>(counting.refused_550),
+              static_cast<unsigned long long>(counting.refused_451));
   EXPECT_GT(g.stats[0].get(worker::Counter::handoff_received) +
                 g.stats[1].get(worker::Counter::handoff_received),
             0u);
