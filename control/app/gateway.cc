@@ -44,6 +44,7 @@ inspect::Config inspect_config(const config::Config& cfg, const scan::Ruleset* r
   c.ruleset = rules;
   c.worker = w;
   c.session.hold_mask = smtp::kHoldAll;
+  c.tcp.pool_slots = cfg.inspection.segments;
   c.reserve_active_sessions = c.max_active_sessions = cfg.inspection.active_sessions;
   c.reserve_messages = c.max_messages = cfg.inspection.messages;
   c.reserve_decoders = c.max_decoders = cfg.inspection.decoders;

@@ -180,6 +180,10 @@ int run_main(int argc, char** argv) {
                                       std::pair{"scan_contexts", &in->scans().stats()}}) {
           pool(name, p->made, p->peak, p->exhausted);
         }
+        const tcp::Reassembler& r = in->reassembler();
+        std::printf("  worker%zu pool_segments made %u in_use %u exhausted %llu\n", i,
+                    r.config().pool_slots, r.config().pool_slots - r.free_slots(),
+                    static_cast<unsigned long long>(r.counter(tcp::Counter::kDropPoolExhausted)));
       }
       if (i < g.enforcers.size()) {
         for (size_t c = 0; c < enforce::kCounterCount; ++c) {

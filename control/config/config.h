@@ -169,6 +169,7 @@ struct InspectionConfig {
   uint32_t messages = 1'024;       // 1..1048576
   uint32_t active_sessions = 2'048;  // 1..1048576: sessions parsing at once (smtp::SessionContext)
   uint32_t decoders = 256;         // 1..1048576
+  uint32_t segments = 65'536;      // 16..16777216: out-of-order and unacknowledged pieces held
   uint32_t scan_contexts = 1'024;  // 1..1048576
   bool pass_uninspected = false;   // "uninspected: pass"; default "defer" (451 4.3.2)
 };

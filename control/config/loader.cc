@@ -750,6 +750,7 @@ struct Loader {
     detail::read_uint_into(ctx, m, "active_sessions", cfg.inspection.active_sessions, 1,
                            1'048'576);
     detail::read_uint_into(ctx, m, "decoders", cfg.inspection.decoders, 1, 1'048'576);
+    detail::read_uint_into(ctx, m, "segments", cfg.inspection.segments, 16, 16'777'216);
     detail::read_uint_into(ctx, m, "scan_contexts", cfg.inspection.scan_contexts, 1, 1u << 20);
     if (auto n = m.get("uninspected")) {
       if (auto v = detail::read_enum(ctx, *n, m.path("uninspected"), {"defer", "pass"})) {

@@ -56,6 +56,7 @@ namespace smtpgw::worker {
   X(inspect_starttls_masked, "server segments forwarded with STARTTLS masked (a copy)")     \
   X(inspect_mask_no_mbuf, "dropped: no mbuf for the masked copy (the server retransmits)")  \
   X(inspect_evasion_dropped, "dropped: client bytes that differ from the inspected copy")   \
+  X(inspect_reassembly_full, "dropped: out-of-order segment past the reassembly bound (inspection.segments, or 64 per flow direction); resent by its sender") \
   X(inspect_refusals_answered, "refused sessions answered: reply + 421 to the client, RST to the server") \
   X(inspect_after_refusal, "dropped: segments of a connection the gateway answered itself") \
   X(injected, "segments the gateway wrote itself (replies, resets)")                     \

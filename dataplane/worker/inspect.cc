@@ -108,9 +108,16 @@ bool Worker::inspect_segment(rte_mbuf*& m, flow::Binding* b, const packet::Parse
   }
   inspect::Flow& f = *flow_of(b);
   const uint32_t evasions = f.tcp.evasions;
-  inspector_->on_segment(f, d, s);
+  const tcp::SegmentOutcome outcome = inspector_->on_segment(f, d, s);
   bool pass = true;
-  if (client) {
+  if (outcome == tcp::SegmentOutcome::kDropPoolExhausted ||
+      outcome == tcp::SegmentOutcome::kDropFlowLimit) [[unlikely]] {
+    // Reassembly could not keep it (out of order past a bound): it must not pass uninspected
+    // either way. The receiver never acknowledges it, so its sender sends it again, by then
+    // (the gap filled) in order.
+    drop(m, Counter::inspect_reassembly_full);
+    pass = false;
+  } else if (client) {
     pass = release_client(m, f, p, f.tcp.evasions != evasions);
   } else if (f.session().mask_starttls()) {
     pass = release_server(m, f, p);

@@ -525,6 +525,64 @@ TEST_F(InspectDrivers, ClientBytesReachTheServerOnlyOnceReleased) {
   app::teardown(g);
 }
 
+// The reassembly's bound (inspection.segments): out-of-order server bytes past it are dropped
+// (never forwarded uninspected) and counted; the server's retransmission of them, after the gap
+// filled, passes and is parsed. Every mbuf comes back.
+TEST_F(InspectDrivers, OutOfOrderSegmentsPastTheReassemblyBoundAreDroppedUntilResent) {
+  Recorder recorder;
+  app::Gateway g;
+  build(g, &recorder, nullptr, "inspection: { segments: 16 }");
+  if (HasFatalFailure()) {
+    return;
+  }
+  const unsigned in_use_at_start = rte_mempool_in_use_count(g.pool);
+  Wire wire(g);
+  wire.client(0, kTcpSyn);
+  ASSERT_EQ(wire.take().size(), 1u);
+  wire.server(kTcpSyn | kTcpAck, "", 1);
+  wire.take_inside();
+  // The greeting one byte a segment, its first byte last: 16 pieces wait for the gap (the pool's
+  // every slot), the 5 after them find none.
+  const std::string greeting = "220 mx.example ESMTP\r\n";
+  for (uint32_t i = 1; i < greeting.size(); ++i) {
+    wire.server_at(1 + i, greeting.substr(i, 1), 1);
+  }
+  std::vector<Wire::Out> to_client = wire.take_inside();
+  EXPECT_EQ(to_client.size(), 16u) << "the pieces past the bound are not forwarded";
+  EXPECT_EQ(g.stats[0].get(worker::Counter::inspect_reassembly_full), 5u);
+  const inspect::Inspector& in = *g.workers[0]->inspector();
+  EXPECT_EQ(in.reassembler().counter(tcp::Counter::kDropPoolExhausted), 5u);
+  // The gap fills, and the server resends what was never acknowledged.
+  wire.server_at(1, greeting.substr(0, 1), 1);
+  for (uint32_t i = 17; i < greeting.size(); ++i) {
+    wire.server_at(1 + i, greeting.substr(i, 1), 1);
+  }
+  for (Wire::Out& o : wire.take_inside()) {
+    to_client.push_back(o);
+  }
+  std::string seen(greeting.size(), '?');
+  for (const Wire::Out& o : to_client) {
+    ASSERT_EQ(o.payload.size(), 1u);
+    seen[o.rel_seq - 1] = o.payload[0];
+  }
+  EXPECT_EQ(seen, greeting);
+  EXPECT_EQ(to_client.size(), greeting.size()) << "each byte reached the client once";
+  EXPECT_EQ(g.stats[0].get(worker::Counter::inspect_reassembly_full), 5u);
+  // The session parsed the greeting: the client's EHLO is its next command, released at once.
+  const std::string ehlo = "EHLO client.example\r\n";
+  wire.client(1, kTcpAck | kTcpPsh, ehlo);
+  const std::vector<Wire::Out> out = wire.take();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].payload, ehlo);
+  EXPECT_EQ(in.sessions().counters()[smtp::Counter::kReplies], 1u) << "the greeting, whole";
+  EXPECT_EQ(in.sessions().counters()[smtp::Counter::kDesync], 0u);
+  EXPECT_EQ(in.sessions().counters()[smtp::Counter::kMalformedReply], 0u);
+  g.workers[0]->close_inspection();
+  EXPECT_EQ(in.reassembler().free_slots(), 16u);
+  EXPECT_EQ(rte_mempool_in_use_count(g.pool), in_use_at_start) << "mbufs kept";
+  app::teardown(g);
+}
+
 // A refused MAIL FROM ends the session at the gateway: the command never reaches the server, the
 // client gets the refusal and a 421 with FIN right after the server's last byte (acknowledging
 // everything it sent), the server an RST at the first byte it was not sent; later segments of

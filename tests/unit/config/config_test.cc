@@ -142,6 +142,8 @@ const BadCase kBadCases[] = {
      "expected an integer (1..512)", 27},
     {"inspection pool of zero", std::string(kBase) + "inspection: { decoders: 0 }\n",
      "inspection.decoders", "'0' is not in 1..1048576", 27},
+    {"reassembly pool below its floor", std::string(kBase) + "inspection: { segments: 8 }\n",
+     "inspection.segments", "'8' is not in 16..16777216", 27},
     {"bad uninspected outcome", std::string(kBase) + "inspection: { uninspected: drop }\n",
      "inspection.uninspected", "defer", 27},
     {"bad starttls policy", std::string(kBase) + "inspection: { starttls: strip }\n",
@@ -333,7 +335,7 @@ TEST(ConfigLoad, OptionalValuesAndShorthands) {
           "smtp: { ports: 2525, other_traffic: nat }\n"
           "flows: { timeouts: { established: 2h, syn: 30s, udp: 1m, icmp: 1d } }\n"
           "telemetry: { enabled: false, stats_interval_s: 5m }\n"
-          "inspection: { messages: 64, active_sessions: 32, decoders: 8, scan_contexts: 16, uninspected: pass,\n"
+          "inspection: { messages: 64, active_sessions: 32, decoders: 8, segments: 4096, scan_contexts: 16, uninspected: pass,\n"
           "  starttls: allow, starttls_prefixes: [{prefix: 10.99.1.0/24, starttls: inspect}] }\n"
           "rules: { dir: my-rules, lenient: true }\n";
   auto r = load_string(text, "t.yaml");
@@ -370,6 +372,7 @@ TEST(ConfigLoad, OptionalValuesAndShorthands) {
   EXPECT_TRUE(c.inspection.enabled);  // default kept
   EXPECT_EQ(c.inspection.messages, 64u);
   EXPECT_EQ(c.inspection.active_sessions, 32u);
+  EXPECT_EQ(c.inspection.segments, 4096u);
   EXPECT_EQ(c.inspection.decoders, 8u);
   EXPECT_EQ(c.inspection.scan_contexts, 16u);
   EXPECT_TRUE(c.inspection.pass_uninspected);
