@@ -72,14 +72,29 @@ enum class Counter : uint16_t {
 inline constexpr int kCounterCount = static_cast<int>(Counter::kCount);
 
 // One worker's statistics: its own counters plus one slot per parse outcome (the reasons a
-// frame was malformed). Aligned so no two workers share a cache line.
+// frame was malformed). Aligned so no two workers share a cache line. Written by the worker's
+// thread only, read by any (telemetry, the exit report): every access is a relaxed atomic load
+// or store, so readers never see a torn or stale-forever value and the writer pays no RMW (a
+// plain load, add and store).
 struct alignas(64) WorkerStats {
   uint64_t counters[kCounterCount] = {};
   uint64_t parse[packet::kParseResultCount] = {};
   uint64_t bindings = 0;  // current SNAT bindings (gauge)
 
-  void add(Counter c, uint64_t n = 1) { counters[static_cast<int>(c)] += n; }
-  uint64_t get(Counter c) const { return counters[static_cast<int>(c)]; }
+  // Writer (the worker's thread).
+  void add(Counter c, uint64_t n = 1) { bump(counters[static_cast<int>(c)], n); }
+  void add_parse(int result) { bump(parse[result], 1); }
+  void set_bindings(uint64_t n) { __atomic_store_n(&bindings, n, __ATOMIC_RELAXED); }
+  // Any thread.
+  uint64_t get(Counter c) const { return load(counters[static_cast<int>(c)]); }
+  uint64_t get_parse(int result) const { return load(parse[result]); }
+  uint64_t get_bindings() const { return load(bindings); }
+
+ private:
+  static void bump(uint64_t& v, uint64_t n) {
+    __atomic_store_n(&v, __atomic_load_n(&v, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+  }
+  static uint64_t load(const uint64_t& v) { return __atomic_load_n(&v, __ATOMIC_RELAXED); }
 };
 
 const char* counter_name(Counter c);

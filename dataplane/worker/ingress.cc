@@ -62,7 +62,7 @@ uint32_t Worker::poll_once(uint64_t now) {
     const uint32_t slice = nat_.capacity() / 1000 + 1;
     stats_->add(Counter::nat_expired,
                 nat_.expire(now, slice, {inspector_ != nullptr ? &Worker::on_expire : nullptr, this}));
-    stats_->bindings = nat_.size();
+    stats_->set_bindings(nat_.size());
     next_expire_ = now + cfg_.expire_sweep / 1000;
   }
   flush_tx();
@@ -137,11 +137,11 @@ bool Worker::classify(rte_mbuf* m, uint16_t port, packet::ParsedPacket* out) {
       (m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_GOOD;
   const ParseResult r = packet::parse_frame(frame, len, opts, out);
   if (r != ParseResult::kOk) [[unlikely]] {
-    ++stats_->parse[static_cast<int>(r)];
+    stats_->add_parse(static_cast<int>(r));
     rte_pktmbuf_free(m);
     return false;
   }
-  ++stats_->parse[0];
+  stats_->add_parse(0);
   return true;
 }
 

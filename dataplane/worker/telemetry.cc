@@ -12,12 +12,11 @@ namespace {
 const WorkerStats* g_stats = nullptr;
 uint16_t g_workers = 0;
 
-uint64_t parse_total(int reason) {
+// Sums over the workers (relaxed loads: a statistic may lag by a burst).
+uint64_t parse_total(const WorkerStats* stats, uint16_t workers, int reason) {
   uint64_t s = 0;
-  for (uint16_t w = 0; w < g_workers; ++w) {
-    // Relaxed read of a slot another thread writes: 64-bit aligned loads do not tear on x86-64,
-    // and a statistic may lag by a burst.
-    s += __atomic_load_n(&g_stats[w].parse[reason], __ATOMIC_RELAXED);
+  for (uint16_t w = 0; w < workers; ++w) {
+    s += stats[w].get_parse(reason);
   }
   return s;
 }
@@ -30,7 +29,7 @@ int cmd_counters(const char*, const char*, rte_tel_data* d) {
   }
   uint64_t bindings = 0;
   for (uint16_t w = 0; w < g_workers; ++w) {
-    bindings += __atomic_load_n(&g_stats[w].bindings, __ATOMIC_RELAXED);
+    bindings += g_stats[w].get_bindings();
   }
   rte_tel_data_add_dict_u64(d, "nat_bindings", bindings);
   return 0;
@@ -40,7 +39,7 @@ int cmd_parse(const char*, const char*, rte_tel_data* d) {
   rte_tel_data_start_dict(d);
   for (int r = 0; r < packet::kParseResultCount; ++r) {
     rte_tel_data_add_dict_u64(d, packet::parse_result_name(static_cast<packet::ParseResult>(r)),
-                              parse_total(r));
+                              parse_total(g_stats, g_workers, r));
   }
   return 0;
 }
@@ -54,7 +53,7 @@ int cmd_workers(const char*, const char*, rte_tel_data* d) {
     std::snprintf(key, sizeof key, "worker%u_tx", w);
     rte_tel_data_add_dict_u64(d, key, g_stats[w].get(Counter::tx_packets));
     std::snprintf(key, sizeof key, "worker%u_bindings", w);
-    rte_tel_data_add_dict_u64(d, key, g_stats[w].bindings);
+    rte_tel_data_add_dict_u64(d, key, g_stats[w].get_bindings());
   }
   return 0;
 }
@@ -64,7 +63,7 @@ int cmd_workers(const char*, const char*, rte_tel_data* d) {
 uint64_t total(const WorkerStats* stats, uint16_t worker_count, Counter c) {
   uint64_t s = 0;
   for (uint16_t w = 0; w < worker_count; ++w) {
-    s += __atomic_load_n(&stats[w].counters[static_cast<int>(c)], __ATOMIC_RELAXED);
+    s += stats[w].get(c);
   }
   return s;
 }
@@ -81,8 +80,6 @@ void register_telemetry(const WorkerStats* stats, uint16_t worker_count) {
 }
 
 std::string format_report(const WorkerStats* stats, uint16_t worker_count) {
-  g_stats = stats;
-  g_workers = worker_count;
   std::string out;
   char line[256];
   for (int c = 0; c < kCounterCount; ++c) {
@@ -94,7 +91,7 @@ std::string format_report(const WorkerStats* stats, uint16_t worker_count) {
     }
   }
   for (int r = 1; r < packet::kParseResultCount; ++r) {
-    const uint64_t v = parse_total(r);
+    const uint64_t v = parse_total(stats, worker_count, r);
     if (v != 0) {
       const auto pr = static_cast<packet::ParseResult>(r);
       std::snprintf(line, sizeof line, "  parse.%-16s %12llu  dropped: %s\n",

@@ -19,6 +19,7 @@ void register_telemetry(const WorkerStats* stats, uint16_t worker_count);
 uint64_t total(const WorkerStats* stats, uint16_t worker_count, Counter c);
 
 // Human-readable report: non-zero counters with descriptions, then parse drops by reason.
+// Reads with relaxed loads only; any thread, while the workers run or after.
 std::string format_report(const WorkerStats* stats, uint16_t worker_count);
 
 }  // namespace smtpgw::worker
