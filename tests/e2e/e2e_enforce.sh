@@ -53,31 +53,6 @@ expect_refused() {
     { sgw_log_tail "$SGW_WORK/$name.log" 30; sgw_fail "$name: swaks did not see '$reply'"; }
   sgw_log "$name: swaks saw: $(grep -m1 "$reply" "$SGW_WORK/$name.log")"
 }
-received() {  # SUBJECT — how many messages with this subject the server recorded
-  [[ -f $SGW_RECORD ]] || { echo 0; return; }
-  "$SGW_PYTHON" -c 'import json,sys; print(sum(1 for l in open(sys.argv[1]) if l.strip() and json.loads(l)["subject"] == sys.argv[2]))' \
-    "$SGW_RECORD" "$1"
-}
-# received_once SUBJECT — true when the server recorded exactly one message with it (a
-# function, so that sgw_wait_until evaluates it at every poll).
-received_once() { [[ $(received "$1") == 1 ]]; }
-peer_of() {  # SUBJECT — the client address the server saw for it
-  "$SGW_PYTHON" -c 'import json,sys; print([json.loads(l)["peer"] for l in open(sys.argv[1]) if l.strip() and json.loads(l)["subject"] == sys.argv[2]][0])' \
-    "$SGW_RECORD" "$1"
-}
-
-# expect_delivered SUBJECT POOL ADDRESS... — the server recorded the message once, from one of
-# the pool's addresses.
-expect_delivered() {
-  local subject=$1 pool=$2
-  shift 2
-  sgw_wait_until 10 "the server to record '$subject'" received_once "$subject"
-  local peer
-  peer=$(peer_of "$subject")
-  [[ " $* " == *" $peer "* ]] ||
-    sgw_fail "$subject: the server saw $peer, not an address of the $pool pool ($*)"
-  sgw_log "$subject: delivered from $peer ($pool pool)"
-}
 
 # (1) a limit that restricts, then the restriction.
 if send over-limit carol@inside.test "three recipients" a@outside.test b@outside.test c@outside.test; then
@@ -93,7 +68,7 @@ grep -q "MAIL FROM" "$SGW_WORK/restricted.log" || sgw_fail "restricted: swaks ne
 # (2) another sender is not affected.
 send clean dave@inside.test "a clean message" a@outside.test ||
   { sgw_log_tail "$SGW_WORK/clean.log" 30; sgw_fail "clean: not delivered"; }
-expect_delivered clean normal "${SGW_POOL_NORMAL[@]}"
+sgw_expect_delivered clean normal "${SGW_POOL_NORMAL[@]}"
 
 # (3) spam on a normal flow is deferred ...
 if send spam erin@inside.test "$gtube" a@outside.test; then
@@ -103,8 +78,8 @@ expect_refused spam "451 4.7.1"
 # (4) ... and its retry leaves from the high-risk pool and is delivered.
 send spam erin@inside.test "$gtube" a@outside.test ||
   { sgw_log_tail "$SGW_WORK/spam.log" 30; sgw_fail "spam retry: not delivered"; }
-expect_delivered spam high_risk "${SGW_POOL_HIGH_RISK[@]}"
-[[ $(received over-limit) == 0 && $(received restricted) == 0 ]] ||
+sgw_expect_delivered spam high_risk "${SGW_POOL_HIGH_RISK[@]}"
+[[ $(sgw_received subject over-limit) == 0 && $(sgw_received subject restricted) == 0 ]] ||
   sgw_fail "a refused message reached the server"
 
 # (5) STARTTLS: the server offers it (asked directly from its own namespace), but through the
@@ -142,21 +117,19 @@ if ip netns exec "$SGW_NS_IN" swaks --server "$SGW_NET_OUTSIDE_HOST" --port 25 \
   sgw_fail "long-command: an EHLO over 512 octets was accepted"
 fi
 expect_refused long-command "500 5.5.2"
-[[ $(received tls) == 0 && $(received long-line) == 0 ]] || sgw_fail "a refused message reached the server"
+[[ $(sgw_received subject tls) == 0 && $(sgw_received subject long-line) == 0 ]] || sgw_fail "a refused message reached the server"
 
 # (7) the gateway's own account. The host stays steered after its spam (limits.spam.steer_ttl):
 # the spam retry and the four connections of (5) and (6) left from the high-risk pool.
 sgw_stop_pid "$SGW_SINK_PID" TERM 10
 sgw_gateway_stop "$SGW_GW_PID" "$SGW_GWLOG"
-# "  worker0 enforce_NAME N" (per worker) or "  NAME   N  meaning" (the worker counters' report).
-counter() { awk -v k="$1" '$2 == k { n += $3 } $1 == k { n += $2 } END { print n + 0 }' "$SGW_GWLOG"; }
 for want in enforce_refused_limit=1 enforce_refused_restricted=1 enforce_spam_deferred=1 \
   enforce_spam_released=1 enforce_steered_flows=5 enforce_refused_header_line=1 \
   enforce_refused_command_line=1 inspect_refusals_answered=5; do
   k=${want%=*}
   v=${want#*=}
-  [[ $(counter "$k") == "$v" ]] || sgw_fail "gateway counter $k is $(counter "$k"), expected $v"
+  [[ $(sgw_counter "$k") == "$v" ]] || sgw_fail "gateway counter $k is $(sgw_counter "$k"), expected $v"
 done
-(( $(counter inspect_starttls_masked) >= 2 )) ||
-  sgw_fail "gateway counter inspect_starttls_masked is $(counter inspect_starttls_masked), expected one or more per EHLO"
+(( $(sgw_counter inspect_starttls_masked) >= 2 )) ||
+  sgw_fail "gateway counter inspect_starttls_masked is $(sgw_counter inspect_starttls_masked), expected one or more per EHLO"
 sgw_log "PASS: restriction (550 5.1.8), limit, spam deferral (451 4.7.1), high-risk retry, STARTTLS masked, over-long lines (554 5.6.0, 500 5.5.2) through real TCP"

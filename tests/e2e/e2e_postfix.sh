@@ -184,36 +184,6 @@ submit() {
   echo "$id"
 }
 
-received() {  # SUBJECT — how many messages with this subject the server recorded
-  [[ -f $SGW_RECORD ]] || { echo 0; return; }
-  "$SGW_PYTHON" -c 'import json,sys; print(sum(1 for l in open(sys.argv[1]) if l.strip() and json.loads(l)["subject"] == sys.argv[2]))' \
-    "$SGW_RECORD" "$1"
-}
-received_from() {  # SENDER — how many messages from this envelope sender the server recorded
-  [[ -f $SGW_RECORD ]] || { echo 0; return; }
-  "$SGW_PYTHON" -c 'import json,sys; print(sum(1 for l in open(sys.argv[1]) if l.strip() and json.loads(l)["mail_from"] == sys.argv[2]))' \
-    "$SGW_RECORD" "$1"
-}
-# received_once SUBJECT — true when the server recorded exactly one message with it (a
-# function, so that sgw_wait_until evaluates it at every poll).
-received_once() { [[ $(received "$1") == 1 ]]; }
-peer_of() {  # SUBJECT — the client address the server saw for it
-  "$SGW_PYTHON" -c 'import json,sys; print([json.loads(l)["peer"] for l in open(sys.argv[1]) if l.strip() and json.loads(l)["subject"] == sys.argv[2]][0])' \
-    "$SGW_RECORD" "$1"
-}
-# expect_delivered SUBJECT POOL ADDRESS... — the server recorded the message once, from one of
-# the pool's addresses.
-expect_delivered() {
-  local subject=$1 pool=$2
-  shift 2
-  sgw_wait_until 15 "the server to record '$subject'" received_once "$subject"
-  local peer
-  peer=$(peer_of "$subject")
-  [[ " $* " == *" $peer "* ]] ||
-    sgw_fail "$subject: the server saw $peer, not an address of the $pool pool ($*)"
-  sgw_log "$subject: delivered from $peer ($pool pool)"
-}
-
 # queue_entry ID — one line per recipient of queue file ID still in Postfix's queue:
 # "QUEUE RECIPIENT DELAY_REASON" (nothing once the message has left the queue).
 queue_entry() {
@@ -309,22 +279,22 @@ sgw_wait_until 20 "Postfix to drop the restricted message from its queue" left_q
 
 # (2) another sender is not affected.
 clean=$(submit clean dave@inside.test "a clean message" a@outside.test)
-expect_delivered clean normal "${SGW_POOL_NORMAL[@]}"
+sgw_expect_delivered clean normal "${SGW_POOL_NORMAL[@]}"
 sgw_wait_until 20 "Postfix to drop the clean message from its queue" left_queue "$clean"
 
 # (3) spam on a normal flow: deferred, and it stays in Postfix's queue.
 spam=$(submit spam erin@inside.test "$gtube" a@outside.test)
 expect_deferred "$spam" 1 "451 4.7.1" spam
-[[ $(received spam) == 0 ]] || sgw_fail "spam: the server received the message the gateway deferred"
+[[ $(sgw_received subject spam) == 0 ]] || sgw_fail "spam: the server received the message the gateway deferred"
 
 # (4) the retry: flush the queue. The spam leaves on a new connection, which the gateway steers
 # to the high-risk pool; carol's two deferred recipients are refused at MAIL FROM.
 sgw_log "flushing Postfix's queue (postqueue -f)"
 pf postqueue -c "$pf_conf" -f
-expect_delivered spam high_risk "${SGW_POOL_HIGH_RISK[@]}"
+sgw_expect_delivered spam high_risk "${SGW_POOL_HIGH_RISK[@]}"
 expect_bounced carol over-limit a@outside.test b@outside.test c@outside.test
 sgw_wait_until 20 "Postfix's queue to be empty" queue_empty
-[[ $(received_from carol@inside.test) == 0 ]] || sgw_fail "a message of the restricted sender reached the server"
+[[ $(sgw_received mail_from carol@inside.test) == 0 ]] || sgw_fail "a message of the restricted sender reached the server"
 
 # (5) Postfix would have used TLS (smtp_tls_security_level = may), but was never offered it;
 # and it logged no warning (a mistake in the relay's set-up shows here first).
@@ -341,14 +311,12 @@ fi
 # and released once, at the flush; STARTTLS masked in the server's EHLO replies.
 sgw_stop_pid "$SGW_SINK_PID" TERM 10
 sgw_gateway_stop "$SGW_GW_PID" "$SGW_GWLOG"
-# "  worker0 enforce_NAME N" (per worker) or "  NAME   N  meaning" (the worker counters' report).
-counter() { awk -v k="$1" '$2 == k { n += $3 } $1 == k { n += $2 } END { print n + 0 }' "$SGW_GWLOG"; }
 for want in enforce_refused_limit=1 enforce_refused_restricted=2 enforce_spam_deferred=1 \
   enforce_spam_released=1; do
   k=${want%=*}
   v=${want#*=}
-  [[ $(counter "$k") == "$v" ]] || sgw_fail "gateway counter $k is $(counter "$k"), expected $v"
+  [[ $(sgw_counter "$k") == "$v" ]] || sgw_fail "gateway counter $k is $(sgw_counter "$k"), expected $v"
 done
-(( $(counter inspect_starttls_masked) >= 1 )) ||
-  sgw_fail "gateway counter inspect_starttls_masked is $(counter inspect_starttls_masked), expected one or more"
+(( $(sgw_counter inspect_starttls_masked) >= 1 )) ||
+  sgw_fail "gateway counter inspect_starttls_masked is $(sgw_counter inspect_starttls_masked), expected one or more"
 sgw_log "PASS: through Postfix: restricted sender bounced with 5.1.8, spam deferred (451 4.7.1) in the queue and delivered from high risk at the flush, clean mail from the normal pool, no TLS"

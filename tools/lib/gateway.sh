@@ -113,6 +113,40 @@ sgw_bed_up() {
   sgw_wait_until 30 "aiosmtpd to listen on $SGW_NET_OUTSIDE_HOST:25" test -s "$SGW_WORK/sink.ready"
 }
 
+# What the bed's server recorded (SGW_RECORD, one JSON line per accepted message), and the
+# gateway's exit counters: the e2e tests' common checks.
+# sgw_received FIELD VALUE — how many recorded messages have FIELD (subject, mail_from) = VALUE.
+sgw_received() {
+  [[ -f $SGW_RECORD ]] || { echo 0; return; }
+  "$SGW_PYTHON" -c 'import json,sys; print(sum(1 for l in open(sys.argv[1]) if l.strip() and json.loads(l)[sys.argv[2]] == sys.argv[3]))' \
+    "$SGW_RECORD" "$1" "$2"
+}
+# sgw_received_once SUBJECT — true when exactly one message with it was recorded (a function,
+# so that sgw_wait_until evaluates it at every poll).
+sgw_received_once() { [[ $(sgw_received subject "$1") == 1 ]]; }
+# sgw_peer_of SUBJECT — the client address the server saw for the message.
+sgw_peer_of() {
+  "$SGW_PYTHON" -c 'import json,sys; print([json.loads(l)["peer"] for l in open(sys.argv[1]) if l.strip() and json.loads(l)["subject"] == sys.argv[2]][0])' \
+    "$SGW_RECORD" "$1"
+}
+# sgw_expect_delivered SUBJECT POOL ADDRESS... — the server recorded the message once (waiting
+# up to 15 s), from one of the pool's addresses.
+sgw_expect_delivered() {
+  local subject=$1 pool=$2
+  shift 2
+  sgw_wait_until 15 "the server to record '$subject'" sgw_received_once "$subject"
+  local peer
+  peer=$(sgw_peer_of "$subject")
+  [[ " $* " == *" $peer "* ]] ||
+    sgw_fail "$subject: the server saw $peer, not an address of the $pool pool ($*)"
+  sgw_log "$subject: delivered from $peer ($pool pool)"
+}
+# sgw_counter NAME — a counter from the stopped gateway's report in SGW_GWLOG, summed over the
+# workers: "  worker0 enforce_NAME N" lines, or "  NAME   N  meaning" (the worker counters).
+sgw_counter() {
+  awk -v k="$1" '$2 == k { n += $3 } $1 == k { n += $2 } END { print n + 0 }' "$SGW_GWLOG"
+}
+
 # sgw_gateway_start EXE CONFIG LOG — starts `EXE run --config CONFIG` in the background with its
 # output in LOG; sets SGW_GW_PID; a stop is registered for exit. ASan builds: DPDK keeps its
 # heap until exit, so leak checking is off for this process (the pure libraries check leaks).
