@@ -372,17 +372,29 @@ nlohmann::ordered_json Analyzer::summary(double seconds) const {
   j["server_bytes"] = in.counter(Counter::kServerBytes);
   j["content_bytes"] = in.counter(Counter::kContentBytes);
   j["evasions"] = in.counter(Counter::kEvasions);
+  // The pipeline's counters, as the workers' telemetry and exit report walk them.
+  stats::Registry reg;
+  in.register_counters(reg);
+  if (a.enforcement) {
+    a.enforcement->enforcer.register_counters(reg);
+  }
+  // Non-zero counters of one stage, from its `from`-th on.
+  auto stage_json = [&reg](std::string_view stage, size_t from = 0) {
+    nlohmann::ordered_json o = nlohmann::ordered_json::object();
+    for (const stats::Group& g : reg.groups()) {
+      for (size_t i = from; g.stage == stage && i < g.size; ++i) {
+        if (const uint64_t v = stats::load(g.values[i]); v != 0) {
+          o[std::string(g.name(i))] = v;
+        }
+      }
+    }
+    return o;
+  };
   uint64_t anomalies = 0;
-  nlohmann::ordered_json smtp_j = nlohmann::ordered_json::object();
   const smtp::SessionCounters& sc = in.sessions().counters();
   for (size_t i = 0; i < smtp::kCounterCount; ++i) {
-    auto c = static_cast<smtp::Counter>(i);
-    if (smtp::counter_is_anomaly(c)) {
-      anomalies += sc.value[i];
-    }
-    if (sc.value[i] != 0) {
-      smtp_j[std::string(smtp::counter_name(c))] = sc.value[i];
-    }
+    const auto c = static_cast<smtp::Counter>(i);
+    anomalies += smtp::counter_is_anomaly(c) ? sc[c] : 0;
   }
   j["parse_errors"] = t.capture_errors + anomalies;
   j["capture_errors"] = t.capture_errors;
@@ -400,15 +412,8 @@ nlohmann::ordered_json Analyzer::summary(double seconds) const {
   j["seconds"] = seconds;
   j["mb_per_s"] = seconds > 0 ? static_cast<double>(in.counter(Counter::kClientBytes)) / 1e6 / seconds
                               : 0.0;
-  nlohmann::ordered_json tcp_j = nlohmann::ordered_json::object();
-  for (size_t i = 0; i < tcp::kCounterCount; ++i) {
-    uint64_t v = in.reassembler().counters()[i];
-    if (v != 0) {
-      tcp_j[std::string(tcp::counter_name(static_cast<tcp::Counter>(i)))] = v;
-    }
-  }
-  j["tcp"] = tcp_j;
-  j["smtp"] = smtp_j;
+  j["tcp"] = stage_json("tcp");
+  j["smtp"] = stage_json("smtp");
   // Busy sessions' parser state (line buffers, rings, records) comes from a pool; idle flows
   // hold none (docs/smtp.md "Memory").
   j["smtp_active_parts"] = {{"peak", in.sessions().pool().peak},
@@ -417,14 +422,7 @@ nlohmann::ordered_json Analyzer::summary(double seconds) const {
   j["mime"] = mime_j;
   // What the inspection pipeline decided and lent (the workers' per-message pools). Its
   // counters before kHoldsAllowed are the summary's own fields above.
-  nlohmann::ordered_json inspect_j = nlohmann::ordered_json::object();
-  for (size_t i = 0; i < inspect::kCounterCount; ++i) {
-    auto c = static_cast<Counter>(i);
-    if (c >= Counter::kHoldsAllowed && in.counter(c) != 0) {
-      inspect_j[std::string(inspect::counter_name(c))] = in.counter(c);
-    }
-  }
-  j["inspect"] = inspect_j;
+  j["inspect"] = stage_json("inspect", static_cast<size_t>(Counter::kHoldsAllowed));
   auto pool_json = [](const inspect::PoolStats& p) {
     return nlohmann::ordered_json{{"made", p.made}, {"peak", p.peak}, {"taken", p.taken}};
   };
@@ -432,13 +430,7 @@ nlohmann::ordered_json Analyzer::summary(double seconds) const {
                 {"decoders", pool_json(in.decoders().stats())},
                 {"scan_contexts", pool_json(in.scans().stats())}};
   if (a.enforcement) {
-    nlohmann::ordered_json e = nlohmann::ordered_json::object();
-    for (size_t i = 0; i < enforce::kCounterCount; ++i) {
-      const auto c = static_cast<enforce::Counter>(i);
-      if (a.enforcement->enforcer.counter(c) != 0) {
-        e[std::string(enforce::counter_name(c))] = a.enforcement->enforcer.counter(c);
-      }
-    }
+    nlohmann::ordered_json e = stage_json("enforce");
     nlohmann::ordered_json ev = nlohmann::ordered_json::object();
     for (size_t i = 0; i < events::kEventKindCount; ++i) {
       if (a.enforcement->drained[i] != 0) {

@@ -248,7 +248,14 @@ bool build(Gateway& g) {
                                            : g.enforcers[w].get();
     g.workers.push_back(std::make_unique<worker::Worker>(t, wc, g.pool, &g.stats[w]));
   }
-  worker::register_telemetry(g.stats, nworkers);
+  for (uint16_t w = 0; w < nworkers && cfg.inspection.enabled; ++w) {
+    stats::Registry& r = g.pipelines.emplace_back();
+    g.workers[w]->inspector()->register_counters(r);
+    if (w < g.enforcers.size()) {
+      g.enforcers[w]->register_counters(r);
+    }
+  }
+  worker::register_telemetry(g.stats, nworkers, g.pipelines);
   return true;
 }
 
@@ -277,6 +284,7 @@ bool publish_pool_states(Gateway& g,
 }
 
 void teardown(Gateway& g) {
+  g.pipelines.clear();
   g.workers.clear();
   for (uint16_t id : g.started_ports) {
     port::stop_port(id);

@@ -31,6 +31,9 @@ struct Gateway {
   std::unique_ptr<publish::Publisher<flow::PoolState>> pool_states;
   worker::WorkerStats* stats = nullptr;
   std::vector<std::unique_ptr<worker::Worker>> workers;
+  // Per worker (with inspection): its pipeline's counter groups (inspect, smtp, tcp, and
+  // enforce with the gateway's own enforcement), read by telemetry and the exit report.
+  std::vector<stats::Registry> pipelines;
   std::vector<uint16_t> started_ports;
   // The rule set the workers scan with (its scratch count covers every worker); null: no scan.
   // Set before build(); `smtpgw run` compiles rules.dir (load_rules in run_command.cc).

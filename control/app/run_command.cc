@@ -159,14 +159,18 @@ int run_main(int argc, char** argv) {
       worker::Worker& w = *g.workers[i];
       std::printf("  worker%zu nat_bindings %u\n", i, w.nat().size());
       w.close_inspection();  // transactions still open are reported, as at a flow's end
-      if (const inspect::Inspector* in = w.inspector()) {
-        for (size_t c = 0; c < inspect::kCounterCount; ++c) {
-          const auto id = static_cast<inspect::Counter>(c);
-          if (in->counter(id) != 0) {
-            std::printf("  worker%zu inspect_%s %llu\n", i, inspect::counter_name(id).data(),
-                        static_cast<unsigned long long>(in->counter(id)));
+      if (i < g.pipelines.size()) {
+        // Every non-zero counter of the pipeline (inspect, smtp, tcp, enforce), as telemetry's
+        // /smtpgw/pipeline names them.
+        g.pipelines[i].for_each([i](std::string_view stage, std::string_view name, uint64_t v) {
+          if (v != 0) {
+            std::printf("  worker%zu %.*s_%.*s %llu\n", i, static_cast<int>(stage.size()),
+                        stage.data(), static_cast<int>(name.size()), name.data(),
+                        static_cast<unsigned long long>(v));
           }
-        }
+        });
+      }
+      if (const inspect::Inspector* in = w.inspector()) {
         // Each pool made at start: how much of it the traffic used, and how often it ran out
         // (what an operator sizes the inspection keys from).
         const auto pool = [i](const char* name, uint32_t made, uint32_t peak, uint64_t out) {
@@ -186,11 +190,6 @@ int run_main(int argc, char** argv) {
                     static_cast<unsigned long long>(r.counter(tcp::Counter::kDropPoolExhausted)));
       }
       if (i < g.enforcers.size()) {
-        for (size_t c = 0; c < enforce::kCounterCount; ++c) {
-          const auto id = static_cast<enforce::Counter>(c);
-          std::printf("  worker%zu enforce_%s %llu\n", i, enforce::counter_name(id).data(),
-                      static_cast<unsigned long long>(g.enforcers[i]->counter(id)));
-        }
         std::printf("  worker%zu events_overflow %llu\n", i,
                     static_cast<unsigned long long>(g.events[i]->overflow_total()));
       }

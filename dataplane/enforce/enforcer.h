@@ -40,6 +40,7 @@
 #include "dataplane/count/accountant.h"
 #include "dataplane/count/event_queue.h"
 #include "dataplane/inspect/inspector.h"
+#include "dataplane/stats/registry.h"
 
 namespace smtpgw::enforce {
 
@@ -117,7 +118,12 @@ class Enforcer final : public inspect::Decisions {
   void on_record(inspect::Flow& flow, const smtp::MessageRecord& record,
                  inspect::Message* message) override;
 
-  uint64_t counter(Counter c) const { return counters_[static_cast<size_t>(c)]; }
+  uint64_t counter(Counter c) const { return stats::load(counters_[static_cast<size_t>(c)]); }
+  // Adds the "enforce" counter group to `r` (valid as long as the Enforcer).
+  void register_counters(stats::Registry& r) const {
+    r.add({"enforce", counters_.data(), kCounterCount,
+           [](size_t i) { return counter_name(static_cast<Counter>(i)); }});
+  }
   const policy::Policy& policy() const { return policy_; }
 
  private:
@@ -138,7 +144,7 @@ class Enforcer final : public inspect::Decisions {
     bool inspect = true;
   };
 
-  void count(Counter c) { ++counters_[static_cast<size_t>(c)]; }
+  void count(Counter c) { stats::add(counters_[static_cast<size_t>(c)]); }
   inspect::Decision auth(inspect::Flow& flow);
   inspect::Decision mail_from(inspect::Flow& flow, const smtp::MessageRecord& r,
                               inspect::Message& m);

@@ -58,6 +58,15 @@ Inspector::Inspector(const Config& config, Decisions& decisions, tcp::OwnerOps o
 
 Inspector::~Inspector() = default;
 
+void Inspector::register_counters(stats::Registry& r) const {
+  r.add({"inspect", counters_.data(), kCounterCount,
+         [](size_t i) { return counter_name(static_cast<Counter>(i)); }});
+  r.add({"smtp", sessions_.counters().value.data(), smtp::kCounterCount,
+         [](size_t i) { return smtp::counter_name(static_cast<smtp::Counter>(i)); }});
+  r.add({"tcp", reasm_.counters().data(), tcp::kCounterCount,
+         [](size_t i) { return tcp::counter_name(static_cast<tcp::Counter>(i)); }});
+}
+
 bool Inspector::starts_new_flow(const Flow* f) {
   if (f == nullptr || f->done()) {
     return true;

@@ -34,6 +34,7 @@
 #include "contract/fields.h"
 #include "dataplane/count/accountant.h"
 #include "dataplane/inspect/pool.h"
+#include "dataplane/stats/registry.h"
 #include "dataplane/mime/decoder.h"
 #include "dataplane/scan/scan_context.h"
 #include "dataplane/smtp/session.h"
@@ -319,13 +320,16 @@ class Inspector {
   const Pool<Message>& messages() const { return messages_; }
   // The MIME totals of every decoder (notes, bytes). Cost: O(decoders made).
   mime::Stats mime_stats() const;
-  uint64_t counter(Counter c) const { return counters_[static_cast<size_t>(c)]; }
+  uint64_t counter(Counter c) const { return stats::load(counters_[static_cast<size_t>(c)]); }
+  // Adds the pipeline's counter groups — inspect, smtp (the sessions), tcp (the reassembly) —
+  // to `r`; they stay valid as long as the Inspector. Before readers start.
+  void register_counters(stats::Registry& r) const;
   const Config& config() const { return config_; }
   bool scanning() const { return config_.ruleset != nullptr || config_.rules_source != nullptr; }
 
  private:
   friend class Flow;
-  void count(Counter c, uint64_t n = 1) { counters_[static_cast<size_t>(c)] += n; }
+  void count(Counter c, uint64_t n = 1) { stats::add(counters_[static_cast<size_t>(c)], n); }
 
   class NullSink final : public FieldSink {
    public:

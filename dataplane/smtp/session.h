@@ -50,6 +50,7 @@
 #include "contract/fields.h"
 #include "dataplane/smtp/address.h"
 #include "dataplane/smtp/message_record.h"
+#include "dataplane/stats/registry.h"
 
 namespace smtpgw::smtp {
 
@@ -115,7 +116,7 @@ bool counter_is_anomaly(Counter c);
 // session): written by that thread only, read by it or after it stopped.
 struct SessionCounters {
   std::array<uint64_t, kCounterCount> value{};
-  uint64_t operator[](Counter c) const { return value[static_cast<size_t>(c)]; }
+  uint64_t operator[](Counter c) const { return stats::load(value[static_cast<size_t>(c)]); }
 };
 
 // Bounds, all enforced with a counter and a defined outcome (docs/smtp.md lists them).
@@ -367,7 +368,7 @@ class Session {
   template <class Parse>
   void feed(Parse parse);
   void count(Counter c, uint64_t n = 1) {
-    ctx_->counters_.value[static_cast<size_t>(c)] += n;
+    stats::add(ctx_->counters_.value[static_cast<size_t>(c)], n);
   }
   // Counts an anomaly and tells the observer.
   void anomaly(Counter c, uint64_t offset);

@@ -18,6 +18,8 @@
 #include <string_view>
 #include <vector>
 
+#include "dataplane/stats/registry.h"
+
 namespace smtpgw::tcp {
 
 // ---- Sequence arithmetic (RFC 1982 serial numbers, 32 bits) -------------------------------------
@@ -228,7 +230,7 @@ class Reassembler {
   void close_flow(FlowState& flow);
 
   const std::array<uint64_t, kCounterCount>& counters() const { return counters_; }
-  uint64_t counter(Counter c) const { return counters_[static_cast<size_t>(c)]; }
+  uint64_t counter(Counter c) const { return stats::load(counters_[static_cast<size_t>(c)]); }
   uint32_t free_slots() const { return free_count_; }
   const Config& config() const { return config_; }
 
@@ -241,7 +243,7 @@ class Reassembler {
     uint32_t next;    // next slot in the list, or next free slot
   };
 
-  void count(Counter c, uint64_t n = 1) { counters_[static_cast<size_t>(c)] += n; }
+  void count(Counter c, uint64_t n = 1) { stats::add(counters_[static_cast<size_t>(c)], n); }
   uint32_t alloc_slot();
   void free_slot(uint32_t i);
   void release_owner(void* owner);

@@ -11,6 +11,7 @@ namespace {
 // Set once before the callbacks are registered; the telemetry thread only reads through it.
 const WorkerStats* g_stats = nullptr;
 uint16_t g_workers = 0;
+std::span<const stats::Registry> g_pipelines;
 
 // Sums over the workers (relaxed loads: a statistic may lag by a burst).
 uint64_t parse_total(const WorkerStats* stats, uint16_t workers, int reason) {
@@ -44,6 +45,29 @@ int cmd_parse(const char*, const char*, rte_tel_data* d) {
   return 0;
 }
 
+int cmd_pipeline(const char*, const char*, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  if (g_pipelines.empty()) {
+    return 0;
+  }
+  // Every worker registered the same groups in the same order: sum counter i of group k.
+  const stats::Registry& first = g_pipelines[0];
+  for (size_t k = 0; k < first.groups().size(); ++k) {
+    const stats::Group& g = first.groups()[k];
+    for (size_t i = 0; i < g.size; ++i) {
+      uint64_t sum = 0;
+      for (const stats::Registry& r : g_pipelines) {
+        sum += stats::load(r.groups()[k].values[i]);
+      }
+      char key[96];
+      std::snprintf(key, sizeof key, "%.*s_%.*s", static_cast<int>(g.stage.size()),
+                    g.stage.data(), static_cast<int>(g.name(i).size()), g.name(i).data());
+      rte_tel_data_add_dict_u64(d, key, sum);
+    }
+  }
+  return 0;
+}
+
 int cmd_workers(const char*, const char*, rte_tel_data* d) {
   rte_tel_data_start_dict(d);
   for (uint16_t w = 0; w < g_workers; ++w) {
@@ -68,15 +92,20 @@ uint64_t total(const WorkerStats* stats, uint16_t worker_count, Counter c) {
   return s;
 }
 
-void register_telemetry(const WorkerStats* stats, uint16_t worker_count) {
+void register_telemetry(const WorkerStats* stats, uint16_t worker_count,
+                        std::span<const stats::Registry> pipelines) {
   g_stats = stats;
   g_workers = worker_count;
+  g_pipelines = pipelines;
   rte_telemetry_register_cmd("/smtpgw/counters", cmd_counters,
                              "Gateway counters summed over workers. No parameters.");
   rte_telemetry_register_cmd("/smtpgw/parse", cmd_parse,
                              "Frames by parse outcome (ok and each malformation). No parameters.");
   rte_telemetry_register_cmd("/smtpgw/workers", cmd_workers,
                              "Per-worker rx, tx and SNAT bindings. No parameters.");
+  rte_telemetry_register_cmd("/smtpgw/pipeline", cmd_pipeline,
+                             "Inspection pipeline counters (inspect, smtp, tcp, enforce) summed "
+                             "over workers, as stage_name. No parameters.");
 }
 
 std::string format_report(const WorkerStats* stats, uint16_t worker_count) {

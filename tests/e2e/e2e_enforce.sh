@@ -120,7 +120,20 @@ expect_refused long-command "500 5.5.2"
 [[ $(sgw_received subject tls) == 0 && $(sgw_received subject long-line) == 0 ]] || sgw_fail "a refused message reached the server"
 
 # (7) the gateway's own account. The host stays steered after its spam (limits.spam.steer_ttl):
-# the spam retry and the four connections of (5) and (6) left from the high-risk pool.
+# the spam retry and the four connections of (5) and (6) left from the high-risk pool. First as
+# an operator sees it while the gateway runs (DPDK telemetry, /smtpgw/pipeline), then in the
+# report it prints when it stops.
+live=$(sgw_telemetry "$SGW_PREFIX" /smtpgw/pipeline)
+[[ -n $live ]] || sgw_fail "telemetry: the gateway answers no /smtpgw/pipeline command"
+for want in enforce_refused_limit=1 enforce_refused_restricted=1 enforce_spam_deferred=1 \
+  enforce_refused_header_line=1; do
+  k=${want%=*}
+  got=$(sgw_json_get "$live" "j['/smtpgw/pipeline'].get('$k', -1)")
+  [[ $got == "${want#*=}" ]] || sgw_fail "telemetry: /smtpgw/pipeline $k is $got, expected ${want#*=}"
+done
+(( $(sgw_json_get "$live" "j['/smtpgw/pipeline'].get('smtp_commands', 0)") > 0 )) ||
+  sgw_fail "telemetry: /smtpgw/pipeline counts no SMTP command"
+sgw_log "telemetry /smtpgw/pipeline: $(sgw_json_get "$live" "len(j['/smtpgw/pipeline'])") counters, enforce_spam_deferred $(sgw_json_get "$live" "j['/smtpgw/pipeline']['enforce_spam_deferred']")"
 sgw_stop_pid "$SGW_SINK_PID" TERM 10
 sgw_gateway_stop "$SGW_GW_PID" "$SGW_GWLOG"
 for want in enforce_refused_limit=1 enforce_refused_restricted=1 enforce_spam_deferred=1 \

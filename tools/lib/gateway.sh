@@ -66,8 +66,9 @@ EOF
 # smtpgw creates its two tap interfaces in the root namespace; the bed moves them into the two
 # namespaces, so every packet between client and server crosses the gateway's dataplane.
 # Sets SGW_NS_IN, SGW_NS_OUT, SGW_WORK (a private directory), SGW_GWLOG, SGW_GW_PID,
-# SGW_RECORD (one JSON line per message the server accepted: subject, size, sha256, peer) and
-# SGW_SINK_PID. Everything is removed at exit, also on failure.
+# SGW_RECORD (one JSON line per message the server accepted: subject, size, sha256, peer),
+# SGW_SINK_PID and SGW_PREFIX (the gateway's DPDK file prefix, for sgw_telemetry). Everything is
+# removed at exit, also on failure.
 sgw_bed_up() {
   local exe=$1 extra=${2:-} id=$$
   command -v swaks >/dev/null || sgw_fail "swaks is not installed (tools/setup installs it)"
@@ -78,6 +79,7 @@ sgw_bed_up() {
   SGW_NS_OUT="sgw${id}-out"
   local tap_in="sgw${id}i" tap_out="sgw${id}o"  # interface names: at most 15 characters
   local prefix="sgw-${SGW_TAG}-${id}"
+  SGW_PREFIX=$prefix
   sgw_tmpdir
   SGW_WORK=$SGW_TMP
   sgw_netns_create "$SGW_NS_IN"

@@ -174,6 +174,37 @@ TEST(InspectorTest, SpamVerdictIsKnownAtTheEndOfDataHoldAndDeferredThere) {
   EXPECT_EQ(in.scans().stats().lent, 0u);
 }
 
+// The pipeline's counters as telemetry, the exit report and analyze's summary read them: one
+// registry of named groups, every counter of each stage in it, values as the stages count.
+TEST(InspectorTest, RegistryNamesEveryCounterOfThePipeline) {
+  Scripted d;
+  Inspector in(config_with(kAllHolds), d, {});
+  stats::Registry reg;
+  in.register_counters(reg);
+  ASSERT_EQ(reg.groups().size(), 3u);
+  EXPECT_EQ(reg.groups()[0].stage, "inspect");
+  EXPECT_EQ(reg.groups()[0].size, kCounterCount);
+  EXPECT_EQ(reg.groups()[1].stage, "smtp");
+  EXPECT_EQ(reg.groups()[1].size, smtp::kCounterCount);
+  EXPECT_EQ(reg.groups()[2].stage, "tcp");
+  EXPECT_EQ(reg.groups()[2].size, tcp::kCounterCount);
+  Conn c(in, 1);
+  to_data(c);
+  c.client("Subject: x\r\n\r\nhello\r\n.\r\n");
+  c.server("250 queued\r\n");
+  EXPECT_EQ(reg.value("inspect", "messages"), 1u);
+  EXPECT_EQ(reg.value("inspect", "messages"), in.counter(Counter::kMessages));
+  EXPECT_EQ(reg.value("smtp", "messages_delivered"), 1u);
+  EXPECT_EQ(reg.value("smtp", "commands"), in.sessions().counters()[smtp::Counter::kCommands]);
+  EXPECT_EQ(reg.value("tcp", "syn"), 1u);
+  size_t named = 0;
+  reg.for_each([&](std::string_view stage, std::string_view name, uint64_t) {
+    EXPECT_FALSE(name.empty()) << stage;
+    ++named;
+  });
+  EXPECT_EQ(named, kCounterCount + smtp::kCounterCount + tcp::kCounterCount);
+}
+
 TEST(InspectorTest, NoDecoderFailsClosedAtTheEndOfData) {
   Scripted d;
   Config cfg = config_with(kAllHolds);
