@@ -38,10 +38,10 @@ std::string mac_text(const packet::MacAddr& m) {
 
 // Worker `w`'s inspection pipeline: pools made at start (reserve == max), every hold point on,
 // the rule set's scratch `w`.
-inspect::Config inspect_config(const config::Config& cfg, const scan::Ruleset* rules,
+inspect::Config inspect_config(const config::Config& cfg, const scan::ScanContext::Source* rules,
                                unsigned w) {
   inspect::Config c;
-  c.ruleset = rules;
+  c.rules_source = rules;
   c.worker = w;
   c.session.hold_mask = smtp::kHoldAll;
   c.tcp.pool_slots = cfg.inspection.segments;
@@ -186,6 +186,9 @@ bool build(Gateway& g) {
   }
   t.pool_index = flow::AddressIndex(t.all_pool);
   g.qsbr = std::make_unique<publish::Qsbr>();
+  if (g.ruleset) {
+    g.rules = std::make_unique<scan::ScanContext::Source>(*g.qsbr, g.ruleset);
+  }
   g.pool_states = std::make_unique<publish::Publisher<flow::PoolState>>(
       *g.qsbr, std::make_unique<flow::PoolState>(std::move(normal), std::move(high_risk),
                                                  fallback_of(cfg)));
@@ -242,7 +245,7 @@ bool build(Gateway& g) {
     wc.nat.timeouts = {hz * to.syn, hz * to.established, hz * to.fin,
                        hz * to.closed, hz * to.udp,         hz * to.icmp};
     wc.inspect = cfg.inspection.enabled;
-    wc.inspect_config = inspect_config(cfg, g.ruleset.get(), w);
+    wc.inspect_config = inspect_config(cfg, g.rules.get(), w);
     wc.decisions = g.decisions != nullptr ? g.decisions
                    : g.enforcers.empty()   ? nullptr
                                            : g.enforcers[w].get();
@@ -281,6 +284,11 @@ bool publish_pool_states(Gateway& g,
   return g.pool_states->publish(std::make_unique<flow::PoolState>(
              std::move(pools[0]), std::move(pools[1]), now->fallback())) ==
          publish::PublishOutcome::kPublished;
+}
+
+bool publish_ruleset(Gateway& g, std::shared_ptr<const scan::Ruleset> next) {
+  return g.rules != nullptr &&
+         g.rules->publish(std::move(next)) == publish::PublishOutcome::kPublished;
 }
 
 void teardown(Gateway& g) {

@@ -29,6 +29,10 @@ struct Gateway {
   // publishes changes (publish_pool_states). Must outlive the workers.
   std::unique_ptr<publish::Qsbr> qsbr;
   std::unique_ptr<publish::Publisher<flow::PoolState>> pool_states;
+  // The rule set the workers scan with, published in the same domain: build publishes
+  // `ruleset` (below); publish_ruleset replaces it while they run. Null without a rule set.
+  // Declared before the workers, whose scan contexts pin its versions, so it outlives them.
+  std::unique_ptr<scan::ScanContext::Source> rules;
   worker::WorkerStats* stats = nullptr;
   std::vector<std::unique_ptr<worker::Worker>> workers;
   // Per worker (with inspection): its pipeline's counter groups (inspect, smtp, tcp, and
@@ -63,6 +67,12 @@ struct Gateway {
 // released enough older versions. Control thread.
 bool publish_pool_states(Gateway& g,
                          const std::vector<std::pair<uint32_t, flow::AddressState>>& states);
+
+// Publishes `next` (compiled with a scratch per worker) to the running workers: each message
+// already in flight finishes with the rule set it began with, every later one uses `next`; the
+// old set is freed once no message uses it. False when the gateway was built without a rule
+// set, or the workers have not released enough older versions yet. Control thread.
+bool publish_ruleset(Gateway& g, std::shared_ptr<const scan::Ruleset> next);
 
 // Pops every worker's queued events and counts them by kind (events_drained). The control
 // plane will consume them; until then they must not fill the queues. Main lcore only.

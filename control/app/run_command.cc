@@ -32,22 +32,21 @@ namespace smtpgw::app {
 namespace {
 
 std::atomic<bool> g_stop{false};  // relaxed: a flag, no data published through it
+std::atomic<bool> g_reload{false};  // SIGHUP: recompile rules.dir and publish it
 
 void on_signal(int) { g_stop.store(true, std::memory_order_relaxed); }
+void on_hup(int) { g_reload.store(true, std::memory_order_relaxed); }
 
 int launch_worker(void* arg) {
   static_cast<worker::Worker*>(arg)->run(g_stop);
   return 0;
 }
 
-// Compiles rules.dir (or the shipped set) with a scratch per worker into g.ruleset. Prints every
-// error (or, lenient, every skipped rule) as `smtpgw rules check` does; false: do not start.
-bool load_rules(Gateway& g, const std::string& config_path) {
+// Compiles rules.dir (or the shipped set) with a scratch per worker. Prints every error (or,
+// lenient, every skipped rule) as `smtpgw rules check` does; null when it does not compile.
+std::shared_ptr<const scan::Ruleset> compile_rules(const Gateway& g,
+                                                   const std::string& config_path) {
   const config::RulesConfig& rc = g.cfg.rules;
-  if (!rc.enabled) {
-    std::printf("smtpgw: rules: disabled (rules.enabled: false): messages are not scanned\n");
-    return true;
-  }
   std::filesystem::path dir = rc.dir.empty() ? std::filesystem::path(SMTPGW_SHIPPED_RULES)
                                              : std::filesystem::path(rc.dir);
   if (dir.is_relative() && !rc.dir.empty()) {
@@ -60,14 +59,50 @@ bool load_rules(Gateway& g, const std::string& config_path) {
   if (!rules::report(r, opts.mode, stderr)) {
     std::fprintf(stderr,
                  "smtpgw: rules.dir: %s does not compile (%u errors above; rules.lenient: true "
-                 "skips bad rules); not starting\n",
+                 "skips bad rules)\n",
                  dir.c_str(), r.fatal_errors);
-    return false;
+    return nullptr;
   }
   std::printf("smtpgw: rules: %u rules from %s (%u skipped)\n", r.compiled_rules, dir.c_str(),
               r.skipped_rules);
-  g.ruleset = std::move(r.ruleset);
+  return std::move(r.ruleset);
+}
+
+// The rule set at start into g.ruleset; false: do not start.
+bool load_rules(Gateway& g, const std::string& config_path) {
+  if (!g.cfg.rules.enabled) {
+    std::printf("smtpgw: rules: disabled (rules.enabled: false): messages are not scanned\n");
+    return true;
+  }
+  g.ruleset = compile_rules(g, config_path);
+  if (!g.ruleset) {
+    std::fprintf(stderr, "smtpgw: not starting\n");
+    return false;
+  }
   return true;
+}
+
+// SIGHUP: rules.dir compiled again and published to the running workers; on any error the rule
+// set in use stays. The config file itself is not read again.
+void reload_rules(Gateway& g, const std::string& config_path) {
+  if (!g.rules) {
+    std::printf("smtpgw: rules: reload asked, but the gateway runs without a rule set "
+                "(rules.enabled: false); nothing to reload\n");
+    return;
+  }
+  std::shared_ptr<const scan::Ruleset> next = compile_rules(g, config_path);
+  if (!next) {
+    std::fprintf(stderr, "smtpgw: rules: reload failed; the rule set in use stays\n");
+    return;
+  }
+  if (!publish_ruleset(g, next)) {
+    std::fprintf(stderr, "smtpgw: rules: reload refused: too many older rule sets still in use "
+                         "by messages in flight; the rule set in use stays\n");
+    return;
+  }
+  g.ruleset = std::move(next);
+  std::printf("smtpgw: rules: reloaded; new messages are scanned with it, messages in flight "
+              "finish with the rule set they began with\n");
 }
 
 }  // namespace
@@ -139,13 +174,24 @@ int run_main(int argc, char** argv) {
         rte_eal_remote_launch(launch_worker, g.workers[w++].get(), lcore);
       }
     }
-    std::printf("smtpgw: running with %zu worker(s); SIGINT or SIGTERM stops\n", g.workers.size());
+    std::signal(SIGHUP, on_hup);
+    std::printf("smtpgw: running with %zu worker(s); SIGINT or SIGTERM stops, SIGHUP reloads "
+                "rules.dir\n",
+                g.workers.size());
     std::fflush(stdout);
     const uint32_t interval = g.cfg.telemetry.stats_interval_s;
     uint64_t ticks = 0;
     while (!g_stop.load(std::memory_order_relaxed)) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       drain_events(g);
+      if (g_reload.exchange(false, std::memory_order_relaxed)) {
+        reload_rules(g, config_path);
+        std::fflush(stdout);
+      }
+      if (g.rules) {
+        g.rules->reclaim();  // old rule sets whose last message ended
+      }
+      g.pool_states->reclaim();
       if (interval != 0 && ++ticks % (interval * 10) == 0) {
         std::printf("smtpgw: counters\n%s",
                     worker::format_report(g.stats, static_cast<uint16_t>(g.workers.size())).c_str());

@@ -76,7 +76,8 @@ void Flow::give_back(Message* m) {
     if (m->scan->in_message()) {
       m->scan->abort_message();
     }
-    m->scan->release();  // a published rule set is no longer pinned by this message
+    // The context keeps its rule set and streams for its next message (Inspector::refresh_rules
+    // moves idle ones to a newly published version).
     in_.scans_.give(m->scan);
     m->scan = nullptr;
   }

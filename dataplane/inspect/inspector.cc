@@ -58,6 +58,36 @@ Inspector::Inspector(const Config& config, Decisions& decisions, tcp::OwnerOps o
 
 Inspector::~Inspector() = default;
 
+void Inspector::refresh_rules(uint32_t budget) {
+  const scan::ScanContext::Source* src = config_.rules_source;
+  if (src == nullptr) {
+    return;
+  }
+  if (src->read() != rules_seen_.get()) {
+    rules_seen_ = src->pin();
+    rules_moving_ = true;
+  }
+  if (!rules_moving_) {
+    return;
+  }
+  uint32_t moved = 0;
+  scans_.for_each_free([&](scan::ScanContext& s) {
+    if (moved < budget && !s.current()) {
+      s.release();
+      s.open_streams();
+      ++moved;
+    }
+  });
+  // Keep going while any context, idle or lent, still holds an older version.
+  rules_moving_ = !rules_current();
+}
+
+bool Inspector::rules_current() const {
+  bool all = true;
+  scans_.for_each([&](const scan::ScanContext& s) { all = all && s.current(); });
+  return all;
+}
+
 void Inspector::register_counters(stats::Registry& r) const {
   r.add({"inspect", counters_.data(), kCounterCount,
          [](size_t i) { return counter_name(static_cast<Counter>(i)); }});

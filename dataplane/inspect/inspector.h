@@ -303,6 +303,15 @@ class Inspector {
     reasm_.allow_release(f.tcp, tcp::Direction::kClientToServer, f.session_.release_limit());
     return o;
   }
+  // With a published rule set (Config::rules_source): moves idle scan contexts to the version
+  // published now — closing their old streams, opening new ones, at most `budget` contexts a
+  // call — so that an old version is freed once the messages in flight on it have ended, and
+  // the packet path does not open streams. The driver calls it between bursts (a worker: every
+  // poll loop). Cost: one load and compare while nothing new was published.
+  void refresh_rules(uint32_t budget = 32);
+  // Whether every scan context holds the published version (tests). O(contexts).
+  bool rules_current() const;
+
   // Ends the flow: its open transactions end (reported as aborted or as their replies decided),
   // and everything it holds goes back (reassembly slots and their owners, decoder, scan
   // contexts, message states). Idempotent. The driver may then destroy the Flow.
@@ -348,6 +357,10 @@ class Inspector {
   Pool<mime::Decoder> decoders_;
   Pool<scan::ScanContext> scans_;
   Pool<Message> messages_;
+  // The published version the contexts are being moved to (pinned, so its address is not
+  // reused while compared), and whether some context may still hold an older one.
+  scan::ScanContext::Source::Pin rules_seen_;
+  bool rules_moving_ = false;
   std::array<uint64_t, kCounterCount> counters_{};
 };
 

@@ -73,6 +73,14 @@ class Pool {
       fn(*t);
     }
   }
+  // Visits the objects not lent now (their owner may change them: nobody else holds them).
+  // O(free).
+  template <class Fn>
+  void for_each_free(Fn&& fn) {
+    for (T* t : free_) {
+      fn(*t);
+    }
+  }
 
  private:
   void grow() {

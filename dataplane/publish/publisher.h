@@ -38,8 +38,10 @@ enum class PublishOutcome : uint8_t {
 template <class T>
 class Publisher {
   struct Node {
-    explicit Node(std::unique_ptr<T> v) : value(std::move(v)) {}
-    std::unique_ptr<T> value;
+    explicit Node(std::shared_ptr<const T> v) : value(std::move(v)) {}
+    // Shared so that the writer may keep using what it published (the gateway keeps its start
+    // rule set for tests and reports); the Node's reference goes at reclamation.
+    std::shared_ptr<const T> value;
     // Readers pin/unpin; the writer frees only at zero after the grace period.
     std::atomic<uint64_t> pins{0};
     uint64_t retire_token = 0;  // writer-only
@@ -82,7 +84,8 @@ class Publisher {
   };
 
   // max_retired bounds the versions waiting for readers; publish() refuses beyond it.
-  explicit Publisher(Qsbr& qsbr, std::unique_ptr<T> initial = nullptr, size_t max_retired = 64)
+  explicit Publisher(Qsbr& qsbr, std::shared_ptr<const T> initial = nullptr,
+                     size_t max_retired = 64)
       : qsbr_(qsbr), max_retired_(max_retired) {
     if (initial) {
       current_.store(new Node(std::move(initial)), std::memory_order_relaxed);
@@ -120,7 +123,7 @@ class Publisher {
 
   // Writer (any control thread; serialized by an internal mutex). Swaps the pointer, retires
   // the old version and reclaims what it can. Cost: O(retired × kMaxReaders).
-  PublishOutcome publish(std::unique_ptr<T> next) {
+  PublishOutcome publish(std::shared_ptr<const T> next) {
     if (!next) {
       return PublishOutcome::kNull;
     }

@@ -152,17 +152,29 @@ void ScanContext::scan_block(const Database& db, std::string_view data) {
 }
 
 void ScanContext::open_streams() {
-  if (fixed_ == nullptr) {
+  if (in_message_) {
+    return;  // a message's version stays until its end
+  }
+  if (source_ != nullptr && !current()) {
+    // As begin_message: the new pin before the old one goes, streams of another version closed.
+    Source::Pin pin = source_->pin();
+    if (pin.get() != streams_of_) {
+      drop_streams();
+    }
+    pin_ = std::move(pin);
+    active_ = pin_.get();
+  }
+  if (active_ == nullptr || worker_ >= active_->worker_count()) {
     return;
   }
   for (int i = 0; i < kStreamClassCount; ++i) {
-    const Database& db = fixed_->stream(static_cast<StreamClass>(i));
+    const Database& db = active_->stream(static_cast<StreamClass>(i));
     if (db && streams_[i] == nullptr) {
       if (hs_open_stream(db.get(), 0, &streams_[i]) != HS_SUCCESS) {
         streams_[i] = nullptr;  // opened at first use instead (and counted if it fails then)
         continue;
       }
-      streams_of_ = fixed_;
+      streams_of_ = active_;
     }
   }
 }

@@ -16,7 +16,9 @@
 // allocates a stream's state (hs_open_stream) the first time the context needs that stream
 // class; at the end of each message the stream is reset (hs_reset_stream), not freed, so a
 // context that scans message after message with one ruleset allocates nothing. The streams are
-// freed when the ruleset changes, by release(), and by the destructor.
+// freed when the ruleset changes, by release(), and by the destructor. A publisher-fed context
+// keeps its version pinned between messages (so it keeps its streams); its owner moves an idle
+// one to a newer version with release() and open_streams() (inspect::Inspector::refresh_rules).
 // Threads: one context is used by one thread (a worker, or the offline analyzer); many
 // contexts of one worker share that worker's scratch (sequential use only).
 #pragma once
@@ -93,11 +95,16 @@ class ScanContext final : public FieldSink {
   // Drops the pin on the last message's ruleset (a publisher-fed context should call this
   // once the verdict was consumed, so an idle flow does not hold an old version).
   void release();
-  // Opens now the stream of every stream database of a fixed rule set, which otherwise opens
-  // at the first message that needs it (hs_open_stream allocates: a worker calls this at start,
-  // so the packet path does not). A publisher-fed context opens its streams at first use after
-  // each publication, as before. Cost: one allocation per stream database. Thread: the owner's.
+  // Opens now the stream of every stream database of the rule set — the fixed one, or the
+  // version the publisher has now, which it pins — which otherwise open at the first message
+  // that needs them (hs_open_stream allocates: a worker calls this at start and when it moves
+  // idle contexts to a new version, so the packet path does not). Cost: one allocation per
+  // stream database. Thread: the owner's (a registered reader of the publisher's Qsbr, or any
+  // thread while nothing is published).
   void open_streams();
+  // Whether the context holds the version its source publishes now (always, for a fixed rule
+  // set). Cost: one load.
+  bool current() const { return source_ == nullptr || active_ == source_->read(); }
   bool in_message() const { return in_message_; }
 
   uint64_t event_count(ScanEvent e) const { return events_[static_cast<int>(e)]; }

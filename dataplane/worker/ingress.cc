@@ -65,6 +65,9 @@ uint32_t Worker::poll_once(uint64_t now) {
     stats_->set_bindings(nat_.size());
     next_expire_ = now + cfg_.expire_sweep / 1000;
   }
+  if (inspector_ != nullptr) {
+    inspector_->refresh_rules();  // a newly published rule set: idle scan contexts move to it
+  }
   flush_tx();
   return received;
 }

@@ -205,6 +205,55 @@ TEST(InspectorTest, RegistryNamesEveryCounterOfThePipeline) {
   EXPECT_EQ(named, kCounterCount + smtp::kCounterCount + tcp::kCounterCount);
 }
 
+// A rule set published while messages are in flight: the message that began before it keeps
+// its version to its verdict, every later one uses the new one; refresh_rules moves the idle
+// scan contexts over (streams opened outside the packet path) and the old version is freed
+// once no message uses it.
+TEST(InspectorTest, PublishedRuleSetReplacesTheOldOneBetweenMessages) {
+  publish::Qsbr qsbr;  // no registered reader: nothing holds a version but the pins
+  auto compile = [](const std::string& text) {
+    rules::CompileResult r = rules::compile_sources({rules::Source{"t.cf", text}}, {});
+    EXPECT_TRUE(r.ruleset) << (r.errors.empty() ? "" : r.errors[0].to_string());
+    return std::shared_ptr<const scan::Ruleset>(std::move(r.ruleset));
+  };
+  std::shared_ptr<const scan::Ruleset> v1 = compile("body OLD /XYZZY-OLD/\nscore OLD 1000\n");
+  std::weak_ptr<const scan::Ruleset> v1_alive = v1;
+  scan::ScanContext::Source source(qsbr, std::move(v1));
+  Scripted d;
+  Config cfg = config_with(kAllHolds);
+  cfg.rules_source = &source;
+  cfg.reserve_scans = cfg.max_scans = 4;
+  cfg.prefault = true;  // the contexts open their streams for v1 at start
+  Inspector in(cfg, d, {});
+  Conn a(in, 1), b(in, 2);
+  to_data(a);  // a's message began with v1
+  ASSERT_EQ(source.publish(compile("body NEW /XYZZY-NEW/\nscore NEW 1000\n")),
+            publish::PublishOutcome::kPublished);
+  in.refresh_rules();
+  EXPECT_FALSE(in.rules_current()) << "a's context keeps v1 to its verdict";
+  a.client("Subject: a\r\n\r\nXYZZY-OLD\r\n.\r\n");
+  a.server("250 queued\r\n");
+  to_data(b);
+  b.client("Subject: b\r\n\r\nXYZZY-NEW\r\n.\r\n");
+  b.server("250 queued\r\n");
+  ASSERT_EQ(d.records.size(), 2u);
+  EXPECT_TRUE(d.records[0].spam) << "a was scanned with v1 (OLD)";
+  EXPECT_TRUE(d.records[1].spam) << "b was scanned with v2 (NEW)";
+  in.refresh_rules();
+  EXPECT_TRUE(in.rules_current());
+  source.reclaim();
+  EXPECT_EQ(source.retired_count(), 0u);
+  EXPECT_TRUE(v1_alive.expired()) << "v1 freed once no context holds it";
+  // A message with only OLD's pattern is ham under v2.
+  Conn c(in, 3);
+  to_data(c);
+  c.client("Subject: c\r\n\r\nXYZZY-OLD\r\n.\r\n");
+  c.server("250 queued\r\n");
+  ASSERT_EQ(d.records.size(), 3u);
+  EXPECT_TRUE(d.records[2].has_verdict);
+  EXPECT_FALSE(d.records[2].spam);
+}
+
 TEST(InspectorTest, NoDecoderFailsClosedAtTheEndOfData) {
   Scripted d;
   Config cfg = config_with(kAllHolds);
