@@ -24,6 +24,8 @@
 //        gateway_bench syn FLOWS                               → one JSON object
 //   syn: new connections per second: FLOWS SYNs from distinct (host, port), each making a NAT
 //   binding and an inspection flow, timed through the same path.
+// GATEWAY_BENCH_MARK=1 prints "timed section starts" on stderr first, for `perf record -p` of
+// the timed section alone (how the packet path's allocations were found).
 #include <hs/hs.h>
 #include <pcap/pcap.h>
 #include <rte_cycles.h>
