@@ -88,6 +88,9 @@ class NatTable {
 
   // The binding for a packet from inside, or nullptr. O(1) expected.
   Binding* lookup_inside(const FlowKey& k);
+  const Binding* lookup_inside(const FlowKey& k) const {
+    return const_cast<NatTable*>(this)->lookup_inside(k);
+  }
   // The binding a reply (from remote_ip:remote_port to egress_ip:nat_port) belongs to, or nullptr.
   Binding* lookup_outside(uint32_t remote_ip, uint16_t remote_port, uint32_t egress_ip,
                           uint16_t nat_port, uint8_t proto);
@@ -97,6 +100,8 @@ class NatTable {
                       Binding** out);
 
   // Advances the TCP state for a segment with `flags` seen in one direction.
+  // For a binding nobody inspects; an inspected one takes its state from the inspection's TCP
+  // state (the worker's inspect.cc), which accepts an RST only inside the window.
   static void track_tcp(Binding* b, uint8_t tcp_flags, bool from_inside, uint64_t now);
 
   // Frees the binding and its port.

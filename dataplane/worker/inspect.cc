@@ -18,6 +18,21 @@ namespace {
 void mbuf_retain(void*, void* owner) { rte_mbuf_refcnt_update(static_cast<rte_mbuf*>(owner), 1); }
 void mbuf_release(void*, void* owner) { rte_pktmbuf_free(static_cast<rte_mbuf*>(owner)); }
 
+// One TCP state machine per connection: an inspected binding's state (which only picks its idle
+// timeout) is read from the reassembler's, which accepts a RST or SYN only where it fits the
+// window, so a blind RST from outside cannot shorten a live connection's binding to 10 s.
+flow::State binding_state(const tcp::FlowState& t) {
+  const uint8_t c = t.of(tcp::Direction::kClientToServer).flags;
+  const uint8_t s = t.of(tcp::Direction::kServerToClient).flags;
+  if (t.closed != 0 || ((c & tcp::kDirFinSeen) != 0 && (s & tcp::kDirFinSeen) != 0)) {
+    return flow::State::kClosed;
+  }
+  if (((c | s) & tcp::kDirFinSeen) != 0) {
+    return flow::State::kClosing;
+  }
+  return (s & tcp::kDirIsnKnown) != 0 ? flow::State::kEstablished : flow::State::kSynSent;
+}
+
 }  // namespace
 
 smtp::Endpoint endpoint_v4(uint32_t ip, uint16_t port) {
@@ -78,6 +93,9 @@ bool Worker::inspect_segment(rte_mbuf*& m, flow::Binding* b, const packet::Parse
     return true;  // the binding's SYN was never seen by this worker's inspection
   }
   if (b->answered) [[unlikely]] {
+    // The inspection no longer follows this connection: the binding's own tracking does, for
+    // its last FIN and ACK.
+    flow::NatTable::track_tcp(b, p.tcp_flags, client, now);
     // The gateway answered this connection itself: the server was reset, and the sequence
     // space toward the client now holds the gateway's reply, so nothing more passes. The
     // gateway closes the client's side as the server would have: its FIN is acknowledged,
@@ -109,6 +127,7 @@ bool Worker::inspect_segment(rte_mbuf*& m, flow::Binding* b, const packet::Parse
   inspect::Flow& f = *flow_of(b);
   const uint32_t evasions = f.tcp.evasions;
   const tcp::SegmentOutcome outcome = inspector_->on_segment(f, d, s);
+  b->state = binding_state(f.tcp);
   bool pass = true;
   if (outcome == tcp::SegmentOutcome::kDropPoolExhausted ||
       outcome == tcp::SegmentOutcome::kDropFlowLimit) [[unlikely]] {

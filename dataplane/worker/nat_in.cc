@@ -74,8 +74,9 @@ void Worker::from_outside(rte_mbuf* m, uint16_t port, const packet::ParsedPacket
     return drop(m, Counter::nat_no_binding_in);
   }
   if (p.l4_proto == kProtoTcp) {
-    flow::NatTable::track_tcp(b, p.tcp_flags, false, now);
-    if (b->inspected && !inspect_segment(m, b, p, tcp::Direction::kServerToClient, now)) {
+    if (!b->inspected) {
+      flow::NatTable::track_tcp(b, p.tcp_flags, false, now);
+    } else if (b->last_seen = now; !inspect_segment(m, b, p, tcp::Direction::kServerToClient, now)) {
       return;
     }
   } else {

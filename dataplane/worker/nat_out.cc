@@ -146,10 +146,10 @@ flow::Binding* Worker::snat(rte_mbuf* m, uint16_t port, const packet::ParsedPack
         return nullptr;
     }
   }
-  if (p.l4_proto == kProtoTcp) {
+  if (p.l4_proto == kProtoTcp && !b->inspected) {
     flow::NatTable::track_tcp(b, p.tcp_flags, true, now);
   } else {
-    b->last_seen = now;
+    b->last_seen = now;  // an inspected binding's state follows its inspection (inspect.cc)
   }
   rewrite_source(rte_pktmbuf_mtod(m, uint8_t*), p, b->egress_ip, b->nat_port);
   stats_->add(Counter::nat_translated_out);

@@ -372,8 +372,9 @@ class Wire {
   }
   // A server segment at `rel_seq` (1 is the first byte after its SYN): a retransmission, or
   // bytes past a gap; the next server() still sends from where the stream had got to.
-  void server_at(uint32_t rel_seq, const std::string& payload, uint32_t ack_rel) {
-    send(false, 5000 + rel_seq, 1000 + ack_rel, kTcpAck | kTcpPsh, payload);
+  void server_at(uint32_t rel_seq, const std::string& payload, uint32_t ack_rel,
+                 uint8_t flags = kTcpAck | kTcpPsh) {
+    send(false, 5000 + rel_seq, 1000 + ack_rel, flags, payload);
   }
   struct Out {
     uint32_t rel_seq;
@@ -580,6 +581,34 @@ TEST_F(InspectDrivers, OutOfOrderSegmentsPastTheReassemblyBoundAreDroppedUntilRe
   g.workers[0]->close_inspection();
   EXPECT_EQ(in.reassembler().free_slots(), 16u);
   EXPECT_EQ(rte_mempool_in_use_count(g.pool), in_use_at_start) << "mbufs kept";
+  app::teardown(g);
+}
+
+// One TCP state machine per connection: an inspected binding's state (its idle timeout) follows
+// the reassembler's, so a blind RST from outside (outside the window) does not close it, and an
+// in-window RST, or FIN both ways, does.
+TEST_F(InspectDrivers, BindingStateFollowsTheInspectionsTcpState) {
+  Recorder recorder;
+  app::Gateway g;
+  build(g, &recorder, nullptr);
+  if (HasFatalFailure()) {
+    return;
+  }
+  Wire wire(g);
+  const flow::FlowKey key{kClient, kServer, 40000, 25, kProtoTcp};
+  auto state = [&] { return g.workers[0]->nat().lookup_inside(key)->state; };
+  wire.client(0, kTcpSyn);
+  ASSERT_NE(g.workers[0]->nat().lookup_inside(key), nullptr);
+  EXPECT_EQ(state(), flow::State::kSynSent);
+  wire.server(kTcpSyn | kTcpAck, "", 1);
+  wire.client(1, kTcpAck);
+  EXPECT_EQ(state(), flow::State::kEstablished);
+  wire.server_at(1'000'000, "", 1, kTcpRst | kTcpAck);  // far outside the window
+  EXPECT_EQ(state(), flow::State::kEstablished) << "a blind RST must not close the binding";
+  wire.client(1, kTcpAck | kTcpFin);
+  EXPECT_EQ(state(), flow::State::kClosing);
+  wire.server_at(1, "", 2, kTcpRst | kTcpAck);  // at the expected sequence number
+  EXPECT_EQ(state(), flow::State::kClosed);
   app::teardown(g);
 }
 
