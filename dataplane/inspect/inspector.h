@@ -34,10 +34,10 @@
 #include "contract/fields.h"
 #include "dataplane/count/accountant.h"
 #include "dataplane/inspect/pool.h"
-#include "dataplane/stats/registry.h"
 #include "dataplane/mime/decoder.h"
 #include "dataplane/scan/scan_context.h"
 #include "dataplane/smtp/session.h"
+#include "dataplane/stats/registry.h"
 #include "dataplane/tcp/reassembler.h"
 
 namespace smtpgw::inspect {

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "dataplane/packet/parse.h"
+#include "dataplane/stats/registry.h"
 
 namespace smtpgw::worker {
 
@@ -82,19 +83,13 @@ struct alignas(64) WorkerStats {
   uint64_t bindings = 0;  // current SNAT bindings (gauge)
 
   // Writer (the worker's thread).
-  void add(Counter c, uint64_t n = 1) { bump(counters[static_cast<int>(c)], n); }
-  void add_parse(int result) { bump(parse[result], 1); }
+  void add(Counter c, uint64_t n = 1) { stats::add(counters[static_cast<int>(c)], n); }
+  void add_parse(int result) { stats::add(parse[result]); }
   void set_bindings(uint64_t n) { __atomic_store_n(&bindings, n, __ATOMIC_RELAXED); }
   // Any thread.
-  uint64_t get(Counter c) const { return load(counters[static_cast<int>(c)]); }
-  uint64_t get_parse(int result) const { return load(parse[result]); }
-  uint64_t get_bindings() const { return load(bindings); }
-
- private:
-  static void bump(uint64_t& v, uint64_t n) {
-    __atomic_store_n(&v, __atomic_load_n(&v, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
-  }
-  static uint64_t load(const uint64_t& v) { return __atomic_load_n(&v, __ATOMIC_RELAXED); }
+  uint64_t get(Counter c) const { return stats::load(counters[static_cast<int>(c)]); }
+  uint64_t get_parse(int result) const { return stats::load(parse[result]); }
+  uint64_t get_bindings() const { return stats::load(bindings); }
 };
 
 const char* counter_name(Counter c);
