@@ -22,6 +22,7 @@ enum class LimitAction : uint8_t {
 struct Limit {
   uint32_t max = 0;
   LimitAction action = LimitAction::kAlert;
+  bool operator==(const Limit&) const = default;
 };
 
 inline constexpr uint32_t kLimitCeiling = 10'000;
@@ -33,12 +34,14 @@ struct SenderLimits {
   Limit external_recipients_per_hour{500, LimitAction::kBlockUserForToday};
   Limit internal_recipients_per_hour{1'000, LimitAction::kBlockUserForToday};
   Limit recipients_per_day{10'000, LimitAction::kBlockUserForToday};
+  bool operator==(const SenderLimits&) const = default;
 };
 
 // Limits per inside host (IPv4/IPv6 address).
 struct HostLimits {
   Limit messages_per_minute{120, LimitAction::kThrottle};
   Limit recipients_per_hour{5'000, LimitAction::kAlert};
+  bool operator==(const HostLimits&) const = default;
 };
 
 // Limits per organisation (sender domain, or an operator mapping of inside prefixes).
@@ -47,6 +50,7 @@ struct HostLimits {
 struct OrgLimits {
   Limit recipients_per_day{0, LimitAction::kAlert};
   uint32_t org_recipients_per_day_factor = 10;
+  bool operator==(const OrgLimits&) const = default;
 };
 
 struct SpamPolicy {
@@ -54,12 +58,14 @@ struct SpamPolicy {
   uint32_t window_seconds = 3'600;        // one of 60, 3600, 86400 (the counter windows)
   LimitAction action = LimitAction::kBlockUser;
   uint32_t steer_ttl_seconds = 3'600;     // any spam verdict steers host+sender to high_risk
+  bool operator==(const SpamPolicy&) const = default;
 };
 
 // An inside prefix that belongs to a named organisation.
 struct OrgPrefix {
   std::string prefix;  // "10.1.0.0/16" or "2001:db8::/32", as configured
   std::string org;
+  bool operator==(const OrgPrefix&) const = default;
 };
 
 // What the gateway does with STARTTLS (config `inspection.starttls`).
@@ -72,6 +78,7 @@ enum class Starttls : uint8_t {
 struct StarttlsPrefix {
   std::string prefix;  // as configured
   Starttls starttls = Starttls::kInspect;
+  bool operator==(const StarttlsPrefix&) const = default;
 };
 
 struct Policy {
@@ -87,6 +94,15 @@ struct Policy {
   Starttls starttls = Starttls::kInspect;
   std::vector<StarttlsPrefix> starttls_prefixes;
   uint32_t sender_table_capacity = 65'536;   // entries in the shared sender table
+
+  // The same limits, thresholds and prefixes (the version aside): a reload that changes
+  // nothing publishes nothing.
+  bool same_rules(const Policy& o) const {
+    Policy a = *this;
+    a.version = o.version;
+    return a == o;
+  }
+  bool operator==(const Policy&) const = default;
 };
 
 }  // namespace smtpgw::policy

@@ -71,8 +71,8 @@ smtp::Endpoint endpoint(const Address& a, uint16_t port) {
 // the packet being handled), one event queue drained after every record.
 struct Enforcement {
   explicit Enforcement(const Options& o, enforce::RecordSink& sink)
-      : policy(*o.policy),
-        table(table_options(policy, &now_ns)),
+      : policy(qsbr, std::make_shared<const enforce::CompiledPolicy>(*o.policy)),
+        table(table_options(*o.policy, &now_ns)),
         accountant(table),
         events(kEventQueueCapacity),
         enforcer(accountant, policy, events, enforce::Options{o.high_risk_pool}, &sink) {}
@@ -92,7 +92,8 @@ struct Enforcement {
   }
 
   uint64_t now_ns = 0;
-  policy::Policy policy;
+  publish::Qsbr qsbr;  // no reader: analyze publishes one policy, read by its only thread
+  enforce::PolicySource policy;
   count::SenderTable table;
   count::Accountant accountant;
   count::EventQueue events;

@@ -81,11 +81,15 @@ void build_enforcement(Gateway& g, uint16_t nworkers) {
   so.clock = count::Clock{tsc_unix_ns, g.clock.get()};
   g.senders = std::make_unique<count::SenderTable>(so);
   g.accountant = std::make_unique<count::Accountant>(*g.senders);
+  policy::Policy first = cfg.limits;
+  first.version = 1;
+  g.policy = std::make_unique<enforce::PolicySource>(
+      *g.qsbr, std::make_shared<const enforce::CompiledPolicy>(std::move(first)));
   enforce::Options eo;
   eo.high_risk_pool = !cfg.pools.high_risk.empty();
   for (uint16_t w = 0; w < nworkers; ++w) {
     g.events.push_back(std::make_unique<count::EventQueue>(kEventQueueCapacity, w));
-    g.enforcers.push_back(std::make_unique<enforce::Enforcer>(*g.accountant, cfg.limits,
+    g.enforcers.push_back(std::make_unique<enforce::Enforcer>(*g.accountant, *g.policy,
                                                               *g.events.back(), eo, g.records));
   }
 }
@@ -289,6 +293,15 @@ bool publish_pool_states(Gateway& g,
 bool publish_ruleset(Gateway& g, std::shared_ptr<const scan::Ruleset> next) {
   return g.rules != nullptr &&
          g.rules->publish(std::move(next)) == publish::PublishOutcome::kPublished;
+}
+
+bool publish_policy(Gateway& g, policy::Policy next) {
+  if (g.policy == nullptr) {
+    return false;
+  }
+  next.version = g.policy->read()->policy().version + 1;  // this thread is the only writer
+  return g.policy->publish(std::make_shared<const enforce::CompiledPolicy>(std::move(next))) ==
+         publish::PublishOutcome::kPublished;
 }
 
 void teardown(Gateway& g) {

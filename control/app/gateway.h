@@ -54,6 +54,9 @@ struct Gateway {
   };
   enforce::RecordSink* records = nullptr;  // where the Enforcers pass each record (tests)
   std::unique_ptr<TscClock> clock;
+  // The policy the Enforcers read (cfg.limits at build; publish_policy replaces it), in the
+  // workers' Qsbr domain. Version 1 at build, one more at each publication.
+  std::unique_ptr<enforce::PolicySource> policy;
   std::unique_ptr<count::SenderTable> senders;
   std::unique_ptr<count::Accountant> accountant;
   std::vector<std::unique_ptr<count::EventQueue>> events;
@@ -73,6 +76,13 @@ bool publish_pool_states(Gateway& g,
 // old set is freed once no message uses it. False when the gateway was built without a rule
 // set, or the workers have not released enough older versions yet. Control thread.
 bool publish_ruleset(Gateway& g, std::shared_ptr<const scan::Ruleset> next);
+
+// Publishes `next` to the running Enforcers: every hold point from then on is decided by it (a
+// message in flight meets the new limits at its next command). Its version is set here (one more
+// than the active one). The sender table's capacity is fixed at build: a different
+// `sender_table_capacity` is ignored. False when the gateway was built without enforcement, or
+// the workers have not released enough older versions yet. Control thread.
+bool publish_policy(Gateway& g, policy::Policy next);
 
 // Pops every worker's queued events and counts them by kind (events_drained). The control
 // plane will consume them; until then they must not fill the queues. Main lcore only.

@@ -32,7 +32,7 @@ namespace smtpgw::app {
 namespace {
 
 std::atomic<bool> g_stop{false};  // relaxed: a flag, no data published through it
-std::atomic<bool> g_reload{false};  // SIGHUP: recompile rules.dir and publish it
+std::atomic<bool> g_reload{false};  // SIGHUP: read the config again, publish what may change
 
 void on_signal(int) { g_stop.store(true, std::memory_order_relaxed); }
 void on_hup(int) { g_reload.store(true, std::memory_order_relaxed); }
@@ -44,9 +44,9 @@ int launch_worker(void* arg) {
 
 // Compiles rules.dir (or the shipped set) with a scratch per worker. Prints every error (or,
 // lenient, every skipped rule) as `smtpgw rules check` does; null when it does not compile.
-std::shared_ptr<const scan::Ruleset> compile_rules(const Gateway& g,
+std::shared_ptr<const scan::Ruleset> compile_rules(const config::Config& cfg,
                                                    const std::string& config_path) {
-  const config::RulesConfig& rc = g.cfg.rules;
+  const config::RulesConfig& rc = cfg.rules;
   std::filesystem::path dir = rc.dir.empty() ? std::filesystem::path(SMTPGW_SHIPPED_RULES)
                                              : std::filesystem::path(rc.dir);
   if (dir.is_relative() && !rc.dir.empty()) {
@@ -54,7 +54,7 @@ std::shared_ptr<const scan::Ruleset> compile_rules(const Gateway& g,
   }
   rules::CompileOptions opts;
   opts.mode = rc.lenient ? rules::Mode::kLenient : rules::Mode::kStrict;
-  opts.worker_count = static_cast<unsigned>(g.cfg.worker_count());
+  opts.worker_count = static_cast<unsigned>(cfg.worker_count());
   rules::CompileResult r = rules::compile_directory(dir, opts);
   if (!rules::report(r, opts.mode, stderr)) {
     std::fprintf(stderr,
@@ -74,7 +74,7 @@ bool load_rules(Gateway& g, const std::string& config_path) {
     std::printf("smtpgw: rules: disabled (rules.enabled: false): messages are not scanned\n");
     return true;
   }
-  g.ruleset = compile_rules(g, config_path);
+  g.ruleset = compile_rules(g.cfg, config_path);
   if (!g.ruleset) {
     std::fprintf(stderr, "smtpgw: not starting\n");
     return false;
@@ -82,27 +82,62 @@ bool load_rules(Gateway& g, const std::string& config_path) {
   return true;
 }
 
-// SIGHUP: rules.dir compiled again and published to the running workers; on any error the rule
-// set in use stays. The config file itself is not read again.
-void reload_rules(Gateway& g, const std::string& config_path) {
-  if (!g.rules) {
-    std::printf("smtpgw: rules: reload asked, but the gateway runs without a rule set "
-                "(rules.enabled: false); nothing to reload\n");
+// SIGHUP: the config file read again. What may change while the gateway runs is published to
+// the workers: `limits` (with `inspection.starttls` and `starttls_prefixes`) as the next policy
+// version, and `rules` compiled again. Any other key takes effect at the next start. A config
+// that does not load, or rules that do not compile, change nothing: the policy and the rule
+// set in use stay.
+void reload(Gateway& g, const std::string& config_path) {
+  config::Result loaded = config::load_file(config_path);
+  if (!loaded) {
+    std::fprintf(stderr, "%s", loaded.error_text().c_str());
+    std::fprintf(stderr, "smtpgw: reload failed: %s rejected; the policy and the rule set in "
+                         "use stay\n", config_path.c_str());
     return;
   }
-  std::shared_ptr<const scan::Ruleset> next = compile_rules(g, config_path);
-  if (!next) {
-    std::fprintf(stderr, "smtpgw: rules: reload failed; the rule set in use stays\n");
-    return;
+  const config::Config& next = loaded.config();
+  std::shared_ptr<const scan::Ruleset> rules;
+  if (g.rules && next.rules.enabled) {
+    rules = compile_rules(next, config_path);
+    if (!rules) {
+      std::fprintf(stderr, "smtpgw: rules: reload failed; the policy and the rule set in use "
+                           "stay\n");
+      return;
+    }
+  } else if (next.rules.enabled != (g.rules != nullptr)) {
+    std::printf("smtpgw: rules.enabled changed: takes effect at the next start\n");
   }
-  if (!publish_ruleset(g, next)) {
-    std::fprintf(stderr, "smtpgw: rules: reload refused: too many older rule sets still in use "
-                         "by messages in flight; the rule set in use stays\n");
-    return;
+  if (g.policy) {
+    policy::Policy limits = next.limits;
+    if (limits.sender_table_capacity != g.cfg.limits.sender_table_capacity) {
+      std::printf("smtpgw: limits.sender_table_capacity changed: takes effect at the next "
+                  "start\n");
+      limits.sender_table_capacity = g.cfg.limits.sender_table_capacity;
+    }
+    if (g.policy->read()->policy().same_rules(limits)) {  // the only writer: read() is stable
+      std::printf("smtpgw: policy: unchanged (version %llu)\n",
+                  static_cast<unsigned long long>(g.policy->read()->policy().version));
+    } else if (publish_policy(g, limits)) {
+      g.cfg.limits = limits;
+      std::printf("smtpgw: policy: reloaded (version %llu); every hold point from now on is "
+                  "decided by it\n",
+                  static_cast<unsigned long long>(g.policy->read()->policy().version));
+    } else {
+      std::fprintf(stderr, "smtpgw: policy: reload refused: too many older versions still "
+                           "read by the workers; the policy in use stays\n");
+    }
   }
-  g.ruleset = std::move(next);
-  std::printf("smtpgw: rules: reloaded; new messages are scanned with it, messages in flight "
-              "finish with the rule set they began with\n");
+  if (rules) {
+    if (!publish_ruleset(g, rules)) {
+      std::fprintf(stderr, "smtpgw: rules: reload refused: too many older rule sets still in "
+                           "use by messages in flight; the rule set in use stays\n");
+      return;
+    }
+    g.ruleset = std::move(rules);
+    g.cfg.rules = next.rules;
+    std::printf("smtpgw: rules: reloaded; new messages are scanned with it, messages in flight "
+                "finish with the rule set they began with\n");
+  }
 }
 
 }  // namespace
@@ -176,7 +211,7 @@ int run_main(int argc, char** argv) {
     }
     std::signal(SIGHUP, on_hup);
     std::printf("smtpgw: running with %zu worker(s); SIGINT or SIGTERM stops, SIGHUP reloads "
-                "rules.dir\n",
+                "limits and rules\n",
                 g.workers.size());
     std::fflush(stdout);
     const uint32_t interval = g.cfg.telemetry.stats_interval_s;
@@ -185,13 +220,16 @@ int run_main(int argc, char** argv) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       drain_events(g);
       if (g_reload.exchange(false, std::memory_order_relaxed)) {
-        reload_rules(g, config_path);
+        reload(g, config_path);
         std::fflush(stdout);
       }
       if (g.rules) {
         g.rules->reclaim();  // old rule sets whose last message ended
       }
       g.pool_states->reclaim();
+      if (g.policy) {
+        g.policy->reclaim();
+      }
       if (interval != 0 && ++ticks % (interval * 10) == 0) {
         std::printf("smtpgw: counters\n%s",
                     worker::format_report(g.stats, static_cast<uint16_t>(g.workers.size())).c_str());

@@ -1,8 +1,5 @@
 #include "dataplane/enforce/enforcer.h"
 
-#include <arpa/inet.h>
-
-#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -35,19 +32,6 @@ count::KeyBytes host_key(const smtp::Endpoint& e) {
 
 namespace {
 
-bool prefix_match(const uint8_t* a, const uint8_t* p, unsigned len) {
-  const unsigned bytes = len / 8;
-  if (std::memcmp(a, p, bytes) != 0) {
-    return false;
-  }
-  const unsigned bits = len % 8;
-  if (bits == 0) {
-    return true;
-  }
-  const auto mask = static_cast<uint8_t>(0xff << (8 - bits));
-  return (a[bytes] & mask) == (p[bytes] & mask);
-}
-
 bool is_quota(events::LimitId id) {
   using events::LimitId;
   return id == LimitId::kSenderExternalRecipientsPerHour ||
@@ -58,62 +42,14 @@ bool is_quota(events::LimitId id) {
 
 }  // namespace
 
-bool Enforcer::Prefix::parse(const std::string& text) {
-  const size_t slash = text.find('/');
-  const std::string a = text.substr(0, slash);
-  v6 = a.find(':') != std::string::npos;
-  if (inet_pton(v6 ? AF_INET6 : AF_INET, a.c_str(), addr.data()) != 1) {
-    return false;
-  }
-  const unsigned max = v6 ? 128 : 32;
-  len = static_cast<uint8_t>(
-      slash == std::string::npos ? max : std::min<unsigned long>(std::stoul(text.substr(slash + 1)), max));
-  return true;
-}
-
-bool Enforcer::Prefix::contains(const smtp::Endpoint& e) const {
-  return e.v6 == v6 && prefix_match(e.addr.data(), addr.data(), len);
-}
-
-Enforcer::Enforcer(count::Accountant& accountant, const policy::Policy& policy,
+Enforcer::Enforcer(count::Accountant& accountant, const PolicySource& policy,
                    count::EventQueue& events, Options options, RecordSink* sink)
-    : accountant_(accountant), policy_(policy), events_(events), options_(options), sink_(sink) {
-  for (const policy::OrgPrefix& op : policy.org_prefixes) {
-    OrgPrefix o;
-    if (o.prefix.parse(op.prefix) && count::org_key(op.org, o.key) == count::KeyStatus::kOk) {
-      orgs_.push_back(o);
-    }
-  }
-  for (const policy::StarttlsPrefix& sp : policy.starttls_prefixes) {
-    TlsPrefix t;
-    t.inspect = sp.starttls == policy::Starttls::kInspect;
-    if (t.prefix.parse(sp.prefix)) {
-      tls_.push_back(t);
-    }
-  }
-  std::stable_sort(tls_.begin(), tls_.end(),
-                   [](const TlsPrefix& a, const TlsPrefix& b) { return a.prefix.len > b.prefix.len; });
-}
-
-const count::KeyBytes* Enforcer::org_of(const smtp::Endpoint& host) const {
-  for (const OrgPrefix& o : orgs_) {  // operators map a handful of prefixes
-    if (o.prefix.contains(host)) {
-      return &o.key;
-    }
-  }
-  return nullptr;
-}
+    : accountant_(accountant), policy_(policy), events_(events), options_(options), sink_(sink) {}
 
 bool Enforcer::inspect_starttls(const smtp::Endpoint& client) {
-  if (policy_.dry_run) {
-    return false;  // masking changes what the client sees: enforcement
-  }
-  for (const TlsPrefix& t : tls_) {  // a handful, longest first
-    if (t.prefix.contains(client)) {
-      return t.inspect;
-    }
-  }
-  return policy_.starttls == policy::Starttls::kInspect;
+  const CompiledPolicy& cp = now();
+  // dry_run: masking changes what the client sees, which is enforcement
+  return !cp.policy().dry_run && cp.inspect_starttls(client);
 }
 
 bool Enforcer::steered(const count::KeyBytes& key, uint32_t now_s) const {
@@ -127,7 +63,7 @@ bool Enforcer::steered(const count::KeyBytes& key, uint32_t now_s) const {
 }
 
 EgressPool Enforcer::pool_for(const smtp::Endpoint& client, const smtp::Endpoint& server) {
-  if (!options_.high_risk_pool || policy_.dry_run) {
+  if (!options_.high_risk_pool || now().policy().dry_run) {
     return EgressPool::kNormal;
   }
   const uint32_t now_s = accountant_.table().clock().now_s();
@@ -140,22 +76,23 @@ EgressPool Enforcer::pool_for(const smtp::Endpoint& client, const smtp::Endpoint
 }
 
 Decision Enforcer::on_hold(inspect::Flow& flow, const inspect::Hold& hold) {
+  const CompiledPolicy& cp = now();
   switch (hold.point.kind) {
     case smtp::HoldKind::kAuth:
-      return auth(flow);
+      return auth(cp.policy(), flow);
     case smtp::HoldKind::kMailFrom:
       if (hold.record != nullptr && hold.message != nullptr) {
-        return mail_from(flow, *hold.record, *hold.message);
+        return mail_from(cp, flow, *hold.record, *hold.message);
       }
       break;
     case smtp::HoldKind::kRcptTo:
       if (hold.record != nullptr && hold.message != nullptr && hold.message->accounted) {
-        return rcpt_to(*hold.record, *hold.message);
+        return rcpt_to(cp.policy(), *hold.record, *hold.message);
       }
       break;
     case smtp::HoldKind::kEndOfData:
       if (hold.record != nullptr && hold.message != nullptr && hold.message->accounted) {
-        return end_of_data(flow, *hold.record, *hold.message);
+        return end_of_data(cp.policy(), flow, *hold.record, *hold.message);
       }
       break;
     case smtp::HoldKind::kStarttls:
@@ -167,7 +104,7 @@ Decision Enforcer::on_hold(inspect::Flow& flow, const inspect::Hold& hold) {
 // The limits established firewalls put on SMTP (a command line, a path): a line past them is
 // an attack on a parser somewhere (the server's, a content filter's) more often than mail.
 Decision Enforcer::on_violation(inspect::Flow&, smtp::Counter violation, inspect::Message*) {
-  if (policy_.dry_run) {
+  if (now().policy().dry_run) {
     return {};
   }
   if (violation == smtp::Counter::kCommandOverLimit) {
@@ -183,11 +120,11 @@ Decision Enforcer::on_violation(inspect::Flow&, smtp::Counter violation, inspect
 
 // AUTH names the user before any MAIL FROM: a restricted user is refused at once (its MAIL FROM
 // would be refused anyway; this way it never reaches the server's authentication).
-Decision Enforcer::auth(inspect::Flow& flow) {
+Decision Enforcer::auth(const policy::Policy& p, inspect::Flow& flow) {
   smtp::Address user;  // canonical, as the session keeps it once the server accepts it
   smtp::canonicalise_user(flow.session().auth_pending_user(), user);
   count::KeyBytes k;
-  if (policy_.dry_run || user.len == 0 || count::user_key(user.view(), k) != count::KeyStatus::kOk) {
+  if (p.dry_run || user.len == 0 || count::user_key(user.view(), k) != count::KeyStatus::kOk) {
     return {};
   }
   count::SenderTable& t = accountant_.table();
@@ -202,8 +139,9 @@ Decision Enforcer::auth(inspect::Flow& flow) {
   return {};
 }
 
-Decision Enforcer::mail_from(inspect::Flow& flow, const smtp::MessageRecord& r,
-                             inspect::Message& m) {
+Decision Enforcer::mail_from(const CompiledPolicy& cp, inspect::Flow& flow,
+                             const smtp::MessageRecord& r, inspect::Message& m) {
+  const policy::Policy& p = cp.policy();
   count::MessageState& a = m.account;
   a = count::MessageState{};
   a.keys[count::kSlotHost] = host_key(r.client);
@@ -221,14 +159,14 @@ Decision Enforcer::mail_from(inspect::Flow& flow, const smtp::MessageRecord& r,
   if (!user.empty() && count::user_key(user, a.keys[count::kSlotUser]) != count::KeyStatus::kOk) {
     a.keys[count::kSlotUser] = {};
   }
-  if (const count::KeyBytes* org = org_of(r.client)) {
+  if (const count::KeyBytes* org = cp.org_of(r.client)) {
     a.keys[count::kSlotOrg] = *org;
   } else if (a.keys[count::kSlotSender].kind == events::KeyKind::kNone ||
              count::org_key_of_sender(from, a.keys[count::kSlotOrg]) != count::KeyStatus::kOk) {
     a.keys[count::kSlotOrg] = {};
   }
   a.flow_id = flow.id();
-  const count::Decision d = accountant_.begin_message(policy_, a, events_);
+  const count::Decision d = accountant_.begin_message(p, a, events_);
   m.accounted = true;
   for (count::FindOutcome o : a.find) {
     if (o == count::FindOutcome::kFull || o == count::FindOutcome::kContended) {
@@ -244,7 +182,7 @@ Decision Enforcer::mail_from(inspect::Flow& flow, const smtp::MessageRecord& r,
     return {Action::kThrottle, count::kReplyThrottle};
   }
   if (a.exempt == count::Exempt::kBounce && flow.pool() == EgressPool::kNormal &&
-      options_.high_risk_pool && !policy_.dry_run) {
+      options_.high_risk_pool && !p.dry_run) {
     // Only the pair moves: one bounce (to a destination that may be a spam trap or a dead
     // domain) must not move the host's whole traffic. Where the pair cannot be held (table
     // full), deferring would repeat at every retry: the bounce is released instead.
@@ -258,8 +196,8 @@ Decision Enforcer::mail_from(inspect::Flow& flow, const smtp::MessageRecord& r,
       count(Counter::kUntrackedKeys);
       return {};
     }
-    const uint32_t ttl = policy_.spam.steer_ttl_seconds != 0
-                             ? policy_.spam.steer_ttl_seconds
+    const uint32_t ttl = p.spam.steer_ttl_seconds != 0
+                             ? p.spam.steer_ttl_seconds
                              : policy::SpamPolicy{}.steer_ttl_seconds;
     count::SenderTable::steer(*e, t.clock().now_s() + ttl);
     count(Counter::kBounceDeferred);
@@ -268,7 +206,8 @@ Decision Enforcer::mail_from(inspect::Flow& flow, const smtp::MessageRecord& r,
   return {};
 }
 
-Decision Enforcer::rcpt_to(const smtp::MessageRecord& r, inspect::Message& m) {
+Decision Enforcer::rcpt_to(const policy::Policy& p, const smtp::MessageRecord& r,
+                           inspect::Message& m) {
   // The hold is for the recipient the session added last, unless it went past the session's
   // recipient bound (not kept: counted as external, the accountant still sees it).
   std::string_view recipient;
@@ -284,7 +223,7 @@ Decision Enforcer::rcpt_to(const smtp::MessageRecord& r, inspect::Message& m) {
       recipient = r.recipient_address(rcpts[i]);
     }
   }
-  const count::Decision d = accountant_.add_recipient(policy_, m.account, recipient, events_);
+  const count::Decision d = accountant_.add_recipient(p, m.account, recipient, events_);
   if (d.verdict == count::Verdict::kThrottle) {
     if (d.limit == events::LimitId::kSenderRecipientsPerMessage) {
       count(Counter::kTooManyRecipients);
@@ -305,9 +244,9 @@ Decision Enforcer::rcpt_to(const smtp::MessageRecord& r, inspect::Message& m) {
   return {};
 }
 
-Decision Enforcer::end_of_data(inspect::Flow& flow, const smtp::MessageRecord& r,
-                               inspect::Message& m) {
-  if (m.long_header_line && !policy_.dry_run) {
+Decision Enforcer::end_of_data(const policy::Policy& p, inspect::Flow& flow,
+                               const smtp::MessageRecord& r, inspect::Message& m) {
+  if (m.long_header_line && !p.dry_run) {
     count(Counter::kRefusedHeaderLine);
     return {Action::kRefuse, kReplyHeaderLineTooLong};
   }
@@ -317,12 +256,12 @@ Decision Enforcer::end_of_data(inspect::Flow& flow, const smtp::MessageRecord& r
   end.spam = v != nullptr && v->spam;
   end.auto_reply = m.auto_submitted;
   end.score_milli = v != nullptr ? static_cast<int32_t>(std::lround(v->score * 1000.0)) : 0;
-  const count::Decision d = accountant_.end_message(policy_, m.account, end, events_);
+  const count::Decision d = accountant_.end_message(p, m.account, end, events_);
   if (d.verdict == count::Verdict::kRefuse) {
     count(Counter::kRefusedRestricted);
     return {Action::kRefuse, count::kReplyRestricted};
   }
-  if (end.spam && !policy_.dry_run) {
+  if (end.spam && !p.dry_run) {
     if (flow.pool() == EgressPool::kHighRisk) {
       count(Counter::kSpamReleased);
     } else if (options_.high_risk_pool) {
@@ -347,7 +286,7 @@ void Enforcer::on_record(inspect::Flow& flow, const smtp::MessageRecord& record,
     for (const smtp::RecipientResult& rc : record.recipients()) {
       if (rc.reply.code >= 500 && rc.reply.code < 600) {
         const bool unknown_user = rc.reply.enhanced.view().starts_with("5.1.");
-        accountant_.remote_rejection(policy_, message->account, rc.reply.code, unknown_user,
+        accountant_.remote_rejection(now().policy(), message->account, rc.reply.code, unknown_user,
                                      events_);
         count(Counter::kRemoteRejections);
       }

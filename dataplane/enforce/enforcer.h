@@ -25,6 +25,9 @@
 // STARTTLS: masked (so the mail stays inspectable) unless the policy allows TLS for the
 // client's prefix; see inspect::Decisions::inspect_starttls.
 //
+// The policy is read from a PolicySource at every decision (one acquire load): a policy the
+// control plane publishes applies from the next hold point on (compiled_policy.h).
+//
 // Threads: one Enforcer per worker (its counters and its event queue are that worker's); the
 // sender table and the policy are shared read-mostly. No heap, no lock, no system call per
 // call; cost: one to four sender-table lookups and the window sums (count/accountant.h).
@@ -37,6 +40,7 @@
 #include <vector>
 
 #include "contract/policy.h"
+#include "dataplane/enforce/compiled_policy.h"
 #include "dataplane/count/accountant.h"
 #include "dataplane/count/event_queue.h"
 #include "dataplane/inspect/inspector.h"
@@ -104,10 +108,11 @@ struct Options {
 
 class Enforcer final : public inspect::Decisions {
  public:
-  // `accountant`, `policy`, `events` and `sink` (may be null) must outlive the Enforcer. The
-  // policy's org_prefixes are parsed here (a prefix that does not parse is ignored: the loader
-  // validated them). Thread: any, before use.
-  Enforcer(count::Accountant& accountant, const policy::Policy& policy, count::EventQueue& events,
+  // `accountant`, `policy`, `events` and `sink` (may be null) must outlive the Enforcer;
+  // `policy` must hold a version before the first call. The calls below read it on the
+  // calling thread, which must be a reader of its Qsbr domain (a worker) or the only thread
+  // (analyze, tests). Thread: any, before use.
+  Enforcer(count::Accountant& accountant, const PolicySource& policy, count::EventQueue& events,
            Options options, RecordSink* sink = nullptr);
 
   inspect::EgressPool pool_for(const smtp::Endpoint& client, const smtp::Endpoint& server) override;
@@ -124,43 +129,26 @@ class Enforcer final : public inspect::Decisions {
     r.add({"enforce", counters_.data(), kCounterCount,
            [](size_t i) { return counter_name(static_cast<Counter>(i)); }});
   }
-  const policy::Policy& policy() const { return policy_; }
 
  private:
-  struct Prefix {
-    std::array<uint8_t, 16> addr{};
-    bool v6 = false;
-    uint8_t len = 0;
-    // Whether `text` ("10.1.0.0/16", "2001:db8::/32") parsed (the loader validated it).
-    bool parse(const std::string& text);
-    bool contains(const smtp::Endpoint& e) const;
-  };
-  struct OrgPrefix {
-    Prefix prefix;
-    count::KeyBytes key;
-  };
-  struct TlsPrefix {
-    Prefix prefix;
-    bool inspect = true;
-  };
-
   void count(Counter c) { stats::add(counters_[static_cast<size_t>(c)]); }
-  inspect::Decision auth(inspect::Flow& flow);
-  inspect::Decision mail_from(inspect::Flow& flow, const smtp::MessageRecord& r,
-                              inspect::Message& m);
-  inspect::Decision rcpt_to(const smtp::MessageRecord& r, inspect::Message& m);
-  inspect::Decision end_of_data(inspect::Flow& flow, const smtp::MessageRecord& r,
-                                inspect::Message& m);
+  // The active version: valid until the calling worker's next quiescent point, so never kept
+  // past the call.
+  const CompiledPolicy& now() const { return *policy_.read(); }
+  inspect::Decision auth(const policy::Policy& p, inspect::Flow& flow);
+  inspect::Decision mail_from(const CompiledPolicy& cp, inspect::Flow& flow,
+                              const smtp::MessageRecord& r, inspect::Message& m);
+  inspect::Decision rcpt_to(const policy::Policy& p, const smtp::MessageRecord& r,
+                            inspect::Message& m);
+  inspect::Decision end_of_data(const policy::Policy& p, inspect::Flow& flow,
+                                const smtp::MessageRecord& r, inspect::Message& m);
   bool steered(const count::KeyBytes& key, uint32_t now_s) const;
-  const count::KeyBytes* org_of(const smtp::Endpoint& host) const;
 
   count::Accountant& accountant_;
-  const policy::Policy& policy_;
+  const PolicySource& policy_;
   count::EventQueue& events_;
   Options options_;
   RecordSink* sink_;
-  std::vector<OrgPrefix> orgs_;
-  std::vector<TlsPrefix> tls_;  // longest first
   std::array<uint64_t, kCounterCount> counters_{};
 };
 

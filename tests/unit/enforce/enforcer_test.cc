@@ -51,7 +51,7 @@ struct Records final : RecordSink {
 class Gate {
  public:
   explicit Gate(policy::Policy p = {}, bool high_risk_pool = true)
-      : policy_(std::move(p)),
+      : policy_(qsbr_, std::make_shared<const CompiledPolicy>(std::move(p))),
         table_(table_options()),
         accountant_(table_),
         events_(1024),
@@ -102,6 +102,11 @@ class Gate {
     return table_.find(k, h) ? table_.get(h) : nullptr;
   }
   uint64_t counter(Counter c) const { return enforcer_.counter(c); }
+  // As the control plane replaces the policy while the workers run.
+  void publish(policy::Policy p) {
+    ASSERT_EQ(policy_.publish(std::make_shared<const CompiledPolicy>(std::move(p))),
+              publish::PublishOutcome::kPublished);
+  }
   count::SenderTable& table() { return table_; }
   Enforcer& enforcer() { return enforcer_; }
   const inspect::Inspector& inspector() const { return inspector_; }
@@ -132,7 +137,8 @@ class Gate {
   }
 
   uint64_t now_ns_ = 1'700'000'000ull * 1'000'000'000ull;
-  policy::Policy policy_;
+  publish::Qsbr qsbr_;  // no reader: the test's only thread publishes and reads
+  PolicySource policy_;
   count::SenderTable table_;
   count::Accountant accountant_;
   count::EventQueue events_;
@@ -423,6 +429,52 @@ TEST(Enforcer, DryRunLetsOverLongLinesThrough) {
   auto c = g.connect();
   c->client("NOOP " + std::string(600, 'a') + "\r\n");
   EXPECT_EQ(c->flow().refusal(), "");
+}
+
+// A policy published while sessions are open decides from the next hold point on: the message in
+// flight meets the new limit at its next command, a new connection the new STARTTLS policy.
+TEST(Enforcer, APublishedPolicyDecidesFromTheNextHoldPoint) {
+  Gate g;
+  auto c = g.connect();
+  EXPECT_EQ(g.send(*c, "a@example.org", {"b@example.net"}), "");
+  c->client("MAIL FROM:<a@example.org>\r\n");
+  c->server("250 ok\r\n");
+  c->client("RCPT TO:<b@example.net>\r\n");
+  c->server("250 ok\r\n");
+  policy::Policy p;
+  p.sender.recipients_per_message = {1, policy::LimitAction::kThrottle};
+  p.starttls = policy::Starttls::kAllow;
+  g.publish(p);
+  c->client("RCPT TO:<c@example.net>\r\n");
+  EXPECT_EQ(c->flow().refusal(), kReplyTooManyRecipients);
+  EXPECT_EQ(g.counter(Counter::kTooManyRecipients), 1u);
+  EXPECT_FALSE(g.enforcer().inspect_starttls(kHost));
+  // And back: the next session may send two recipients again.
+  g.publish(policy::Policy{});
+  auto d = g.connect();
+  EXPECT_EQ(g.send(*d, "a@example.org", {"b@example.net", "c@example.net"}), "");
+  EXPECT_TRUE(g.enforcer().inspect_starttls(kHost));
+}
+
+// The prefixes are parsed once, at publication; a prefix the loader would refuse is left out
+// and counted, never half-matched.
+TEST(CompiledPolicy, ParsesPrefixesOnceAndSkipsBadOnes) {
+  policy::Policy p;
+  p.org_prefixes.push_back({"10.1.0.0/16", "Tenant-A"});
+  p.org_prefixes.push_back({"10.2.0.0/33", "Tenant-B"});
+  p.org_prefixes.push_back({"10.3.0.0/x", "Tenant-C"});
+  p.starttls_prefixes.push_back({"2001:db8::/32", policy::Starttls::kAllow});
+  p.starttls_prefixes.push_back({"not an address", policy::Starttls::kAllow});
+  const CompiledPolicy cp(p);
+  EXPECT_EQ(cp.skipped(), 3u);
+  EXPECT_NE(cp.org_of(ep(10, 1, 2, 3, 1)), nullptr);
+  EXPECT_EQ(cp.org_of(ep(10, 2, 0, 0, 1)), nullptr);
+  EXPECT_EQ(cp.org_of(ep(10, 3, 0, 0, 1)), nullptr);
+  smtp::Endpoint v6;
+  v6.v6 = true;
+  v6.addr = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  EXPECT_FALSE(cp.inspect_starttls(v6));
+  EXPECT_TRUE(cp.inspect_starttls(ep(10, 1, 2, 3, 1)));
 }
 
 }  // namespace

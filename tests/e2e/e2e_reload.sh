@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# End-to-end rule reload: an operator pushes a rule while the gateway runs, through real TCP
-# stacks (swaks inside, aiosmtpd outside, tools/lib/gateway.sh's sgw_bed_up). rules.dir is a
-# copy of the shipped rules the test owns. Asserts:
+# End-to-end reload: an operator pushes a rule, then a sending limit, while the gateway runs,
+# through real TCP stacks (swaks inside, aiosmtpd outside, tools/lib/gateway.sh's sgw_bed_up).
+# rules.dir is a copy of the shipped rules the test owns; the config file is the bed's. Asserts:
 #   1. a message with the phrase "ZORBLAX wire transfer" is delivered (no rule knows it);
 #   2. the test adds a rule file scoring that phrase 10 and sends SIGHUP: the gateway logs
 #      "rules: reloaded";
@@ -11,10 +11,14 @@
 #      with its file and line and "rules: reload failed"; the rule set in use stays: the phrase
 #      is still spam (its retry, from the high-risk address the deferral steered the host to, is
 #      delivered there and counted as spam released);
-#   5. the exit counters agree.
+#   5. a `limits:` section with a misspelt action, and SIGHUP: the gateway names the config
+#      file, line and key and keeps the policy in use (the next message is delivered);
+#   6. the action spelt right (one message per minute per host, throttle), and SIGHUP: the
+#      gateway logs "policy: reloaded (version 2)" and the next message gets 451 4.7.0;
+#   7. the exit counters agree.
 # Skips (77) only when the machine cannot create network namespaces.
 #
-# Usage: e2e_rules_reload.sh PATH/TO/smtpgw        (meson passes the built binary)
+# Usage: e2e_reload.sh PATH/TO/smtpgw        (meson passes the built binary)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -23,9 +27,9 @@ SGW_LIB=$(cd "$here/../../tools/lib" && pwd)
 source "$SGW_LIB/harness.sh"
 # shellcheck source=../../tools/lib/gateway.sh
 source "$SGW_LIB/gateway.sh"
-sgw_harness_init e2e-rules
+sgw_harness_init e2e-reload
 
-exe=${1:?usage: e2e_rules_reload.sh PATH/TO/smtpgw}
+exe=${1:?usage: e2e_reload.sh PATH/TO/smtpgw}
 sgw_require_netns
 rules_dir=$(mktemp -d /tmp/sgw-rules-XXXXXX)
 sgw_defer rm -rf "$rules_dir"
@@ -52,7 +56,7 @@ sgw_expect_delivered before normal "${SGW_POOL_NORMAL[@]}"
 
 # (2) the operator's new rule, pushed with SIGHUP.
 cat >"$rules_dir/95_local.cf" <<'EOF'
-# Added by tests/e2e/e2e_rules_reload.sh while the gateway runs.
+# Added by tests/e2e/e2e_reload.sh while the gateway runs.
 body LOCAL_ZORBLAX /ZORBLAX wire transfer/i
 describe LOCAL_ZORBLAX Payment fraud phrase seen this morning
 score LOCAL_ZORBLAX 10
@@ -84,13 +88,44 @@ send retry "Please make the $phrase today." ||
   { sgw_log_tail "$SGW_WORK/retry.log" 30; sgw_fail "retry: not delivered from the high-risk pool"; }
 sgw_expect_delivered retry high_risk "${SGW_POOL_HIGH_RISK[@]}"
 
-# (5) the gateway's account: one deferral, one spam released on high risk (the rule still in
-# force after the failed reload), two spam verdicts in all.
+# (5) a policy the loader refuses: named, and the policy in use stays.
+rm "$rules_dir/96_broken.cf"
+cat >>"$SGW_WORK/gateway.yaml" <<'EOF'
+limits:
+  host:
+    messages_per_minute: { max: 1, action: throttel }
+EOF
+line=$(grep -n "throttel" "$SGW_WORK/gateway.yaml" | cut -d: -f1)
+config_failed() { grep -q "smtpgw: reload failed: .*gateway.yaml rejected" "$SGW_GWLOG"; }
+kill -HUP "$SGW_GW_PID"
+sgw_wait_until 60 "the gateway to reject the misspelt action" config_failed
+grep -q "gateway.yaml:$line:.*limits.host.messages_per_minute" "$SGW_GWLOG" ||
+  { sgw_log_tail "$SGW_GWLOG" 20; sgw_fail "the reload's error does not name gateway.yaml:$line"; }
+sgw_log "gateway: $(grep -m1 "gateway.yaml:$line:" "$SGW_GWLOG")"
+send still "Nothing to see here." ||
+  { sgw_log_tail "$SGW_WORK/still.log" 30; sgw_fail "still: refused after a rejected reload"; }
+sgw_expect_delivered still high_risk "${SGW_POOL_HIGH_RISK[@]}"
+
+# (6) the same limit spelt right: this host has sent four messages this minute, one is allowed.
+sed -i 's/throttel/throttle/' "$SGW_WORK/gateway.yaml"
+policy_reloaded() { grep -q "smtpgw: policy: reloaded (version 2)" "$SGW_GWLOG"; }
+kill -HUP "$SGW_GW_PID"
+sgw_wait_until 60 "the gateway to publish the new policy" policy_reloaded
+if send limited "Nothing to see here either."; then
+  sgw_fail "limited: delivered, although the reloaded policy allows one message a minute"
+fi
+grep -q "451 4.7.0" "$SGW_WORK/limited.log" ||
+  { sgw_log_tail "$SGW_WORK/limited.log" 30; sgw_fail "limited: swaks did not see 451 4.7.0"; }
+[[ $(sgw_received subject limited) == 0 ]] || sgw_fail "limited: the server received it"
+sgw_log "limited: throttled: $(grep -m1 "451 4.7.0" "$SGW_WORK/limited.log")"
+
+# (7) the gateway's account: one deferral, one spam released on high risk (the rule still in
+# force after the failed reload), two spam verdicts in all, one message throttled.
 sgw_stop_pid "$SGW_SINK_PID" TERM 10
 sgw_gateway_stop "$SGW_GW_PID" "$SGW_GWLOG"
-for want in enforce_spam_deferred=1 enforce_spam_released=1 enforce_spam=2; do
+for want in enforce_spam_deferred=1 enforce_spam_released=1 enforce_spam=2 enforce_throttled=1; do
   k=${want%=*}
   v=${want#*=}
   [[ $(sgw_counter "$k") == "$v" ]] || sgw_fail "gateway counter $k is $(sgw_counter "$k"), expected $v"
 done
-sgw_log "PASS: a rule pushed with SIGHUP applies to the next message; a broken one is reported and the rule set in use stays"
+sgw_log "PASS: a rule and a limit pushed with SIGHUP apply to the next message; a broken rule or config is reported and what is in use stays"
