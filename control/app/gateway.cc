@@ -85,8 +85,11 @@ void build_enforcement(Gateway& g, uint16_t nworkers) {
   first.version = 1;
   g.policy = std::make_unique<enforce::PolicySource>(
       *g.qsbr, std::make_shared<const enforce::CompiledPolicy>(std::move(first)));
+  g.domain_marks = std::make_unique<enforce::DomainMarksSource>(
+      *g.qsbr, std::make_shared<const enforce::DomainMarks>());
   enforce::Options eo;
   eo.high_risk_pool = !cfg.pools.high_risk.empty();
+  eo.domain_marks = g.domain_marks.get();
   for (uint16_t w = 0; w < nworkers; ++w) {
     g.events.push_back(std::make_unique<count::EventQueue>(kEventQueueCapacity, w));
     g.enforcers.push_back(std::make_unique<enforce::Enforcer>(*g.accountant, *g.policy,
@@ -96,13 +99,22 @@ void build_enforcement(Gateway& g, uint16_t nworkers) {
 
 }  // namespace
 
-void drain_events(Gateway& g) {
+void drain_events(Gateway& g, const std::function<void(const events::Event&)>& each) {
   events::Event e;
   for (auto& q : g.events) {
     while (q->pop(e)) {
       ++g.events_drained[static_cast<size_t>(e.kind)];
+      if (each) {
+        each(e);
+      }
     }
   }
+}
+
+bool publish_domain_marks(Gateway& g, const std::vector<std::string>& domains) {
+  return g.domain_marks != nullptr &&
+         g.domain_marks->publish(std::make_shared<const enforce::DomainMarks>(domains)) ==
+             publish::PublishOutcome::kPublished;
 }
 
 bool build(Gateway& g) {

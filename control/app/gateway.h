@@ -5,7 +5,9 @@
 #pragma once
 
 #include <array>
+#include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "control/config/config.h"
@@ -57,6 +59,9 @@ struct Gateway {
   // The policy the Enforcers read (cfg.limits at build; publish_policy replaces it), in the
   // workers' Qsbr domain. Version 1 at build, one more at each publication.
   std::unique_ptr<enforce::PolicySource> policy;
+  // Sender domains marked as having no mail exchanger (empty at build; publish_domain_marks
+  // replaces it as the control plane's checker finds them), read by the Enforcers at MAIL FROM.
+  std::unique_ptr<enforce::DomainMarksSource> domain_marks;
   std::unique_ptr<count::SenderTable> senders;
   std::unique_ptr<count::Accountant> accountant;
   std::vector<std::unique_ptr<count::EventQueue>> events;
@@ -84,9 +89,16 @@ bool publish_ruleset(Gateway& g, std::shared_ptr<const scan::Ruleset> next);
 // the workers have not released enough older versions yet. Control thread.
 bool publish_policy(Gateway& g, policy::Policy next);
 
-// Pops every worker's queued events and counts them by kind (events_drained). The control
-// plane will consume them; until then they must not fill the queues. Main lcore only.
-void drain_events(Gateway& g);
+// Publishes the sender domains without a mail exchanger (control/domains/) to the Enforcers:
+// from their next MAIL FROM on, such a sender's mail on a normal flow is deferred and its pair
+// steered. False without enforcement, or when the workers have not released enough older
+// versions yet. Control thread.
+bool publish_domain_marks(Gateway& g, const std::vector<std::string>& domains);
+
+// Pops every worker's queued events, counts them by kind (events_drained) and hands each to
+// `each` (may be empty). The control plane will consume them; until then they must not fill
+// the queues. Main lcore only.
+void drain_events(Gateway& g, const std::function<void(const events::Event&)>& each = {});
 
 // Creates the pool, starts every configured port, builds routes, neighbours, pools and the
 // workers, and registers telemetry. On failure prints the reason (naming the config key) on

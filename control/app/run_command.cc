@@ -21,8 +21,9 @@
 #include <vector>
 
 #include "control/app/commands.h"
-#include "control/config/config.h"
 #include "control/app/gateway.h"
+#include "control/config/config.h"
+#include "control/domains/domain_checker.h"
 #include "control/rules/compiler.h"
 #include "dataplane/worker/telemetry.h"
 #include "dataplane/worker/worker.h"
@@ -140,6 +141,76 @@ void reload(Gateway& g, const std::string& config_path) {
   }
 }
 
+uint64_t unix_now_s() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+// The sender-domain check (docs/config.md, "sender_domains"), or null when it is off or c-ares
+// cannot start (said on stderr; the gateway runs without it).
+std::unique_ptr<domains::DomainChecker> start_domain_checker(const Gateway& g) {
+  const config::SenderDomainsConfig& sd = g.cfg.sender_domains;
+  if (!g.domain_marks || !sd.check) {
+    return nullptr;
+  }
+  domains::Options o;
+  o.servers = sd.servers;
+  o.found_ttl_s = sd.found_ttl;
+  o.missing_ttl_s = sd.missing_ttl;
+  o.timeout_ms = sd.timeout_ms;
+  o.max_domains = sd.max_domains;
+  o.max_pending = sd.max_pending;
+  std::string error;
+  std::unique_ptr<domains::DomainChecker> c = domains::DomainChecker::create(o, &error);
+  if (!c) {
+    std::fprintf(stderr, "smtpgw: sender_domains: %s; sender domains are not checked\n",
+                 error.c_str());
+    return nullptr;
+  }
+  std::printf("smtpgw: sender_domains: checking each sender domain for a mail exchanger (%s)\n",
+              sd.servers.empty() ? "the system's resolver" : sd.servers.c_str());
+  return c;
+}
+
+// A message record's envelope sender domain, to the checker.
+void feed_domain(domains::DomainChecker& c, const events::Event& e, uint64_t now_s) {
+  if (e.kind != events::EventKind::kMessageRecord || e.key.kind != events::KeyKind::kSender) {
+    return;
+  }
+  const std::string_view sender(e.key.data, e.key.len);
+  const size_t at = sender.rfind('@');
+  if (at != std::string_view::npos) {
+    c.seen(sender.substr(at + 1), now_s);
+  }
+}
+
+// What the checker's answers changed: logged (at most kLogged a round) and published. Returns
+// whether a publication is still owed (the workers had not released enough older versions).
+bool publish_domain_changes(Gateway& g, domains::DomainChecker& c, uint64_t now_s, bool owed) {
+  constexpr size_t kLogged = 20;
+  const std::vector<domains::DomainChecker::Change> changes = c.poll(now_s);
+  for (size_t i = 0; i < changes.size() && i < kLogged; ++i) {
+    const domains::DomainChecker::Change& ch = changes[i];
+    if (ch.marked) {
+      std::printf("smtpgw: sender_domains: %s has no mail exchanger (%s): its mail on normal "
+                  "flows is deferred\n",
+                  ch.domain.c_str(), domains::finding_name(ch.finding));
+    } else {
+      std::printf("smtpgw: sender_domains: %s is no longer marked (%s)\n", ch.domain.c_str(),
+                  domains::finding_name(ch.finding));
+    }
+  }
+  if (changes.size() > kLogged) {
+    std::printf("smtpgw: sender_domains: and %zu more changes\n", changes.size() - kLogged);
+  }
+  std::fflush(stdout);
+  if (changes.empty() && !owed) {
+    return false;
+  }
+  return !publish_domain_marks(g, c.marked());
+}
+
 }  // namespace
 
 int run_main(int argc, char** argv) {
@@ -210,6 +281,8 @@ int run_main(int argc, char** argv) {
       }
     }
     std::signal(SIGHUP, on_hup);
+    std::unique_ptr<domains::DomainChecker> checker = start_domain_checker(g);
+    bool marks_owed = false;
     std::printf("smtpgw: running with %zu worker(s); SIGINT or SIGTERM stops, SIGHUP reloads "
                 "limits and rules\n",
                 g.workers.size());
@@ -218,7 +291,16 @@ int run_main(int argc, char** argv) {
     uint64_t ticks = 0;
     while (!g_stop.load(std::memory_order_relaxed)) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      drain_events(g);
+      const uint64_t now_s = unix_now_s();
+      drain_events(g, [&](const events::Event& e) {
+        if (checker) {
+          feed_domain(*checker, e, now_s);
+        }
+      });
+      if (checker) {
+        marks_owed = publish_domain_changes(g, *checker, now_s, marks_owed);
+        g.domain_marks->reclaim();
+      }
       if (g_reload.exchange(false, std::memory_order_relaxed)) {
         reload(g, config_path);
         std::fflush(stdout);
@@ -279,6 +361,13 @@ int run_main(int argc, char** argv) {
       }
     }
     drain_events(g);
+    if (checker) {
+      for (size_t k = 0; k < static_cast<size_t>(domains::Counter::kCount); ++k) {
+        const auto c = static_cast<domains::Counter>(k);
+        std::printf("  sender_domains_%s %llu\n", domains::counter_name(c),
+                    static_cast<unsigned long long>(checker->counter(c)));
+      }
+    }
     for (size_t k = 0; k < events::kEventKindCount; ++k) {
       std::printf("  events_%s %llu\n", events::event_kind_name(static_cast<events::EventKind>(k)),
                   static_cast<unsigned long long>(g.events_drained[k]));

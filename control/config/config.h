@@ -181,6 +181,18 @@ struct RulesConfig {
   bool lenient = false;  // skip bad rules (each listed) instead of refusing to start
 };
 
+// sender_domains: the control plane looks up each sender domain seen in traffic and marks the
+// ones without a mail exchanger (docs/config.md, "sender_domains").
+struct SenderDomainsConfig {
+  bool check = true;             // look up MX, then A and AAAA, of each new sender domain
+  std::string servers;           // c-ares "IP[:port],..." (IPv6 as [IP]:port); empty: the system's
+  uint32_t found_ttl = 86'400;   // seconds a domain with mail exchangers is trusted, 60..604800
+  uint32_t missing_ttl = 3'600;  // seconds a domain without one stays marked, 60..604800
+  uint32_t timeout_ms = 2'000;   // per query try, 100..30000 (two tries)
+  uint32_t max_domains = 65'536; // domains remembered, 16..1048576
+  uint32_t max_pending = 256;    // lookups in flight, 1..4096
+};
+
 // telemetry:
 struct TelemetryConfig {
   bool enabled = true;            // false -> --no-telemetry
@@ -202,6 +214,7 @@ struct Config {
   InspectionConfig inspection;
   RulesConfig rules;
   policy::Policy limits;  // version stays 0: the control plane sets it at publication
+  SenderDomainsConfig sender_domains;
   TelemetryConfig telemetry;
 
   // Number of worker lcores (eal.lcores.size() - 1, always >= 1).

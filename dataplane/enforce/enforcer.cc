@@ -181,29 +181,49 @@ Decision Enforcer::mail_from(const CompiledPolicy& cp, inspect::Flow& flow,
     count(Counter::kThrottled);
     return {Action::kThrottle, count::kReplyThrottle};
   }
-  if (a.exempt == count::Exempt::kBounce && flow.pool() == EgressPool::kNormal &&
-      options_.high_risk_pool && !p.dry_run) {
-    // Only the pair moves: one bounce (to a destination that may be a spam trap or a dead
-    // domain) must not move the host's whole traffic. Where the pair cannot be held (table
-    // full), deferring would repeat at every retry: the bounce is released instead.
-    count::SenderTable& t = accountant_.table();
-    count::Handle h;
-    const count::FindOutcome o = t.find_or_insert(count::pair_key(hk, host_key(r.server)), h);
-    count::Entry* e = o == count::FindOutcome::kFull || o == count::FindOutcome::kContended
-                          ? nullptr
-                          : t.get(h);
-    if (e == nullptr) {
-      count(Counter::kUntrackedKeys);
+  if (flow.pool() != EgressPool::kNormal || !options_.high_risk_pool || p.dry_run) {
+    return {};
+  }
+  // Only the pair moves for these two: one bounce (to a destination that may be a spam trap or
+  // a dead domain), or one sender whose domain cannot receive its bounces, must not move the
+  // host's whole traffic. Where the pair cannot be held (table full), deferring would repeat at
+  // every retry: the message is released instead.
+  if (a.exempt == count::Exempt::kBounce) {
+    if (!steer_pair(p, hk, r.server)) {
       return {};
     }
-    const uint32_t ttl = p.spam.steer_ttl_seconds != 0
-                             ? p.spam.steer_ttl_seconds
-                             : policy::SpamPolicy{}.steer_ttl_seconds;
-    count::SenderTable::steer(*e, t.clock().now_s() + ttl);
     count(Counter::kBounceDeferred);
     return {Action::kDefer, kReplyBounceDeferred};
   }
+  const DomainMarks* marks =
+      options_.domain_marks != nullptr ? options_.domain_marks->read() : nullptr;
+  if (marks != nullptr && r.from_status == smtp::AddressStatus::kOk &&
+      marks->marked(r.from.domain())) {
+    if (!steer_pair(p, hk, r.server)) {
+      return {};
+    }
+    count(Counter::kNoMxDeferred);
+    return {Action::kDefer, kReplyNoMxDeferred};
+  }
   return {};
+}
+
+bool Enforcer::steer_pair(const policy::Policy& p, const count::KeyBytes& host,
+                          const smtp::Endpoint& server) {
+  count::SenderTable& t = accountant_.table();
+  count::Handle h;
+  const count::FindOutcome o = t.find_or_insert(count::pair_key(host, host_key(server)), h);
+  count::Entry* e = o == count::FindOutcome::kFull || o == count::FindOutcome::kContended
+                        ? nullptr
+                        : t.get(h);
+  if (e == nullptr) {
+    count(Counter::kUntrackedKeys);
+    return false;
+  }
+  const uint32_t ttl = p.spam.steer_ttl_seconds != 0 ? p.spam.steer_ttl_seconds
+                                                     : policy::SpamPolicy{}.steer_ttl_seconds;
+  count::SenderTable::steer(*e, t.clock().now_s() + ttl);
+  return true;
 }
 
 Decision Enforcer::rcpt_to(const policy::Policy& p, const smtp::MessageRecord& r,

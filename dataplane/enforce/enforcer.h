@@ -9,6 +9,7 @@
 //   AUTH          the user restricted?                         550 5.1.8
 //   MAIL FROM     restrictions, messages per minute            550 5.1.8 / 451 4.7.0
 //                 a bounce on a normal flow                    451 4.7.1 + pair steered
+//                 a sender domain without A/MX, normal flow    451 4.7.1 + pair steered
 //   RCPT TO       session recipient limit, recipient limits   452 4.5.3 / 451 4.7.0 /
 //                                                              554 5.2.2 (a quota) / 550 5.1.8
 //   end of data   a header line over 998 octets                554 5.6.0
@@ -40,9 +41,10 @@
 #include <vector>
 
 #include "contract/policy.h"
-#include "dataplane/enforce/compiled_policy.h"
 #include "dataplane/count/accountant.h"
 #include "dataplane/count/event_queue.h"
+#include "dataplane/enforce/compiled_policy.h"
+#include "dataplane/enforce/domain_marks.h"
 #include "dataplane/inspect/inspector.h"
 #include "dataplane/stats/registry.h"
 
@@ -54,6 +56,8 @@ inline constexpr std::string_view kReplySpamDeferred =
     "451 4.7.1 Message deferred as suspected spam; it will be retried from a high-risk address";
 inline constexpr std::string_view kReplyBounceDeferred =
     "451 4.7.1 Bounce deferred; it will be retried from a high-risk address";
+inline constexpr std::string_view kReplyNoMxDeferred =
+    "451 4.7.1 Sender domain has no mail exchanger; it will be retried from a high-risk address";
 inline constexpr std::string_view kReplySpamRefused = "550 5.7.1 Message refused as suspected spam";
 inline constexpr std::string_view kReplyTooManyRecipients = "452 4.5.3 Too many recipients";
 inline constexpr std::string_view kReplyQuota = "554 5.2.2 Submission quota exceeded";
@@ -77,6 +81,7 @@ inline constexpr std::string_view kReplyHeaderLineTooLong =
   X(kSpamReleased, "spam_released", "spam released on a high-risk flow")                        \
   X(kSpamRefused, "spam_refused", "spam refused, no high-risk pool to send it from: 550 5.7.1")  \
   X(kBounceDeferred, "bounce_deferred", "a bounce on a normal flow deferred: pair steered")     \
+  X(kNoMxDeferred, "no_mx_deferred", "sender domain without A/MX, normal flow: pair steered")   \
   X(kRefusedCommandLine, "refused_command_line", "a command line over 512 octets: 500 5.5.2")   \
   X(kRefusedAddress, "refused_address", "a MAIL FROM or RCPT TO path over 320 octets: 501")    \
   X(kRefusedHeaderLine, "refused_header_line", "a header line over 998 octets: 554 5.6.0")     \
@@ -104,6 +109,9 @@ struct Options {
   // A high-risk pool exists: spam and bounces on normal flows are deferred to be retried
   // from it. False: spam is refused, bounces released, nothing steered.
   bool high_risk_pool = true;
+  // Sender domains the control plane marked as having no A/MX (read at MAIL FROM); nullptr:
+  // none are marked. Must outlive the Enforcer; read like the policy.
+  const DomainMarksSource* domain_marks = nullptr;
 };
 
 class Enforcer final : public inspect::Decisions {
@@ -143,6 +151,10 @@ class Enforcer final : public inspect::Decisions {
   inspect::Decision end_of_data(const policy::Policy& p, inspect::Flow& flow,
                                 const smtp::MessageRecord& r, inspect::Message& m);
   bool steered(const count::KeyBytes& key, uint32_t now_s) const;
+  // Steers the pair (host, server) to the high-risk pool for the spam steer TTL; false when
+  // the table cannot hold the pair (then deferring would repeat at every retry).
+  bool steer_pair(const policy::Policy& p, const count::KeyBytes& host,
+                  const smtp::Endpoint& server);
 
   count::Accountant& accountant_;
   const PolicySource& policy_;

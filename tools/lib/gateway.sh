@@ -23,9 +23,16 @@ sgw_yaml_list() {
 
 # sgw_write_tap_config FILE FILE_PREFIX TAP_IN TAP_OUT [EXTRA_YAML] — a gateway config with two
 # net_tap ports, --no-huge (the tests must not depend on, or eat, the machine's hugepages), one
-# worker; EXTRA_YAML (whole sections, e.g. limits:) is appended.
+# worker; EXTRA_YAML (whole sections, e.g. limits:) is appended. The bed has no DNS of its own:
+# the sender-domain check is off unless EXTRA_YAML has a sender_domains: section (with a server
+# the test runs), so no test depends on, or queries, the machine's resolver.
 sgw_write_tap_config() {
   local file=$1 prefix=$2 tap_in=$3 tap_out=$4 extra=${5:-}
+  if [[ $extra != *"sender_domains:"* ]]; then
+    extra="$extra
+sender_domains:
+  check: false"
+  fi
   cat >"$file" <<EOF
 # Written by tools/lib/gateway.sh for a software-mode run (net_tap ports, no hugepages).
 eal:

@@ -244,6 +244,14 @@ const BadCase kBadCases[] = {
     {"stray comma after a list", "- a\n,\n", "", "unexpected ','", 2},
     {"document is a list", "- a\n- b\n", "", "expected a mapping", 1},
     {"empty document", "# nothing\n", "", "the configuration is empty", 0},
+    {"sender_domains server that is no address",
+     std::string(kBase) + "sender_domains:\n  servers: [ns1.example]\n", "sender_domains.servers[0]",
+     "expected a name server address", 28},
+    {"sender_domains server port out of range",
+     std::string(kBase) + "sender_domains:\n  servers: [\"127.0.0.1:70000\"]\n",
+     "sender_domains.servers[0]", "expected a name server address", 28},
+    {"sender_domains ttl too short", std::string(kBase) + "sender_domains:\n  missing_ttl: 10s\n",
+     "sender_domains.missing_ttl", "", 28},
 };
 
 INSTANTIATE_TEST_SUITE_P(Table, ConfigBad, testing::ValuesIn(kBadCases),
@@ -317,7 +325,30 @@ TEST(ConfigLoad, FileErrorsNameTheFile) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.errors()[0].to_string(), path + ":27:1: bogus: unknown key; expected one of: eal, "
                                               "ports, routes, neighbors, smtp, pools, flows, arp, "
-                                              "workers, inspection, rules, limits, telemetry");
+                                              "workers, inspection, rules, limits, sender_domains, telemetry");
+}
+
+TEST(ConfigLoad, SenderDomains) {
+  auto defaults = load_string(kBase, "t.yaml");
+  ASSERT_TRUE(defaults.ok()) << defaults.error_text();
+  EXPECT_TRUE(defaults.config().sender_domains.check);
+  EXPECT_EQ(defaults.config().sender_domains.servers, "");
+  auto r = load_string(std::string(kBase) +
+                           "sender_domains:\n"
+                           "  check: true\n"
+                           "  servers: [192.0.2.53, \"127.0.0.1:5353\", \"2001:db8::53\", "
+                           "\"[::1]:5353\"]\n"
+                           "  found_ttl: 2h\n  missing_ttl: 10m\n  timeout_ms: 500\n"
+                           "  max_domains: 1024\n  max_pending: 8\n",
+                       "t.yaml");
+  ASSERT_TRUE(r.ok()) << r.error_text();
+  const SenderDomainsConfig& d = r.config().sender_domains;
+  EXPECT_EQ(d.servers, "192.0.2.53,127.0.0.1:5353,2001:db8::53,[::1]:5353");
+  EXPECT_EQ(d.found_ttl, 7200u);
+  EXPECT_EQ(d.missing_ttl, 600u);
+  EXPECT_EQ(d.timeout_ms, 500u);
+  EXPECT_EQ(d.max_domains, 1024u);
+  EXPECT_EQ(d.max_pending, 8u);
 }
 
 TEST(ConfigLoad, OptionalValuesAndShorthands) {

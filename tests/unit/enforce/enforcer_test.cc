@@ -55,7 +55,8 @@ class Gate {
         table_(table_options()),
         accountant_(table_),
         events_(1024),
-        enforcer_(accountant_, policy_, events_, Options{high_risk_pool}, &records),
+        marks_(qsbr_),
+        enforcer_(accountant_, policy_, events_, Options{high_risk_pool, &marks_}, &records),
         rules_(gtube()),
         inspector_(config(), enforcer_, {}) {}
 
@@ -107,6 +108,11 @@ class Gate {
     ASSERT_EQ(policy_.publish(std::make_shared<const CompiledPolicy>(std::move(p))),
               publish::PublishOutcome::kPublished);
   }
+  // As the control plane's domain checker marks sender domains without A/MX.
+  void mark_domains(const std::vector<std::string>& domains) {
+    ASSERT_EQ(marks_.publish(std::make_shared<const DomainMarks>(domains)),
+              publish::PublishOutcome::kPublished);
+  }
   count::SenderTable& table() { return table_; }
   Enforcer& enforcer() { return enforcer_; }
   const inspect::Inspector& inspector() const { return inspector_; }
@@ -142,6 +148,7 @@ class Gate {
   count::SenderTable table_;
   count::Accountant accountant_;
   count::EventQueue events_;
+  DomainMarksSource marks_;
   Enforcer enforcer_;
   std::unique_ptr<scan::Ruleset> rules_;
   inspect::Inspector inspector_;
@@ -429,6 +436,37 @@ TEST(Enforcer, DryRunLetsOverLongLinesThrough) {
   auto c = g.connect();
   c->client("NOOP " + std::string(600, 'a') + "\r\n");
   EXPECT_EQ(c->flow().refusal(), "");
+}
+
+// A sender domain marked as having no A/MX: on a normal flow its mail is deferred and only the
+// pair (host, server) is steered, as for a bounce; its retry leaves from the high-risk pool and
+// is released; other senders of the host, and the same sender before the mark, are not touched.
+TEST(Enforcer, ASenderDomainWithoutMxIsDeferredAndOnlyItsPairSteered) {
+  Gate g;
+  auto c = g.connect();
+  EXPECT_EQ(g.send(*c, "a@nomx.example", {"b@example.net"}), "");  // not marked yet
+  g.mark_domains({"NoMX.example"});
+  auto d = g.connect();
+  EXPECT_EQ(g.send(*d, "a@NOMX.example", {"b@example.net"}), kReplyNoMxDeferred);
+  EXPECT_EQ(g.counter(Counter::kNoMxDeferred), 1u);
+  auto other = g.connect(kHost, kOtherServer);  // the host's other destinations stay normal
+  EXPECT_EQ(other->flow().pool(), EgressPool::kNormal);
+  EXPECT_EQ(g.send(*other, "c@example.org", {"b@example.net"}), "");
+  auto retry = g.connect();
+  EXPECT_EQ(retry->flow().pool(), EgressPool::kHighRisk);
+  EXPECT_EQ(g.send(*retry, "a@nomx.example", {"b@example.net"}), "");
+  EXPECT_EQ(g.counter(Counter::kNoMxDeferred), 1u);
+}
+
+TEST(DomainMarks, MatchesWholeNamesCaseInsensitively) {
+  const DomainMarks m({"nomx.example", "Dead.TEST", "dead.test"});
+  EXPECT_EQ(m.size(), 2u);
+  EXPECT_TRUE(m.marked("NOMX.example"));
+  EXPECT_TRUE(m.marked("dead.test"));
+  EXPECT_FALSE(m.marked("sub.nomx.example"));
+  EXPECT_FALSE(m.marked("nomx.exampl"));
+  EXPECT_FALSE(m.marked(""));
+  EXPECT_FALSE(DomainMarks().marked("nomx.example"));
 }
 
 // A policy published while sessions are open decides from the next hold point on: the message in
