@@ -63,14 +63,16 @@ inline constexpr int kLimitIdCount = static_cast<int>(LimitId::kNone);
   X(kRestrictionApplied, "restriction_applied")                                \
   X(kSpamVerdict, "spam_verdict")                                              \
   X(kRemoteRejection, "remote_rejection")                                      \
-  X(kEvasion, "evasion")
+  X(kEvasion, "evasion")                                                       \
+  X(kTrace, "trace")                                                           \
+  X(kTraceRecipient, "trace_recipient")
 
 enum class EventKind : uint8_t {
 #define SMTPGW_X(id, name) id,
   SMTPGW_EVENT_KINDS(SMTPGW_X)
 #undef SMTPGW_X
 };
-inline constexpr int kEventKindCount = 6;
+inline constexpr int kEventKindCount = 8;
 
 // What a limit's action did (the policy's LimitAction, plus "throttled" for the message itself).
 enum class ActionTaken : uint8_t {
@@ -145,6 +147,46 @@ struct Evasion {
   uint64_t flow_id;
 };
 
+// The message trace: one per transaction, whatever its outcome (delivered, rejected by the
+// server, refused or deferred by the gateway, aborted), sent when its record is complete, i.e.
+// after the server's final reply. `key` is the envelope sender (kNone for the null sender or a
+// sender with no key), `user` the authenticated user. Its recipients follow as `recipients_kept`
+// kTraceRecipient events with the same flow_id and index.
+struct Trace {
+  uint8_t host_family;        // 4 or 6
+  uint8_t host_addr[16];
+  uint8_t server_family;
+  uint8_t server_addr[16];
+  uint8_t pool;               // 0 normal, 1 high risk
+  uint8_t action;             // the gateway's: 0 allow, 1 refuse, 2 throttle, 3 defer
+  uint8_t outcome;            // smtp::MessageOutcome: 0 delivered, 1 rejected, 2 aborted,
+                              // 3 refused by the gateway, 4 unknown
+  uint8_t verdict;            // 0 clean, 1 spam, 2 not scanned
+  uint8_t exempt;             // 1 bounce (null sender)
+  uint16_t server_port;
+  uint16_t gateway_reply;     // the code the gateway answered with (0: none)
+  uint16_t remote_reply;      // the server's final reply code (0: none)
+  char remote_enhanced[8];    // its enhanced status ("5.7.1"), NUL-padded
+  uint32_t egress_addr;       // the IPv4 egress address, host order (0: not known, analyze)
+  uint16_t egress_port;
+  uint16_t recipients_kept;   // recipient events that follow (at most the record's bound)
+  uint32_t recipients;        // all recipients given, kept or not
+  uint32_t recipients_rejected;  // by the remote server
+  int32_t score_milli;
+  uint32_t index;             // the transaction's number in its session, from 0
+  uint64_t bytes;
+  uint64_t flow_id;
+};
+// One recipient of a traced message.
+struct TraceRecipient {
+  uint64_t flow_id;
+  uint32_t index;             // the message's (Trace::index)
+  uint16_t reply;             // the server's reply to its RCPT TO (0: none)
+  char enhanced[8];
+  uint8_t len;                // bytes of `address` used
+  uint8_t truncated;          // 1: the address was longer than `address`
+  char address[88];           // canonical address (or the raw path when it did not parse)
+};
 inline constexpr size_t kEventPayloadSize = 112;
 
 struct Event {
@@ -161,6 +203,8 @@ struct Event {
     SpamVerdict spam;
     RemoteRejection rejection;
     Evasion evasion;
+    Trace trace;
+    TraceRecipient recipient;
     uint8_t raw[kEventPayloadSize];
   } u{};
 };
@@ -171,6 +215,8 @@ static_assert(sizeof(RestrictionApplied) <= kEventPayloadSize);
 static_assert(sizeof(SpamVerdict) <= kEventPayloadSize);
 static_assert(sizeof(RemoteRejection) <= kEventPayloadSize);
 static_assert(sizeof(Evasion) <= kEventPayloadSize);
+static_assert(sizeof(Trace) <= kEventPayloadSize);
+static_assert(sizeof(TraceRecipient) <= kEventPayloadSize);
 static_assert(sizeof(Event) == 256, "one event is four cache lines; queues are sized by it");
 static_assert(std::is_trivially_copyable_v<Event>);
 static_assert(std::is_standard_layout_v<Event>);

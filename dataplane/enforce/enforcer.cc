@@ -1,5 +1,6 @@
 #include "dataplane/enforce/enforcer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -295,6 +296,98 @@ Decision Enforcer::end_of_data(const policy::Policy& p, inspect::Flow& flow,
   return {};
 }
 
+namespace {
+
+template <size_t N>
+void copy_text(char (&to)[N], std::string_view from) {
+  const size_t n = std::min(from.size(), N);
+  std::memcpy(to, from.data(), n);
+}
+
+uint16_t reply_code(std::string_view reply) {
+  if (reply.size() < 3) {
+    return 0;
+  }
+  uint16_t code = 0;
+  for (size_t i = 0; i < 3; ++i) {
+    if (reply[i] < '0' || reply[i] > '9') {
+      return 0;
+    }
+    code = static_cast<uint16_t>(code * 10 + (reply[i] - '0'));
+  }
+  return code;
+}
+
+}  // namespace
+
+// The message trace (contract/events.h, Trace and TraceRecipient): every record, whatever its
+// outcome, with the gateway's action and the server's final reply.
+void Enforcer::trace(inspect::Flow& flow, const smtp::MessageRecord& record,
+                     const inspect::Message* message, const scan::Verdict* v) {
+  events::Event ev;
+  ev.kind = events::EventKind::kTrace;
+  ev.unix_ns = accountant_.table().clock().now();
+  if (message != nullptr && message->accounted) {
+    ev.key = message->account.keys[count::kSlotSender];
+    ev.user = message->account.keys[count::kSlotUser];
+  } else {
+    if (record.from_status == smtp::AddressStatus::kOk && !record.from.null &&
+        count::sender_key(record.from.view(), ev.key) != count::KeyStatus::kOk) {
+      ev.key = {};
+    }
+    if (record.auth_user.len != 0 &&
+        count::user_key(record.auth_user.view(), ev.user) != count::KeyStatus::kOk) {
+      ev.user = {};
+    }
+  }
+  events::Trace& t = ev.u.trace;
+  t = events::Trace{};
+  t.host_family = record.client.v6 ? 6 : 4;
+  std::memcpy(t.host_addr, record.client.addr.data(), record.client.v6 ? 16 : 4);
+  t.server_family = record.server.v6 ? 6 : 4;
+  std::memcpy(t.server_addr, record.server.addr.data(), record.server.v6 ? 16 : 4);
+  t.server_port = record.server.port;
+  t.pool = flow.pool() == EgressPool::kHighRisk ? 1 : 0;
+  const Action action = message != nullptr ? message->action : Action::kAllow;
+  t.action = static_cast<uint8_t>(action);
+  t.outcome = static_cast<uint8_t>(record.outcome);
+  t.verdict = v == nullptr ? 2 : v->spam ? 1 : 0;
+  t.exempt = record.from_status == smtp::AddressStatus::kOk && record.from.null ? 1 : 0;
+  if (action != Action::kAllow) {
+    t.gateway_reply = reply_code(message->reply);
+  }
+  if (record.outcome != smtp::MessageOutcome::kRefused) {
+    t.remote_reply = record.final_reply.code;
+    copy_text(t.remote_enhanced, record.final_reply.enhanced.view());
+  }
+  t.egress_addr = flow.egress_addr();
+  t.egress_port = flow.egress_port();
+  const auto rcpts = record.recipients();
+  t.recipients_kept = static_cast<uint16_t>(rcpts.size());
+  t.recipients = static_cast<uint32_t>(rcpts.size()) + record.recipients_dropped +
+                 record.recipients_over_limit;
+  t.recipients_rejected = record.recipients_rejected;
+  t.score_milli = v != nullptr ? static_cast<int32_t>(std::lround(v->score * 1000.0)) : 0;
+  t.index = static_cast<uint32_t>(record.index);
+  t.bytes = record.size;
+  t.flow_id = flow.id();
+  events_.push(ev);
+  ev.kind = events::EventKind::kTraceRecipient;
+  for (const smtp::RecipientResult& rc : rcpts) {
+    events::TraceRecipient& r = ev.u.recipient;
+    r = events::TraceRecipient{};
+    r.flow_id = flow.id();
+    r.index = static_cast<uint32_t>(record.index);
+    r.reply = rc.reply.code;
+    copy_text(r.enhanced, rc.reply.enhanced.view());
+    const std::string_view a = record.recipient_address(rc);
+    r.len = static_cast<uint8_t>(std::min(a.size(), sizeof r.address));
+    r.truncated = a.size() > sizeof r.address ? 1 : 0;
+    copy_text(r.address, a);
+    events_.push(ev);
+  }
+}
+
 void Enforcer::on_record(inspect::Flow& flow, const smtp::MessageRecord& record,
                          inspect::Message* message) {
   count(Counter::kRecords);
@@ -302,6 +395,7 @@ void Enforcer::on_record(inspect::Flow& flow, const smtp::MessageRecord& record,
   if (v != nullptr && v->spam) {
     count(Counter::kSpam);
   }
+  trace(flow, record, message, v);
   if (message != nullptr && message->accounted) {
     for (const smtp::RecipientResult& rc : record.recipients()) {
       if (rc.reply.code >= 500 && rc.reply.code < 600) {

@@ -20,6 +20,8 @@
 // A spam message on a high-risk flow is released and counted. Spam never leaves from the normal
 // pool: without a high-risk pool there is nowhere to retry it from, so it is refused
 // (550 5.7.1) and the client's MTA returns it at once; bounces are then released.
+// Every record, whatever its outcome, is traced to the event queue (events::Trace, then one
+// events::TraceRecipient per recipient kept) after the server's final reply.
 // With policy.dry_run nothing is refused, deferred or steered (the accountant's events say what
 // would have been).
 //
@@ -151,6 +153,8 @@ class Enforcer final : public inspect::Decisions {
   inspect::Decision end_of_data(const policy::Policy& p, inspect::Flow& flow,
                                 const smtp::MessageRecord& r, inspect::Message& m);
   bool steered(const count::KeyBytes& key, uint32_t now_s) const;
+  void trace(inspect::Flow& flow, const smtp::MessageRecord& record,
+             const inspect::Message* message, const scan::Verdict* v);
   // Steers the pair (host, server) to the high-risk pool for the spam steer TTL; false when
   // the table cannot hold the pair (then deferring would repeat at every retry).
   bool steer_pair(const policy::Policy& p, const count::KeyBytes& host,

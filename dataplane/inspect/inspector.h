@@ -228,6 +228,14 @@ class Flow final : public tcp::StreamConsumer,
   // Set by the driver when the flow is made (from Decisions::pool_for, or the pool of the
   // address its binding holds).
   void set_pool(EgressPool p) { pool_ = p; }
+  // The IPv4 egress address (host order) and port its NAT binding holds, for the message trace;
+  // zero where there is none (analyze). Set by the driver when the flow is made.
+  void set_egress(uint32_t addr, uint16_t port) {
+    egress_addr_ = addr;
+    egress_port_ = port;
+  }
+  uint32_t egress_addr() const { return egress_addr_; }
+  uint16_t egress_port() const { return egress_port_; }
 
   tcp::FlowState tcp;
 
@@ -271,7 +279,9 @@ class Flow final : public tcp::StreamConsumer,
   // Packed: an idle flow (this object and its NAT binding) is meant to stay within 512 bytes.
   uint32_t begun_ = 0;                  // begin_message calls: the next message's index
   uint32_t id_;
+  uint32_t egress_addr_ = 0;
   uint16_t refusal_len_ = 0;
+  uint16_t egress_port_ = 0;
   bool fin_[2] = {false, false};
   bool closed_ = false;
   bool done_ = false;

@@ -143,6 +143,10 @@ for want in enforce_refused_limit=1 enforce_refused_restricted=1 enforce_spam_de
   v=${want#*=}
   [[ $(sgw_counter "$k") == "$v" ]] || sgw_fail "gateway counter $k is $(sgw_counter "$k"), expected $v"
 done
+# The message trace: one event per record, whatever became of it (none dropped by a full queue).
+(( $(sgw_counter enforce_records) > 0 )) || sgw_fail "gateway counter enforce_records is 0"
+[[ $(sgw_counter events_trace) == "$(sgw_counter enforce_records)" ]] ||
+  sgw_fail "events_trace is $(sgw_counter events_trace), enforce_records $(sgw_counter enforce_records): a record was not traced"
 (( $(sgw_counter inspect_starttls_masked) >= 2 )) ||
   sgw_fail "gateway counter inspect_starttls_masked is $(sgw_counter inspect_starttls_masked), expected one or more per EHLO"
 sgw_log "PASS: restriction (550 5.1.8), limit, spam deferral (451 4.7.1), high-risk retry, STARTTLS masked, over-long lines (554 5.6.0, 500 5.5.2) through real TCP"

@@ -347,6 +347,22 @@ TEST_F(InspectDrivers, SpamIsDeferredAndItsSenderSteeredAsAnalyzeSays) {
   EXPECT_EQ(seen.egress[0], kEgress);
   EXPECT_EQ(seen.egress[1], kEgress);
   EXPECT_EQ(seen.egress[2], kHighRisk) << "the steered host's next connection";
+  // The message trace names each message's egress address and what became of it.
+  std::vector<events::Trace> traces;
+  app::drain_events(g, [&](const events::Event& ev) {
+    if (ev.kind == events::EventKind::kTrace) {
+      traces.push_back(ev.u.trace);
+    }
+  });
+  ASSERT_EQ(traces.size(), 3u);
+  EXPECT_EQ(traces[0].egress_addr, kEgress);
+  EXPECT_EQ(traces[1].egress_addr, kEgress);
+  EXPECT_EQ(traces[1].action, static_cast<uint8_t>(inspect::Action::kDefer));
+  EXPECT_EQ(traces[1].gateway_reply, 451);
+  EXPECT_EQ(traces[2].egress_addr, kHighRisk);
+  EXPECT_EQ(traces[2].pool, 1);
+  EXPECT_EQ(traces[2].remote_reply, 250);
+  EXPECT_NE(traces[2].egress_port, 0);
   const enforce::Enforcer& e = *g.enforcers[0];
   EXPECT_EQ(e.counter(enforce::Counter::kSpamDeferred), 1u);
   EXPECT_EQ(e.counter(enforce::Counter::kSpamReleased), 1u);

@@ -113,6 +113,17 @@ class Gate {
     ASSERT_EQ(marks_.publish(std::make_shared<const DomainMarks>(domains)),
               publish::PublishOutcome::kPublished);
   }
+  // The trace events queued so far (others are dropped), each Trace with its recipients.
+  std::vector<events::Event> traces() {
+    std::vector<events::Event> out;
+    events::Event e;
+    while (events_.pop(e)) {
+      if (e.kind == events::EventKind::kTrace || e.kind == events::EventKind::kTraceRecipient) {
+        out.push_back(e);
+      }
+    }
+    return out;
+  }
   count::SenderTable& table() { return table_; }
   Enforcer& enforcer() { return enforcer_; }
   const inspect::Inspector& inspector() const { return inspector_; }
@@ -467,6 +478,65 @@ TEST(DomainMarks, MatchesWholeNamesCaseInsensitively) {
   EXPECT_FALSE(m.marked("nomx.exampl"));
   EXPECT_FALSE(m.marked(""));
   EXPECT_FALSE(DomainMarks().marked("nomx.example"));
+}
+
+// Every record is traced with what the gateway did and what the server answered: a delivered
+// message with one recipient the server refused, a spam deferral, a refusal at MAIL FROM.
+TEST(Enforcer, EveryRecordIsTraced) {
+  Gate g;
+  auto c = g.connect();
+  ASSERT_EQ(g.send(*c, "a@example.org", {"b@example.net", "unknown@example.net"}), "");
+  auto t = g.traces();
+  ASSERT_EQ(t.size(), 3u);
+  ASSERT_EQ(t[0].kind, events::EventKind::kTrace);
+  const events::Trace& d = t[0].u.trace;
+  EXPECT_EQ(std::string_view(t[0].key.data, t[0].key.len), "a@example.org");
+  EXPECT_EQ(d.host_family, 4);
+  EXPECT_EQ(d.host_addr[0], 10);
+  EXPECT_EQ(d.server_addr[3], 7);
+  EXPECT_EQ(d.server_port, 25);
+  EXPECT_EQ(d.pool, 0);
+  EXPECT_EQ(d.action, static_cast<uint8_t>(Action::kAllow));
+  EXPECT_EQ(d.outcome, static_cast<uint8_t>(smtp::MessageOutcome::kDelivered));
+  EXPECT_EQ(d.verdict, 0);  // scanned, clean
+  EXPECT_EQ(d.gateway_reply, 0);
+  EXPECT_EQ(d.remote_reply, 250);
+  EXPECT_EQ(d.recipients, 2u);
+  EXPECT_EQ(d.recipients_kept, 2u);
+  EXPECT_EQ(d.recipients_rejected, 1u);
+  EXPECT_GT(d.bytes, 0u);
+  ASSERT_EQ(t[2].kind, events::EventKind::kTraceRecipient);
+  const events::TraceRecipient& r = t[2].u.recipient;
+  EXPECT_EQ(std::string_view(r.address, r.len), "unknown@example.net");
+  EXPECT_EQ(r.reply, 550);
+  EXPECT_STREQ(r.enhanced, "5.1.1");
+  EXPECT_EQ(r.flow_id, d.flow_id);
+  EXPECT_EQ(std::string_view(t[1].u.recipient.address, t[1].u.recipient.len), "b@example.net");
+  EXPECT_EQ(t[1].u.recipient.reply, 250);
+
+  auto spam = g.connect();
+  ASSERT_EQ(g.send(*spam, "a@example.org", {"b@example.net"}, std::string(kGtube)),
+            kReplySpamDeferred);
+  t = g.traces();
+  ASSERT_EQ(t.size(), 2u);
+  EXPECT_EQ(t[0].u.trace.action, static_cast<uint8_t>(Action::kDefer));
+  EXPECT_EQ(t[0].u.trace.gateway_reply, 451);
+  EXPECT_EQ(t[0].u.trace.remote_reply, 0);  // the end of data never reached the server
+  EXPECT_EQ(t[0].u.trace.verdict, 1);
+  EXPECT_GE(t[0].u.trace.score_milli, 1'000'000);
+
+  ASSERT_EQ(g.table().restrict(sender("x@example.org"), events::LimitId::kNone,
+                               events::ActionTaken::kBlocked, 0),
+            count::FindOutcome::kInserted);
+  auto refused = g.connect();
+  ASSERT_EQ(g.send(*refused, "x@example.org", {"b@example.net"}), count::kReplyRestricted);
+  t = g.traces();
+  ASSERT_EQ(t.size(), 1u);
+  EXPECT_EQ(t[0].u.trace.action, static_cast<uint8_t>(Action::kRefuse));
+  EXPECT_EQ(t[0].u.trace.gateway_reply, 550);
+  EXPECT_EQ(t[0].u.trace.outcome, static_cast<uint8_t>(smtp::MessageOutcome::kRefused));
+  EXPECT_EQ(t[0].u.trace.recipients, 0u);
+  EXPECT_EQ(t[0].u.trace.verdict, 2);  // never scanned
 }
 
 // A policy published while sessions are open decides from the next hold point on: the message in
