@@ -64,8 +64,8 @@ EOF
 
 # sgw_bed_up EXE [EXTRA_YAML] — the end-to-end test bed: two namespaces joined only through the
 # gateway (EXE run, net_tap ports, config as sgw_write_tap_config with EXTRA_YAML), aiosmtpd
-# (tools/lib/smtp_sink.py, offering STARTTLS) listening on SGW_NET_OUTSIDE_HOST:25 in the
-# outside one.
+# (tools/lib/smtp_sink.py, offering STARTTLS, and AUTH when SGW_SINK_AUTH=1) listening on
+# SGW_NET_OUTSIDE_HOST:25 in the outside one.
 #
 #   namespace IN                          root namespace                 namespace OUT
 #   client ── TAP_IN 10.99.1.2 ═══ net_tap0 [smtpgw] net_tap1 ═══ TAP_OUT 10.99.2.2 ── aiosmtpd :25
@@ -117,7 +117,7 @@ sgw_bed_up() {
     sgw_fail "openssl could not make the server's certificate (tools/setup installs openssl)"
   sgw_spawn "$sinklog" ip netns exec "$SGW_NS_OUT" "$SGW_PYTHON" "$SGW_LIB/smtp_sink.py" \
     --host "$SGW_NET_OUTSIDE_HOST" --port 25 --record "$SGW_RECORD" --ready "$SGW_WORK/sink.ready" \
-    --tls-cert "$SGW_WORK/sink.crt" --tls-key "$SGW_WORK/sink.key"
+    --tls-cert "$SGW_WORK/sink.crt" --tls-key "$SGW_WORK/sink.key" ${SGW_SINK_AUTH:+--auth}
   SGW_SINK_PID=$SGW_PID
   sgw_wait_until 30 "aiosmtpd to listen on $SGW_NET_OUTSIDE_HOST:25" test -s "$SGW_WORK/sink.ready"
 }

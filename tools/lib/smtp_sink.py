@@ -9,7 +9,9 @@ dot-unstuffing, CRLF line ends included, the terminating "." line excluded.
 "peer" is the client address the server saw, which is what the tests check to see the SNAT.
 
 With --tls-cert and --tls-key the server offers STARTTLS (as most mail servers do), so the
-tests see what the gateway makes of it.
+tests see what the gateway makes of it. With --auth it offers AUTH PLAIN and LOGIN without TLS
+and accepts any user and password (the tests judge the gateway's answer to AUTH, not the
+server's); the record then has "auth_user".
 
 When the socket is bound, writes its own pid to --ready (so a test can wait for readiness
 without sleeping); exits 0 on SIGINT/SIGTERM.
@@ -25,7 +27,7 @@ import signal
 import ssl
 import sys
 
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, AuthResult
 
 
 class RecordingHandler:
@@ -53,6 +55,10 @@ class RecordingHandler:
             "sha256": hashlib.sha256(body).hexdigest(),
             "subject": subject,
         }
+        if session.authenticated:
+            login = getattr(session.auth_data, "login", b"") or b""
+            entry["auth_user"] = (login.decode("utf-8", "replace") if isinstance(login, bytes)
+                                  else str(login))
         # One write of one line, flushed, so a reader polling the file never sees half a record.
         with open(self._record_path, "a", encoding="utf-8") as f:
             f.write(json.dumps(entry, sort_keys=True) + "\n")
@@ -70,9 +76,15 @@ async def serve(args):
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls.load_cert_chain(args.tls_cert, args.tls_key)
     loop = asyncio.get_running_loop()
+    auth = {}
+    if args.auth:
+        # Any user: the record keeps its name (auth_data.login), never the password.
+        auth = {"auth_require_tls": False,
+                "authenticator": lambda server, session, envelope, mechanism, data:
+                    AuthResult(success=True, auth_data=data)}
     server = await loop.create_server(
         lambda: SMTP(handler, hostname=args.hostname, data_size_limit=args.max_size,
-                     decode_data=False, tls_context=tls),
+                     decode_data=False, tls_context=tls, **auth),
         host=args.host, port=args.port, reuse_address=True)
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -98,6 +110,7 @@ def main():
     p.add_argument("--max-size", type=int, default=64 * 1024 * 1024)
     p.add_argument("--tls-cert", help="PEM certificate: offer STARTTLS")
     p.add_argument("--tls-key", help="its PEM private key")
+    p.add_argument("--auth", action="store_true", help="offer AUTH PLAIN/LOGIN, accept anyone")
     args = p.parse_args()
     if bool(args.tls_cert) != bool(args.tls_key):
         p.error("--tls-cert and --tls-key go together")
