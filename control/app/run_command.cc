@@ -23,7 +23,8 @@
 #include "control/app/commands.h"
 #include "control/app/gateway.h"
 #include "control/config/config.h"
-#include "control/domains/domain_checker.h"
+#include "control/dns/dnsbl_monitor.h"
+#include "control/dns/domain_checker.h"
 #include "control/rules/compiler.h"
 #include "dataplane/worker/telemetry.h"
 #include "dataplane/worker/worker.h"
@@ -149,12 +150,12 @@ uint64_t unix_now_s() {
 
 // The sender-domain check (docs/config.md, "sender_domains"), or null when it is off or c-ares
 // cannot start (said on stderr; the gateway runs without it).
-std::unique_ptr<domains::DomainChecker> start_domain_checker(const Gateway& g) {
+std::unique_ptr<dns::DomainChecker> start_domain_checker(const Gateway& g) {
   const config::SenderDomainsConfig& sd = g.cfg.sender_domains;
   if (!g.domain_marks || !sd.check) {
     return nullptr;
   }
-  domains::Options o;
+  dns::DomainOptions o;
   o.servers = sd.servers;
   o.found_ttl_s = sd.found_ttl;
   o.missing_ttl_s = sd.missing_ttl;
@@ -162,7 +163,7 @@ std::unique_ptr<domains::DomainChecker> start_domain_checker(const Gateway& g) {
   o.max_domains = sd.max_domains;
   o.max_pending = sd.max_pending;
   std::string error;
-  std::unique_ptr<domains::DomainChecker> c = domains::DomainChecker::create(o, &error);
+  std::unique_ptr<dns::DomainChecker> c = dns::DomainChecker::create(o, &error);
   if (!c) {
     std::fprintf(stderr, "smtpgw: sender_domains: %s; sender domains are not checked\n",
                  error.c_str());
@@ -173,9 +174,9 @@ std::unique_ptr<domains::DomainChecker> start_domain_checker(const Gateway& g) {
   return c;
 }
 
-// A message record's envelope sender domain, to the checker.
-void feed_domain(domains::DomainChecker& c, const events::Event& e, uint64_t now_s) {
-  if (e.kind != events::EventKind::kMessageRecord || e.key.kind != events::KeyKind::kSender) {
+// A traced transaction's envelope sender domain (whatever became of it), to the checker.
+void feed_domain(dns::DomainChecker& c, const events::Event& e, uint64_t now_s) {
+  if (e.kind != events::EventKind::kTrace || e.key.kind != events::KeyKind::kSender) {
     return;
   }
   const std::string_view sender(e.key.data, e.key.len);
@@ -187,28 +188,136 @@ void feed_domain(domains::DomainChecker& c, const events::Event& e, uint64_t now
 
 // What the checker's answers changed: logged (at most kLogged a round) and published. Returns
 // whether a publication is still owed (the workers had not released enough older versions).
-bool publish_domain_changes(Gateway& g, domains::DomainChecker& c, uint64_t now_s, bool owed) {
+bool publish_domain_changes(Gateway& g, dns::DomainChecker& c, uint64_t now_s, bool owed) {
   constexpr size_t kLogged = 20;
-  const std::vector<domains::DomainChecker::Change> changes = c.poll(now_s);
+  const std::vector<dns::DomainChecker::Change> changes = c.poll(now_s);
   for (size_t i = 0; i < changes.size() && i < kLogged; ++i) {
-    const domains::DomainChecker::Change& ch = changes[i];
+    const dns::DomainChecker::Change& ch = changes[i];
     if (ch.marked) {
       std::printf("smtpgw: sender_domains: %s has no mail exchanger (%s): its mail on normal "
                   "flows is deferred\n",
-                  ch.domain.c_str(), domains::finding_name(ch.finding));
+                  ch.domain.c_str(), dns::finding_name(ch.finding));
     } else {
       std::printf("smtpgw: sender_domains: %s is no longer marked (%s)\n", ch.domain.c_str(),
-                  domains::finding_name(ch.finding));
+                  dns::finding_name(ch.finding));
     }
   }
   if (changes.size() > kLogged) {
     std::printf("smtpgw: sender_domains: and %zu more changes\n", changes.size() - kLogged);
   }
-  std::fflush(stdout);
   if (changes.empty() && !owed) {
     return false;
   }
+  std::fflush(stdout);
   return !publish_domain_marks(g, c.marked());
+}
+
+uint64_t monotonic_ms() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
+// The pools watched on DNS blocklists (docs/config.md, "dnsbl"), or null without zones or when
+// c-ares cannot start (said on stderr; the gateway runs without it).
+std::unique_ptr<dns::DnsblMonitor> start_dnsbl(const Gateway& g) {
+  const config::DnsblConfig& d = g.cfg.dnsbl;
+  if (d.zones.empty() || g.tables.all_pool.empty()) {
+    return nullptr;
+  }
+  dns::DnsblOptions o;
+  o.zones = d.zones;
+  o.servers = d.servers;
+  o.interval_s = d.interval;
+  o.recheck_min_s = d.recheck_min;
+  o.timeout_ms = d.timeout_ms;
+  o.max_pending = d.max_pending;
+  o.zone_rate = d.zone_rate;
+  std::string error;
+  std::unique_ptr<dns::DnsblMonitor> m = dns::DnsblMonitor::create(o, g.tables.all_pool, &error);
+  if (!m) {
+    std::fprintf(stderr, "smtpgw: dnsbl: %s; the pools are not watched\n", error.c_str());
+    return nullptr;
+  }
+  std::string zones;
+  for (const std::string& z : d.zones) {
+    zones += (zones.empty() ? "" : ", ") + z;
+  }
+  std::printf("smtpgw: dnsbl: watching %zu pool addresses on %s, each every %u s\n",
+              g.tables.all_pool.size(), zones.c_str(), d.interval);
+  return m;
+}
+
+// The state `a` has in the published pools (kActive if it is in none).
+flow::AddressState state_of(const Gateway& g, uint32_t a, flow::Pool* pool) {
+  const flow::PoolState* now = g.pool_states->read();  // the only writer: stable
+  for (flow::Pool p : {flow::Pool::kNormal, flow::Pool::kHighRisk}) {
+    for (const flow::PoolState::Address& x : now->addresses(p)) {
+      if (x.ip == a) {
+        *pool = p;
+        return x.state;
+      }
+    }
+  }
+  return flow::AddressState::kActive;
+}
+
+// What the blocklists said since the last round: logged, and the pool states published (a
+// listed address leaves rotation for new flows; a delisted one returns; an address an operator
+// drains stays draining). `owed` keeps what could not be published yet (the workers had not
+// released enough older versions) for the next round.
+void apply_dnsbl(Gateway& g, dns::DnsblMonitor& m, uint64_t now_ms,
+                 std::vector<std::pair<uint32_t, bool>>& owed) {
+  const dns::DnsblMonitor::Changes c = m.poll(now_ms);
+  for (const auto& z : c.zones) {
+    if (z.disabled) {
+      std::printf("smtpgw: dnsbl: zone %s disabled (%s): its listings are not trusted\n",
+                  z.zone.c_str(), z.why.c_str());
+    } else {
+      std::printf("smtpgw: dnsbl: zone %s trusted again (%s)\n", z.zone.c_str(), z.why.c_str());
+    }
+  }
+  for (const auto& a : c.addresses) {
+    const std::string ip = config::to_string(config::Ipv4{a.address});
+    if (a.listed) {
+      std::printf("smtpgw: dnsbl: %s listed on %s (127.0.0.%u): out of rotation for new flows\n",
+                  ip.c_str(), a.zone.c_str(), a.code);
+    } else {
+      std::printf("smtpgw: dnsbl: %s no longer listed: back in rotation\n", ip.c_str());
+    }
+    owed.emplace_back(a.address, a.listed);
+  }
+  if (owed.empty()) {
+    return;
+  }
+  std::vector<std::pair<uint32_t, flow::AddressState>> states;
+  for (const auto& [a, listed] : owed) {
+    flow::Pool pool = flow::Pool::kNormal;
+    const flow::AddressState now = state_of(g, a, &pool);
+    if (listed && now == flow::AddressState::kActive) {
+      states.emplace_back(a, flow::AddressState::kListed);
+    } else if (!listed && now == flow::AddressState::kListed) {
+      states.emplace_back(a, flow::AddressState::kActive);
+    }
+  }
+  if (!states.empty() && !publish_pool_states(g, states)) {
+    return;  // tried again next round
+  }
+  owed.clear();
+  const flow::PoolState* now = g.pool_states->read();
+  for (flow::Pool p : {flow::Pool::kNormal, flow::Pool::kHighRisk}) {
+    size_t active = 0;
+    for (const flow::PoolState::Address& x : now->addresses(p)) {
+      active += x.state == flow::AddressState::kActive ? 1 : 0;
+    }
+    if (active == 0 && !now->addresses(p).empty()) {
+      std::printf("smtpgw: dnsbl: pool %s has no active address left: new flows follow "
+                  "pools.fallback (%s)\n",
+                  p == flow::Pool::kNormal ? "normal" : "high_risk",
+                  now->fallback() == flow::NoActiveFallback::kUseListed ? "use_listed" : "refuse");
+    }
+  }
+  std::fflush(stdout);
 }
 
 }  // namespace
@@ -281,8 +390,10 @@ int run_main(int argc, char** argv) {
       }
     }
     std::signal(SIGHUP, on_hup);
-    std::unique_ptr<domains::DomainChecker> checker = start_domain_checker(g);
+    std::unique_ptr<dns::DomainChecker> checker = start_domain_checker(g);
     bool marks_owed = false;
+    std::unique_ptr<dns::DnsblMonitor> dnsbl = start_dnsbl(g);
+    std::vector<std::pair<uint32_t, bool>> dnsbl_owed;
     std::printf("smtpgw: running with %zu worker(s); SIGINT or SIGTERM stops, SIGHUP reloads "
                 "limits and rules\n",
                 g.workers.size());
@@ -300,6 +411,9 @@ int run_main(int argc, char** argv) {
       if (checker) {
         marks_owed = publish_domain_changes(g, *checker, now_s, marks_owed);
         g.domain_marks->reclaim();
+      }
+      if (dnsbl) {
+        apply_dnsbl(g, *dnsbl, monotonic_ms(), dnsbl_owed);
       }
       if (g_reload.exchange(false, std::memory_order_relaxed)) {
         reload(g, config_path);
@@ -361,10 +475,17 @@ int run_main(int argc, char** argv) {
       }
     }
     drain_events(g);
+    if (dnsbl) {
+      for (size_t k = 0; k < static_cast<size_t>(dns::DnsblCounter::kCount); ++k) {
+        const auto c = static_cast<dns::DnsblCounter>(k);
+        std::printf("  dnsbl_%s %llu\n", dns::counter_name(c),
+                    static_cast<unsigned long long>(dnsbl->counter(c)));
+      }
+    }
     if (checker) {
-      for (size_t k = 0; k < static_cast<size_t>(domains::Counter::kCount); ++k) {
-        const auto c = static_cast<domains::Counter>(k);
-        std::printf("  sender_domains_%s %llu\n", domains::counter_name(c),
+      for (size_t k = 0; k < static_cast<size_t>(dns::DomainCounter::kCount); ++k) {
+        const auto c = static_cast<dns::DomainCounter>(k);
+        std::printf("  sender_domains_%s %llu\n", dns::counter_name(c),
                     static_cast<unsigned long long>(checker->counter(c)));
       }
     }

@@ -193,6 +193,17 @@ struct SenderDomainsConfig {
   uint32_t max_pending = 256;    // lookups in flight, 1..4096
 };
 
+// dnsbl: the pools' addresses watched on DNS blocklists (docs/config.md, "dnsbl").
+struct DnsblConfig {
+  std::vector<std::string> zones;  // lower case; empty: no monitoring
+  std::string servers;             // c-ares "IP[:port],..."; empty: the system's resolver
+  uint32_t interval = 900;         // seconds between two checks of an address, 10..86400
+  uint32_t recheck_min = 60;       // a listed address: first re-check, then doubling, 1..86400
+  uint32_t timeout_ms = 2'000;     // per try (two tries), 100..30000
+  uint32_t max_pending = 32;       // queries in flight, 1..1024
+  uint32_t zone_rate = 20;         // queries a second to one zone, 1..10000
+};
+
 // telemetry:
 struct TelemetryConfig {
   bool enabled = true;            // false -> --no-telemetry
@@ -215,6 +226,7 @@ struct Config {
   RulesConfig rules;
   policy::Policy limits;  // version stays 0: the control plane sets it at publication
   SenderDomainsConfig sender_domains;
+  DnsblConfig dnsbl;
   TelemetryConfig telemetry;
 
   // Number of worker lcores (eal.lcores.size() - 1, always >= 1).

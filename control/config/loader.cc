@@ -2,7 +2,6 @@
 // read in a fixed order (eal, ports, routes, neighbors, smtp, pools, ...) whatever their order in
 // the file, so that references (a route's port, a pool address against the port addresses) are
 // checked against sections already read; errors are sorted by position at the end.
-#include <arpa/inet.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -781,84 +780,6 @@ struct Loader {
     m.finish();
   }
 
-  // "192.0.2.53", "127.0.0.1:5353", "2001:db8::53", "[::1]:5353" -> c-ares' CSV entry.
-  static std::optional<std::string> dns_server(const std::string& s) {
-    std::string host = s;
-    std::string port;
-    bool v6 = false;
-    if (!s.empty() && s[0] == '[') {
-      const size_t close = s.find(']');
-      if (close == std::string::npos) {
-        return std::nullopt;
-      }
-      host = s.substr(1, close - 1);
-      v6 = true;
-      const std::string rest = s.substr(close + 1);
-      if (!rest.empty()) {
-        if (rest[0] != ':' || rest.size() == 1) {
-          return std::nullopt;
-        }
-        port = rest.substr(1);
-      }
-    } else if (std::count(s.begin(), s.end(), ':') == 1) {
-      host = s.substr(0, s.find(':'));
-      port = s.substr(s.find(':') + 1);
-      if (port.empty()) {
-        return std::nullopt;
-      }
-    } else {
-      v6 = s.find(':') != std::string::npos;
-    }
-    unsigned char buf[16];
-    if (inet_pton(v6 ? AF_INET6 : AF_INET, host.c_str(), buf) != 1) {
-      return std::nullopt;
-    }
-    if (!port.empty() && (port.size() > 5 || !all_digits(port) || std::stoul(port) == 0 ||
-                          std::stoul(port) > 65'535)) {
-      return std::nullopt;
-    }
-    if (port.empty()) {
-      return host;
-    }
-    return (v6 ? "[" + host + "]" : host) + ":" + port;
-  }
-
-  void read_sender_domains(const YAML::Node& node) {
-    MapReader m(ctx, node, "sender_domains");
-    if (!m.valid()) {
-      return;
-    }
-    SenderDomainsConfig& d = cfg.sender_domains;
-    detail::read_bool_into(ctx, m, "check", d.check);
-    if (auto n = m.get("servers")) {
-      if (auto list = detail::read_list(ctx, *n, m.path("servers"))) {
-        std::string csv;
-        for (size_t i = 0; i < list->size(); ++i) {
-          const std::string path = index(m.path("servers"), i);
-          auto s = detail::read_string(ctx, (*list)[i], path);
-          if (!s) {
-            continue;
-          }
-          auto entry = dns_server(*s);
-          if (!entry) {
-            ctx.error((*list)[i], path,
-                      "expected a name server address such as \"192.0.2.53\", "
-                      "\"127.0.0.1:5353\" or \"[2001:db8::53]:53\", got " + quote(*s));
-            continue;
-          }
-          csv += (csv.empty() ? "" : ",") + *entry;
-        }
-        d.servers = csv;
-      }
-    }
-    detail::read_duration_into(ctx, m, "found_ttl", d.found_ttl, 60, 604'800);
-    detail::read_duration_into(ctx, m, "missing_ttl", d.missing_ttl, 60, 604'800);
-    detail::read_uint_into(ctx, m, "timeout_ms", d.timeout_ms, 100, 30'000);
-    detail::read_uint_into(ctx, m, "max_domains", d.max_domains, 16, 1'048'576);
-    detail::read_uint_into(ctx, m, "max_pending", d.max_pending, 1, 4'096);
-    m.finish();
-  }
-
   void read_telemetry(const YAML::Node& node) {
     MapReader m(ctx, node, "telemetry");
     if (!m.valid()) {
@@ -917,7 +838,10 @@ struct Loader {
       detail::read_limits(ctx, *n, cfg.limits);
     }
     if (auto n = top.get("sender_domains")) {
-      read_sender_domains(*n);
+      detail::read_sender_domains(ctx, *n, cfg.sender_domains);
+    }
+    if (auto n = top.get("dnsbl")) {
+      detail::read_dnsbl(ctx, *n, cfg.dnsbl);
     }
     if (auto n = top.get("telemetry")) {
       read_telemetry(*n);

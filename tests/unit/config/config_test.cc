@@ -252,6 +252,12 @@ const BadCase kBadCases[] = {
      "sender_domains.servers[0]", "expected a name server address", 28},
     {"sender_domains ttl too short", std::string(kBase) + "sender_domains:\n  missing_ttl: 10s\n",
      "sender_domains.missing_ttl", "", 28},
+    {"dnsbl zone that is no name", std::string(kBase) + "dnsbl:\n  zones: [\"bl example\"]\n",
+     "dnsbl.zones[0]", "expected a DNS zone", 28},
+    {"dnsbl zone twice", std::string(kBase) + "dnsbl:\n  zones: [bl.test, BL.test]\n",
+     "dnsbl.zones[1]", "listed twice", 28},
+    {"dnsbl rate of zero", std::string(kBase) + "dnsbl:\n  zone_rate: 0\n", "dnsbl.zone_rate", "",
+     28},
 };
 
 INSTANTIATE_TEST_SUITE_P(Table, ConfigBad, testing::ValuesIn(kBadCases),
@@ -325,7 +331,7 @@ TEST(ConfigLoad, FileErrorsNameTheFile) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.errors()[0].to_string(), path + ":27:1: bogus: unknown key; expected one of: eal, "
                                               "ports, routes, neighbors, smtp, pools, flows, arp, "
-                                              "workers, inspection, rules, limits, sender_domains, telemetry");
+                                              "workers, inspection, rules, limits, sender_domains, dnsbl, telemetry");
 }
 
 TEST(ConfigLoad, SenderDomains) {
@@ -349,6 +355,28 @@ TEST(ConfigLoad, SenderDomains) {
   EXPECT_EQ(d.timeout_ms, 500u);
   EXPECT_EQ(d.max_domains, 1024u);
   EXPECT_EQ(d.max_pending, 8u);
+}
+
+TEST(ConfigLoad, Dnsbl) {
+  auto r = load_string(std::string(kBase) +
+                           "dnsbl:\n"
+                           "  zones: [Zen.Spamhaus.ORG, bl.test]\n"
+                           "  servers: [\"127.0.0.1:5353\"]\n"
+                           "  interval: 5m\n  recheck_min: 30s\n  timeout_ms: 800\n"
+                           "  max_pending: 8\n  zone_rate: 5\n",
+                       "t.yaml");
+  ASSERT_TRUE(r.ok()) << r.error_text();
+  const DnsblConfig& d = r.config().dnsbl;
+  EXPECT_EQ(d.zones, (std::vector<std::string>{"zen.spamhaus.org", "bl.test"}));
+  EXPECT_EQ(d.servers, "127.0.0.1:5353");
+  EXPECT_EQ(d.interval, 300u);
+  EXPECT_EQ(d.recheck_min, 30u);
+  EXPECT_EQ(d.timeout_ms, 800u);
+  EXPECT_EQ(d.max_pending, 8u);
+  EXPECT_EQ(d.zone_rate, 5u);
+  auto none = load_string(kBase, "t.yaml");
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none.config().dnsbl.zones.empty());
 }
 
 TEST(ConfigLoad, OptionalValuesAndShorthands) {

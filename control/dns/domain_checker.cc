@@ -1,15 +1,14 @@
-#include "control/domains/domain_checker.h"
+#include "control/dns/domain_checker.h"
 
 #include <ares.h>
 #include <arpa/nameser.h>
 #include <netdb.h>
-#include <sys/select.h>
 
 #include <algorithm>
 #include <cstring>
 #include <utility>
 
-namespace smtpgw::domains {
+namespace smtpgw::dns {
 
 const char* finding_name(Finding f) {
   switch (f) {
@@ -27,14 +26,14 @@ const char* finding_name(Finding f) {
   return "?";
 }
 
-const char* counter_name(Counter c) {
+const char* counter_name(DomainCounter c) {
   switch (c) {
 #define SMTPGW_X(name, text, doc) \
-  case Counter::name:             \
+  case DomainCounter::name:       \
     return text;
     SMTPGW_DOMAIN_COUNTERS(SMTPGW_X)
 #undef SMTPGW_X
-    case Counter::kCount:
+    case DomainCounter::kCount:
       break;
   }
   return "?";
@@ -66,54 +65,16 @@ bool lookup_name(std::string_view d) {
 
 }  // namespace
 
-struct DomainChecker::Impl {
-  ares_channel channel = nullptr;
-};
+DomainChecker::DomainChecker(const DomainOptions& options, std::unique_ptr<Resolver> resolver)
+    : options_(options), resolver_(std::move(resolver)) {}
 
-// One DNS query in flight; c-ares hands it back to on_answer (also when the channel is
-// destroyed, with ARES_EDESTRUCTION).
-struct DomainChecker::Query {
-  DomainChecker* owner;
-  std::string domain;
-  int type;  // ns_t_mx, ns_t_a, ns_t_aaaa
-};
-
-DomainChecker::DomainChecker(const Options& options)
-    : options_(options), impl_(std::make_unique<Impl>()) {}
-
-DomainChecker::~DomainChecker() {
-  if (impl_->channel != nullptr) {
-    ares_destroy(impl_->channel);  // answers every query with ARES_EDESTRUCTION
-  }
-}
-
-std::unique_ptr<DomainChecker> DomainChecker::create(const Options& options, std::string* error) {
-  static const int lib = ares_library_init(ARES_LIB_INIT_ALL);
-  if (lib != ARES_SUCCESS) {
-    *error = std::string("c-ares: ") + ares_strerror(lib);
+std::unique_ptr<DomainChecker> DomainChecker::create(const DomainOptions& options,
+                                                     std::string* error) {
+  std::unique_ptr<Resolver> r = Resolver::create(options.servers, options.timeout_ms, error);
+  if (!r) {
     return nullptr;
   }
-  std::unique_ptr<DomainChecker> c(new DomainChecker(options));
-  ares_options o{};
-  o.timeout = static_cast<int>(options.timeout_ms);
-  o.tries = 2;
-  // No search list: a sender domain is absolute, never "domain.local-search-suffix".
-  o.ndomains = 0;
-  o.domains = nullptr;
-  const int mask = ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_DOMAINS;
-  int rc = ares_init_options(&c->impl_->channel, &o, mask);
-  if (rc != ARES_SUCCESS) {
-    *error = std::string("c-ares: ") + ares_strerror(rc);
-    return nullptr;
-  }
-  if (!options.servers.empty()) {
-    rc = ares_set_servers_ports_csv(c->impl_->channel, options.servers.c_str());
-    if (rc != ARES_SUCCESS) {
-      *error = "c-ares: servers \"" + options.servers + "\": " + ares_strerror(rc);
-      return nullptr;
-    }
-  }
-  return c;
+  return std::unique_ptr<DomainChecker>(new DomainChecker(options, std::move(r)));
 }
 
 uint64_t DomainChecker::ttl_of(const Entry& e) const {
@@ -127,7 +88,7 @@ uint64_t DomainChecker::ttl_of(const Entry& e) const {
 }
 
 void DomainChecker::seen(std::string_view domain, uint64_t now_s) {
-  count(Counter::kSeen);
+  count(DomainCounter::kSeen);
   now_s_ = now_s;
   std::string d(domain);
   for (char& ch : d) {
@@ -136,7 +97,7 @@ void DomainChecker::seen(std::string_view domain, uint64_t now_s) {
     }
   }
   if (!lookup_name(d)) {
-    count(Counter::kInvalid);
+    count(DomainCounter::kInvalid);
     return;
   }
   auto it = domains_.find(d);
@@ -147,47 +108,43 @@ void DomainChecker::seen(std::string_view domain, uint64_t now_s) {
       return;
     }
   } else if (domains_.size() >= options_.max_domains) {
-    count(Counter::kTableFull);
+    count(DomainCounter::kTableFull);
     return;
   }
-  if (pending_ >= options_.max_pending) {
-    count(Counter::kPendingFull);
+  if (lookups_pending_ >= options_.max_pending) {
+    count(DomainCounter::kPendingFull);
     return;
   }
   Entry& e = domains_[d];
   e.seen_s = now_s;
   e.pending = true;
-  ++pending_;
-  count(Counter::kLookups);
+  ++lookups_pending_;
+  count(DomainCounter::kLookups);
   start(d, ns_t_mx);
 }
 
 void DomainChecker::start(const std::string& domain, int type) {
-  count(Counter::kQueries);
-  auto* q = new Query{this, domain, type};
-  ares_query(impl_->channel, domain.c_str(), ns_c_in, type, &DomainChecker::on_answer, q);
+  count(DomainCounter::kQueries);
+  resolver_->query(domain, type,
+                   [this, domain, type](Status s, const unsigned char* answer, int length) {
+                     answered(domain, type, s, answer, length);
+                   });
 }
 
-void DomainChecker::on_answer(void* arg, int status, int, unsigned char* abuf, int alen) {
-  std::unique_ptr<Query> q(static_cast<Query*>(arg));
-  if (status == ARES_EDESTRUCTION) {
-    return;  // the checker is going away
-  }
-  q->owner->answered(*q, status, abuf, alen);
-}
-
-void DomainChecker::answered(Query& q, int status, const unsigned char* abuf, int alen) {
-  if (status == ARES_ENOTFOUND) {
-    finish(q.domain, Finding::kNoDomain, false);
+void DomainChecker::answered(const std::string& domain, int type, Status status,
+                             const unsigned char* answer, int length) {
+  if (status == Status::kNoDomain) {
+    finish(domain, Finding::kNoDomain, false);
     return;
   }
-  if (status != ARES_SUCCESS && status != ARES_ENODATA) {
-    finish(q.domain, Finding::kUnknown, true);
+  if (status == Status::kFailed) {
+    finish(domain, Finding::kUnknown, true);
     return;
   }
-  if (q.type == ns_t_mx) {
+  if (type == ns_t_mx) {
     ares_mx_reply* mx = nullptr;
-    const int rc = status == ARES_SUCCESS ? ares_parse_mx_reply(abuf, alen, &mx) : ARES_ENODATA;
+    const int rc = status == Status::kAnswer ? ares_parse_mx_reply(answer, length, &mx)
+                                             : ARES_ENODATA;
     if (rc == ARES_SUCCESS) {
       bool any_host = false;
       bool null_mx = false;
@@ -198,22 +155,22 @@ void DomainChecker::answered(Query& q, int status, const unsigned char* abuf, in
       }
       ares_free_data(mx);
       if (any_host || null_mx) {
-        finish(q.domain, any_host ? Finding::kMailHost : Finding::kNullMx, false);
+        finish(domain, any_host ? Finding::kMailHost : Finding::kNullMx, false);
         return;
       }
     } else if (rc != ARES_ENODATA) {
-      finish(q.domain, Finding::kUnknown, true);  // a reply c-ares cannot read
+      finish(domain, Finding::kUnknown, true);  // a reply c-ares cannot read
       return;
     }
-    start(q.domain, ns_t_a);
+    start(domain, ns_t_a);
     return;
   }
   // A or AAAA: any address is an implicit MX.
   hostent* h = nullptr;
   int rc = ARES_ENODATA;
-  if (status == ARES_SUCCESS) {
-    rc = q.type == ns_t_a ? ares_parse_a_reply(abuf, alen, &h, nullptr, nullptr)
-                          : ares_parse_aaaa_reply(abuf, alen, &h, nullptr, nullptr);
+  if (status == Status::kAnswer) {
+    rc = type == ns_t_a ? ares_parse_a_reply(answer, length, &h, nullptr, nullptr)
+                        : ares_parse_aaaa_reply(answer, length, &h, nullptr, nullptr);
   }
   const bool address = rc == ARES_SUCCESS && h != nullptr && h->h_addr_list != nullptr &&
                        h->h_addr_list[0] != nullptr;
@@ -221,13 +178,13 @@ void DomainChecker::answered(Query& q, int status, const unsigned char* abuf, in
     ares_free_hostent(h);
   }
   if (address) {
-    finish(q.domain, Finding::kMailHost, false);
+    finish(domain, Finding::kMailHost, false);
   } else if (rc != ARES_SUCCESS && rc != ARES_ENODATA) {
-    finish(q.domain, Finding::kUnknown, true);
-  } else if (q.type == ns_t_a) {
-    start(q.domain, ns_t_aaaa);
+    finish(domain, Finding::kUnknown, true);
+  } else if (type == ns_t_a) {
+    start(domain, ns_t_aaaa);
   } else {
-    finish(q.domain, Finding::kNoRecords, false);
+    finish(domain, Finding::kNoRecords, false);
   }
 }
 
@@ -239,16 +196,16 @@ void DomainChecker::finish(const std::string& domain, Finding f, bool failed) {
   Entry& e = it->second;
   if (e.pending) {
     e.pending = false;
-    --pending_;
+    --lookups_pending_;
   }
   if (failed) {
     // A failure keeps what the last answer said (a marked domain stays marked) and is tried
     // again sooner than a TTL.
-    count(Counter::kFailed);
+    count(DomainCounter::kFailed);
     e.next_check_s = now_s_ + options_.failed_retry_s;
     return;
   }
-  count(is_marked(f) ? Counter::kMarked : Counter::kMailHost);
+  count(is_marked(f) ? DomainCounter::kMarked : DomainCounter::kMailHost);
   const bool was = is_marked(e.finding);
   e.finding = f;
   e.next_check_s = now_s_ + ttl_of(e);
@@ -259,19 +216,7 @@ void DomainChecker::finish(const std::string& domain, Finding f, bool failed) {
 
 std::vector<DomainChecker::Change> DomainChecker::poll(uint64_t now_s) {
   now_s_ = now_s;
-  fd_set r;
-  fd_set w;
-  FD_ZERO(&r);
-  FD_ZERO(&w);
-  const int nfds = ares_fds(impl_->channel, &r, &w);
-  if (nfds > 0) {
-    timeval zero{0, 0};
-    if (select(nfds, &r, &w, nullptr, &zero) < 0) {
-      FD_ZERO(&r);
-      FD_ZERO(&w);
-    }
-  }
-  ares_process(impl_->channel, &r, &w);  // also expires queries whose time-out passed
+  resolver_->poll();
   if (now_s >= last_sweep_s_ + 60) {
     last_sweep_s_ = now_s;
     for (auto it = domains_.begin(); it != domains_.end();) {
@@ -281,7 +226,7 @@ std::vector<DomainChecker::Change> DomainChecker::poll(uint64_t now_s) {
           changes_.push_back({it->first, Finding::kUnknown, false});
         }
         it = domains_.erase(it);
-        count(Counter::kForgotten);
+        count(DomainCounter::kForgotten);
       } else {
         ++it;
       }
@@ -306,4 +251,4 @@ Finding DomainChecker::finding(std::string_view domain) const {
   return it == domains_.end() ? Finding::kUnknown : it->second.finding;
 }
 
-}  // namespace smtpgw::domains
+}  // namespace smtpgw::dns

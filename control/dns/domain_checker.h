@@ -22,9 +22,11 @@
 #include <unordered_map>
 #include <vector>
 
-namespace smtpgw::domains {
+#include "control/dns/resolver.h"
 
-struct Options {
+namespace smtpgw::dns {
+
+struct DomainOptions {
   std::string servers;           // c-ares CSV ("127.0.0.1:5353,[::1]:53"); empty: /etc/resolv.conf
   uint32_t found_ttl_s = 86'400;   // a domain with a mail exchanger is checked again after this
   uint32_t missing_ttl_s = 3'600;  // ... one without, after this (it stays marked meanwhile)
@@ -56,13 +58,13 @@ const char* finding_name(Finding f);
   X(kInvalid, "invalid", "names that are no domain (literal, too long, empty)")     \
   X(kForgotten, "forgotten", "domains dropped after a TTL without being seen")
 
-enum class Counter : uint8_t {
+enum class DomainCounter : uint8_t {
 #define SMTPGW_X(name, text, doc) name,
   SMTPGW_DOMAIN_COUNTERS(SMTPGW_X)
 #undef SMTPGW_X
       kCount
 };
-const char* counter_name(Counter c);
+const char* counter_name(DomainCounter c);
 
 class DomainChecker {
  public:
@@ -74,8 +76,7 @@ class DomainChecker {
   };
 
   // Null with `error` set when c-ares cannot start (a bad servers list, no resolver).
-  static std::unique_ptr<DomainChecker> create(const Options& options, std::string* error);
-  ~DomainChecker();
+  static std::unique_ptr<DomainChecker> create(const DomainOptions& options, std::string* error);
   DomainChecker(const DomainChecker&) = delete;
   DomainChecker& operator=(const DomainChecker&) = delete;
 
@@ -91,36 +92,34 @@ class DomainChecker {
   // The last finding for `domain` (kUnknown if none).
   Finding finding(std::string_view domain) const;
 
-  uint64_t counter(Counter c) const { return counters_[static_cast<size_t>(c)]; }
+  uint64_t counter(DomainCounter c) const { return counters_[static_cast<size_t>(c)]; }
   size_t size() const { return domains_.size(); }
-  uint32_t pending() const { return pending_; }
+  uint32_t pending() const { return lookups_pending_; }
 
  private:
-  struct Impl;
   struct Entry {
     Finding finding = Finding::kUnknown;
     bool pending = false;
     uint64_t next_check_s = 0;  // looked up again when seen from then on
     uint64_t seen_s = 0;      // last seen in traffic
   };
-  struct Query;
 
-  explicit DomainChecker(const Options& options);
-  static void on_answer(void* arg, int status, int timeouts, unsigned char* abuf, int alen);
+  DomainChecker(const DomainOptions& options, std::unique_ptr<Resolver> resolver);
   void start(const std::string& domain, int type);
-  void answered(Query& q, int status, const unsigned char* abuf, int alen);
+  void answered(const std::string& domain, int type, Status status, const unsigned char* answer,
+                int length);
   void finish(const std::string& domain, Finding f, bool failed);
   uint64_t ttl_of(const Entry& e) const;
-  void count(Counter c) { ++counters_[static_cast<size_t>(c)]; }
+  void count(DomainCounter c) { ++counters_[static_cast<size_t>(c)]; }
 
-  Options options_;
-  std::unique_ptr<Impl> impl_;
+  DomainOptions options_;
+  std::unique_ptr<Resolver> resolver_;
   std::unordered_map<std::string, Entry> domains_;
   std::vector<Change> changes_;
-  uint32_t pending_ = 0;
+  uint32_t lookups_pending_ = 0;  // domains, not queries
   uint64_t now_s_ = 0;
   uint64_t last_sweep_s_ = 0;
-  uint64_t counters_[static_cast<size_t>(Counter::kCount)] = {};
+  uint64_t counters_[static_cast<size_t>(DomainCounter::kCount)] = {};
 };
 
-}  // namespace smtpgw::domains
+}  // namespace smtpgw::dns

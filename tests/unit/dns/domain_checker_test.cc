@@ -3,65 +3,18 @@
 // looks the names up through c-ares exactly as the gateway does.
 #include <gtest/gtest.h>
 
-#include <signal.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <chrono>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <string>
 #include <thread>
 
-#include "control/domains/domain_checker.h"
+#include "control/dns/domain_checker.h"
+#include "tests/unit/dns/rbldnsd.h"
 
-namespace smtpgw::domains {
+namespace smtpgw::dns {
 namespace {
 
-// rbldnsd serving `zone` (generic dataset) for the zone "test" on 127.0.0.1; stopped at the end.
-class Rbldnsd {
- public:
-  explicit Rbldnsd(const std::string& zone) {
-    char tmpl[] = "/tmp/sgw-rbldnsd-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    chmod(dir_.c_str(), 0755);  // rbldnsd drops to its own user before reading
-    std::ofstream(dir_ + "/zone") << zone;
-    chmod((dir_ + "/zone").c_str(), 0644);
-    for (int attempt = 0; attempt < 20 && pid_ <= 0; ++attempt) {
-      port_ = 20000 + static_cast<int>((getpid() * 7 + attempt * 131) % 30000);
-      const std::string bind = "127.0.0.1/" + std::to_string(port_);
-      const pid_t pid = fork();
-      if (pid == 0) {
-        execlp("rbldnsd", "rbldnsd", "-n", "-q", "-u", "rbldns", "-b", bind.c_str(), "-w",
-               dir_.c_str(), "test:generic:zone", static_cast<char*>(nullptr));
-        _exit(127);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      int status = 0;
-      if (waitpid(pid, &status, WNOHANG) == 0) {
-        pid_ = pid;  // still running: bound
-      }
-    }
-  }
-  ~Rbldnsd() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      waitpid(pid_, nullptr, 0);
-    }
-    std::filesystem::remove_all(dir_);
-  }
-  bool running() const { return pid_ > 0; }
-  std::string server() const { return "127.0.0.1:" + std::to_string(port_); }
-
- private:
-  std::string dir_;
-  int port_ = 0;
-  pid_t pid_ = -1;
-};
-
-bool have_rbldnsd() { return std::system("command -v rbldnsd >/dev/null 2>&1") == 0; }
+using testing::have_rbldnsd;
+using testing::Rbldnsd;
 
 constexpr const char* kZone =
     "good MX 10 mx.good.test\n"
@@ -91,10 +44,11 @@ class DomainCheckerTest : public ::testing::Test {
     if (!have_rbldnsd()) {
       GTEST_SKIP() << "rbldnsd is not installed (tools/setup installs it)";
     }
-    dns_ = std::make_unique<Rbldnsd>(kZone);
+    dns_ = std::make_unique<Rbldnsd>(
+        std::vector<std::pair<std::string, std::string>>{{"test:generic", kZone}});
     ASSERT_TRUE(dns_->running()) << "rbldnsd did not start on any port tried";
   }
-  std::unique_ptr<DomainChecker> checker(Options o = {}) {
+  std::unique_ptr<DomainChecker> checker(DomainOptions o = {}) {
     o.servers = dns_->server();
     o.timeout_ms = 500;
     std::string error;
@@ -124,15 +78,15 @@ TEST_F(DomainCheckerTest, MarksDomainsThatCannotReceiveMail) {
   for (const auto& ch : changes) {
     EXPECT_TRUE(ch.marked) << ch.domain;
   }
-  EXPECT_EQ(c->counter(Counter::kLookups), 5u);
-  EXPECT_EQ(c->counter(Counter::kMarked), 3u);
-  EXPECT_EQ(c->counter(Counter::kMailHost), 2u);
-  EXPECT_EQ(c->counter(Counter::kFailed), 0u);
+  EXPECT_EQ(c->counter(DomainCounter::kLookups), 5u);
+  EXPECT_EQ(c->counter(DomainCounter::kMarked), 3u);
+  EXPECT_EQ(c->counter(DomainCounter::kMailHost), 2u);
+  EXPECT_EQ(c->counter(DomainCounter::kFailed), 0u);
 }
 
 // Seen again within its TTL a domain is not looked up again; after it, it is.
 TEST_F(DomainCheckerTest, LooksUpAgainOnlyAfterTheTtl) {
-  Options o;
+  DomainOptions o;
   o.missing_ttl_s = 600;
   auto c = checker(o);
   ASSERT_TRUE(c);
@@ -141,10 +95,10 @@ TEST_F(DomainCheckerTest, LooksUpAgainOnlyAfterTheTtl) {
   settle(*c, now);
   c->seen("NOSUCH.test", now + 599);
   settle(*c, now + 599);
-  EXPECT_EQ(c->counter(Counter::kLookups), 1u);
+  EXPECT_EQ(c->counter(DomainCounter::kLookups), 1u);
   c->seen("nosuch.test", now + 600);
   const auto changes = settle(*c, now + 600);
-  EXPECT_EQ(c->counter(Counter::kLookups), 2u);
+  EXPECT_EQ(c->counter(DomainCounter::kLookups), 2u);
   EXPECT_TRUE(changes.empty());  // still marked: nothing to publish
   EXPECT_EQ(c->marked().size(), 1u);
   // Not seen for twice its TTL: forgotten, and unmarked.
@@ -152,12 +106,12 @@ TEST_F(DomainCheckerTest, LooksUpAgainOnlyAfterTheTtl) {
   ASSERT_EQ(forgotten.size(), 1u);
   EXPECT_FALSE(forgotten[0].marked);
   EXPECT_EQ(c->size(), 0u);
-  EXPECT_EQ(c->counter(Counter::kForgotten), 1u);
+  EXPECT_EQ(c->counter(DomainCounter::kForgotten), 1u);
 }
 
 // Bounds: lookups in flight and domains remembered; names that are no domain.
 TEST_F(DomainCheckerTest, BoundsAreCounted) {
-  Options o;
+  DomainOptions o;
   o.max_pending = 1;
   o.max_domains = 2;
   auto c = checker(o);
@@ -165,22 +119,22 @@ TEST_F(DomainCheckerTest, BoundsAreCounted) {
   const uint64_t now = 1'800'000'000;
   c->seen("good.test", now);
   c->seen("aonly.test", now);  // one lookup in flight already
-  EXPECT_EQ(c->counter(Counter::kPendingFull), 1u);
+  EXPECT_EQ(c->counter(DomainCounter::kPendingFull), 1u);
   settle(*c, now);
   c->seen("aonly.test", now);  // seen again: checked now
   settle(*c, now);
   c->seen("txtonly.test", now);
-  EXPECT_EQ(c->counter(Counter::kTableFull), 1u);
+  EXPECT_EQ(c->counter(DomainCounter::kTableFull), 1u);
   for (const char* bad : {"", "[192.0.2.1]", "a..b", "bad domain.test", "-"}) {
     c->seen(bad, now);
   }
-  EXPECT_GE(c->counter(Counter::kInvalid), 4u);
+  EXPECT_GE(c->counter(DomainCounter::kInvalid), 4u);
   EXPECT_EQ(c->size(), 2u);
 }
 
 // A server that does not answer marks nothing: a resolver outage must not defer everybody.
 TEST(DomainChecker, AFailedLookupMarksNothing) {
-  Options o;
+  DomainOptions o;
   o.servers = "127.0.0.1:9";  // discard: nothing answers DNS there
   o.timeout_ms = 200;
   std::string error;
@@ -192,12 +146,12 @@ TEST(DomainChecker, AFailedLookupMarksNothing) {
   EXPECT_EQ(c->pending(), 0u);
   EXPECT_TRUE(changes.empty());
   EXPECT_TRUE(c->marked().empty());
-  EXPECT_EQ(c->counter(Counter::kFailed), 1u);
+  EXPECT_EQ(c->counter(DomainCounter::kFailed), 1u);
   EXPECT_EQ(c->finding("nosuch.test"), Finding::kUnknown);
 }
 
 TEST(DomainChecker, ABadServerListIsAnError) {
-  Options o;
+  DomainOptions o;
   o.servers = "not-an-address";
   std::string error;
   EXPECT_FALSE(DomainChecker::create(o, &error));
@@ -205,4 +159,4 @@ TEST(DomainChecker, ABadServerListIsAnError) {
 }
 
 }  // namespace
-}  // namespace smtpgw::domains
+}  // namespace smtpgw::dns
