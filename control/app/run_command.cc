@@ -15,16 +15,20 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "control/api/server.h"
+#include "control/app/api_backend.h"
 #include "control/app/commands.h"
 #include "control/app/gateway.h"
 #include "control/config/config.h"
 #include "control/dns/dnsbl_monitor.h"
 #include "control/dns/domain_checker.h"
+#include "control/store/store.h"
 #include "control/rules/compiler.h"
 #include "dataplane/worker/telemetry.h"
 #include "dataplane/worker/worker.h"
@@ -320,6 +324,103 @@ void apply_dnsbl(Gateway& g, dns::DnsblMonitor& m, uint64_t now_ms,
   std::fflush(stdout);
 }
 
+// The database (docs/config.md, "store"), opened before the workers start: the restrictions
+// still in force are written into the sender table again, so a restart lifts none. Null when
+// the store is off; `failed` when it is on and cannot be opened (the gateway does not start:
+// running without it would lose the trace and the restrictions silently).
+std::unique_ptr<store::Store> open_store(Gateway& g, const std::string& config_path,
+                                         bool* failed) {
+  const config::StoreConfig& sc = g.cfg.store;
+  *failed = false;
+  if (!sc.enabled) {
+    std::printf("smtpgw: store: disabled (store.enabled: false): no trace or restriction is kept "
+                "across a restart\n");
+    return nullptr;
+  }
+  std::filesystem::path path(sc.path);
+  if (path.is_relative()) {
+    path = std::filesystem::path(config_path).parent_path() / path;
+  }
+  store::Options o;
+  o.path = path.string();
+  o.trace_days = sc.trace_days;
+  o.trace_max_rows = sc.trace_max_rows;
+  std::string error;
+  std::unique_ptr<store::Store> st = store::Store::open(o, &error);
+  if (!st) {
+    std::fprintf(stderr, "smtpgw: store: %s\n", error.c_str());
+    *failed = true;
+    return nullptr;
+  }
+  size_t applied = 0;
+  if (g.senders) {
+    for (const store::Restriction& r : st->restrictions_in_force(unix_now_s(), &error)) {
+      const count::FindOutcome o2 = g.senders->restrict(r.key, r.limit, r.action, r.until_unix_s);
+      applied += o2 == count::FindOutcome::kFull || o2 == count::FindOutcome::kContended ? 0 : 1;
+    }
+  }
+  if (!error.empty()) {
+    std::fprintf(stderr, "smtpgw: store: %s\n", error.c_str());
+  }
+  std::printf("smtpgw: store: %s (schema %d): %zu restrictions in force re-applied\n",
+              o.path.c_str(), store::kSchemaVersion, applied);
+  return st;
+}
+
+// The operator API (docs/config.md, "api"): off without a token; `failed` when it is
+// configured but cannot start (a token file that cannot be read, an address in use), which
+// stops the start rather than run without the API the operator asked for.
+std::unique_ptr<api::Server> start_api(const Gateway& g, const std::string& config_path,
+                                       api::Backend& backend, bool* failed) {
+  const config::ApiConfig& ac = g.cfg.api;
+  *failed = false;
+  if (!ac.enabled) {
+    std::printf("smtpgw: api: disabled (api.enabled: false)\n");
+    return nullptr;
+  }
+  std::string token = ac.token;
+  if (!ac.token_file.empty()) {
+    std::filesystem::path path(ac.token_file);
+    if (path.is_relative()) {
+      path = std::filesystem::path(config_path).parent_path() / path;
+    }
+    std::ifstream in(path);
+    if (!in || !std::getline(in, token)) {
+      std::fprintf(stderr, "smtpgw: api.token_file: cannot read %s\n", path.c_str());
+      *failed = true;
+      return nullptr;
+    }
+    while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) {
+      token.pop_back();
+    }
+    if (token.size() < 16) {
+      std::fprintf(stderr, "smtpgw: api.token_file: %s: the token must have at least 16 "
+                           "characters\n", path.c_str());
+      *failed = true;
+      return nullptr;
+    }
+  }
+  if (token.empty()) {
+    std::printf("smtpgw: api: off: no api.token or api.token_file configured\n");
+    return nullptr;
+  }
+  api::Options o;
+  o.address = ac.address;
+  o.port = ac.port;
+  o.token = token;
+  o.max_body = ac.max_body;
+  std::string error;
+  std::unique_ptr<api::Server> server = api::Server::start(o, backend, &error);
+  if (!server) {
+    std::fprintf(stderr, "smtpgw: api: %s\n", error.c_str());
+    *failed = true;
+    return nullptr;
+  }
+  std::printf("smtpgw: api: listening on http://%s:%u/api/v1/ (bearer token required)\n",
+              ac.address.c_str(), server->port());
+  return server;
+}
+
 }  // namespace
 
 int run_main(int argc, char** argv) {
@@ -379,7 +480,11 @@ int run_main(int argc, char** argv) {
   }
 
   int status = 0;
+  bool store_failed = false;
+  std::unique_ptr<store::Store> db;
   if (!build(g)) {
+    status = 1;
+  } else if (db = open_store(g, config_path, &store_failed); store_failed) {
     status = 1;
   } else {
     unsigned w = 0;
@@ -394,6 +499,30 @@ int run_main(int argc, char** argv) {
     bool marks_owed = false;
     std::unique_ptr<dns::DnsblMonitor> dnsbl = start_dnsbl(g);
     std::vector<std::pair<uint32_t, bool>> dnsbl_owed;
+    ApiBackend backend(g, db.get(), [&]() {
+      std::string out;
+      if (dnsbl) {
+        for (size_t k = 0; k < static_cast<size_t>(dns::DnsblCounter::kCount); ++k) {
+          const auto c = static_cast<dns::DnsblCounter>(k);
+          out += std::string("smtpgw_dnsbl_") + dns::counter_name(c) + " " +
+                 std::to_string(dnsbl->counter(c)) + "\n";
+        }
+      }
+      if (checker) {
+        for (size_t k = 0; k < static_cast<size_t>(dns::DomainCounter::kCount); ++k) {
+          const auto c = static_cast<dns::DomainCounter>(k);
+          out += std::string("smtpgw_sender_domains_") + dns::counter_name(c) + " " +
+                 std::to_string(checker->counter(c)) + "\n";
+        }
+      }
+      return out;
+    });
+    bool api_failed = false;
+    std::unique_ptr<api::Server> api_server = start_api(g, config_path, backend, &api_failed);
+    if (api_failed) {
+      g_stop.store(true, std::memory_order_relaxed);
+      status = 1;
+    }
     std::printf("smtpgw: running with %zu worker(s); SIGINT or SIGTERM stops, SIGHUP reloads "
                 "limits and rules\n",
                 g.workers.size());
@@ -407,6 +536,9 @@ int run_main(int argc, char** argv) {
         if (checker) {
           feed_domain(*checker, e, now_s);
         }
+        if (db) {
+          db->submit(e);
+        }
       });
       if (checker) {
         marks_owed = publish_domain_changes(g, *checker, now_s, marks_owed);
@@ -415,6 +547,7 @@ int run_main(int argc, char** argv) {
       if (dnsbl) {
         apply_dnsbl(g, *dnsbl, monotonic_ms(), dnsbl_owed);
       }
+      backend.run_pending();
       if (g_reload.exchange(false, std::memory_order_relaxed)) {
         reload(g, config_path);
         std::fflush(stdout);
@@ -432,6 +565,8 @@ int run_main(int argc, char** argv) {
         std::fflush(stdout);
       }
     }
+    backend.shut();
+    api_server.reset();  // no request reaches the gateway from here on
     rte_eal_mp_wait_lcore();
     std::printf("smtpgw: stopped; counters:\n%s",
                 worker::format_report(g.stats, static_cast<uint16_t>(g.workers.size())).c_str());
@@ -474,7 +609,18 @@ int run_main(int argc, char** argv) {
                     static_cast<unsigned long long>(g.events[i]->overflow_total()));
       }
     }
-    drain_events(g);
+    drain_events(g, [&](const events::Event& e) {
+      if (db) {
+        db->submit(e);
+      }
+    });
+    if (db) {
+      db->flush();
+      std::printf("  store_committed %llu\n  store_dropped %llu\n  store_write_errors %llu\n",
+                  static_cast<unsigned long long>(db->committed()),
+                  static_cast<unsigned long long>(db->dropped()),
+                  static_cast<unsigned long long>(db->write_errors()));
+    }
     if (dnsbl) {
       for (size_t k = 0; k < static_cast<size_t>(dns::DnsblCounter::kCount); ++k) {
         const auto c = static_cast<dns::DnsblCounter>(k);

@@ -204,6 +204,24 @@ struct DnsblConfig {
   uint32_t zone_rate = 20;         // queries a second to one zone, 1..10000
 };
 
+// store: the control plane's SQLite database (docs/config.md, "store").
+struct StoreConfig {
+  bool enabled = true;
+  std::string path = "smtpgw.db";  // relative: to the config file's folder
+  uint32_t trace_days = 30;         // 1..3650
+  uint64_t trace_max_rows = 10'000'000;  // 1000..1000000000
+};
+
+// api: the operator API (docs/config.md, "api").
+struct ApiConfig {
+  bool enabled = true;               // on when a token is configured
+  std::string address = "127.0.0.1"; // the management address to listen on
+  uint16_t port = 8025;              // 1..65535
+  std::string token;                 // bearer token, 16..256 characters; or:
+  std::string token_file;            // a file holding it (relative: to the config's folder)
+  uint32_t max_body = 65'536;        // bytes, 1024..16777216
+};
+
 // telemetry:
 struct TelemetryConfig {
   bool enabled = true;            // false -> --no-telemetry
@@ -227,6 +245,8 @@ struct Config {
   policy::Policy limits;  // version stays 0: the control plane sets it at publication
   SenderDomainsConfig sender_domains;
   DnsblConfig dnsbl;
+  StoreConfig store;
+  ApiConfig api;
   TelemetryConfig telemetry;
 
   // Number of worker lcores (eal.lcores.size() - 1, always >= 1).

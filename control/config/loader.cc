@@ -843,6 +843,12 @@ struct Loader {
     if (auto n = top.get("dnsbl")) {
       detail::read_dnsbl(ctx, *n, cfg.dnsbl);
     }
+    if (auto n = top.get("store")) {
+      detail::read_store(ctx, *n, cfg.store);
+    }
+    if (auto n = top.get("api")) {
+      detail::read_api(ctx, *n, cfg.api);
+    }
     if (auto n = top.get("telemetry")) {
       read_telemetry(*n);
     }

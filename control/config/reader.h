@@ -133,7 +133,7 @@ bool is_unicast(Ipv4 a);
 // The line (1-based) of a mark, for "first defined at line N" notes.
 inline uint32_t line_of(const YAML::Mark& m) { return m.is_null() ? 0 : m.line + 1; }
 
-// Section readers defined outside loader.cc (limits.cc, dns.cc). Each fills its part of the config and
+// Section readers defined outside loader.cc (limits.cc, dns.cc, persistence.cc). Each fills its part of the config and
 // reports into ctx.
 void read_limits(Ctx& ctx, const YAML::Node& node, policy::Policy& out);
 // The STARTTLS keys of the `inspection:` section ("starttls", "starttls_prefixes"), into the
@@ -142,5 +142,9 @@ void read_starttls(Ctx& ctx, MapReader& m, policy::Policy& out);
 // The sections of what the control plane asks DNS (dns.cc): `sender_domains:` and `dnsbl:`.
 void read_sender_domains(Ctx& ctx, const YAML::Node& node, SenderDomainsConfig& out);
 void read_dnsbl(Ctx& ctx, const YAML::Node& node, DnsblConfig& out);
+// `store:` (persistence.cc).
+void read_store(Ctx& ctx, const YAML::Node& node, StoreConfig& out);
+// `api:` (persistence.cc, with the store it serves).
+void read_api(Ctx& ctx, const YAML::Node& node, ApiConfig& out);
 
 }  // namespace smtpgw::config::detail

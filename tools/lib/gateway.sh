@@ -96,18 +96,10 @@ sgw_bed_up() {
   sgw_write_tap_config "$cfg" "$prefix" "$tap_in" "$tap_out" "$extra"
   sgw_on_failure sgw_log_tail "$SGW_GWLOG" 80
   sgw_dpdk_forget_prefix "$prefix"
-  sgw_gateway_start "$exe" "$cfg" "$SGW_GWLOG"
-  sgw_gateway_wait_links "$SGW_GW_PID" "$SGW_GWLOG" 90 "$tap_in" "$tap_out"
-  sgw_gateway_wait_started "$SGW_GW_PID" "$SGW_GWLOG" "$prefix" 60 net_tap0 net_tap1
-  sgw_log "gateway is up (pid $SGW_GW_PID); wiring $tap_in into $SGW_NS_IN and $tap_out into $SGW_NS_OUT"
-  sgw_link_into_ns "$tap_in" "$SGW_NS_IN" "$SGW_NET_INSIDE_HOST/24"
-  ip -n "$SGW_NS_IN" route add default via "$SGW_NET_INSIDE_GW"
-  sgw_link_into_ns "$tap_out" "$SGW_NS_OUT" "$SGW_NET_OUTSIDE_HOST/24"
-  # SMTP replies go to the pool addresses, which are on-link. This route back to the inside
-  # network serves non-SMTP traffic (forwarded un-NATed, other_traffic: forward) and makes a
-  # failure precise: an SMTP connection the gateway failed to NAT would still be delivered, and
-  # a check of the client address names the problem instead of a client timing out.
-  ip -n "$SGW_NS_OUT" route add 10.99.1.0/24 via "$SGW_NET_OUTSIDE_GW"
+  SGW_TAP_IN=$tap_in
+  SGW_TAP_OUT=$tap_out
+  SGW_EXE=$exe
+  sgw_bed_gateway "$cfg"
   SGW_RECORD="$SGW_WORK/received.jsonl"
   local sinklog="$SGW_WORK/sink.log"
   sgw_on_failure sgw_log_tail "$sinklog" 30
@@ -120,6 +112,35 @@ sgw_bed_up() {
     --tls-cert "$SGW_WORK/sink.crt" --tls-key "$SGW_WORK/sink.key" ${SGW_SINK_AUTH:+--auth}
   SGW_SINK_PID=$SGW_PID
   sgw_wait_until 30 "aiosmtpd to listen on $SGW_NET_OUTSIDE_HOST:25" test -s "$SGW_WORK/sink.ready"
+}
+
+# sgw_bed_gateway CONFIG — starts the bed's gateway (SGW_EXE) with CONFIG, logging to
+# SGW_GWLOG, and wires its two taps into the bed's namespaces (the taps go when the process
+# does, so a restarted gateway is wired again).
+sgw_bed_gateway() {
+  local cfg=$1
+  sgw_gateway_start "$SGW_EXE" "$cfg" "$SGW_GWLOG"
+  sgw_gateway_wait_links "$SGW_GW_PID" "$SGW_GWLOG" 90 "$SGW_TAP_IN" "$SGW_TAP_OUT"
+  sgw_gateway_wait_started "$SGW_GW_PID" "$SGW_GWLOG" "$SGW_PREFIX" 60 net_tap0 net_tap1
+  sgw_log "gateway is up (pid $SGW_GW_PID); wiring $SGW_TAP_IN into $SGW_NS_IN and $SGW_TAP_OUT into $SGW_NS_OUT"
+  sgw_link_into_ns "$SGW_TAP_IN" "$SGW_NS_IN" "$SGW_NET_INSIDE_HOST/24"
+  ip -n "$SGW_NS_IN" route add default via "$SGW_NET_INSIDE_GW"
+  sgw_link_into_ns "$SGW_TAP_OUT" "$SGW_NS_OUT" "$SGW_NET_OUTSIDE_HOST/24"
+  # SMTP replies go to the pool addresses, which are on-link. This route back to the inside
+  # network serves non-SMTP traffic (forwarded un-NATed, other_traffic: forward) and makes a
+  # failure precise: an SMTP connection the gateway failed to NAT would still be delivered, and
+  # a check of the client address names the problem instead of a client timing out.
+  ip -n "$SGW_NS_OUT" route add 10.99.1.0/24 via "$SGW_NET_OUTSIDE_GW"
+}
+
+# sgw_bed_restart — after the bed's gateway died (a test killed it), starts it again with the
+# same config; its output goes to a new SGW_GWLOG (gateway.N.log).
+sgw_bed_restart() {
+  local n=1
+  while [[ -e $SGW_WORK/gateway.$n.log ]]; do n=$((n + 1)); done
+  SGW_GWLOG="$SGW_WORK/gateway.$n.log"
+  sgw_on_failure sgw_log_tail "$SGW_GWLOG" 80
+  sgw_bed_gateway "$SGW_WORK/gateway.yaml"
 }
 
 # What the bed's server recorded (SGW_RECORD, one JSON line per accepted message), and the

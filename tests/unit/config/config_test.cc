@@ -258,6 +258,15 @@ const BadCase kBadCases[] = {
      "dnsbl.zones[1]", "listed twice", 28},
     {"dnsbl rate of zero", std::string(kBase) + "dnsbl:\n  zone_rate: 0\n", "dnsbl.zone_rate", "",
      28},
+    {"store path empty", std::string(kBase) + "store:\n  path: \"\"\n", "store.path", "is empty",
+     28},
+    {"api token too short", std::string(kBase) + "api:\n  token: abc\n", "api.token",
+     "must have 16 to 256 characters", 28},
+    {"api address that is no address", std::string(kBase) + "api:\n  address: localhost\n",
+     "api.address", "expected an IP address", 28},
+    {"api token and token_file", std::string(kBase) +
+         "api:\n  token: 0123456789abcdef\n  token_file: t\n", "api",
+     "give token or token_file, not both", 28},
 };
 
 INSTANTIATE_TEST_SUITE_P(Table, ConfigBad, testing::ValuesIn(kBadCases),
@@ -331,7 +340,7 @@ TEST(ConfigLoad, FileErrorsNameTheFile) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.errors()[0].to_string(), path + ":27:1: bogus: unknown key; expected one of: eal, "
                                               "ports, routes, neighbors, smtp, pools, flows, arp, "
-                                              "workers, inspection, rules, limits, sender_domains, dnsbl, telemetry");
+                                              "workers, inspection, rules, limits, sender_domains, dnsbl, store, api, telemetry");
 }
 
 TEST(ConfigLoad, SenderDomains) {
@@ -377,6 +386,33 @@ TEST(ConfigLoad, Dnsbl) {
   auto none = load_string(kBase, "t.yaml");
   ASSERT_TRUE(none.ok());
   EXPECT_TRUE(none.config().dnsbl.zones.empty());
+}
+
+TEST(ConfigLoad, StoreAndApi) {
+  auto r = load_string(std::string(kBase) +
+                           "store:\n  path: /var/lib/smtpgw/gw.db\n  trace_days: 7\n"
+                           "  trace_max_rows: 5000\n"
+                           "api:\n  address: \"::1\"\n  port: 9025\n"
+                           "  token: 0123456789abcdef-xyz\n  max_body: 2048\n",
+                       "t.yaml");
+  ASSERT_TRUE(r.ok()) << r.error_text();
+  EXPECT_EQ(r.config().store.path, "/var/lib/smtpgw/gw.db");
+  EXPECT_EQ(r.config().store.trace_days, 7u);
+  EXPECT_EQ(r.config().store.trace_max_rows, 5000u);
+  EXPECT_EQ(r.config().api.address, "::1");
+  EXPECT_EQ(r.config().api.port, 9025);
+  EXPECT_EQ(r.config().api.token, "0123456789abcdef-xyz");
+  EXPECT_EQ(r.config().api.max_body, 2048u);
+  auto d = load_string(kBase, "t.yaml");
+  ASSERT_TRUE(d.ok());
+  EXPECT_TRUE(d.config().store.enabled);
+  EXPECT_EQ(d.config().store.path, "smtpgw.db");
+  EXPECT_EQ(d.config().api.address, "127.0.0.1");
+  EXPECT_EQ(d.config().api.token, "");
+  // A token that is refused is never repeated in the error.
+  auto bad = load_string(std::string(kBase) + "api:\n  token: \"secret with space\"\n", "t.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error_text().find("secret with space"), std::string::npos) << bad.error_text();
 }
 
 TEST(ConfigLoad, OptionalValuesAndShorthands) {

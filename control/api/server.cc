@@ -1,0 +1,187 @@
+#include "control/api/server.h"
+
+#include <httplib.h>
+
+#include <thread>
+
+namespace smtpgw::api {
+
+bool token_matches(const std::string& given, const std::string& token) {
+  unsigned char diff = given.size() == token.size() ? 0 : 1;
+  for (size_t i = 0; i < given.size(); ++i) {
+    diff |= static_cast<unsigned char>(given[i] ^ token[i % (token.empty() ? 1 : token.size())]);
+  }
+  return diff == 0 && !token.empty();
+}
+
+struct Server::Impl {
+  httplib::Server http;
+  std::thread thread;
+};
+
+Server::Server() : impl_(std::make_unique<Impl>()) {}
+
+Server::~Server() {
+  impl_->http.stop();
+  if (impl_->thread.joinable()) {
+    impl_->thread.join();
+  }
+}
+
+namespace {
+
+void send(httplib::Response& res, const Reply& r) {
+  res.status = r.status;
+  res.set_content(r.body.dump(2) + "\n", "application/json");
+}
+
+// The JSON object of a request body, or an error reply.
+bool body_object(const httplib::Request& req, httplib::Response& res, nlohmann::json& out) {
+  out = nlohmann::json::parse(req.body, nullptr, false);
+  if (out.is_discarded()) {
+    send(res, Reply::error(400, "the body is not JSON"));
+    return false;
+  }
+  if (!out.is_object()) {
+    send(res, Reply::error(400, "the body must be a JSON object"));
+    return false;
+  }
+  return true;
+}
+
+// A string member of `o`, or an error reply naming it.
+bool string_field(const nlohmann::json& o, const char* name, httplib::Response& res,
+                  std::string& out, bool required = true) {
+  auto it = o.find(name);
+  if (it == o.end()) {
+    if (required) {
+      send(res, Reply::error(400, std::string("missing field \"") + name + "\""));
+    }
+    return !required;
+  }
+  if (!it->is_string()) {
+    send(res, Reply::error(400, std::string("field \"") + name + "\" must be a string"));
+    return false;
+  }
+  out = it->get<std::string>();
+  if (out.size() > 1'024) {
+    send(res, Reply::error(400, std::string("field \"") + name + "\" is longer than 1024"));
+    return false;
+  }
+  return true;
+}
+
+bool number_param(const httplib::Request& req, const char* name, uint64_t max,
+                  httplib::Response& res, uint64_t& out) {
+  if (!req.has_param(name)) {
+    return true;
+  }
+  const std::string v = req.get_param_value(name);
+  if (v.empty() || v.size() > 19 ||
+      v.find_first_not_of("0123456789") != std::string::npos || std::stoull(v) > max) {
+    send(res, Reply::error(400, std::string("parameter \"") + name +
+                                    "\" must be a whole number up to " + std::to_string(max)));
+    return false;
+  }
+  out = std::stoull(v);
+  return true;
+}
+
+}  // namespace
+
+std::unique_ptr<Server> Server::start(const Options& options, Backend& backend,
+                                      std::string* error) {
+  if (options.token.size() < 16) {
+    *error = "the API token must have at least 16 characters";
+    return nullptr;
+  }
+  std::unique_ptr<Server> s(new Server());
+  httplib::Server& http = s->impl_->http;
+  http.set_payload_max_length(options.max_body);
+  http.set_read_timeout(static_cast<time_t>(options.read_timeout_s), 0);
+  http.set_write_timeout(static_cast<time_t>(options.read_timeout_s), 0);
+  const std::string token = options.token;
+  http.set_pre_routing_handler([token](const httplib::Request& req, httplib::Response& res) {
+    const std::string auth = req.get_header_value("Authorization");
+    const std::string prefix = "Bearer ";
+    if (auth.rfind(prefix, 0) != 0 || !token_matches(auth.substr(prefix.size()), token)) {
+      res.set_header("WWW-Authenticate", "Bearer");
+      send(res, Reply::error(401, "missing or wrong token"));
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  http.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    if (res.body.empty()) {
+      const char* what = res.status == 404   ? "no such resource"
+                         : res.status == 413 ? "the body is too large"
+                         : res.status == 405 ? "method not allowed"
+                                             : "bad request";
+      send(res, Reply::error(res.status, what));
+    }
+  });
+  http.set_exception_handler(
+      [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+        send(res, Reply::error(500, "internal error"));
+      });
+  Backend* b = &backend;
+  http.Get("/api/v1/health",
+           [b](const httplib::Request&, httplib::Response& res) { send(res, b->health()); });
+  http.Get("/api/v1/restrictions", [b](const httplib::Request&, httplib::Response& res) {
+    send(res, b->restrictions());
+  });
+  http.Post("/api/v1/restrictions/release", [b](const httplib::Request& req,
+                                                httplib::Response& res) {
+    nlohmann::json o;
+    std::string key, reason;
+    if (!body_object(req, res, o) || !string_field(o, "key", res, key) ||
+        !string_field(o, "reason", res, reason, false)) {
+      return;
+    }
+    send(res, b->release(key, reason));
+  });
+  http.Get("/api/v1/trace", [b](const httplib::Request& req, httplib::Response& res) {
+    TraceQuery q;
+    uint64_t limit = q.limit, before = 0;
+    if (!number_param(req, "since", UINT32_MAX, res, q.since_unix_s) ||
+        !number_param(req, "until", UINT32_MAX, res, q.until_unix_s) ||
+        !number_param(req, "before_id", INT64_MAX, res, before) ||
+        !number_param(req, "limit", 1'000, res, limit)) {
+      return;
+    }
+    q.before_id = static_cast<int64_t>(before);
+    q.limit = static_cast<uint32_t>(limit == 0 ? 1 : limit);
+    q.sender = req.get_param_value("sender");
+    q.host = req.get_param_value("host");
+    q.recipient = req.get_param_value("recipient");
+    send(res, b->trace(q));
+  });
+  http.Get("/api/v1/pools",
+           [b](const httplib::Request&, httplib::Response& res) { send(res, b->pools()); });
+  http.Post("/api/v1/pools/state", [b](const httplib::Request& req, httplib::Response& res) {
+    nlohmann::json o;
+    std::string address, state;
+    if (!body_object(req, res, o) || !string_field(o, "address", res, address) ||
+        !string_field(o, "state", res, state)) {
+      return;
+    }
+    send(res, b->set_address_state(address, state));
+  });
+  http.Get("/metrics", [b](const httplib::Request&, httplib::Response& res) {
+    res.set_content(b->metrics(), "text/plain; version=0.0.4");
+  });
+  const int port = options.port == 0 ? http.bind_to_any_port(options.address)
+                                     : (http.bind_to_port(options.address, options.port)
+                                            ? options.port
+                                            : -1);
+  if (port <= 0) {
+    *error = "cannot listen on " + options.address + ":" + std::to_string(options.port) +
+             " (in use, or not an address of this machine)";
+    return nullptr;
+  }
+  s->port_ = static_cast<uint16_t>(port);
+  s->impl_->thread = std::thread([p = s.get()] { p->impl_->http.listen_after_bind(); });
+  return s;
+}
+
+}  // namespace smtpgw::api

@@ -1,0 +1,87 @@
+// The operator API: REST/JSON over HTTP (cpp-httplib) on the management address, loopback by
+// default. Every request needs "Authorization: Bearer TOKEN" (compared in constant time, never
+// logged); without it, or with a wrong one, every path answers 401 the same way, so a bad token
+// never learns which resources exist. Bodies are limited (413), slow clients time out, and every
+// error is a JSON body {"error": "..."}.
+//
+//   GET    /api/v1/health                       the gateway's state in brief
+//   GET    /api/v1/restrictions                 restrictions in force
+//   POST   /api/v1/restrictions/release         {"key": "...", "reason": "..."}: lifted for the
+//                                               next MAIL FROM, recorded with when and why
+//   GET    /api/v1/trace?sender=&host=&recipient=&since=&until=&limit=&before_id=
+//                                               the message trace, newest first, paged by id
+//   GET    /api/v1/pools                        every pool address with its state
+//   POST   /api/v1/pools/state                  {"address": "...", "state": "draining"|"active"}
+//   GET    /metrics                             Prometheus text
+//
+// The module knows nothing of the gateway: a Backend answers (control/app/api_backend.cc).
+//
+// Threads: the server runs on its own threads (cpp-httplib's pool); the Backend is called there.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace smtpgw::api {
+
+// An answer: an HTTP status and a JSON body (for an error: {"error": message}).
+struct Reply {
+  int status = 200;
+  nlohmann::json body;
+  static Reply error(int status, const std::string& message) {
+    return {status, nlohmann::json{{"error", message}}};
+  }
+};
+
+struct TraceQuery {
+  std::string sender, host, recipient;
+  uint64_t since_unix_s = 0, until_unix_s = 0;  // 0: open
+  int64_t before_id = 0;                        // 0: from the newest
+  uint32_t limit = 100;                         // 1..1000
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual Reply health() = 0;
+  virtual Reply restrictions() = 0;
+  virtual Reply release(const std::string& key, const std::string& reason) = 0;
+  virtual Reply trace(const TraceQuery& q) = 0;
+  virtual Reply pools() = 0;
+  virtual Reply set_address_state(const std::string& address, const std::string& state) = 0;
+  virtual std::string metrics() = 0;
+};
+
+struct Options {
+  std::string address = "127.0.0.1";
+  uint16_t port = 8025;          // 0: any free port (tests)
+  std::string token;             // required, at least 16 characters
+  size_t max_body = 65'536;      // bytes
+  uint32_t read_timeout_s = 5;   // a client that sends nothing for this long is dropped
+};
+
+class Server {
+ public:
+  // Binds and starts serving. Null with `error` set when the address cannot be bound.
+  static std::unique_ptr<Server> start(const Options& options, Backend& backend,
+                                       std::string* error);
+  // Stops accepting and waits for the requests in progress.
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+  uint16_t port() const { return port_; }
+
+ private:
+  struct Impl;
+  Server();
+  std::unique_ptr<Impl> impl_;
+  uint16_t port_ = 0;
+};
+
+// Whether `given` equals `token`, in time that depends only on their lengths.
+bool token_matches(const std::string& given, const std::string& token);
+
+}  // namespace smtpgw::api

@@ -1,0 +1,305 @@
+#include "control/app/api_backend.h"
+
+#include <arpa/inet.h>
+
+#include <chrono>
+#include <string>
+
+#include "control/config/config.h"
+#include "dataplane/count/key.h"
+#include "dataplane/flow/pool_state.h"
+
+namespace smtpgw::app {
+
+namespace {
+
+uint64_t unix_now_ns() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+const char* action_name(events::ActionTaken a) {
+  switch (a) {
+    case events::ActionTaken::kAlerted:
+      return "alert";
+    case events::ActionTaken::kThrottled:
+      return "throttle";
+    case events::ActionTaken::kBlockedForToday:
+      return "block_user_for_today";
+    case events::ActionTaken::kBlocked:
+      return "block_user";
+    case events::ActionTaken::kNotReapplied:
+      return "not_reapplied";
+  }
+  return "unknown";
+}
+
+const char* kind_name(events::KeyKind k) {
+  switch (k) {
+    case events::KeyKind::kHost:
+      return "host";
+    case events::KeyKind::kSender:
+      return "sender";
+    case events::KeyKind::kUser:
+      return "user";
+    case events::KeyKind::kOrg:
+      return "org";
+    case events::KeyKind::kPair:
+      return "pair";
+    case events::KeyKind::kNone:
+      break;
+  }
+  return "none";
+}
+
+std::string ipv4_text(uint32_t a) { return config::to_string(config::Ipv4{a}); }
+
+}  // namespace
+
+bool parse_key(const std::string& text, events::KeyBytes& out) {
+  if (text.rfind("user:", 0) == 0) {
+    return count::user_key(text.substr(5), out) == count::KeyStatus::kOk;
+  }
+  if (text.rfind("org:", 0) == 0) {
+    return count::org_key(text.substr(4), out) == count::KeyStatus::kOk;
+  }
+  uint8_t a[16];
+  if (inet_pton(AF_INET, text.c_str(), a) == 1) {
+    out = count::host_key_v4(a);
+    return true;
+  }
+  if (inet_pton(AF_INET6, text.c_str(), a) == 1) {
+    out = count::host_key_v6(a);
+    return true;
+  }
+  return text.find('@') != std::string::npos &&
+         count::sender_key(text, out) == count::KeyStatus::kOk;
+}
+
+ApiBackend::ApiBackend(Gateway& g, store::Store* store, std::function<std::string()> extra)
+    : g_(g),
+      store_(store),
+      extra_metrics_(std::move(extra)),
+      started_unix_s_(unix_now_ns() / 1'000'000'000ull) {}
+
+api::Reply ApiBackend::on_main(std::function<api::Reply()> f) {
+  std::packaged_task<api::Reply()> task(std::move(f));
+  std::future<api::Reply> done = task.get_future();
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (shut_) {
+      return api::Reply::error(503, "the gateway is stopping");
+    }
+    tasks_.push_back(std::move(task));
+  }
+  if (done.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
+    return api::Reply::error(503, "the gateway did not answer within 5 s");
+  }
+  return done.get();
+}
+
+void ApiBackend::run_pending() {
+  std::deque<std::packaged_task<api::Reply()>> tasks;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    tasks.swap(tasks_);
+  }
+  for (auto& t : tasks) {
+    t();
+  }
+}
+
+void ApiBackend::shut() {
+  std::deque<std::packaged_task<api::Reply()>> tasks;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    shut_ = true;
+    tasks.swap(tasks_);
+  }
+  for (auto& t : tasks) {  // the gateway is still whole: answer them, nobody waits out 5 s
+    t();
+  }
+}
+
+api::Reply ApiBackend::health() {
+  return on_main([this] {
+    nlohmann::json h;
+    h["status"] = "ok";
+    h["workers"] = g_.workers.size();
+    h["uptime_s"] = unix_now_ns() / 1'000'000'000ull - started_unix_s_;
+    h["policy_version"] = g_.policy ? g_.policy->read()->policy().version : 0;
+    h["rules"] = g_.ruleset ? "loaded" : "none";
+    h["store"] = store_ != nullptr ? store_->path() : "disabled";
+    return api::Reply{200, h};
+  });
+}
+
+api::Reply ApiBackend::restrictions() {
+  if (store_ == nullptr) {
+    return api::Reply::error(503, "the store is disabled (store.enabled: false)");
+  }
+  std::string error;
+  const auto list = store_->restrictions_in_force(unix_now_ns() / 1'000'000'000ull, &error);
+  if (!error.empty()) {
+    return api::Reply::error(500, error);
+  }
+  nlohmann::json out = nlohmann::json::array();
+  for (const store::Restriction& r : list) {
+    out.push_back({{"key", store::Store::key_text(r.key)},
+                   {"kind", kind_name(r.key.kind)},
+                   {"limit", events::limit_name(r.limit)},
+                   {"action", action_name(r.action)},
+                   {"until_unix_s", r.until_unix_s},
+                   {"applied_unix_ns", r.applied_unix_ns}});
+  }
+  return api::Reply{200, nlohmann::json{{"restrictions", out}}};
+}
+
+api::Reply ApiBackend::release(const std::string& key_text, const std::string& reason) {
+  events::KeyBytes key;
+  if (!parse_key(key_text, key)) {
+    return api::Reply::error(400, "\"" + key_text + "\" is no sender key: an address "
+                                  "(a@example.org), a host (10.1.0.5), user:NAME or org:NAME");
+  }
+  api::Reply r = on_main([this, key, key_text] {
+    if (!g_.senders) {
+      return api::Reply::error(503, "the gateway runs without enforcement");
+    }
+    if (!g_.senders->release(key, g_.cfg.limits.day_boundary_utc_offset_min)) {
+      return api::Reply::error(404, "no restriction of " + key_text + " is in force");
+    }
+    return api::Reply{200, nlohmann::json{{"released", key_text}}};
+  });
+  if (r.status == 200 && store_ != nullptr) {
+    std::string error;
+    if (!store_->release(key, reason, unix_now_ns(), &error)) {
+      r.body["warning"] = "released, but not recorded: " + error;
+    }
+  }
+  return r;
+}
+
+api::Reply ApiBackend::trace(const api::TraceQuery& q) {
+  if (store_ == nullptr) {
+    return api::Reply::error(503, "the store is disabled (store.enabled: false)");
+  }
+  store::TraceFilter f;
+  f.sender = q.sender;
+  f.host = q.host;
+  f.recipient = q.recipient;
+  f.since_unix_s = q.since_unix_s;
+  f.until_unix_s = q.until_unix_s;
+  f.before_id = q.before_id;
+  f.limit = q.limit;
+  std::string error;
+  nlohmann::json rows = store_->trace(f, &error);
+  if (!error.empty()) {
+    return api::Reply::error(500, error);
+  }
+  nlohmann::json out{{"messages", rows}};
+  if (rows.size() == q.limit && !rows.empty()) {
+    out["next_before_id"] = rows.back()["id"];
+  }
+  return api::Reply{200, out};
+}
+
+api::Reply ApiBackend::pools() {
+  return on_main([this] {
+    nlohmann::json out = nlohmann::json::array();
+    const flow::PoolState* now = g_.pool_states->read();  // main lcore: the only writer
+    for (flow::Pool p : {flow::Pool::kNormal, flow::Pool::kHighRisk}) {
+      for (const flow::PoolState::Address& a : now->addresses(p)) {
+        out.push_back({{"address", ipv4_text(a.ip)},
+                       {"pool", p == flow::Pool::kNormal ? "normal" : "high_risk"},
+                       {"state", std::string(flow::address_state_name(a.state))}});
+      }
+    }
+    return api::Reply{200, nlohmann::json{{"addresses", out}}};
+  });
+}
+
+api::Reply ApiBackend::set_address_state(const std::string& address, const std::string& state) {
+  uint8_t b[4];
+  if (inet_pton(AF_INET, address.c_str(), b) != 1) {
+    return api::Reply::error(400, "\"" + address + "\" is no IPv4 address");
+  }
+  flow::AddressState s;
+  if (state == "draining") {
+    s = flow::AddressState::kDraining;
+  } else if (state == "active") {
+    s = flow::AddressState::kActive;
+  } else {
+    return api::Reply::error(400, "state must be \"draining\" or \"active\" (\"listed\" is the "
+                                  "blocklist monitor's to set)");
+  }
+  const uint32_t ip = (uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) | (uint32_t{b[2]} << 8) | b[3];
+  return on_main([this, ip, s, address] {
+    bool known = false;
+    for (uint32_t a : g_.tables.all_pool) {
+      known = known || a == ip;
+    }
+    if (!known) {
+      return api::Reply::error(404, address + " is in no pool");
+    }
+    if (!publish_pool_states(g_, {{ip, s}})) {
+      return api::Reply::error(503, "not published: the workers still read older versions; "
+                                    "try again");
+    }
+    return api::Reply{200, nlohmann::json{{"address", address},
+                                          {"state", std::string(flow::address_state_name(s))}}};
+  });
+}
+
+std::string ApiBackend::metrics() {
+  api::Reply r = on_main([this] {
+    std::string out;
+    auto line = [&out](const std::string& name, const std::string& labels, uint64_t v) {
+      out += "smtpgw_" + name + (labels.empty() ? "" : "{" + labels + "}") + " " +
+             std::to_string(v) + "\n";
+    };
+    for (size_t w = 0; w < g_.workers.size(); ++w) {
+      const std::string lw = "worker=\"" + std::to_string(w) + "\"";
+      for (int c = 0; c < worker::kCounterCount; ++c) {
+        line(std::string("worker_") + worker::counter_name(static_cast<worker::Counter>(c)), lw,
+             g_.stats[w].get(static_cast<worker::Counter>(c)));
+      }
+      line("worker_nat_bindings", lw, g_.stats[w].get_bindings());
+      if (w < g_.pipelines.size()) {
+        g_.pipelines[w].for_each([&](std::string_view stage, std::string_view name, uint64_t v) {
+          line(std::string(stage) + "_" + std::string(name), lw, v);
+        });
+      }
+    }
+    const flow::PoolState* now = g_.pool_states->read();
+    for (flow::Pool p : {flow::Pool::kNormal, flow::Pool::kHighRisk}) {
+      for (const flow::PoolState::Address& a : now->addresses(p)) {
+        line("pool_address_state",
+             "address=\"" + ipv4_text(a.ip) + "\",pool=\"" +
+                 (p == flow::Pool::kNormal ? "normal" : "high_risk") + "\",state=\"" +
+                 std::string(flow::address_state_name(a.state)) + "\"",
+             1);
+      }
+    }
+    if (g_.policy) {
+      line("policy_version", "", g_.policy->read()->policy().version);
+    }
+    if (store_ != nullptr) {
+      line("store_committed", "", store_->committed());
+      line("store_dropped", "", store_->dropped());
+      line("store_write_errors", "", store_->write_errors());
+    }
+    for (size_t k = 0; k < events::kEventKindCount; ++k) {
+      line("events_drained", std::string("kind=\"") +
+                                 events::event_kind_name(static_cast<events::EventKind>(k)) + "\"",
+           g_.events_drained[k]);
+    }
+    if (extra_metrics_) {
+      out += extra_metrics_();
+    }
+    return api::Reply{200, nlohmann::json(out)};
+  });
+  return r.status == 200 ? r.body.get<std::string>() : "# " + r.body.dump() + "\n";
+}
+
+}  // namespace smtpgw::app

@@ -1,0 +1,55 @@
+// The operator API's view of the running gateway (control/api/server.h's Backend): reads the
+// store on the API's threads (its own connections), and runs everything that touches the
+// gateway's state — the sender table's releases, the published pool states and policy, the
+// counters of objects the main lcore owns — on the main lcore, which calls run_pending() every
+// loop (so an answer takes up to one loop, 100 ms).
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <future>
+#include <mutex>
+
+#include "control/api/server.h"
+#include "control/app/gateway.h"
+#include "control/store/store.h"
+
+namespace smtpgw::app {
+
+class ApiBackend final : public api::Backend {
+ public:
+  // `store` may be null (the store is disabled: the trace and restriction calls answer 503).
+  // `extra_metrics` adds lines from objects the main lcore owns (DNS checks), called there.
+  ApiBackend(Gateway& g, store::Store* store, std::function<std::string()> extra_metrics);
+
+  // Main lcore, every loop: answers what the API's threads queued.
+  void run_pending();
+  // Main lcore, before the API stops: answers what is queued with 503.
+  void shut();
+
+  api::Reply health() override;
+  api::Reply restrictions() override;
+  api::Reply release(const std::string& key, const std::string& reason) override;
+  api::Reply trace(const api::TraceQuery& q) override;
+  api::Reply pools() override;
+  api::Reply set_address_state(const std::string& address, const std::string& state) override;
+  std::string metrics() override;
+
+ private:
+  // Runs `f` on the main lcore and waits for it (503 after 5 s, or once shut).
+  api::Reply on_main(std::function<api::Reply()> f);
+
+  Gateway& g_;
+  store::Store* store_;
+  std::function<std::string()> extra_metrics_;
+  std::mutex mu_;
+  std::deque<std::packaged_task<api::Reply()>> tasks_;  // guarded by mu_
+  bool shut_ = false;                                    // guarded by mu_
+  uint64_t started_unix_s_;
+};
+
+// "a@example.org" (a sender), "10.1.0.5" (a host), "user:NAME", "org:NAME" -> a sender-table
+// key; false when it is none of them.
+bool parse_key(const std::string& text, events::KeyBytes& out);
+
+}  // namespace smtpgw::app

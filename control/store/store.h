@@ -1,0 +1,121 @@
+// The control plane's persistence (SQLite, WAL): the message trace (one row per transaction the
+// workers traced, its recipients in their own table) and the restrictions the accountant
+// applied, so that a restart loses neither. Schema versions are applied in order at open
+// (schema_version table); a database newer than this binary is refused.
+//
+// Writes go through one writer thread: the control thread hands events over (never blocking:
+// a bounded queue, what does not fit is dropped and counted), the writer commits them in
+// batches (every 100 ms or 1,000 events). An event is "acknowledged" once committed
+// (committed()); SIGKILL loses at most what was not yet committed. Retention runs on the
+// writer: trace rows older than `trace_days` or beyond `trace_max_rows` are deleted.
+//
+// Threads: submit/flush/counters from the control thread; the queries (restrictions_in_force,
+// trace_count) open their own connection and may run on any thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "contract/events.h"
+
+struct sqlite3;
+
+namespace smtpgw::store {
+
+struct Options {
+  std::string path;                    // the database file (created if missing)
+  uint32_t trace_days = 30;            // trace rows older than this are deleted
+  uint64_t trace_max_rows = 10'000'000;  // and beyond this many, the oldest first
+  uint32_t queue = 65'536;             // events waiting for the writer
+  uint32_t retention_every_s = 60;     // how often the writer applies the retention
+};
+
+// A restriction as stored: enough to write it into the sender table again at start.
+struct Restriction {
+  events::KeyBytes key;
+  events::LimitId limit = events::LimitId::kNone;
+  events::ActionTaken action = events::ActionTaken::kBlocked;
+  uint64_t until_unix_s = 0;  // 0: until released
+  uint64_t applied_unix_ns = 0;
+};
+
+// What to read from the trace (all given filters apply).
+struct TraceFilter {
+  std::string sender, host, recipient;
+  uint64_t since_unix_s = 0, until_unix_s = 0;  // 0: open
+  int64_t before_id = 0;                        // 0: from the newest
+  uint32_t limit = 100;
+};
+
+// The schema version this binary writes.
+inline constexpr int kSchemaVersion = 1;
+
+class Store {
+ public:
+  // Opens (creating or migrating) the database and starts the writer. Null with `error` set
+  // (naming the file) when it cannot be opened, is no SQLite database, or has a newer schema.
+  static std::unique_ptr<Store> open(const Options& options, std::string* error);
+  // Commits what is queued, then stops the writer.
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Hands `e` to the writer if it is stored (trace, trace_recipient, restriction_applied);
+  // other kinds are ignored. Never blocks on the database.
+  void submit(const events::Event& e);
+  // Waits until everything submitted so far is committed (tests, shutdown).
+  void flush();
+
+  // Restrictions whose term has not ended at `now_unix_s` (and that no release lifted), newest
+  // per key. Own connection; any thread.
+  std::vector<Restriction> restrictions_in_force(uint64_t now_unix_s, std::string* error) const;
+  // Records that an operator released `key` (every restriction of it still in force), with
+  // the reason. Own connection; any thread.
+  bool release(const events::KeyBytes& key, const std::string& reason, uint64_t now_unix_ns,
+               std::string* error);
+  // The trace rows matching `f`, newest first, each with its recipients' replies, as JSON. Own
+  // connection; any thread.
+  nlohmann::json trace(const TraceFilter& f, std::string* error) const;
+  // Rows in the trace table. Own connection; any thread.
+  int64_t trace_count(std::string* error) const;
+
+  uint64_t submitted() const { return submitted_.load(std::memory_order_relaxed); }
+  uint64_t committed() const { return committed_.load(std::memory_order_relaxed); }
+  uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
+  uint64_t write_errors() const { return write_errors_.load(std::memory_order_relaxed); }
+  uint64_t deleted_by_retention() const { return retired_.load(std::memory_order_relaxed); }
+  const std::string& path() const { return options_.path; }
+
+  // Text of a sender key as stored ("10.1.0.5", "a@example.org", ...).
+  static std::string key_text(const events::KeyBytes& k);
+
+ private:
+  explicit Store(const Options& options);
+  void run();
+  void write(std::vector<events::Event>& batch);
+  void retain(uint64_t now_unix_ns);
+
+  Options options_;
+  sqlite3* db_ = nullptr;  // the writer's connection
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::condition_variable done_;
+  std::deque<events::Event> queue_;  // guarded by mu_
+  bool stop_ = false;                // guarded by mu_
+  uint64_t taken_ = 0;               // guarded by mu_: events the writer took
+  bool busy_ = false;                // guarded by mu_: a batch is being written
+  std::atomic<uint64_t> submitted_{0}, committed_{0}, dropped_{0}, write_errors_{0}, retired_{0};
+  int64_t last_trace_[256] = {};     // writer: per worker, the row its recipients belong to
+  std::thread writer_;
+};
+
+}  // namespace smtpgw::store

@@ -1,0 +1,151 @@
+// The API's HTTP layer over real HTTP on loopback (cpp-httplib's client): the token, the limits
+// and the error bodies. The gateway's side is a stand-in Backend that records what it was asked
+// (the real one needs a running gateway: tests/e2e/e2e_api.sh drives it).
+#include <gtest/gtest.h>
+
+#include <httplib.h>
+
+#include <string>
+
+#include "control/api/server.h"
+
+namespace smtpgw::api {
+namespace {
+
+constexpr const char* kToken = "0123456789abcdef-test";
+
+struct Recorder final : Backend {
+  Reply health() override { return {200, {{"status", "ok"}}}; }
+  Reply restrictions() override { return {200, {{"restrictions", nlohmann::json::array()}}}; }
+  Reply release(const std::string& key, const std::string& reason) override {
+    released = key;
+    why = reason;
+    return {200, {{"released", key}}};
+  }
+  Reply trace(const TraceQuery& q) override {
+    last = q;
+    return {200, {{"messages", nlohmann::json::array()}}};
+  }
+  Reply pools() override { return {200, {{"addresses", nlohmann::json::array()}}}; }
+  Reply set_address_state(const std::string& a, const std::string& s) override {
+    return {200, {{"address", a}, {"state", s}}};
+  }
+  std::string metrics() override { return "smtpgw_up 1\n"; }
+  std::string released, why;
+  TraceQuery last;
+};
+
+class ApiServer : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Options o;
+    o.port = 0;
+    o.token = kToken;
+    o.max_body = 1'024;
+    o.read_timeout_s = 1;
+    std::string error;
+    server_ = Server::start(o, backend_, &error);
+    ASSERT_TRUE(server_) << error;
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
+    client_->set_bearer_token_auth(kToken);
+  }
+  Recorder backend_;
+  std::unique_ptr<Server> server_;
+  std::unique_ptr<httplib::Client> client_;
+};
+
+TEST(Token, ComparesWholeTokens) {
+  EXPECT_TRUE(token_matches("secret-token-123", "secret-token-123"));
+  EXPECT_FALSE(token_matches("secret-token-12", "secret-token-123"));
+  EXPECT_FALSE(token_matches("secret-token-1234", "secret-token-123"));
+  EXPECT_FALSE(token_matches("Secret-token-123", "secret-token-123"));
+  EXPECT_FALSE(token_matches("", ""));
+}
+
+TEST(ApiServerStart, RefusesAShortToken) {
+  Recorder b;
+  Options o;
+  o.port = 0;
+  o.token = "short";
+  std::string error;
+  EXPECT_FALSE(Server::start(o, b, &error));
+  EXPECT_NE(error.find("at least 16"), std::string::npos) << error;
+}
+
+TEST_F(ApiServer, EveryPathNeedsTheTokenAndSaysNothingElseWithout) {
+  httplib::Client anon("127.0.0.1", server_->port());
+  httplib::Client wrong("127.0.0.1", server_->port());
+  wrong.set_bearer_token_auth("0123456789abcdef-tesT");
+  std::string first;
+  for (httplib::Client* c : {&anon, &wrong}) {
+    for (const char* path : {"/api/v1/health", "/api/v1/nothing-here", "/metrics"}) {
+      auto r = c->Get(path);
+      ASSERT_TRUE(r) << path;
+      EXPECT_EQ(r->status, 401) << path;
+      if (first.empty()) {
+        first = r->body;
+      }
+      EXPECT_EQ(r->body, first) << path;
+    }
+  }
+  EXPECT_NE(first.find("missing or wrong token"), std::string::npos);
+  auto ok = client_->Get("/api/v1/health");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+  EXPECT_NE(ok->body.find("\"ok\""), std::string::npos);
+  auto missing = client_->Get("/api/v1/nothing-here");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_NE(missing->body.find("no such resource"), std::string::npos);
+}
+
+TEST_F(ApiServer, BadBodiesAreNamedAndNothingReachesTheBackend) {
+  struct Case {
+    std::string body;
+    int status;
+    std::string error;
+  };
+  for (const Case& c : {Case{"{", 400, "the body is not JSON"},
+                        Case{"[1]", 400, "the body must be a JSON object"},
+                        Case{"{}", 400, "missing field \\\"key\\\""},
+                        Case{"{\"key\": 1}", 400, "field \\\"key\\\" must be a string"},
+                        Case{"{\"key\": \"a@b.c\", \"reason\": []}", 400,
+                             "field \\\"reason\\\" must be a string"},
+                        Case{std::string(2'000, ' '), 413, "the body is too large"}}) {
+    auto r = client_->Post("/api/v1/restrictions/release", c.body, "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, c.status) << c.body.substr(0, 40);
+    EXPECT_NE(r->body.find(c.error), std::string::npos) << r->body;
+  }
+  EXPECT_EQ(backend_.released, "");
+  auto r = client_->Post("/api/v1/restrictions/release",
+                         R"({"key": "a@example.org", "reason": "ticket 1"})", "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(backend_.released, "a@example.org");
+  EXPECT_EQ(backend_.why, "ticket 1");
+}
+
+TEST_F(ApiServer, TraceParametersAreCheckedAndPassed) {
+  auto bad = client_->Get("/api/v1/trace?limit=5000");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_NE(bad->body.find("limit"), std::string::npos);
+  auto neg = client_->Get("/api/v1/trace?since=-1");
+  ASSERT_TRUE(neg);
+  EXPECT_EQ(neg->status, 400);
+  auto ok = client_->Get("/api/v1/trace?sender=a%40example.org&limit=7&before_id=99&since=10");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+  EXPECT_EQ(backend_.last.sender, "a@example.org");
+  EXPECT_EQ(backend_.last.limit, 7u);
+  EXPECT_EQ(backend_.last.before_id, 99);
+  EXPECT_EQ(backend_.last.since_unix_s, 10u);
+  auto m = client_->Get("/metrics");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->status, 200);
+  EXPECT_EQ(m->body, "smtpgw_up 1\n");
+}
+
+}  // namespace
+}  // namespace smtpgw::api

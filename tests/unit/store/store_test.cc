@@ -1,0 +1,232 @@
+// The SQLite store on real files: trace rows with their recipients, restrictions and which are
+// still in force, reopening (no migration, nothing lost), a database from a newer smtpgw or a
+// file that is no database refused with the file named, the writer's bounded queue, retention.
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "control/store/store.h"
+
+namespace smtpgw::store {
+namespace {
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/sgw-store-XXXXXX";
+    path_ = mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+events::KeyBytes text_key(events::KeyKind kind, const std::string& s) {
+  events::KeyBytes k;
+  k.kind = kind;
+  k.len = static_cast<uint8_t>(s.size());
+  std::memcpy(k.data, s.data(), s.size());
+  return k;
+}
+
+events::Event trace(uint64_t flow, const std::string& sender, uint16_t recipients_kept) {
+  events::Event e;
+  e.kind = events::EventKind::kTrace;
+  e.worker = 1;
+  e.unix_ns = 1'800'000'000'000'000'000ull;
+  e.key = text_key(events::KeyKind::kSender, sender);
+  events::Trace& t = e.u.trace;
+  t = events::Trace{};
+  t.host_family = 4;
+  const uint8_t host[4] = {10, 1, 0, 5};
+  std::memcpy(t.host_addr, host, 4);
+  t.server_family = 4;
+  const uint8_t server[4] = {192, 0, 2, 7};
+  std::memcpy(t.server_addr, server, 4);
+  t.server_port = 25;
+  t.pool = 1;
+  t.action = 3;  // defer
+  t.outcome = 3;
+  t.verdict = 1;
+  t.gateway_reply = 451;
+  t.egress_addr = 0xc0000214;  // 192.0.2.20
+  t.egress_port = 1088;
+  t.recipients = recipients_kept;
+  t.recipients_kept = recipients_kept;
+  t.score_milli = 1'000'500;
+  t.bytes = 1234;
+  t.flow_id = flow;
+  return e;
+}
+
+events::Event recipient(uint64_t flow, const std::string& address, uint16_t reply) {
+  events::Event e;
+  e.kind = events::EventKind::kTraceRecipient;
+  e.worker = 1;
+  events::TraceRecipient& r = e.u.recipient;
+  r = events::TraceRecipient{};
+  r.flow_id = flow;
+  r.reply = reply;
+  std::memcpy(r.enhanced, "5.1.1", 5);
+  r.len = static_cast<uint8_t>(address.size());
+  std::memcpy(r.address, address.data(), address.size());
+  return e;
+}
+
+events::Event restriction(const std::string& sender, events::ActionTaken action, uint64_t until) {
+  events::Event e;
+  e.kind = events::EventKind::kRestrictionApplied;
+  e.unix_ns = 1'800'000'000'000'000'000ull;
+  e.key = text_key(events::KeyKind::kSender, sender);
+  e.u.restriction = events::RestrictionApplied{};
+  e.u.restriction.limit = events::LimitId::kSenderRecipientsPerMessage;
+  e.u.restriction.action = action;
+  e.u.restriction.until_unix_s = until;
+  return e;
+}
+
+// One value from the database, through a connection of the test's own.
+std::string query(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  std::string out;
+  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK &&
+      sqlite3_step(st) == SQLITE_ROW) {
+    const unsigned char* t = sqlite3_column_text(st, 0);
+    out = t != nullptr ? reinterpret_cast<const char*>(t) : "NULL";
+  } else {
+    out = std::string("error: ") + sqlite3_errmsg(db);
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return out;
+}
+
+TEST(Store, KeepsTheTraceAndTheRestrictions) {
+  TempDir dir;
+  Options o;
+  o.path = dir.file("gw.db");
+  std::string error;
+  {
+    auto s = Store::open(o, &error);
+    ASSERT_TRUE(s) << error;
+    s->submit(trace(7, "a@example.org", 2));
+    s->submit(recipient(7, "b@example.net", 250));
+    s->submit(recipient(7, "unknown@example.net", 550));
+    s->submit(restriction("a@example.org", events::ActionTaken::kBlocked, 0));
+    s->submit(restriction("old@example.org", events::ActionTaken::kBlockedForToday, 1'000));
+    events::Event other;
+    other.kind = events::EventKind::kSpamVerdict;
+    s->submit(other);  // not stored
+    s->flush();
+    EXPECT_EQ(s->submitted(), 5u);
+    EXPECT_EQ(s->committed(), 5u);
+    EXPECT_EQ(s->write_errors(), 0u);
+    EXPECT_EQ(s->trace_count(&error), 1);
+  }
+  const std::string db = o.path;
+  EXPECT_EQ(query(db, "PRAGMA user_version"), std::to_string(kSchemaVersion));
+  EXPECT_EQ(query(db, "SELECT host || ' ' || sender || ' ' || server || ':' || server_port || ' ' ||"
+                      " pool || ' ' || egress || ':' || egress_port || ' ' || action || ' ' ||"
+                      " gateway_reply || ' ' || outcome || ' ' || verdict || ' ' || score || ' ' ||"
+                      " bytes FROM trace"),
+            "10.1.0.5 a@example.org 192.0.2.7:25 high_risk 192.0.2.20:1088 defer 451 refused spam "
+            "1000.5 1234");
+  EXPECT_EQ(query(db, "SELECT group_concat(address || '=' || reply || ' ' || enhanced, ', ') FROM"
+                      " (SELECT * FROM trace_recipient r JOIN trace t ON r.trace_id = t.id"
+                      "  ORDER BY r.rowid)"),
+            "b@example.net=250 5.1.1, unknown@example.net=550 5.1.1");
+  // Reopened: no migration, nothing lost; the restriction without a term is still in force,
+  // the one whose term ended is not.
+  auto s = Store::open(o, &error);
+  ASSERT_TRUE(s) << error;
+  EXPECT_EQ(s->trace_count(&error), 1);
+  const auto in_force = s->restrictions_in_force(2'000, &error);
+  ASSERT_EQ(in_force.size(), 1u) << error;
+  EXPECT_EQ(std::string(in_force[0].key.data, in_force[0].key.len), "a@example.org");
+  EXPECT_EQ(in_force[0].key.kind, events::KeyKind::kSender);
+  EXPECT_EQ(in_force[0].limit, events::LimitId::kSenderRecipientsPerMessage);
+  EXPECT_EQ(in_force[0].action, events::ActionTaken::kBlocked);
+  EXPECT_EQ(s->restrictions_in_force(500, &error).size(), 2u);
+}
+
+TEST(Store, RefusesANewerSchemaAndAFileThatIsNoDatabase) {
+  TempDir dir;
+  std::string error;
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(dir.file("new.db").c_str(), &db), SQLITE_OK);
+    sqlite3_exec(db, "PRAGMA user_version=99", nullptr, nullptr, nullptr);
+    sqlite3_close(db);
+  }
+  Options o;
+  o.path = dir.file("new.db");
+  EXPECT_FALSE(Store::open(o, &error));
+  EXPECT_NE(error.find("new.db: schema version 99 is newer"), std::string::npos) << error;
+  std::ofstream(dir.file("junk.db")) << std::string(8192, 'x');
+  o.path = dir.file("junk.db");
+  error.clear();
+  EXPECT_FALSE(Store::open(o, &error));
+  EXPECT_NE(error.find("junk.db"), std::string::npos) << error;
+  o.path = dir.file("no/such/dir/x.db");
+  error.clear();
+  EXPECT_FALSE(Store::open(o, &error));
+  EXPECT_NE(error.find("no/such/dir/x.db: cannot open"), std::string::npos) << error;
+}
+
+// The queue is bounded: what does not fit is dropped and counted, the rest committed.
+TEST(Store, AFullQueueDropsAndCounts) {
+  TempDir dir;
+  Options o;
+  o.path = dir.file("gw.db");
+  o.queue = 16;
+  std::string error;
+  auto s = Store::open(o, &error);
+  ASSERT_TRUE(s) << error;
+  for (uint64_t i = 0; i < 2'000; ++i) {
+    s->submit(trace(i, "a@example.org", 0));
+  }
+  s->flush();
+  EXPECT_EQ(s->submitted() + s->dropped(), 2'000u);
+  EXPECT_GT(s->dropped(), 0u);
+  EXPECT_EQ(s->committed(), s->submitted());
+  EXPECT_EQ(s->trace_count(&error), static_cast<int64_t>(s->committed()));
+}
+
+// Retention keeps the newest trace_max_rows rows, and their recipients only.
+TEST(Store, RetentionDropsTheOldestRows) {
+  TempDir dir;
+  Options o;
+  o.path = dir.file("gw.db");
+  o.trace_max_rows = 5;
+  o.retention_every_s = 0;
+  o.trace_days = 36'500;
+  std::string error;
+  auto s = Store::open(o, &error);
+  ASSERT_TRUE(s) << error;
+  for (uint64_t i = 0; i < 20; ++i) {
+    s->submit(trace(i, "a@example.org", 1));
+    s->submit(recipient(i, "r" + std::to_string(i) + "@example.net", 250));
+    s->flush();
+  }
+  s->submit(trace(99, "b@example.org", 0));  // one more round of the writer: retention ran
+  s->flush();
+  EXPECT_LE(s->trace_count(&error), 6);
+  EXPECT_GT(s->deleted_by_retention(), 0u);
+  EXPECT_EQ(query(o.path, "SELECT COUNT(*) FROM trace_recipient WHERE trace_id NOT IN"
+                          " (SELECT id FROM trace)"),
+            "0");
+}
+
+}  // namespace
+}  // namespace smtpgw::store
