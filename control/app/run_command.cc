@@ -216,6 +216,18 @@ bool publish_domain_changes(Gateway& g, dns::DomainChecker& c, uint64_t now_s, b
   return !publish_domain_marks(g, c.marked());
 }
 
+// Every counter of `o` (an enum class C with kCount, named by counter_name) as
+// "PREFIXname value" lines.
+template <class C, class O>
+std::string counter_lines(const O& o, const std::string& prefix) {
+  std::string out;
+  for (size_t k = 0; k < static_cast<size_t>(C::kCount); ++k) {
+    const auto c = static_cast<C>(k);
+    out += prefix + dns::counter_name(c) + " " + std::to_string(o.counter(c)) + "\n";
+  }
+  return out;
+}
+
 uint64_t monotonic_ms() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                    std::chrono::steady_clock::now().time_since_epoch())
@@ -499,24 +511,18 @@ int run_main(int argc, char** argv) {
     bool marks_owed = false;
     std::unique_ptr<dns::DnsblMonitor> dnsbl = start_dnsbl(g);
     std::vector<std::pair<uint32_t, bool>> dnsbl_owed;
-    ApiBackend backend(g, db.get(), [&]() {
+    // The DNS checks' counters, as "PREFIXname value" lines (the exit report, /metrics).
+    const auto dns_counters = [&](const std::string& prefix) {
       std::string out;
       if (dnsbl) {
-        for (size_t k = 0; k < static_cast<size_t>(dns::DnsblCounter::kCount); ++k) {
-          const auto c = static_cast<dns::DnsblCounter>(k);
-          out += std::string("smtpgw_dnsbl_") + dns::counter_name(c) + " " +
-                 std::to_string(dnsbl->counter(c)) + "\n";
-        }
+        out += counter_lines<dns::DnsblCounter>(*dnsbl, prefix + "dnsbl_");
       }
       if (checker) {
-        for (size_t k = 0; k < static_cast<size_t>(dns::DomainCounter::kCount); ++k) {
-          const auto c = static_cast<dns::DomainCounter>(k);
-          out += std::string("smtpgw_sender_domains_") + dns::counter_name(c) + " " +
-                 std::to_string(checker->counter(c)) + "\n";
-        }
+        out += counter_lines<dns::DomainCounter>(*checker, prefix + "sender_domains_");
       }
       return out;
-    });
+    };
+    ApiBackend backend(g, db.get(), [&]() { return dns_counters("smtpgw_"); });
     bool api_failed = false;
     std::unique_ptr<api::Server> api_server = start_api(g, config_path, backend, &api_failed);
     if (api_failed) {
@@ -621,20 +627,7 @@ int run_main(int argc, char** argv) {
                   static_cast<unsigned long long>(db->dropped()),
                   static_cast<unsigned long long>(db->write_errors()));
     }
-    if (dnsbl) {
-      for (size_t k = 0; k < static_cast<size_t>(dns::DnsblCounter::kCount); ++k) {
-        const auto c = static_cast<dns::DnsblCounter>(k);
-        std::printf("  dnsbl_%s %llu\n", dns::counter_name(c),
-                    static_cast<unsigned long long>(dnsbl->counter(c)));
-      }
-    }
-    if (checker) {
-      for (size_t k = 0; k < static_cast<size_t>(dns::DomainCounter::kCount); ++k) {
-        const auto c = static_cast<dns::DomainCounter>(k);
-        std::printf("  sender_domains_%s %llu\n", dns::counter_name(c),
-                    static_cast<unsigned long long>(checker->counter(c)));
-      }
-    }
+    std::printf("%s", dns_counters("  ").c_str());
     for (size_t k = 0; k < events::kEventKindCount; ++k) {
       std::printf("  events_%s %llu\n", events::event_kind_name(static_cast<events::EventKind>(k)),
                   static_cast<unsigned long long>(g.events_drained[k]));

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "control/config/reader.h"
+#include "dataplane/text/ascii.h"
 
 namespace smtpgw::config::detail {
 
@@ -85,24 +86,6 @@ void read_servers(Ctx& ctx, MapReader& m, std::string& out) {
   out = csv;
 }
 
-// A DNS zone: labels of letters, digits, '-' and '_', at most 200 octets (room for the
-// reversed address in front), no empty label.
-bool zone_name(std::string_view z) {
-  if (z.empty() || z.size() > 200 || z.front() == '.' || z.back() == '.') {
-    return false;
-  }
-  char prev = '.';
-  for (char c : z) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-                    c == '.';
-    if (!ok || (c == '.' && prev == '.')) {
-      return false;
-    }
-    prev = c;
-  }
-  return true;
-}
-
 }  // namespace
 
 void read_sender_domains(Ctx& ctx, const YAML::Node& node, SenderDomainsConfig& d) {
@@ -134,9 +117,9 @@ void read_dnsbl(Ctx& ctx, const YAML::Node& node, DnsblConfig& d) {
           continue;
         }
         std::string z = *s;
-        std::transform(z.begin(), z.end(), z.begin(),
-                       [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; });
-        if (!zone_name(z)) {
+        std::transform(z.begin(), z.end(), z.begin(), text::ascii_lower);
+        // At most 200 octets: room for the reversed address in front of it.
+        if (!text::is_dns_name(z, 200)) {
           ctx.error((*list)[i], path, "expected a DNS zone such as \"zen.spamhaus.org\", got " +
                                           quote(*s));
         } else if (std::find(d.zones.begin(), d.zones.end(), z) != d.zones.end()) {

@@ -1,5 +1,7 @@
 #include "control/dns/domain_checker.h"
 
+#include "dataplane/text/ascii.h"
+
 #include <ares.h>
 #include <arpa/nameser.h>
 #include <netdb.h>
@@ -45,24 +47,6 @@ bool is_marked(Finding f) {
   return f == Finding::kNoDomain || f == Finding::kNoRecords || f == Finding::kNullMx;
 }
 
-// A name worth a lookup: 1..253 octets of letters, digits, '-', '.' (and '_' seen in the
-// wild), no empty label. Domain literals ("[192.0.2.1]") and IDNA U-labels are not looked up.
-bool lookup_name(std::string_view d) {
-  if (d.empty() || d.size() > 253 || d.front() == '.' || d.back() == '.') {
-    return false;
-  }
-  char prev = '.';
-  for (char c : d) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-                    c == '.';
-    if (!ok || (c == '.' && prev == '.')) {
-      return false;
-    }
-    prev = c;
-  }
-  return true;
-}
-
 }  // namespace
 
 DomainChecker::DomainChecker(const DomainOptions& options, std::unique_ptr<Resolver> resolver)
@@ -92,11 +76,9 @@ void DomainChecker::seen(std::string_view domain, uint64_t now_s) {
   now_s_ = now_s;
   std::string d(domain);
   for (char& ch : d) {
-    if (ch >= 'A' && ch <= 'Z') {
-      ch = static_cast<char>(ch - 'A' + 'a');
-    }
+    ch = text::ascii_lower(ch);
   }
-  if (!lookup_name(d)) {
+  if (!text::is_dns_name(d, 253)) {
     count(DomainCounter::kInvalid);
     return;
   }

@@ -54,6 +54,25 @@ constexpr bool iless(std::string_view a, std::string_view b) {
   return a.size() < b.size();
 }
 
+// A lower-case DNS name worth a query: 1..max octets of labels of a-z, 0-9, '-' and '_' (seen
+// in the wild) joined by single dots, no leading or trailing dot. Domain literals
+// ("[192.0.2.1]") and IDNA U-labels are not. O(length).
+constexpr bool is_dns_name(std::string_view d, size_t max) {
+  if (d.empty() || d.size() > max || d.front() == '.' || d.back() == '.') {
+    return false;
+  }
+  char prev = '.';
+  for (char c : d) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+                    c == '.';
+    if (!ok || (c == '.' && prev == '.')) {
+      return false;
+    }
+    prev = c;
+  }
+  return true;
+}
+
 // The value of hex digit c (0-9, A-F, a-f), or -1 for any other byte.
 constexpr int hex_value(char c) {
   if (c >= '0' && c <= '9') {

@@ -237,5 +237,21 @@ TEST(Base64, DecodesRfc4648Vectors) {
             64);
 }
 
+TEST(Ascii, DnsNames) {
+  EXPECT_TRUE(is_dns_name("example.org", 253));
+  EXPECT_TRUE(is_dns_name("a-b_c.9.example", 253));
+  EXPECT_TRUE(is_dns_name("localhost", 253));
+  EXPECT_FALSE(is_dns_name("", 253));
+  EXPECT_FALSE(is_dns_name(".example.org", 253));
+  EXPECT_FALSE(is_dns_name("example.org.", 253));
+  EXPECT_FALSE(is_dns_name("a..b", 253));
+  EXPECT_FALSE(is_dns_name("Example.org", 253));  // callers fold case first
+  EXPECT_FALSE(is_dns_name("[192.0.2.1]", 253));
+  EXPECT_FALSE(is_dns_name("b\xc3\xbccher.de", 253));
+  EXPECT_FALSE(is_dns_name("bad domain.test", 253));
+  EXPECT_TRUE(is_dns_name(std::string(200, 'a'), 200));
+  EXPECT_FALSE(is_dns_name(std::string(201, 'a'), 200));
+}
+
 }  // namespace
 }  // namespace smtpgw::text
