@@ -14,10 +14,12 @@
 #   5. the trace of alice's messages names their egress address and outcome;
 #   6. /pools lists the three addresses; draining alice's address sends her next message from
 #      the other normal address; setting it active again brings her back;
-#   7. /metrics is Prometheus text with the worker and pipeline counters.
+#   7. /metrics is Prometheus text with the worker and pipeline counters;
+#   8. smtpgwctl (its tables and --json) lists and releases a restriction, drains and undrains,
+#      shows the trace, and exits 4 on a wrong token, 3 when nothing answers, 1 on a refusal.
 # Skips (77) only when the machine cannot create network namespaces.
 #
-# Usage: e2e_api.sh PATH/TO/smtpgw        (meson passes the built binary)
+# Usage: e2e_api.sh PATH/TO/smtpgw PATH/TO/smtpgwctl      (meson passes the built binaries)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -28,7 +30,9 @@ source "$SGW_LIB/harness.sh"
 source "$SGW_LIB/gateway.sh"
 sgw_harness_init e2e-api
 
-exe=${1:?usage: e2e_api.sh PATH/TO/smtpgw}
+exe=${1:?usage: e2e_api.sh PATH/TO/smtpgw PATH/TO/smtpgwctl}
+ctl=${2:?usage: e2e_api.sh PATH/TO/smtpgw PATH/TO/smtpgwctl}
+[[ -x $ctl ]] || sgw_fail "smtpgwctl '$ctl' is not built"
 sgw_require_netns
 port=$("$SGW_PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 token="e2e-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
@@ -133,7 +137,46 @@ grep -q '^smtpgw_enforce_records{worker="0"} [1-9]' <<<"$body" || sgw_fail "metr
 grep -q "^smtpgw_pool_address_state{address=\"$x\",pool=\"normal\",state=\"active\"} 1" <<<"$body" ||
   sgw_fail "metrics: no pool state line for $x"
 
+# (8) smtpgwctl.
+printf '%s\n' "$token" >"$SGW_WORK/api.token"
+sctl() { "$ctl" --url "$base" --token-file "$SGW_WORK/api.token" "$@"; }
+# (eve was released today: the same limit does not restrict her again today; mallory then.)
+if send burst2 mallory@inside.test a@outside.test,b@outside.test,c@outside.test; then
+  sgw_fail "burst2: delivered over recipients_per_message 2"
+fi
+ctl_listed() { local o; o=$(sctl restrictions); grep -q "^mallory@inside.test  *sender  *sender_recipients_per_message  *block_user_for_today" <<<"$o"; }
+sgw_wait_until 10 "smtpgwctl to list mallory's restriction" ctl_listed
+sgw_log "smtpgwctl restrictions: $(sctl restrictions | tail -n +2)"
+[[ $(sctl --json restrictions | "$SGW_PYTHON" -c 'import json,sys; print(len(json.load(sys.stdin)["restrictions"]))') -ge 1 ]] ||
+  sgw_fail "smtpgwctl --json restrictions"
+# ctl_says PATTERN ARGS... — smtpgwctl ARGS printed a line matching PATTERN (its output is read
+# whole first, so a grep that stops early never cuts smtpgwctl's pipe).
+ctl_says() {
+  local want=$1 o
+  shift
+  o=$(sctl "$@") || sgw_fail "smtpgwctl $*: exit $?"
+  grep -q -- "$want" <<<"$o" || sgw_fail "smtpgwctl $*: no line matching '$want' in: $o"
+}
+ctl_says "^released mallory@inside.test" restrictions release mallory@inside.test --reason "second ticket"
+ctl_says "draining" pools drain "$x"
+ctl_says "^$x  *normal  *draining" pools
+ctl_says "active" pools undrain "$x"
+ctl_says "alice@inside.test .* delivered" trace --sender alice@inside.test --limit 2
+ctl_says "--before-id" trace --limit 1
+ctl_says "^ok " health
+ctl_says "^smtpgw_worker_rx_packets" metrics
+set +e
+"$ctl" --url "$base" --token wrong-token-xxxxxxxx health 2>"$SGW_WORK/ctl.err"; rc_auth=$?
+"$ctl" --url "http://127.0.0.1:1" --token x health 2>>"$SGW_WORK/ctl.err"; rc_down=$?
+sctl restrictions release nobody@inside.test 2>>"$SGW_WORK/ctl.err"; rc_refused=$?
+sctl no-such-command 2>>"$SGW_WORK/ctl.err"; rc_usage=$?
+set -e
+[[ $rc_auth == 4 && $rc_down == 3 && $rc_refused == 1 && $rc_usage == 2 ]] ||
+  { cat "$SGW_WORK/ctl.err" >&2; sgw_fail "smtpgwctl exit codes: auth $rc_auth (4), down $rc_down (3), refused $rc_refused (1), usage $rc_usage (2)"; }
+grep -q "no restriction of nobody@inside.test is in force" "$SGW_WORK/ctl.err" ||
+  sgw_fail "smtpgwctl does not print the API's message: $(cat "$SGW_WORK/ctl.err")"
+
 sgw_stop_pid "$SGW_SINK_PID" TERM 10
 sgw_gateway_stop "$SGW_GW_PID" "$SGW_GWLOG"
 grep -q -- "$token" "$SGW_GWLOG" && sgw_fail "the gateway's log contains the API token"
-sgw_log "PASS: token, health, restriction listed and released, bad requests, trace, drain and undrain, metrics over real HTTP"
+sgw_log "PASS: token, health, restriction listed and released, bad requests, trace, drain and undrain, metrics over real HTTP, and smtpgwctl"

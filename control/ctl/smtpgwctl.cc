@@ -1,0 +1,287 @@
+// smtpgwctl: the operator's command line for a running gateway's API (control/api/server.h).
+// Human-readable tables by default, the API's JSON with --json.
+//
+//   smtpgwctl [--url URL] [--token T | --token-file F] [--json] COMMAND
+//     health
+//     restrictions [list]           restrictions in force
+//     restrictions release KEY [--reason TEXT]
+//     trace [--sender S] [--host H] [--recipient R] [--since UNIX_S] [--until UNIX_S]
+//           [--limit N] [--before-id ID]
+//     pools [list]
+//     pools drain ADDRESS | pools undrain ADDRESS
+//     metrics
+//
+// The URL defaults to $SMTPGW_URL or http://127.0.0.1:8025, the token to $SMTPGW_TOKEN.
+// Exit status: 0 done; 1 the gateway refused the request (its message is printed); 2 usage;
+// 3 no gateway answers at the URL; 4 the token is missing or wrong.
+#include <httplib.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace {
+
+using nlohmann::json;
+
+constexpr int kRefused = 1;
+constexpr int kUsage = 2;
+constexpr int kUnreachable = 3;
+constexpr int kAuth = 4;
+
+struct Target {
+  std::string url;
+  std::string token;
+};
+
+// One request; prints the error and returns its exit status unless the API answered 2xx.
+int request(const Target& t, const std::string& method, const std::string& path,
+            const json* body, json& out, std::string* text = nullptr) {
+  httplib::Client c(t.url);
+  c.set_connection_timeout(5);
+  c.set_read_timeout(30);
+  if (!t.token.empty()) {
+    c.set_bearer_token_auth(t.token);
+  }
+  httplib::Result r = method == "GET"
+                          ? c.Get(path)
+                          : c.Post(path, body != nullptr ? body->dump() : "{}", "application/json");
+  if (!r) {
+    std::fprintf(stderr, "smtpgwctl: no gateway answers at %s (%s)\n", t.url.c_str(),
+                 httplib::to_string(r.error()).c_str());
+    return kUnreachable;
+  }
+  if (text != nullptr && r->status == 200) {
+    *text = r->body;
+    return 0;
+  }
+  out = json::parse(r->body, nullptr, false);
+  const std::string message = out.is_object() && out.contains("error") && out["error"].is_string()
+                                  ? out["error"].get<std::string>()
+                                  : r->body;
+  if (r->status == 401) {
+    std::fprintf(stderr, "smtpgwctl: %s (give --token, --token-file or SMTPGW_TOKEN)\n",
+                 message.c_str());
+    return kAuth;
+  }
+  if (r->status < 200 || r->status >= 300) {
+    std::fprintf(stderr, "smtpgwctl: %s %s: %d: %s\n", method.c_str(), path.c_str(), r->status,
+                 message.c_str());
+    return kRefused;
+  }
+  if (out.is_discarded()) {
+    std::fprintf(stderr, "smtpgwctl: %s %s: the answer is not JSON\n", method.c_str(),
+                 path.c_str());
+    return kRefused;
+  }
+  return 0;
+}
+
+std::string cell(const json& v) {
+  if (v.is_null()) {
+    return "-";
+  }
+  if (v.is_string()) {
+    return v.get<std::string>();
+  }
+  return v.dump();
+}
+
+// A table: a header row and rows, columns as wide as their widest cell.
+void table(const std::vector<std::string>& head, const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> w(head.size());
+  for (size_t i = 0; i < head.size(); ++i) {
+    w[i] = head[i].size();
+    for (const auto& r : rows) {
+      w[i] = std::max(w[i], r[i].size());
+    }
+  }
+  auto line = [&](const std::vector<std::string>& r) {
+    std::string s;
+    for (size_t i = 0; i < r.size(); ++i) {
+      s += r[i];
+      if (i + 1 < r.size()) {
+        s += std::string(w[i] - r[i].size() + 2, ' ');
+      }
+    }
+    std::printf("%s\n", s.c_str());
+  };
+  line(head);
+  for (const auto& r : rows) {
+    line(r);
+  }
+}
+
+std::string when(uint64_t unix_s) {
+  if (unix_s == 0) {
+    return "until released";
+  }
+  const std::time_t t = static_cast<std::time_t>(unix_s);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+std::string url_encode(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"smtpgwctl: the operator's command line for a running smtpgw"};
+  app.require_subcommand(1);
+  Target t;
+  const char* env_url = std::getenv("SMTPGW_URL");
+  const char* env_token = std::getenv("SMTPGW_TOKEN");
+  t.url = env_url != nullptr ? env_url : "http://127.0.0.1:8025";
+  t.token = env_token != nullptr ? env_token : "";
+  std::string token_file;
+  bool as_json = false;
+  app.add_option("--url", t.url, "the gateway's API (default $SMTPGW_URL or http://127.0.0.1:8025)");
+  app.add_option("--token", t.token, "the bearer token (default $SMTPGW_TOKEN)");
+  app.add_option("--token-file", token_file, "a file whose first line is the token");
+  app.add_flag("--json", as_json, "print the API's JSON instead of a table");
+
+  auto* health = app.add_subcommand("health", "the gateway's state in brief");
+  auto* restr = app.add_subcommand("restrictions", "restrictions in force; release one");
+  restr->add_subcommand("list", "restrictions in force (the default)");
+  auto* release = restr->add_subcommand("release", "lift the restrictions of a sender key");
+  std::string key, reason;
+  release->add_option("KEY", key, "a@example.org, 10.1.0.5, user:NAME or org:NAME")->required();
+  release->add_option("--reason", reason, "why (kept with the release)");
+  auto* trace = app.add_subcommand("trace", "the message trace, newest first");
+  std::string sender, host, recipient;
+  uint64_t since = 0, until = 0, before = 0;
+  uint32_t limit = 20;
+  trace->add_option("--sender", sender);
+  trace->add_option("--host", host);
+  trace->add_option("--recipient", recipient);
+  trace->add_option("--since", since, "unix seconds");
+  trace->add_option("--until", until, "unix seconds");
+  trace->add_option("--limit", limit, "rows, 1..1000 (default 20)");
+  trace->add_option("--before-id", before, "the page before this row id");
+  auto* pools = app.add_subcommand("pools", "the egress pools; drain an address");
+  pools->add_subcommand("list", "every address with its state (the default)");
+  std::string address;
+  auto* drain = pools->add_subcommand("drain", "no new flow takes ADDRESS; bound flows go on");
+  drain->add_option("ADDRESS", address)->required();
+  auto* undrain = pools->add_subcommand("undrain", "ADDRESS takes new flows again");
+  undrain->add_option("ADDRESS", address)->required();
+  auto* metrics = app.add_subcommand("metrics", "the Prometheus metrics, as text");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : kUsage;
+  }
+  if (!token_file.empty()) {
+    std::ifstream in(token_file);
+    if (!in || !std::getline(in, t.token)) {
+      std::fprintf(stderr, "smtpgwctl: --token-file: cannot read %s\n", token_file.c_str());
+      return kUsage;
+    }
+    while (!t.token.empty() && (t.token.back() == '\r' || t.token.back() == ' ')) {
+      t.token.pop_back();
+    }
+  }
+
+  json out;
+  int rc = 0;
+  if (health->parsed()) {
+    if ((rc = request(t, "GET", "/api/v1/health", nullptr, out)) != 0) return rc;
+    if (!as_json) {
+      table({"status", "workers", "uptime_s", "policy_version", "rules", "store"},
+            {{cell(out["status"]), cell(out["workers"]), cell(out["uptime_s"]),
+              cell(out["policy_version"]), cell(out["rules"]), cell(out["store"])}});
+      return 0;
+    }
+  } else if (restr->parsed() && release->parsed()) {
+    json body{{"key", key}, {"reason", reason}};
+    if ((rc = request(t, "POST", "/api/v1/restrictions/release", &body, out)) != 0) return rc;
+    if (!as_json) {
+      std::printf("released %s\n", key.c_str());
+      if (out.contains("warning")) {
+        std::printf("warning: %s\n", cell(out["warning"]).c_str());
+      }
+      return 0;
+    }
+  } else if (restr->parsed()) {
+    if ((rc = request(t, "GET", "/api/v1/restrictions", nullptr, out)) != 0) return rc;
+    if (!as_json) {
+      std::vector<std::vector<std::string>> rows;
+      for (const json& r : out["restrictions"]) {
+        rows.push_back({cell(r["key"]), cell(r["kind"]), cell(r["limit"]), cell(r["action"]),
+                        when(r["until_unix_s"].get<uint64_t>())});
+      }
+      table({"key", "kind", "limit", "action", "until"}, rows);
+      return 0;
+    }
+  } else if (trace->parsed()) {
+    std::string q = "/api/v1/trace?limit=" + std::to_string(limit);
+    if (!sender.empty()) q += "&sender=" + url_encode(sender);
+    if (!host.empty()) q += "&host=" + url_encode(host);
+    if (!recipient.empty()) q += "&recipient=" + url_encode(recipient);
+    if (since != 0) q += "&since=" + std::to_string(since);
+    if (until != 0) q += "&until=" + std::to_string(until);
+    if (before != 0) q += "&before_id=" + std::to_string(before);
+    if ((rc = request(t, "GET", q, nullptr, out)) != 0) return rc;
+    if (!as_json) {
+      std::vector<std::vector<std::string>> rows;
+      for (const json& m : out["messages"]) {
+        rows.push_back({cell(m["id"]), when(m["unix_ns"].get<uint64_t>() / 1'000'000'000ull),
+                        cell(m["host"]), cell(m["sender"]), cell(m["recipients"]),
+                        cell(m["pool"]), cell(m["egress"]), cell(m["verdict"]),
+                        cell(m["action"]), cell(m["outcome"]), cell(m["remote_reply"])});
+      }
+      table({"id", "time", "host", "sender", "rcpts", "pool", "egress", "verdict", "action",
+             "outcome", "reply"},
+            rows);
+      if (out.contains("next_before_id")) {
+        std::printf("(more: --before-id %s)\n", cell(out["next_before_id"]).c_str());
+      }
+      return 0;
+    }
+  } else if (pools->parsed() && (drain->parsed() || undrain->parsed())) {
+    json body{{"address", address}, {"state", drain->parsed() ? "draining" : "active"}};
+    if ((rc = request(t, "POST", "/api/v1/pools/state", &body, out)) != 0) return rc;
+    if (!as_json) {
+      std::printf("%s %s\n", address.c_str(), cell(out["state"]).c_str());
+      return 0;
+    }
+  } else if (pools->parsed()) {
+    if ((rc = request(t, "GET", "/api/v1/pools", nullptr, out)) != 0) return rc;
+    if (!as_json) {
+      std::vector<std::vector<std::string>> rows;
+      for (const json& a : out["addresses"]) {
+        rows.push_back({cell(a["address"]), cell(a["pool"]), cell(a["state"])});
+      }
+      table({"address", "pool", "state"}, rows);
+      return 0;
+    }
+  } else if (metrics->parsed()) {
+    std::string text;
+    if ((rc = request(t, "GET", "/metrics", nullptr, out, &text)) != 0) return rc;
+    std::printf("%s", text.c_str());
+    return 0;
+  }
+  std::printf("%s\n", out.dump(2).c_str());
+  return 0;
+}
