@@ -156,6 +156,27 @@ std::unique_ptr<Server> Server::start(const Options& options, Backend& backend,
     q.recipient = req.get_param_value("recipient");
     send(res, b->trace(q));
   });
+  http.Get("/api/v1/alerts", [b](const httplib::Request& req, httplib::Response& res) {
+    uint64_t limit = 100, open = 0;
+    if (!number_param(req, "limit", 1'000, res, limit) || !number_param(req, "open", 1, res, open)) {
+      return;
+    }
+    send(res, b->alerts(static_cast<uint32_t>(limit == 0 ? 1 : limit), open == 1));
+  });
+  http.Post("/api/v1/alerts/acknowledge", [b](const httplib::Request& req,
+                                              httplib::Response& res) {
+    nlohmann::json o;
+    std::string note;
+    if (!body_object(req, res, o) || !string_field(o, "note", res, note, false)) {
+      return;
+    }
+    auto id = o.find("id");
+    if (id == o.end() || !id->is_number_integer() || id->get<int64_t>() <= 0) {
+      send(res, Reply::error(400, "field \"id\" must be a positive whole number"));
+      return;
+    }
+    send(res, b->acknowledge(id->get<int64_t>(), note));
+  });
   http.Get("/api/v1/pools",
            [b](const httplib::Request&, httplib::Response& res) { send(res, b->pools()); });
   http.Post("/api/v1/pools/state", [b](const httplib::Request& req, httplib::Response& res) {

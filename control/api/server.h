@@ -10,6 +10,8 @@
 //                                               next MAIL FROM, recorded with when and why
 //   GET    /api/v1/trace?sender=&host=&recipient=&since=&until=&limit=&before_id=
 //                                               the message trace, newest first, paged by id
+//   GET    /api/v1/alerts?limit=&open=1         the newest alerts (open: not acknowledged)
+//   POST   /api/v1/alerts/acknowledge           {"id": N, "note": "..."}
 //   GET    /api/v1/pools                        every pool address with its state
 //   POST   /api/v1/pools/state                  {"address": "...", "state": "draining"|"active"}
 //   GET    /metrics                             Prometheus text
@@ -50,6 +52,8 @@ class Backend {
   virtual Reply restrictions() = 0;
   virtual Reply release(const std::string& key, const std::string& reason) = 0;
   virtual Reply trace(const TraceQuery& q) = 0;
+  virtual Reply alerts(uint32_t limit, bool open_only) = 0;
+  virtual Reply acknowledge(int64_t id, const std::string& note) = 0;
   virtual Reply pools() = 0;
   virtual Reply set_address_state(const std::string& address, const std::string& state) = 0;
   virtual std::string metrics() = 0;

@@ -204,6 +204,33 @@ api::Reply ApiBackend::trace(const api::TraceQuery& q) {
   return api::Reply{200, out};
 }
 
+api::Reply ApiBackend::alerts(uint32_t limit, bool open_only) {
+  if (store_ == nullptr) {
+    return api::Reply::error(503, "the store is disabled (store.enabled: false)");
+  }
+  std::string error;
+  nlohmann::json rows = store_->alerts(limit, open_only, &error);
+  if (!error.empty()) {
+    return api::Reply::error(500, error);
+  }
+  return api::Reply{200, nlohmann::json{{"alerts", rows}}};
+}
+
+api::Reply ApiBackend::acknowledge(int64_t id, const std::string& note) {
+  if (store_ == nullptr) {
+    return api::Reply::error(503, "the store is disabled (store.enabled: false)");
+  }
+  std::string error;
+  const int r = store_->acknowledge_alert(id, note, unix_now_ns(), &error);
+  if (r < 0) {
+    return api::Reply::error(500, error);
+  }
+  if (r == 0) {
+    return api::Reply::error(404, "no open alert " + std::to_string(id));
+  }
+  return api::Reply{200, nlohmann::json{{"acknowledged", id}}};
+}
+
 api::Reply ApiBackend::pools() {
   return on_main([this] {
     nlohmann::json out = nlohmann::json::array();

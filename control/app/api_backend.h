@@ -31,6 +31,8 @@ class ApiBackend final : public api::Backend {
   api::Reply restrictions() override;
   api::Reply release(const std::string& key, const std::string& reason) override;
   api::Reply trace(const api::TraceQuery& q) override;
+  api::Reply alerts(uint32_t limit, bool open_only) override;
+  api::Reply acknowledge(int64_t id, const std::string& note) override;
   api::Reply pools() override;
   api::Reply set_address_state(const std::string& address, const std::string& state) override;
   std::string metrics() override;

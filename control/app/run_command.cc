@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "control/alerts/alerts.h"
 #include "control/api/server.h"
 #include "control/app/api_backend.h"
 #include "control/app/commands.h"
@@ -93,7 +94,7 @@ bool load_rules(Gateway& g, const std::string& config_path) {
 // version, and `rules` compiled again. Any other key takes effect at the next start. A config
 // that does not load, or rules that do not compile, change nothing: the policy and the rule
 // set in use stay.
-void reload(Gateway& g, const std::string& config_path) {
+void reload(Gateway& g, const std::string& config_path, alerts::Alerts& alerts, uint64_t now_ns) {
   config::Result loaded = config::load_file(config_path);
   if (!loaded) {
     std::fprintf(stderr, "%s", loaded.error_text().c_str());
@@ -108,6 +109,10 @@ void reload(Gateway& g, const std::string& config_path) {
     if (!rules) {
       std::fprintf(stderr, "smtpgw: rules: reload failed; the policy and the rule set in use "
                            "stay\n");
+      alerts.raise(alerts::Kind::kRulesetRejected, "rules.dir",
+                   "the rule set does not compile (errors in the gateway's log); the one in use "
+                   "stays",
+                   nlohmann::json::object(), now_ns);
       return;
     }
   } else if (next.rules.enabled != (g.rules != nullptr)) {
@@ -143,6 +148,9 @@ void reload(Gateway& g, const std::string& config_path) {
     g.cfg.rules = next.rules;
     std::printf("smtpgw: rules: reloaded; new messages are scanned with it, messages in flight "
                 "finish with the rule set they began with\n");
+    alerts.raise(alerts::Kind::kRulesetActivated, "rules.dir", "a new rule set is active",
+                 {{"rules", g.ruleset->info().rule_count}, {"version", g.ruleset->info().version}},
+                 now_ns);
   }
 }
 
@@ -283,12 +291,17 @@ flow::AddressState state_of(const Gateway& g, uint32_t a, flow::Pool* pool) {
 // drains stays draining). `owed` keeps what could not be published yet (the workers had not
 // released enough older versions) for the next round.
 void apply_dnsbl(Gateway& g, dns::DnsblMonitor& m, uint64_t now_ms,
-                 std::vector<std::pair<uint32_t, bool>>& owed) {
+                 std::vector<std::pair<uint32_t, bool>>& owed, alerts::Alerts& alerts,
+                 uint64_t now_ns) {
   const dns::DnsblMonitor::Changes c = m.poll(now_ms);
   for (const auto& z : c.zones) {
     if (z.disabled) {
       std::printf("smtpgw: dnsbl: zone %s disabled (%s): its listings are not trusted\n",
                   z.zone.c_str(), z.why.c_str());
+      alerts.raise(alerts::Kind::kZoneDisabled, z.zone,
+                   "blocklist " + z.zone + " answers its test points wrongly (" + z.why +
+                       "): its listings are not trusted",
+                   nlohmann::json::object(), now_ns);
     } else {
       std::printf("smtpgw: dnsbl: zone %s trusted again (%s)\n", z.zone.c_str(), z.why.c_str());
     }
@@ -298,8 +311,14 @@ void apply_dnsbl(Gateway& g, dns::DnsblMonitor& m, uint64_t now_ms,
     if (a.listed) {
       std::printf("smtpgw: dnsbl: %s listed on %s (127.0.0.%u): out of rotation for new flows\n",
                   ip.c_str(), a.zone.c_str(), a.code);
+      alerts.raise(alerts::Kind::kEgressListed, ip,
+                   ip + " is listed on " + a.zone + " (127.0.0." + std::to_string(a.code) +
+                       "): no new flow leaves from it",
+                   {{"zone", a.zone}, {"code", a.code}}, now_ns);
     } else {
       std::printf("smtpgw: dnsbl: %s no longer listed: back in rotation\n", ip.c_str());
+      alerts.raise(alerts::Kind::kEgressDelisted, ip, ip + " is no longer listed: back in rotation",
+                   nlohmann::json::object(), now_ns);
     }
     owed.emplace_back(a.address, a.listed);
   }
@@ -327,10 +346,16 @@ void apply_dnsbl(Gateway& g, dns::DnsblMonitor& m, uint64_t now_ms,
       active += x.state == flow::AddressState::kActive ? 1 : 0;
     }
     if (active == 0 && !now->addresses(p).empty()) {
+      const char* pool = p == flow::Pool::kNormal ? "normal" : "high_risk";
+      const char* fallback =
+          now->fallback() == flow::NoActiveFallback::kUseListed ? "use_listed" : "refuse";
       std::printf("smtpgw: dnsbl: pool %s has no active address left: new flows follow "
                   "pools.fallback (%s)\n",
-                  p == flow::Pool::kNormal ? "normal" : "high_risk",
-                  now->fallback() == flow::NoActiveFallback::kUseListed ? "use_listed" : "refuse");
+                  pool, fallback);
+      alerts.raise(alerts::Kind::kPoolExhausted, pool,
+                   std::string("pool ") + pool + " has no active address left: new flows follow "
+                       "pools.fallback (" + fallback + ")",
+                   nlohmann::json::object(), now_ns);
     }
   }
   std::fflush(stdout);
@@ -377,6 +402,75 @@ std::unique_ptr<store::Store> open_store(Gateway& g, const std::string& config_p
   std::printf("smtpgw: store: %s (schema %d): %zu restrictions in force re-applied\n",
               o.path.c_str(), store::kSchemaVersion, applied);
   return st;
+}
+
+// Unix nanoseconds now (the alerts' and the store's clock).
+uint64_t unix_now_ns() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+// The alerts a worker's event raises: a restriction (of a sender, user, host or organisation)
+// and a limit crossed.
+void alert_of(const events::Event& e, alerts::Alerts& alerts) {
+  const std::string key = store::Store::key_text(e.key);
+  if (e.kind == events::EventKind::kRestrictionApplied) {
+    const events::RestrictionApplied& r = e.u.restriction;
+    const bool org = e.key.kind == events::KeyKind::kOrg;
+    const std::string term =
+        r.until_unix_s == 0 ? "until an operator releases it" : "for the rest of the day";
+    alerts.raise(org ? alerts::Kind::kOrgRestricted : alerts::Kind::kUserRestricted, key,
+                 key + " is restricted from sending (" + events::limit_name(r.limit) + ") " + term,
+                 {{"limit", events::limit_name(r.limit)}, {"until_unix_s", r.until_unix_s}},
+                 e.unix_ns);
+  } else if (e.kind == events::EventKind::kThresholdCrossed) {
+    const events::ThresholdCrossed& t = e.u.crossed;
+    alerts.raise(alerts::Kind::kLimitExceeded, key,
+                 key + " exceeded " + events::limit_name(t.limit) + " (" +
+                     std::to_string(t.observed) + " of " + std::to_string(t.limit_max) +
+                     (t.window_seconds != 0 ? " in " + std::to_string(t.window_seconds) + " s"
+                                            : std::string(" in one message")) +
+                     (t.dry_run != 0 ? ", dry run" : "") + ")",
+                 {{"limit", events::limit_name(t.limit)},
+                  {"observed", t.observed},
+                  {"max", t.limit_max},
+                  {"window_seconds", t.window_seconds},
+                  {"dry_run", t.dry_run != 0}},
+                 e.unix_ns);
+  }
+}
+
+// The alerts and their sinks (docs/config.md, "alerts"): the gateway's log, the store, and the
+// JSON-lines file when configured (false when it cannot be opened: the start stops).
+bool start_alerts(const Gateway& g, const std::string& config_path, store::Store* db,
+                  alerts::Alerts& alerts) {
+  alerts.add_sink([](const alerts::Alert& a, bool first) {
+    if (first) {
+      std::printf("smtpgw: alert: %s %s: %s\n", alerts::kind_name(a.kind), a.subject.c_str(),
+                  a.message.c_str());
+      std::fflush(stdout);
+    }
+  });
+  if (db != nullptr) {
+    alerts.add_sink([db](const alerts::Alert& a, bool first) {
+      db->submit_alert(alerts::to_json(a), first);
+    });
+  }
+  if (!g.cfg.alerts.file.empty()) {
+    std::filesystem::path path(g.cfg.alerts.file);
+    if (path.is_relative()) {
+      path = std::filesystem::path(config_path).parent_path() / path;
+    }
+    alerts::Alerts::Sink file;
+    std::string error;
+    if (!alerts::jsonl_sink(path.string(), &file, &error)) {
+      std::fprintf(stderr, "smtpgw: alerts.file: %s\n", error.c_str());
+      return false;
+    }
+    alerts.add_sink(std::move(file));
+  }
+  return true;
 }
 
 // The operator API (docs/config.md, "api"): off without a token; `failed` when it is
@@ -511,6 +605,12 @@ int run_main(int argc, char** argv) {
     bool marks_owed = false;
     std::unique_ptr<dns::DnsblMonitor> dnsbl = start_dnsbl(g);
     std::vector<std::pair<uint32_t, bool>> dnsbl_owed;
+    alerts::Alerts raised(g.cfg.alerts.aggregate);
+    if (!start_alerts(g, config_path, db.get(), raised)) {
+      g_stop.store(true, std::memory_order_relaxed);
+      status = 1;
+    }
+    std::vector<uint64_t> overflow_seen(g.events.size(), 0);
     // The DNS checks' counters, as "PREFIXname value" lines (the exit report, /metrics).
     const auto dns_counters = [&](const std::string& prefix) {
       std::string out;
@@ -545,17 +645,29 @@ int run_main(int argc, char** argv) {
         if (db) {
           db->submit(e);
         }
+        alert_of(e, raised);
       });
+      for (size_t i = 0; i < g.events.size(); ++i) {
+        const uint64_t lost = g.events[i]->overflow_total();
+        if (lost != overflow_seen[i]) {
+          raised.raise(alerts::Kind::kQueueOverflow, "worker" + std::to_string(i),
+                       "worker " + std::to_string(i) + "'s event queue overflowed: " +
+                           std::to_string(lost - overflow_seen[i]) +
+                           " events lost (trace rows and alerts among them)",
+                       {{"lost", lost - overflow_seen[i]}}, unix_now_ns());
+          overflow_seen[i] = lost;
+        }
+      }
       if (checker) {
         marks_owed = publish_domain_changes(g, *checker, now_s, marks_owed);
         g.domain_marks->reclaim();
       }
       if (dnsbl) {
-        apply_dnsbl(g, *dnsbl, monotonic_ms(), dnsbl_owed);
+        apply_dnsbl(g, *dnsbl, monotonic_ms(), dnsbl_owed, raised, unix_now_ns());
       }
       backend.run_pending();
       if (g_reload.exchange(false, std::memory_order_relaxed)) {
-        reload(g, config_path);
+        reload(g, config_path, raised, unix_now_ns());
         std::fflush(stdout);
       }
       if (g.rules) {

@@ -222,6 +222,12 @@ struct ApiConfig {
   uint32_t max_body = 65'536;        // bytes, 1024..16777216
 };
 
+// alerts: what the control plane tells operators (docs/config.md, "alerts").
+struct AlertsConfig {
+  uint32_t aggregate = 300;  // seconds: repeats of one alert within this are folded, 1..86400
+  std::string file;          // a JSON-lines file (relative: to the config's folder); empty: none
+};
+
 // telemetry:
 struct TelemetryConfig {
   bool enabled = true;            // false -> --no-telemetry
@@ -247,6 +253,7 @@ struct Config {
   DnsblConfig dnsbl;
   StoreConfig store;
   ApiConfig api;
+  AlertsConfig alerts;
   TelemetryConfig telemetry;
 
   // Number of worker lcores (eal.lcores.size() - 1, always >= 1).

@@ -849,6 +849,9 @@ struct Loader {
     if (auto n = top.get("api")) {
       detail::read_api(ctx, *n, cfg.api);
     }
+    if (auto n = top.get("alerts")) {
+      detail::read_alerts(ctx, *n, cfg.alerts);
+    }
     if (auto n = top.get("telemetry")) {
       read_telemetry(*n);
     }

@@ -1,4 +1,4 @@
-// The `store:` and `api:` sections: where the control plane keeps its SQLite database
+// The `store:`, `api:` and `alerts:` sections: where the control plane keeps its SQLite database
 // (control/store/) and where its operator API listens (control/api/).
 #include <arpa/inet.h>
 
@@ -69,6 +69,24 @@ void read_api(Ctx& ctx, const YAML::Node& node, ApiConfig& d) {
     ctx.error(node, "api", "give token or token_file, not both");
   }
   read_uint_into(ctx, m, "max_body", d.max_body, 1'024, 16'777'216);
+  m.finish();
+}
+
+void read_alerts(Ctx& ctx, const YAML::Node& node, AlertsConfig& d) {
+  MapReader m(ctx, node, "alerts");
+  if (!m.valid()) {
+    return;
+  }
+  read_duration_into(ctx, m, "aggregate", d.aggregate, 1, 86'400);
+  if (auto n = m.get("file")) {
+    if (auto s = read_string(ctx, *n, m.path("file"))) {
+      if (s->empty()) {
+        ctx.error(*n, m.path("file"), "is empty; leave the key out for no alert file");
+      } else {
+        d.file = *s;
+      }
+    }
+  }
   m.finish();
 }
 

@@ -146,5 +146,7 @@ void read_dnsbl(Ctx& ctx, const YAML::Node& node, DnsblConfig& out);
 void read_store(Ctx& ctx, const YAML::Node& node, StoreConfig& out);
 // `api:` (persistence.cc, with the store it serves).
 void read_api(Ctx& ctx, const YAML::Node& node, ApiConfig& out);
+// `alerts:` (persistence.cc).
+void read_alerts(Ctx& ctx, const YAML::Node& node, AlertsConfig& out);
 
 }  // namespace smtpgw::config::detail

@@ -7,6 +7,8 @@
 //     restrictions release KEY [--reason TEXT]
 //     trace [--sender S] [--host H] [--recipient R] [--since UNIX_S] [--until UNIX_S]
 //           [--limit N] [--before-id ID]
+//     alerts [list] [--open] [--limit N]
+//     alerts ack ID [--note TEXT]
 //     pools [list]
 //     pools drain ADDRESS | pools undrain ADDRESS
 //     metrics
@@ -177,6 +179,18 @@ int main(int argc, char** argv) {
   trace->add_option("--until", until, "unix seconds");
   trace->add_option("--limit", limit, "rows, 1..1000 (default 20)");
   trace->add_option("--before-id", before, "the page before this row id");
+  auto* alerts = app.add_subcommand("alerts", "the alerts; acknowledge one");
+  auto* alerts_list = alerts->add_subcommand("list", "the newest alerts (the default)");
+  bool open_only = false;
+  uint32_t alerts_limit = 50;
+  alerts->add_flag("--open", open_only, "only those not acknowledged");
+  alerts->add_option("--limit", alerts_limit, "rows, 1..1000 (default 50)");
+  (void)alerts_list;
+  auto* ack = alerts->add_subcommand("ack", "acknowledge alert ID");
+  int64_t alert_id = 0;
+  std::string note;
+  ack->add_option("ID", alert_id)->required();
+  ack->add_option("--note", note, "what was done (kept with it)");
   auto* pools = app.add_subcommand("pools", "the egress pools; drain an address");
   pools->add_subcommand("list", "every address with its state (the default)");
   std::string address;
@@ -257,6 +271,28 @@ int main(int argc, char** argv) {
       if (out.contains("next_before_id")) {
         std::printf("(more: --before-id %s)\n", cell(out["next_before_id"]).c_str());
       }
+      return 0;
+    }
+  } else if (alerts->parsed() && ack->parsed()) {
+    json body{{"id", alert_id}, {"note", note}};
+    if ((rc = request(t, "POST", "/api/v1/alerts/acknowledge", &body, out)) != 0) return rc;
+    if (!as_json) {
+      std::printf("acknowledged %lld\n", static_cast<long long>(alert_id));
+      return 0;
+    }
+  } else if (alerts->parsed()) {
+    const std::string q = "/api/v1/alerts?limit=" + std::to_string(alerts_limit) +
+                          (open_only ? "&open=1" : "");
+    if ((rc = request(t, "GET", q, nullptr, out)) != 0) return rc;
+    if (!as_json) {
+      std::vector<std::vector<std::string>> rows;
+      for (const json& a : out["alerts"]) {
+        rows.push_back({cell(a["id"]), when(a["unix_ns"].get<uint64_t>() / 1'000'000'000ull),
+                        cell(a["severity"]), cell(a["kind"]), cell(a["subject"]),
+                        cell(a["repeats"]), a["acknowledged_unix_ns"].is_null() ? "open" : "ack",
+                        cell(a["message"])});
+      }
+      table({"id", "time", "severity", "kind", "subject", "repeats", "state", "message"}, rows);
       return 0;
     }
   } else if (pools->parsed() && (drain->parsed() || undrain->parsed())) {

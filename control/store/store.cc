@@ -39,6 +39,13 @@ const char* const kMigrations[] = {
     "  action INTEGER NOT NULL, until_unix_s INTEGER NOT NULL, applied_unix_ns INTEGER NOT NULL,"
     "  released_unix_ns INTEGER, release_reason TEXT);"
     "CREATE INDEX restriction_key ON restriction(key_kind, key_data);",
+    // 2: the alerts.
+    "CREATE TABLE alert ("
+    "  id INTEGER PRIMARY KEY, unix_ns INTEGER NOT NULL, kind TEXT NOT NULL,"
+    "  severity TEXT NOT NULL, subject TEXT NOT NULL, message TEXT NOT NULL,"
+    "  details TEXT NOT NULL, repeats INTEGER NOT NULL DEFAULT 0, last_unix_ns INTEGER NOT NULL,"
+    "  acknowledged_unix_ns INTEGER, acknowledged_note TEXT);"
+    "CREATE INDEX alert_time ON alert(unix_ns);",
 };
 constexpr int kMigrationCount = static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);
 static_assert(kMigrationCount == kSchemaVersion);
@@ -183,28 +190,35 @@ void Store::flush() {
   std::unique_lock<std::mutex> l(mu_);
   const uint64_t target = submitted_.load(std::memory_order_relaxed);
   wake_.notify_one();
-  done_.wait(l, [&] { return taken_ >= target && queue_.empty() && !busy_; });
+  done_.wait(l, [&] { return taken_ >= target && queue_.empty() && alerts_.empty() && !busy_; });
 }
 
 void Store::run() {
   std::vector<events::Event> batch;
+  std::vector<std::pair<nlohmann::json, bool>> alerts;
   uint64_t last_retention_ns = 0;
   for (;;) {
     {
       std::unique_lock<std::mutex> l(mu_);
       wake_.wait_for(l, std::chrono::milliseconds(100),
                      [&] { return stop_ || queue_.size() >= 1'000; });
-      if (queue_.empty() && stop_) {
+      if (queue_.empty() && alerts_.empty() && stop_) {
         return;
       }
       const size_t n = std::min<size_t>(queue_.size(), 4'096);
       batch.assign(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
       queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
       taken_ += n;
-      busy_ = n != 0;
+      alerts.swap(alerts_);
+      taken_ += alerts.size();
+      busy_ = n != 0 || !alerts.empty();
     }
     if (!batch.empty()) {
       write(batch);
+    }
+    if (!alerts.empty()) {
+      write_alerts(alerts);
+      alerts.clear();
     }
     const uint64_t now = unix_now_ns();
     if (now - last_retention_ns >= options_.retention_every_s * 1'000'000'000ull) {
@@ -217,6 +231,137 @@ void Store::run() {
     }
     done_.notify_all();
   }
+}
+
+void Store::submit_alert(const nlohmann::json& alert, bool first) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (alerts_.size() >= 4'096) {
+      dropped_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    alerts_.emplace_back(alert, first);
+    submitted_.fetch_add(1, std::memory_order_relaxed);
+  }
+  wake_.notify_one();
+}
+
+void Store::write_alerts(const std::vector<std::pair<nlohmann::json, bool>>& alerts) {
+  Stmt add(db_,
+           "INSERT INTO alert (unix_ns, kind, severity, subject, message, details, repeats,"
+           " last_unix_ns) VALUES (?,?,?,?,?,?,0,?)");
+  Stmt repeat(db_,
+              "UPDATE alert SET repeats = ?, last_unix_ns = ? WHERE id = (SELECT MAX(id) FROM"
+              " alert WHERE kind = ? AND subject = ? AND unix_ns = ?)");
+  if (!add || !repeat || !exec(db_, "BEGIN IMMEDIATE")) {
+    write_errors_.fetch_add(alerts.size(), std::memory_order_relaxed);
+    return;
+  }
+  const uint64_t now = unix_now_ns();
+  bool ok = true;
+  for (const auto& [a, first] : alerts) {
+    const std::string kind = a.value("kind", ""), subject = a.value("subject", "");
+    const int64_t at = a.value("unix_ns", int64_t{0});
+    sqlite3_stmt* st = first ? add.s : repeat.s;
+    if (first) {
+      const std::string severity = a.value("severity", ""), message = a.value("message", "");
+      const std::string details = a.contains("details") ? a["details"].dump() : "{}";
+      sqlite3_bind_int64(st, 1, at);
+      sqlite3_bind_text(st, 2, kind.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_text(st, 3, severity.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_text(st, 4, subject.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_text(st, 5, message.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_text(st, 6, details.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_int64(st, 7, at);
+    } else {
+      sqlite3_bind_int64(st, 1, a.value("repeats", int64_t{0}));
+      sqlite3_bind_int64(st, 2, static_cast<int64_t>(now));
+      sqlite3_bind_text(st, 3, kind.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_text(st, 4, subject.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_int64(st, 5, at);
+    }
+    ok = sqlite3_step(st) == SQLITE_DONE;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (!ok) {
+      break;
+    }
+  }
+  if (ok && exec(db_, "COMMIT")) {
+    committed_.fetch_add(alerts.size(), std::memory_order_relaxed);
+  } else {
+    exec(db_, "ROLLBACK");
+    write_errors_.fetch_add(alerts.size(), std::memory_order_relaxed);
+  }
+}
+
+nlohmann::json Store::alerts(uint32_t limit, bool open_only, std::string* error) const {
+  nlohmann::json rows = nlohmann::json::array();
+  sqlite3* db = connect(options_.path, error);
+  if (db == nullptr) {
+    return rows;
+  }
+  {
+    const std::string sql =
+        std::string("SELECT id, unix_ns, kind, severity, subject, message, details, repeats,"
+                    " last_unix_ns, acknowledged_unix_ns, acknowledged_note FROM alert") +
+        (open_only ? " WHERE acknowledged_unix_ns IS NULL" : "") + " ORDER BY id DESC LIMIT ?";
+    Stmt st(db, sql.c_str());
+    if (!st) {
+      *error = error_of(db, options_.path, "list the alerts");
+    } else {
+      sqlite3_bind_int64(st.s, 1, limit);
+      auto text = [&](int c) {
+        const unsigned char* t = sqlite3_column_text(st.s, c);
+        return t == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(t));
+      };
+      while (sqlite3_step(st.s) == SQLITE_ROW) {
+        nlohmann::json r{{"id", sqlite3_column_int64(st.s, 0)},
+                         {"unix_ns", sqlite3_column_int64(st.s, 1)},
+                         {"kind", text(2)},
+                         {"severity", text(3)},
+                         {"subject", text(4)},
+                         {"message", text(5)},
+                         {"details", nlohmann::json::parse(text(6), nullptr, false)},
+                         {"repeats", sqlite3_column_int64(st.s, 7)},
+                         {"last_unix_ns", sqlite3_column_int64(st.s, 8)}};
+        r["acknowledged_unix_ns"] = sqlite3_column_type(st.s, 9) == SQLITE_NULL
+                                        ? nlohmann::json(nullptr)
+                                        : nlohmann::json(sqlite3_column_int64(st.s, 9));
+        r["acknowledged_note"] = text(10);
+        rows.push_back(std::move(r));
+      }
+    }
+  }
+  sqlite3_close(db);
+  return rows;
+}
+
+int Store::acknowledge_alert(int64_t id, const std::string& note, uint64_t now_unix_ns,
+                             std::string* error) {
+  sqlite3* db = connect(options_.path, error);
+  if (db == nullptr) {
+    return -1;
+  }
+  int result = -1;
+  {
+    Stmt st(db,
+            "UPDATE alert SET acknowledged_unix_ns = ?, acknowledged_note = ?"
+            " WHERE id = ? AND acknowledged_unix_ns IS NULL");
+    if (st) {
+      sqlite3_bind_int64(st.s, 1, static_cast<int64_t>(now_unix_ns));
+      sqlite3_bind_text(st.s, 2, note.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_int64(st.s, 3, id);
+      if (sqlite3_step(st.s) == SQLITE_DONE) {
+        result = sqlite3_changes(db) > 0 ? 1 : 0;
+      }
+    }
+    if (result < 0) {
+      *error = error_of(db, options_.path, "acknowledge the alert");
+    }
+  }
+  sqlite3_close(db);
+  return result;
 }
 
 void Store::write(std::vector<events::Event>& batch) {

@@ -21,6 +21,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -57,7 +58,7 @@ struct TraceFilter {
 };
 
 // The schema version this binary writes.
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 class Store {
  public:
@@ -85,6 +86,16 @@ class Store {
   // The trace rows matching `f`, newest first, each with its recipients' replies, as JSON. Own
   // connection; any thread.
   nlohmann::json trace(const TraceFilter& f, std::string* error) const;
+  // Hands an alert (alerts::to_json's form) to the writer: `first`, a new row; else the
+  // repeat count of the row it was folded into. Never blocks on the database.
+  void submit_alert(const nlohmann::json& alert, bool first);
+  // The newest `limit` alerts (only those not acknowledged when `open_only`), as JSON. Own
+  // connection; any thread.
+  nlohmann::json alerts(uint32_t limit, bool open_only, std::string* error) const;
+  // Marks alert `id` acknowledged with a note: 1 done, 0 no such alert open, -1 error. Own
+  // connection; any thread.
+  int acknowledge_alert(int64_t id, const std::string& note, uint64_t now_unix_ns,
+                        std::string* error);
   // Rows in the trace table. Own connection; any thread.
   int64_t trace_count(std::string* error) const;
 
@@ -102,6 +113,7 @@ class Store {
   explicit Store(const Options& options);
   void run();
   void write(std::vector<events::Event>& batch);
+  void write_alerts(const std::vector<std::pair<nlohmann::json, bool>>& alerts);
   void retain(uint64_t now_unix_ns);
 
   Options options_;
@@ -110,6 +122,7 @@ class Store {
   std::condition_variable wake_;
   std::condition_variable done_;
   std::deque<events::Event> queue_;  // guarded by mu_
+  std::vector<std::pair<nlohmann::json, bool>> alerts_;  // guarded by mu_
   bool stop_ = false;                // guarded by mu_
   uint64_t taken_ = 0;               // guarded by mu_: events the writer took
   bool busy_ = false;                // guarded by mu_: a batch is being written

@@ -16,7 +16,8 @@
 #      the other normal address; setting it active again brings her back;
 #   7. /metrics is Prometheus text with the worker and pipeline counters;
 #   8. smtpgwctl (its tables and --json) lists and releases a restriction, drains and undrains,
-#      shows the trace, and exits 4 on a wrong token, 3 when nothing answers, 1 on a refusal.
+#      shows the trace, lists the restriction's alert and acknowledges it, and exits 4 on a
+#      wrong token, 3 when nothing answers, 1 on a refusal.
 # Skips (77) only when the machine cannot create network namespaces.
 #
 # Usage: e2e_api.sh PATH/TO/smtpgw PATH/TO/smtpgwctl      (meson passes the built binaries)
@@ -164,6 +165,16 @@ ctl_says "active" pools undrain "$x"
 ctl_says "alice@inside.test .* delivered" trace --sender alice@inside.test --limit 2
 ctl_says "--before-id" trace --limit 1
 ctl_says "^ok " health
+# The restriction raised an alert, listed open until acknowledged.
+call GET "/api/v1/alerts?open=1"; expect 200 alerts
+id=$(json "[a['id'] for a in j['alerts'] if a['kind'] == 'user_restricted_from_sending' and a['subject'] == 'mallory@inside.test'][0]")
+ctl_says "user_restricted_from_sending  *mallory@inside.test" alerts --open
+ctl_says "^acknowledged $id" alerts ack "$id" --note "spoke to mallory"
+call GET "/api/v1/alerts?open=1"; expect 200 "open alerts"
+[[ $(json "[a['id'] for a in j['alerts']].count($id)") == 0 ]] || sgw_fail "alert $id is still open"
+call POST /api/v1/alerts/acknowledge --body "{\"id\": $id}"; expect 404 "a second acknowledgement"
+grep -q "smtpgw: alert: user_restricted_from_sending mallory@inside.test" "$SGW_GWLOG" ||
+  sgw_fail "the gateway's log does not show the alert"
 ctl_says "^smtpgw_worker_rx_packets" metrics
 set +e
 "$ctl" --url "$base" --token wrong-token-xxxxxxxx health 2>"$SGW_WORK/ctl.err"; rc_auth=$?

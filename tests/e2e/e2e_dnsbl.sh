@@ -8,7 +8,8 @@
 #      message leaves from the other normal address;
 #   3. the test clears X: the gateway logs "X no longer listed", and the next message leaves
 #      from X again (rendezvous hashing: a host returns to its address once it is back);
-#   4. the exit counters agree.
+#   4. the exit counters agree, and the alerts file (alerts.file) has egress_ip_listed and
+#      egress_ip_delisted for X, once each.
 # Skips (77) only when the machine cannot create network namespaces.
 #
 # Usage: e2e_dnsbl.sh PATH/TO/smtpgw        (meson passes the built binary)
@@ -56,7 +57,9 @@ sgw_bed_up "$exe" "dnsbl:
   servers: [\"127.0.0.1:$port\"]
   interval: 10s
   recheck_min: 1s
-  timeout_ms: 500"
+  timeout_ms: 500
+alerts:
+  file: alerts.jsonl"
 
 # send NAME — swaks from the inside host; its transcript in $SGW_WORK/NAME.log.
 send() {
@@ -99,4 +102,7 @@ sgw_stop_pid "$dns_pid" TERM 5
 (( $(sgw_counter dnsbl_clean_answers) >= 3 )) || sgw_fail "dnsbl_clean_answers is $(sgw_counter dnsbl_clean_answers)"
 [[ $(sgw_counter dnsbl_zones_disabled) == 0 ]] || sgw_fail "the zone was disabled"
 (( $(sgw_counter nat_high_risk) == 0 )) || sgw_fail "a message left from the high-risk pool"
+# The alerts file: the listing and the clearing, once each.
+kinds=$("$SGW_PYTHON" -c 'import json,sys; print(" ".join(j["kind"] + ":" + j["subject"] for j in map(json.loads, open(sys.argv[1]))))' "$SGW_WORK/alerts.jsonl")
+[[ $kinds == "egress_ip_listed:$x egress_ip_delisted:$x" ]] || sgw_fail "alerts.jsonl: $kinds"
 sgw_log "PASS: a pool address listed on a real blocklist leaves rotation for new flows and returns when it clears"

@@ -26,6 +26,8 @@ struct Recorder final : Backend {
     last = q;
     return {200, {{"messages", nlohmann::json::array()}}};
   }
+  Reply alerts(uint32_t, bool) override { return {200, {{"alerts", nlohmann::json::array()}}}; }
+  Reply acknowledge(int64_t id, const std::string&) override { return {200, {{"id", id}}}; }
   Reply pools() override { return {200, {{"addresses", nlohmann::json::array()}}}; }
   Reply set_address_state(const std::string& a, const std::string& s) override {
     return {200, {{"address", a}, {"state", s}}};

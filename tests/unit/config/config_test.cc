@@ -340,7 +340,7 @@ TEST(ConfigLoad, FileErrorsNameTheFile) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.errors()[0].to_string(), path + ":27:1: bogus: unknown key; expected one of: eal, "
                                               "ports, routes, neighbors, smtp, pools, flows, arp, "
-                                              "workers, inspection, rules, limits, sender_domains, dnsbl, store, api, telemetry");
+                                              "workers, inspection, rules, limits, sender_domains, dnsbl, store, api, alerts, telemetry");
 }
 
 TEST(ConfigLoad, SenderDomains) {

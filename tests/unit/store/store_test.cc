@@ -228,5 +228,66 @@ TEST(Store, RetentionDropsTheOldestRows) {
             "0");
 }
 
+// Alerts: a new one is a row, a repeat updates its count, acknowledging closes it once.
+TEST(Store, KeepsAlertsAndTheirAcknowledgement) {
+  TempDir dir;
+  Options o;
+  o.path = dir.file("gw.db");
+  std::string error;
+  auto s = Store::open(o, &error);
+  ASSERT_TRUE(s) << error;
+  const nlohmann::json a{{"kind", "egress_ip_listed"}, {"severity", "critical"},
+                         {"subject", "192.0.2.10"},    {"message", "listed on bl.test"},
+                         {"details", {{"code", 4}}},   {"unix_ns", 1'000},
+                         {"repeats", 0}};
+  s->submit_alert(a, true);
+  nlohmann::json again = a;
+  again["repeats"] = 3;
+  s->submit_alert(again, false);
+  s->flush();
+  auto rows = s->alerts(10, true, &error);
+  ASSERT_EQ(rows.size(), 1u) << error;
+  EXPECT_EQ(rows[0]["kind"], "egress_ip_listed");
+  EXPECT_EQ(rows[0]["repeats"], 3);
+  EXPECT_EQ(rows[0]["details"]["code"], 4);
+  const int64_t id = rows[0]["id"].get<int64_t>();
+  EXPECT_EQ(s->acknowledge_alert(id, "moved the host", 2'000, &error), 1);
+  EXPECT_EQ(s->acknowledge_alert(id, "again", 3'000, &error), 0);
+  EXPECT_EQ(s->acknowledge_alert(id + 100, "none", 3'000, &error), 0);
+  EXPECT_TRUE(s->alerts(10, true, &error).empty());
+  rows = s->alerts(10, false, &error);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0]["acknowledged_note"], "moved the host");
+}
+
+// A database of schema 1 (no alert table) is brought to the current schema at open and keeps
+// what it held.
+TEST(Store, MigratesAnOlderSchema) {
+  TempDir dir;
+  Options o;
+  o.path = dir.file("gw.db");
+  std::string error;
+  {
+    auto s = Store::open(o, &error);
+    ASSERT_TRUE(s) << error;
+    s->submit(trace(1, "a@example.org", 0));
+    s->flush();
+  }
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(o.path.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "DROP TABLE alert; PRAGMA user_version=1", nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  EXPECT_EQ(query(o.path, "PRAGMA user_version"), "1");
+  auto s = Store::open(o, &error);
+  ASSERT_TRUE(s) << error;
+  EXPECT_EQ(query(o.path, "PRAGMA user_version"), std::to_string(kSchemaVersion));
+  EXPECT_EQ(s->trace_count(&error), 1);
+  EXPECT_TRUE(s->alerts(10, false, &error).empty()) << error;
+  EXPECT_TRUE(error.empty()) << error;
+}
+
 }  // namespace
 }  // namespace smtpgw::store
