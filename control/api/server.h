@@ -27,6 +27,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "control/store/trace_filter.h"
+
 namespace smtpgw::api {
 
 // An answer: an HTTP status and a JSON body (for an error: {"error": message}).
@@ -38,12 +40,7 @@ struct Reply {
   }
 };
 
-struct TraceQuery {
-  std::string sender, host, recipient;
-  uint64_t since_unix_s = 0, until_unix_s = 0;  // 0: open
-  int64_t before_id = 0;                        // 0: from the newest
-  uint32_t limit = 100;                         // 1..1000
-};
+using TraceQuery = store::TraceFilter;  // one query, the store's
 
 class Backend {
  public:

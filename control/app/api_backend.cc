@@ -2,9 +2,9 @@
 
 #include <arpa/inet.h>
 
-#include <chrono>
 #include <string>
 
+#include "control/clock/clock.h"
 #include "control/config/config.h"
 #include "dataplane/count/key.h"
 #include "dataplane/flow/pool_state.h"
@@ -12,12 +12,6 @@
 namespace smtpgw::app {
 
 namespace {
-
-uint64_t unix_now_ns() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
 
 const char* action_name(events::ActionTaken a) {
   switch (a) {
@@ -81,7 +75,7 @@ ApiBackend::ApiBackend(Gateway& g, store::Store* store, std::function<std::strin
     : g_(g),
       store_(store),
       extra_metrics_(std::move(extra)),
-      started_unix_s_(unix_now_ns() / 1'000'000'000ull) {}
+      started_unix_s_(clock::unix_now_s()) {}
 
 api::Reply ApiBackend::on_main(std::function<api::Reply()> f) {
   std::packaged_task<api::Reply()> task(std::move(f));
@@ -127,7 +121,7 @@ api::Reply ApiBackend::health() {
     nlohmann::json h;
     h["status"] = "ok";
     h["workers"] = g_.workers.size();
-    h["uptime_s"] = unix_now_ns() / 1'000'000'000ull - started_unix_s_;
+    h["uptime_s"] = clock::unix_now_s() - started_unix_s_;
     h["policy_version"] = g_.policy ? g_.policy->read()->policy().version : 0;
     h["rules"] = g_.ruleset ? "loaded" : "none";
     h["store"] = store_ != nullptr ? store_->path() : "disabled";
@@ -140,7 +134,7 @@ api::Reply ApiBackend::restrictions() {
     return api::Reply::error(503, "the store is disabled (store.enabled: false)");
   }
   std::string error;
-  const auto list = store_->restrictions_in_force(unix_now_ns() / 1'000'000'000ull, &error);
+  const auto list = store_->restrictions_in_force(clock::unix_now_s(), &error);
   if (!error.empty()) {
     return api::Reply::error(500, error);
   }
@@ -173,7 +167,7 @@ api::Reply ApiBackend::release(const std::string& key_text, const std::string& r
   });
   if (r.status == 200 && store_ != nullptr) {
     std::string error;
-    if (!store_->release(key, reason, unix_now_ns(), &error)) {
+    if (!store_->release(key, reason, clock::unix_now_ns(), &error)) {
       r.body["warning"] = "released, but not recorded: " + error;
     }
   }
@@ -184,16 +178,8 @@ api::Reply ApiBackend::trace(const api::TraceQuery& q) {
   if (store_ == nullptr) {
     return api::Reply::error(503, "the store is disabled (store.enabled: false)");
   }
-  store::TraceFilter f;
-  f.sender = q.sender;
-  f.host = q.host;
-  f.recipient = q.recipient;
-  f.since_unix_s = q.since_unix_s;
-  f.until_unix_s = q.until_unix_s;
-  f.before_id = q.before_id;
-  f.limit = q.limit;
   std::string error;
-  nlohmann::json rows = store_->trace(f, &error);
+  nlohmann::json rows = store_->trace(q, &error);
   if (!error.empty()) {
     return api::Reply::error(500, error);
   }
@@ -221,7 +207,7 @@ api::Reply ApiBackend::acknowledge(int64_t id, const std::string& note) {
     return api::Reply::error(503, "the store is disabled (store.enabled: false)");
   }
   std::string error;
-  const int r = store_->acknowledge_alert(id, note, unix_now_ns(), &error);
+  const int r = store_->acknowledge_alert(id, note, clock::unix_now_ns(), &error);
   if (r < 0) {
     return api::Reply::error(500, error);
   }

@@ -7,6 +7,8 @@
 #include <chrono>
 #include <cstring>
 
+#include "control/clock/clock.h"
+
 namespace smtpgw::store {
 
 namespace {
@@ -98,12 +100,6 @@ struct Stmt {
   ~Stmt() { sqlite3_finalize(s); }
   explicit operator bool() const { return s != nullptr; }
 };
-
-uint64_t unix_now_ns() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
 
 }  // namespace
 
@@ -220,7 +216,7 @@ void Store::run() {
       write_alerts(alerts);
       alerts.clear();
     }
-    const uint64_t now = unix_now_ns();
+    const uint64_t now = clock::unix_now_ns();
     if (now - last_retention_ns >= options_.retention_every_s * 1'000'000'000ull) {
       last_retention_ns = now;
       retain(now);
@@ -257,7 +253,7 @@ void Store::write_alerts(const std::vector<std::pair<nlohmann::json, bool>>& ale
     write_errors_.fetch_add(alerts.size(), std::memory_order_relaxed);
     return;
   }
-  const uint64_t now = unix_now_ns();
+  const uint64_t now = clock::unix_now_ns();
   bool ok = true;
   for (const auto& [a, first] : alerts) {
     const std::string kind = a.value("kind", ""), subject = a.value("subject", "");

@@ -27,6 +27,7 @@
 #include <nlohmann/json.hpp>
 
 #include "contract/events.h"
+#include "control/store/trace_filter.h"
 
 struct sqlite3;
 
@@ -47,14 +48,6 @@ struct Restriction {
   events::ActionTaken action = events::ActionTaken::kBlocked;
   uint64_t until_unix_s = 0;  // 0: until released
   uint64_t applied_unix_ns = 0;
-};
-
-// What to read from the trace (all given filters apply).
-struct TraceFilter {
-  std::string sender, host, recipient;
-  uint64_t since_unix_s = 0, until_unix_s = 0;  // 0: open
-  int64_t before_id = 0;                        // 0: from the newest
-  uint32_t limit = 100;
 };
 
 // The schema version this binary writes.

@@ -1,0 +1,351 @@
+#include "control/app/control_plane.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <utility>
+
+#include "control/clock/clock.h"
+#include "control/config/config.h"
+#include "control/rules/compiler.h"
+#include "dataplane/worker/telemetry.h"
+
+namespace smtpgw::app {
+
+namespace {
+
+// A path of the config (store.path, alerts.file, api.token_file, rules.dir): relative ones
+// are read from the config file's folder, so the gateway finds its files wherever it starts.
+std::filesystem::path beside_config(const std::string& config_path, const std::string& p) {
+  std::filesystem::path path(p);
+  return path.is_relative() ? std::filesystem::path(config_path).parent_path() / path : path;
+}
+
+// The alerts a worker's event raises: a restriction (of a sender, user, host or organisation)
+// and a limit crossed.
+void alert_of(const events::Event& e, alerts::Alerts& alerts) {
+  const std::string key = store::Store::key_text(e.key);
+  if (e.kind == events::EventKind::kRestrictionApplied) {
+    const events::RestrictionApplied& r = e.u.restriction;
+    const bool org = e.key.kind == events::KeyKind::kOrg;
+    const std::string term =
+        r.until_unix_s == 0 ? "until an operator releases it" : "for the rest of the day";
+    alerts.raise(org ? alerts::Kind::kOrgRestricted : alerts::Kind::kUserRestricted, key,
+                 key + " is restricted from sending (" + events::limit_name(r.limit) + ") " + term,
+                 {{"limit", events::limit_name(r.limit)}, {"until_unix_s", r.until_unix_s}},
+                 e.unix_ns);
+  } else if (e.kind == events::EventKind::kThresholdCrossed) {
+    const events::ThresholdCrossed& t = e.u.crossed;
+    alerts.raise(alerts::Kind::kLimitExceeded, key,
+                 key + " exceeded " + events::limit_name(t.limit) + " (" +
+                     std::to_string(t.observed) + " of " + std::to_string(t.limit_max) +
+                     (t.window_seconds != 0 ? " in " + std::to_string(t.window_seconds) + " s"
+                                            : std::string(" in one message")) +
+                     (t.dry_run != 0 ? ", dry run" : "") + ")",
+                 {{"limit", events::limit_name(t.limit)},
+                  {"observed", t.observed},
+                  {"max", t.limit_max},
+                  {"window_seconds", t.window_seconds},
+                  {"dry_run", t.dry_run != 0}},
+                 e.unix_ns);
+  }
+}
+
+// The alerts and their sinks (docs/config.md, "alerts"): the gateway's log, the store, and the
+// JSON-lines file when configured (false when it cannot be opened: the start stops).
+bool start_alerts(const Gateway& g, const std::string& config_path, store::Store* db,
+                  alerts::Alerts& alerts) {
+  alerts.add_sink([](const alerts::Alert& a, bool first) {
+    if (first) {
+      std::printf("smtpgw: alert: %s %s: %s\n", alerts::kind_name(a.kind), a.subject.c_str(),
+                  a.message.c_str());
+      std::fflush(stdout);
+    }
+  });
+  if (db != nullptr) {
+    alerts.add_sink([db](const alerts::Alert& a, bool first) {
+      db->submit_alert(alerts::to_json(a), first);
+    });
+  }
+  if (!g.cfg.alerts.file.empty()) {
+    const std::filesystem::path path = beside_config(config_path, g.cfg.alerts.file);
+    alerts::Alerts::Sink file;
+    std::string error;
+    if (!alerts::jsonl_sink(path.string(), &file, &error)) {
+      std::fprintf(stderr, "smtpgw: alerts.file: %s\n", error.c_str());
+      return false;
+    }
+    alerts.add_sink(std::move(file));
+  }
+  return true;
+}
+
+// The operator API (docs/config.md, "api"): off without a token; `failed` when it is
+// configured but cannot start (a token file that cannot be read, an address in use), which
+// stops the start rather than run without the API the operator asked for.
+std::unique_ptr<api::Server> start_api(const Gateway& g, const std::string& config_path,
+                                       api::Backend& backend, bool* failed) {
+  const config::ApiConfig& ac = g.cfg.api;
+  *failed = false;
+  if (!ac.enabled) {
+    std::printf("smtpgw: api: disabled (api.enabled: false)\n");
+    return nullptr;
+  }
+  std::string token = ac.token;
+  if (!ac.token_file.empty()) {
+    const std::filesystem::path path = beside_config(config_path, ac.token_file);
+    std::ifstream in(path);
+    if (!in || !std::getline(in, token)) {
+      std::fprintf(stderr, "smtpgw: api.token_file: cannot read %s\n", path.c_str());
+      *failed = true;
+      return nullptr;
+    }
+    while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) {
+      token.pop_back();
+    }
+    if (token.size() < 16) {
+      std::fprintf(stderr, "smtpgw: api.token_file: %s: the token must have at least 16 "
+                           "characters\n", path.c_str());
+      *failed = true;
+      return nullptr;
+    }
+  }
+  if (token.empty()) {
+    std::printf("smtpgw: api: off: no api.token or api.token_file configured\n");
+    return nullptr;
+  }
+  api::Options o;
+  o.address = ac.address;
+  o.port = ac.port;
+  o.token = token;
+  o.max_body = ac.max_body;
+  std::string error;
+  std::unique_ptr<api::Server> server = api::Server::start(o, backend, &error);
+  if (!server) {
+    std::fprintf(stderr, "smtpgw: api: %s\n", error.c_str());
+    *failed = true;
+    return nullptr;
+  }
+  std::printf("smtpgw: api: listening on http://%s:%u/api/v1/ (bearer token required)\n",
+              ac.address.c_str(), server->port());
+  return server;
+}
+
+}  // namespace
+
+std::shared_ptr<const scan::Ruleset> compile_rules(const config::Config& cfg,
+                                                   const std::string& config_path) {
+  const config::RulesConfig& rc = cfg.rules;
+  const std::filesystem::path dir = rc.dir.empty() ? std::filesystem::path(SMTPGW_SHIPPED_RULES)
+                                                   : beside_config(config_path, rc.dir);
+  rules::CompileOptions opts;
+  opts.mode = rc.lenient ? rules::Mode::kLenient : rules::Mode::kStrict;
+  opts.worker_count = static_cast<unsigned>(cfg.worker_count());
+  rules::CompileResult r = rules::compile_directory(dir, opts);
+  if (!rules::report(r, opts.mode, stderr)) {
+    std::fprintf(stderr,
+                 "smtpgw: rules.dir: %s does not compile (%u errors above; rules.lenient: true "
+                 "skips bad rules)\n",
+                 dir.c_str(), r.fatal_errors);
+    return nullptr;
+  }
+  std::printf("smtpgw: rules: %u rules from %s (%u skipped)\n", r.compiled_rules, dir.c_str(),
+              r.skipped_rules);
+  return std::move(r.ruleset);
+}
+
+
+bool ControlPlane::open_store() {
+  const config::StoreConfig& sc = g_.cfg.store;
+  if (!sc.enabled) {
+    std::printf("smtpgw: store: disabled (store.enabled: false): no trace or restriction is kept "
+                "across a restart\n");
+    return true;
+  }
+  const std::filesystem::path path = beside_config(config_path_, sc.path);
+  store::Options o;
+  o.path = path.string();
+  o.trace_days = sc.trace_days;
+  o.trace_max_rows = sc.trace_max_rows;
+  std::string error;
+  std::unique_ptr<store::Store> st = store::Store::open(o, &error);
+  if (!st) {
+    std::fprintf(stderr, "smtpgw: store: %s\n", error.c_str());
+    return false;
+  }
+  size_t applied = 0;
+  if (g_.senders) {
+    for (const store::Restriction& r : st->restrictions_in_force(clock::unix_now_s(), &error)) {
+      const count::FindOutcome o2 = g_.senders->restrict(r.key, r.limit, r.action, r.until_unix_s);
+      applied += o2 == count::FindOutcome::kFull || o2 == count::FindOutcome::kContended ? 0 : 1;
+    }
+  }
+  if (!error.empty()) {
+    std::fprintf(stderr, "smtpgw: store: %s\n", error.c_str());
+  }
+  std::printf("smtpgw: store: %s (schema %d): %zu restrictions in force re-applied\n",
+              o.path.c_str(), store::kSchemaVersion, applied);
+  db_ = std::move(st);
+  return true;
+}
+
+
+// SIGHUP: the config file read again. What may change while the gateway runs is published to
+// the workers: `limits` (with `inspection.starttls` and `starttls_prefixes`) as the next policy
+// version, and `rules` compiled again. Any other key takes effect at the next start. A config
+// that does not load, or rules that do not compile, change nothing: the policy and the rule
+// set in use stay.
+void ControlPlane::reload() {
+  Gateway& g = g_;
+  const std::string& config_path = config_path_;
+  const uint64_t now_ns = clock::unix_now_ns();
+  config::Result loaded = config::load_file(config_path);
+  if (!loaded) {
+    std::fprintf(stderr, "%s", loaded.error_text().c_str());
+    std::fprintf(stderr, "smtpgw: reload failed: %s rejected; the policy and the rule set in "
+                         "use stay\n", config_path.c_str());
+    return;
+  }
+  const config::Config& next = loaded.config();
+  std::shared_ptr<const scan::Ruleset> rules;
+  if (g.rules && next.rules.enabled) {
+    rules = compile_rules(next, config_path);
+    if (!rules) {
+      std::fprintf(stderr, "smtpgw: rules: reload failed; the policy and the rule set in use "
+                           "stay\n");
+      alerts_.raise(alerts::Kind::kRulesetRejected, "rules.dir",
+                   "the rule set does not compile (errors in the gateway's log); the one in use "
+                   "stays",
+                   nlohmann::json::object(), now_ns);
+      return;
+    }
+  } else if (next.rules.enabled != (g.rules != nullptr)) {
+    std::printf("smtpgw: rules.enabled changed: takes effect at the next start\n");
+  }
+  if (g.policy) {
+    policy::Policy limits = next.limits;
+    if (limits.sender_table_capacity != g.cfg.limits.sender_table_capacity) {
+      std::printf("smtpgw: limits.sender_table_capacity changed: takes effect at the next "
+                  "start\n");
+      limits.sender_table_capacity = g.cfg.limits.sender_table_capacity;
+    }
+    if (g.policy->read()->policy().same_rules(limits)) {  // the only writer: read() is stable
+      std::printf("smtpgw: policy: unchanged (version %llu)\n",
+                  static_cast<unsigned long long>(g.policy->read()->policy().version));
+    } else if (publish_policy(g, limits)) {
+      g.cfg.limits = limits;
+      std::printf("smtpgw: policy: reloaded (version %llu); every hold point from now on is "
+                  "decided by it\n",
+                  static_cast<unsigned long long>(g.policy->read()->policy().version));
+    } else {
+      std::fprintf(stderr, "smtpgw: policy: reload refused: too many older versions still "
+                           "read by the workers; the policy in use stays\n");
+    }
+  }
+  if (rules) {
+    if (!publish_ruleset(g, rules)) {
+      std::fprintf(stderr, "smtpgw: rules: reload refused: too many older rule sets still in "
+                           "use by messages in flight; the rule set in use stays\n");
+      return;
+    }
+    g.ruleset = std::move(rules);
+    g.cfg.rules = next.rules;
+    std::printf("smtpgw: rules: reloaded; new messages are scanned with it, messages in flight "
+                "finish with the rule set they began with\n");
+    alerts_.raise(alerts::Kind::kRulesetActivated, "rules.dir", "a new rule set is active",
+                 {{"rules", g.ruleset->info().rule_count}, {"version", g.ruleset->info().version}},
+                 now_ns);
+  }
+}
+
+ControlPlane::ControlPlane(Gateway& g, std::string config_path)
+    : g_(g),
+      config_path_(std::move(config_path)),
+      alerts_(g.cfg.alerts.aggregate) {}
+
+ControlPlane::~ControlPlane() = default;
+
+bool ControlPlane::start() {
+  overflow_seen_.assign(g_.events.size(), 0);
+  dns_ = std::make_unique<DnsWatch>(g_);
+  if (!start_alerts(g_, config_path_, db_.get(), alerts_)) {
+    return false;
+  }
+  backend_ = std::make_unique<ApiBackend>(
+      g_, db_.get(), [this]() { return dns_->counter_lines("smtpgw_"); });
+  bool api_failed = false;
+  api_ = start_api(g_, config_path_, *backend_, &api_failed);
+  return !api_failed;
+}
+
+void ControlPlane::drain() {
+  const uint64_t now_s = clock::unix_now_s();
+  drain_events(g_, [&](const events::Event& e) {
+    if (dns_) {
+      dns_->seen(e, now_s);
+    }
+    if (db_) {
+      db_->submit(e);
+    }
+    alert_of(e, alerts_);
+  });
+}
+
+void ControlPlane::raise_overflows() {
+  for (size_t i = 0; i < g_.events.size(); ++i) {
+    const uint64_t lost = g_.events[i]->overflow_total();
+    if (lost != overflow_seen_[i]) {
+      alerts_.raise(alerts::Kind::kQueueOverflow, "worker" + std::to_string(i),
+                    "worker " + std::to_string(i) + "'s event queue overflowed: " +
+                        std::to_string(lost - overflow_seen_[i]) +
+                        " events lost (trace rows and alerts among them)",
+                    {{"lost", lost - overflow_seen_[i]}}, clock::unix_now_ns());
+      overflow_seen_[i] = lost;
+    }
+  }
+}
+
+void ControlPlane::tick(bool reload_requested) {
+  drain();
+  raise_overflows();
+  dns_->poll(alerts_, clock::unix_now_ns(), clock::monotonic_ms());
+  backend_->run_pending();
+  if (reload_requested) {
+    reload();
+    std::fflush(stdout);
+  }
+  if (g_.rules) {
+    g_.rules->reclaim();  // old rule sets whose last message ended
+  }
+  g_.pool_states->reclaim();
+  if (g_.policy) {
+    g_.policy->reclaim();
+  }
+}
+
+void ControlPlane::close_api() {
+  if (backend_) {
+    backend_->shut();
+  }
+  api_.reset();  // no request reaches the gateway from here on
+}
+
+void ControlPlane::finish() {
+  drain_events(g_, [&](const events::Event& e) {
+    if (db_) {
+      db_->submit(e);
+    }
+  });
+  if (db_) {
+    db_->flush();
+    std::printf("  store_committed %llu\n  store_dropped %llu\n  store_write_errors %llu\n",
+                static_cast<unsigned long long>(db_->committed()),
+                static_cast<unsigned long long>(db_->dropped()),
+                static_cast<unsigned long long>(db_->write_errors()));
+  }
+  if (dns_) {
+    std::printf("%s", dns_->counter_lines("  ").c_str());
+  }
+}
+
+}  // namespace smtpgw::app

@@ -1,0 +1,70 @@
+// The control plane of `smtpgw run`, on the main lcore: it drains the workers' event queues
+// into the store, the alerts and the DNS checks, publishes what changes (rule sets, policy,
+// pool states, domain marks) and reclaims what the workers released, answers the operator
+// API's requests, and reloads the config on SIGHUP. run_command.cc owns the start and the stop
+// of EAL and the workers around it.
+//
+// Threads: the main lcore only, except where a part says otherwise (the store's writer, the
+// API's server threads and the alert sinks' threads are their own).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "control/alerts/alerts.h"
+#include "control/api/server.h"
+#include "control/app/api_backend.h"
+#include "control/app/dns_watch.h"
+#include "control/app/gateway.h"
+#include "control/store/store.h"
+
+namespace smtpgw::app {
+
+// Compiles rules.dir (or the shipped set) with a scratch per worker. Prints every error (or,
+// lenient, every skipped rule) as `smtpgw rules check` does; null when it does not compile.
+// Any thread; takes seconds for thousands of rules.
+std::shared_ptr<const scan::Ruleset> compile_rules(const config::Config& cfg,
+                                                   const std::string& config_path);
+
+class ControlPlane {
+ public:
+  ControlPlane(Gateway& g, std::string config_path);
+  ~ControlPlane();
+
+  // Before the workers launch (the sender table built, not yet read): the store opened and
+  // the restrictions in force written into the sender table again, so a restart lifts none.
+  // False (said on stderr) when the store is configured and cannot be opened: the gateway
+  // must not start, for running without it would lose the trace and restrictions silently.
+  bool open_store();
+
+  // After the workers launch: the DNS checks, the alerts and their sinks, the operator API.
+  // False (said on stderr) when a configured part cannot start; the caller stops the gateway.
+  bool start();
+
+  // One round of the main loop (the caller sleeps 100 ms between rounds). `reload`: SIGHUP
+  // was received; the config file is read again.
+  void tick(bool reload);
+
+  // Before the workers stop: the API answers what is queued and closes.
+  void close_api();
+
+  // After the workers stopped: their last events stored, the control plane's counters printed.
+  void finish();
+
+ private:
+  void reload();
+  void drain();
+  void raise_overflows();
+
+  Gateway& g_;
+  const std::string config_path_;
+  std::unique_ptr<store::Store> db_;
+  alerts::Alerts alerts_;
+  std::unique_ptr<DnsWatch> dns_;
+  std::unique_ptr<ApiBackend> backend_;
+  std::unique_ptr<api::Server> api_;
+  std::vector<uint64_t> overflow_seen_;  // per worker: the overflow count already alerted
+};
+
+}  // namespace smtpgw::app
