@@ -2,6 +2,8 @@
 
 #include <httplib.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <thread>
 
 namespace smtpgw::api {
@@ -36,7 +38,12 @@ void send(httplib::Response& res, const Reply& r) {
 }
 
 // The JSON object of a request body, or an error reply.
-bool body_object(const httplib::Request& req, httplib::Response& res, nlohmann::json& out) {
+bool body_object(const httplib::Request& req, httplib::Response& res, nlohmann::json& out,
+                 size_t max = SIZE_MAX) {
+  if (req.body.size() > max) {
+    send(res, Reply::error(413, "the body is larger than " + std::to_string(max) + " bytes"));
+    return false;
+  }
   out = nlohmann::json::parse(req.body, nullptr, false);
   if (out.is_discarded()) {
     send(res, Reply::error(400, "the body is not JSON"));
@@ -71,6 +78,40 @@ bool string_field(const nlohmann::json& o, const char* name, httplib::Response& 
   return true;
 }
 
+// The "files" of a rule-set push: 1..1000 of {"name", "text"}, names 1..255 characters without
+// '/' (a file of the set, not a path), each name once.
+bool rule_files(const nlohmann::json& o, httplib::Response& res, std::vector<RuleFile>& out) {
+  auto it = o.find("files");
+  if (it == o.end() || !it->is_array() || it->empty() || it->size() > 1'000) {
+    send(res, Reply::error(400, "field \"files\" must be an array of 1 to 1000 "
+                                "{\"name\", \"text\"} objects"));
+    return false;
+  }
+  for (size_t i = 0; i < it->size(); ++i) {
+    const nlohmann::json& f = (*it)[i];
+    const std::string at = "files[" + std::to_string(i) + "]";
+    if (!f.is_object() || !f.contains("name") || !f["name"].is_string() ||
+        !f.contains("text") || !f["text"].is_string()) {
+      send(res, Reply::error(400, at + " must be an object with string \"name\" and \"text\""));
+      return false;
+    }
+    RuleFile rf{f["name"].get<std::string>(), f["text"].get<std::string>()};
+    if (rf.name.empty() || rf.name.size() > 255 || rf.name.find('/') != std::string::npos ||
+        rf.name.find('\0') != std::string::npos) {
+      send(res, Reply::error(400, at + ".name must have 1 to 255 characters and no '/'"));
+      return false;
+    }
+    for (const RuleFile& seen : out) {
+      if (seen.name == rf.name) {
+        send(res, Reply::error(400, at + ".name \"" + rf.name + "\" is given twice"));
+        return false;
+      }
+    }
+    out.push_back(std::move(rf));
+  }
+  return true;
+}
+
 bool number_param(const httplib::Request& req, const char* name, uint64_t max,
                   httplib::Response& res, uint64_t& out) {
   if (!req.has_param(name)) {
@@ -97,16 +138,24 @@ std::unique_ptr<Server> Server::start(const Options& options, Backend& backend,
   }
   std::unique_ptr<Server> s(new Server());
   httplib::Server& http = s->impl_->http;
-  http.set_payload_max_length(options.max_body);
+  http.set_payload_max_length(std::max(options.max_body, options.max_rules_body));
   http.set_read_timeout(static_cast<time_t>(options.read_timeout_s), 0);
   http.set_write_timeout(static_cast<time_t>(options.read_timeout_s), 0);
   const std::string token = options.token;
-  http.set_pre_routing_handler([token](const httplib::Request& req, httplib::Response& res) {
+  const size_t max_body = options.max_body, max_rules = options.max_rules_body;
+  http.set_pre_routing_handler([token, max_body, max_rules](const httplib::Request& req, httplib::Response& res) {
     const std::string auth = req.get_header_value("Authorization");
     const std::string prefix = "Bearer ";
     if (auth.rfind(prefix, 0) != 0 || !token_matches(auth.substr(prefix.size()), token)) {
       res.set_header("WWW-Authenticate", "Bearer");
       send(res, Reply::error(401, "missing or wrong token"));
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    // Only a rule set may be large: every other body is held to max_body before it is read
+    // (a chunked one, which states no length, is checked once read: body_object).
+    const size_t limit = req.path == "/api/v1/rules" ? max_rules : max_body;
+    if (req.get_header_value<uint64_t>("Content-Length") > limit) {
+      send(res, Reply::error(413, "the body is larger than " + std::to_string(limit) + " bytes"));
       return httplib::Server::HandlerResponse::Handled;
     }
     return httplib::Server::HandlerResponse::Unhandled;
@@ -130,11 +179,11 @@ std::unique_ptr<Server> Server::start(const Options& options, Backend& backend,
   http.Get("/api/v1/restrictions", [b](const httplib::Request&, httplib::Response& res) {
     send(res, b->restrictions());
   });
-  http.Post("/api/v1/restrictions/release", [b](const httplib::Request& req,
+  http.Post("/api/v1/restrictions/release", [b, max_body](const httplib::Request& req,
                                                 httplib::Response& res) {
     nlohmann::json o;
     std::string key, reason;
-    if (!body_object(req, res, o) || !string_field(o, "key", res, key) ||
+    if (!body_object(req, res, o, max_body) || !string_field(o, "key", res, key) ||
         !string_field(o, "reason", res, reason, false)) {
       return;
     }
@@ -163,11 +212,11 @@ std::unique_ptr<Server> Server::start(const Options& options, Backend& backend,
     }
     send(res, b->alerts(static_cast<uint32_t>(limit == 0 ? 1 : limit), open == 1));
   });
-  http.Post("/api/v1/alerts/acknowledge", [b](const httplib::Request& req,
+  http.Post("/api/v1/alerts/acknowledge", [b, max_body](const httplib::Request& req,
                                               httplib::Response& res) {
     nlohmann::json o;
     std::string note;
-    if (!body_object(req, res, o) || !string_field(o, "note", res, note, false)) {
+    if (!body_object(req, res, o, max_body) || !string_field(o, "note", res, note, false)) {
       return;
     }
     auto id = o.find("id");
@@ -179,14 +228,51 @@ std::unique_ptr<Server> Server::start(const Options& options, Backend& backend,
   });
   http.Get("/api/v1/pools",
            [b](const httplib::Request&, httplib::Response& res) { send(res, b->pools()); });
-  http.Post("/api/v1/pools/state", [b](const httplib::Request& req, httplib::Response& res) {
+  http.Post("/api/v1/pools/state", [b, max_body](const httplib::Request& req, httplib::Response& res) {
     nlohmann::json o;
     std::string address, state;
-    if (!body_object(req, res, o) || !string_field(o, "address", res, address) ||
+    if (!body_object(req, res, o, max_body) || !string_field(o, "address", res, address) ||
         !string_field(o, "state", res, state)) {
       return;
     }
     send(res, b->set_address_state(address, state));
+  });
+  http.Get("/api/v1/rules",
+           [b](const httplib::Request&, httplib::Response& res) { send(res, b->rules()); });
+  http.Post("/api/v1/rules", [b, max_rules](const httplib::Request& req, httplib::Response& res) {
+    nlohmann::json o;
+    std::string note;
+    if (!body_object(req, res, o, max_rules) || !string_field(o, "note", res, note, false)) {
+      return;
+    }
+    std::vector<RuleFile> files;
+    if (!rule_files(o, res, files)) {
+      return;
+    }
+    bool lenient = false;
+    if (auto it = o.find("lenient"); it != o.end()) {
+      if (!it->is_boolean()) {
+        send(res, Reply::error(400, "field \"lenient\" must be true or false"));
+        return;
+      }
+      lenient = it->get<bool>();
+    }
+    send(res, b->push_rules(files, lenient, note));
+  });
+  http.Post("/api/v1/rules/rollback", [b, max_body](const httplib::Request& req, httplib::Response& res) {
+    nlohmann::json o;
+    if (!body_object(req, res, o, max_body)) {
+      return;
+    }
+    std::optional<int64_t> version;
+    if (auto it = o.find("version"); it != o.end()) {
+      if (!it->is_number_integer() || it->get<int64_t>() < 0) {
+        send(res, Reply::error(400, "field \"version\" must be a whole number, 0 or more"));
+        return;
+      }
+      version = it->get<int64_t>();
+    }
+    send(res, b->rollback_rules(version));
   });
   http.Get("/metrics", [b](const httplib::Request&, httplib::Response& res) {
     res.set_content(b->metrics(), "text/plain; version=0.0.4");

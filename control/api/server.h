@@ -14,6 +14,12 @@
 //   POST   /api/v1/alerts/acknowledge           {"id": N, "note": "..."}
 //   GET    /api/v1/pools                        every pool address with its state
 //   POST   /api/v1/pools/state                  {"address": "...", "state": "draining"|"active"}
+//   GET    /api/v1/rules                        the active rule-set version and the stored ones
+//   POST   /api/v1/rules                        {"files": [{"name": "x.cf", "text": "..."}],
+//                                               "lenient": false, "note": "..."}: compiled,
+//                                               then active; or 422 with the compiler's errors
+//   POST   /api/v1/rules/rollback               {"version": N} (0: rules.dir; none: the one
+//                                               before the active one)
 //   GET    /metrics                             Prometheus text
 //
 // The module knows nothing of the gateway: a Backend answers (control/app/api_backend.cc).
@@ -23,7 +29,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -42,6 +50,11 @@ struct Reply {
 
 using TraceQuery = store::TraceFilter;  // one query, the store's
 
+struct RuleFile {
+  std::string name;  // 1..255 characters, no '/'
+  std::string text;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -53,6 +66,10 @@ class Backend {
   virtual Reply acknowledge(int64_t id, const std::string& note) = 0;
   virtual Reply pools() = 0;
   virtual Reply set_address_state(const std::string& address, const std::string& state) = 0;
+  virtual Reply rules() = 0;
+  virtual Reply push_rules(const std::vector<RuleFile>& files, bool lenient,
+                           const std::string& note) = 0;
+  virtual Reply rollback_rules(std::optional<int64_t> version) = 0;
   virtual std::string metrics() = 0;
 };
 
@@ -61,6 +78,7 @@ struct Options {
   uint16_t port = 8025;          // 0: any free port (tests)
   std::string token;             // required, at least 16 characters
   size_t max_body = 65'536;      // bytes
+  size_t max_rules_body = 16u << 20;  // bytes: POST /api/v1/rules (a rule set is large)
   uint32_t read_timeout_s = 5;   // a client that sends nothing for this long is dropped
 };
 

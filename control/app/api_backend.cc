@@ -71,9 +71,11 @@ bool parse_key(const std::string& text, events::KeyBytes& out) {
          count::sender_key(text, out) == count::KeyStatus::kOk;
 }
 
-ApiBackend::ApiBackend(Gateway& g, store::Store* store, std::function<std::string()> extra)
+ApiBackend::ApiBackend(Gateway& g, store::Store* store, RuleVersions& rules,
+                       std::function<std::string()> extra)
     : g_(g),
       store_(store),
+      rules_(rules),
       extra_metrics_(std::move(extra)),
       started_unix_s_(clock::unix_now_s()) {}
 
@@ -124,6 +126,7 @@ api::Reply ApiBackend::health() {
     h["uptime_s"] = clock::unix_now_s() - started_unix_s_;
     h["policy_version"] = g_.policy ? g_.policy->read()->policy().version : 0;
     h["rules"] = g_.ruleset ? "loaded" : "none";
+    h["rules_version"] = rules_.active();
     h["store"] = store_ != nullptr ? store_->path() : "disabled";
     return api::Reply{200, h};
   });
@@ -264,6 +267,26 @@ api::Reply ApiBackend::set_address_state(const std::string& address, const std::
   });
 }
 
+api::Reply ApiBackend::rules() {
+  return rules_.describe([this](std::function<api::Reply()> f) { return on_main(std::move(f)); });
+}
+
+api::Reply ApiBackend::push_rules(const std::vector<api::RuleFile>& files, bool lenient,
+                                  const std::string& note) {
+  std::vector<rules::Source> sources;
+  sources.reserve(files.size());
+  for (const api::RuleFile& f : files) {
+    sources.push_back({f.name, f.text});
+  }
+  return rules_.push(sources, lenient, note,
+                     [this](std::function<api::Reply()> f) { return on_main(std::move(f)); });
+}
+
+api::Reply ApiBackend::rollback_rules(std::optional<int64_t> version) {
+  return rules_.rollback(version,
+                         [this](std::function<api::Reply()> f) { return on_main(std::move(f)); });
+}
+
 std::string ApiBackend::metrics() {
   api::Reply r = on_main([this] {
     std::string out;
@@ -296,6 +319,10 @@ std::string ApiBackend::metrics() {
     }
     if (g_.policy) {
       line("policy_version", "", g_.policy->read()->policy().version);
+    }
+    if (g_.ruleset) {
+      line("ruleset_version", "", static_cast<uint64_t>(rules_.active()));
+      line("ruleset_rules", "", g_.ruleset->info().rule_count);
     }
     if (store_ != nullptr) {
       line("store_committed", "", store_->committed());

@@ -12,6 +12,7 @@
 
 #include "control/api/server.h"
 #include "control/app/gateway.h"
+#include "control/app/rule_versions.h"
 #include "control/store/store.h"
 
 namespace smtpgw::app {
@@ -20,7 +21,9 @@ class ApiBackend final : public api::Backend {
  public:
   // `store` may be null (the store is disabled: the trace and restriction calls answer 503).
   // `extra_metrics` adds lines from objects the main lcore owns (DNS checks), called there.
-  ApiBackend(Gateway& g, store::Store* store, std::function<std::string()> extra_metrics);
+  // `rules` answers the rule-set endpoints.
+  ApiBackend(Gateway& g, store::Store* store, RuleVersions& rules,
+             std::function<std::string()> extra_metrics);
 
   // Main lcore, every loop: answers what the API's threads queued.
   void run_pending();
@@ -35,6 +38,10 @@ class ApiBackend final : public api::Backend {
   api::Reply acknowledge(int64_t id, const std::string& note) override;
   api::Reply pools() override;
   api::Reply set_address_state(const std::string& address, const std::string& state) override;
+  api::Reply rules() override;
+  api::Reply push_rules(const std::vector<api::RuleFile>& files, bool lenient,
+                        const std::string& note) override;
+  api::Reply rollback_rules(std::optional<int64_t> version) override;
   std::string metrics() override;
 
  private:
@@ -43,6 +50,7 @@ class ApiBackend final : public api::Backend {
 
   Gateway& g_;
   store::Store* store_;
+  RuleVersions& rules_;
   std::function<std::string()> extra_metrics_;
   std::mutex mu_;
   std::deque<std::packaged_task<api::Reply()>> tasks_;  // guarded by mu_

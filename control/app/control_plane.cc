@@ -133,28 +133,6 @@ std::unique_ptr<api::Server> start_api(const Gateway& g, const std::string& conf
 
 }  // namespace
 
-std::shared_ptr<const scan::Ruleset> compile_rules(const config::Config& cfg,
-                                                   const std::string& config_path) {
-  const config::RulesConfig& rc = cfg.rules;
-  const std::filesystem::path dir = rc.dir.empty() ? std::filesystem::path(SMTPGW_SHIPPED_RULES)
-                                                   : beside_config(config_path, rc.dir);
-  rules::CompileOptions opts;
-  opts.mode = rc.lenient ? rules::Mode::kLenient : rules::Mode::kStrict;
-  opts.worker_count = static_cast<unsigned>(cfg.worker_count());
-  rules::CompileResult r = rules::compile_directory(dir, opts);
-  if (!rules::report(r, opts.mode, stderr)) {
-    std::fprintf(stderr,
-                 "smtpgw: rules.dir: %s does not compile (%u errors above; rules.lenient: true "
-                 "skips bad rules)\n",
-                 dir.c_str(), r.fatal_errors);
-    return nullptr;
-  }
-  std::printf("smtpgw: rules: %u rules from %s (%u skipped)\n", r.compiled_rules, dir.c_str(),
-              r.skipped_rules);
-  return std::move(r.ruleset);
-}
-
-
 bool ControlPlane::open_store() {
   const config::StoreConfig& sc = g_.cfg.store;
   if (!sc.enabled) {
@@ -173,9 +151,24 @@ bool ControlPlane::open_store() {
     std::fprintf(stderr, "smtpgw: store: %s\n", error.c_str());
     return false;
   }
+  std::printf("smtpgw: store: %s (schema %d)\n", o.path.c_str(), store::kSchemaVersion);
+  db_ = std::move(st);
+  return true;
+}
+
+bool ControlPlane::load_rules() {
+  rules_ = std::make_unique<RuleVersions>(g_, config_path_, db_.get(), alerts_);
+  return rules_->load();
+}
+
+void ControlPlane::restore_restrictions() {
+  if (!db_) {
+    return;
+  }
+  std::string error;
   size_t applied = 0;
   if (g_.senders) {
-    for (const store::Restriction& r : st->restrictions_in_force(clock::unix_now_s(), &error)) {
+    for (const store::Restriction& r : db_->restrictions_in_force(clock::unix_now_s(), &error)) {
       const count::FindOutcome o2 = g_.senders->restrict(r.key, r.limit, r.action, r.until_unix_s);
       applied += o2 == count::FindOutcome::kFull || o2 == count::FindOutcome::kContended ? 0 : 1;
     }
@@ -183,13 +176,8 @@ bool ControlPlane::open_store() {
   if (!error.empty()) {
     std::fprintf(stderr, "smtpgw: store: %s\n", error.c_str());
   }
-  std::printf("smtpgw: store: %s (schema %d): %zu restrictions in force re-applied\n",
-              o.path.c_str(), store::kSchemaVersion, applied);
-  db_ = std::move(st);
-  return true;
+  std::printf("smtpgw: store: %zu restrictions in force re-applied\n", applied);
 }
-
-
 // SIGHUP: the config file read again. What may change while the gateway runs is published to
 // the workers: `limits` (with `inspection.starttls` and `starttls_prefixes`) as the next policy
 // version, and `rules` compiled again. Any other key takes effect at the next start. A config
@@ -208,12 +196,15 @@ void ControlPlane::reload() {
   }
   const config::Config& next = loaded.config();
   std::shared_ptr<const scan::Ruleset> rules;
-  if (g.rules && next.rules.enabled) {
+  if (g.rules && next.rules.enabled && !rules_->config_dir_active()) {
+    std::printf("smtpgw: rules: a version pushed through the API is active; rules.dir is "
+                "compiled again after a roll-back to version 0\n");
+  } else if (g.rules && next.rules.enabled) {
     rules = compile_rules(next, config_path);
     if (!rules) {
       std::fprintf(stderr, "smtpgw: rules: reload failed; the policy and the rule set in use "
                            "stay\n");
-      alerts_.raise(alerts::Kind::kRulesetRejected, "rules.dir",
+      alerts_.raise(alerts::Kind::kRulesetRejected, "rules",
                    "the rule set does not compile (errors in the gateway's log); the one in use "
                    "stays",
                    nlohmann::json::object(), now_ns);
@@ -252,7 +243,7 @@ void ControlPlane::reload() {
     g.cfg.rules = next.rules;
     std::printf("smtpgw: rules: reloaded; new messages are scanned with it, messages in flight "
                 "finish with the rule set they began with\n");
-    alerts_.raise(alerts::Kind::kRulesetActivated, "rules.dir", "a new rule set is active",
+    alerts_.raise(alerts::Kind::kRulesetActivated, "rules", "rules.dir, read again, is active",
                  {{"rules", g.ruleset->info().rule_count}, {"version", g.ruleset->info().version}},
                  now_ns);
   }
@@ -271,8 +262,9 @@ bool ControlPlane::start() {
   if (!start_alerts(g_, config_path_, db_.get(), alerts_)) {
     return false;
   }
+  rules_->raise_pending();
   backend_ = std::make_unique<ApiBackend>(
-      g_, db_.get(), [this]() { return dns_->counter_lines("smtpgw_"); });
+      g_, db_.get(), *rules_, [this]() { return dns_->counter_lines("smtpgw_"); });
   bool api_failed = false;
   api_ = start_api(g_, config_path_, *backend_, &api_failed);
   return !api_failed;

@@ -17,26 +17,28 @@
 #include "control/app/api_backend.h"
 #include "control/app/dns_watch.h"
 #include "control/app/gateway.h"
+#include "control/app/rule_versions.h"
 #include "control/store/store.h"
 
 namespace smtpgw::app {
-
-// Compiles rules.dir (or the shipped set) with a scratch per worker. Prints every error (or,
-// lenient, every skipped rule) as `smtpgw rules check` does; null when it does not compile.
-// Any thread; takes seconds for thousands of rules.
-std::shared_ptr<const scan::Ruleset> compile_rules(const config::Config& cfg,
-                                                   const std::string& config_path);
 
 class ControlPlane {
  public:
   ControlPlane(Gateway& g, std::string config_path);
   ~ControlPlane();
 
-  // Before the workers launch (the sender table built, not yet read): the store opened and
-  // the restrictions in force written into the sender table again, so a restart lifts none.
-  // False (said on stderr) when the store is configured and cannot be opened: the gateway
-  // must not start, for running without it would lose the trace and restrictions silently.
+  // First, before EAL: the store opened (created or migrated). False (said on stderr) when
+  // it is configured and cannot be opened: the gateway must not start, for running without it
+  // would lose the trace and restrictions silently.
   bool open_store();
+
+  // Then, still before EAL: g.ruleset compiled from the active rule-set version (the store's,
+  // else rules.dir; rule_versions.h). False: no rule set compiles; the gateway must not start.
+  bool load_rules();
+
+  // After build(g), before the workers launch: the restrictions in force written into the
+  // sender table again, so a restart lifts none.
+  void restore_restrictions();
 
   // After the workers launch: the DNS checks, the alerts and their sinks, the operator API.
   // False (said on stderr) when a configured part cannot start; the caller stops the gateway.
@@ -61,6 +63,7 @@ class ControlPlane {
   const std::string config_path_;
   std::unique_ptr<store::Store> db_;
   alerts::Alerts alerts_;
+  std::unique_ptr<RuleVersions> rules_;
   std::unique_ptr<DnsWatch> dns_;
   std::unique_ptr<ApiBackend> backend_;
   std::unique_ptr<api::Server> api_;

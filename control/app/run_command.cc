@@ -42,20 +42,6 @@ int launch_worker(void* arg) {
   return 0;
 }
 
-// The rule set at start into g.ruleset; false: do not start.
-bool load_rules(Gateway& g, const std::string& config_path) {
-  if (!g.cfg.rules.enabled) {
-    std::printf("smtpgw: rules: disabled (rules.enabled: false): messages are not scanned\n");
-    return true;
-  }
-  g.ruleset = compile_rules(g.cfg, config_path);
-  if (!g.ruleset) {
-    std::fprintf(stderr, "smtpgw: not starting\n");
-    return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 int run_main(int argc, char** argv) {
@@ -90,7 +76,11 @@ int run_main(int argc, char** argv) {
   }
   Gateway g;
   g.cfg = std::move(loaded.config());
-  if (!load_rules(g, config_path)) {
+  ControlPlane control(g, config_path);
+  if (!control.open_store()) {
+    return 1;
+  }
+  if (!control.load_rules()) {
     return 2;
   }
 
@@ -115,10 +105,10 @@ int run_main(int argc, char** argv) {
   }
 
   int status = 0;
-  ControlPlane control(g, config_path);
-  if (!build(g) || !control.open_store()) {
+  if (!build(g)) {
     status = 1;
   } else {
+    control.restore_restrictions();
     unsigned w = 0;
     unsigned lcore;
     RTE_LCORE_FOREACH_WORKER(lcore) {

@@ -11,6 +11,10 @@
 //     alerts ack ID [--note TEXT]
 //     pools [list]
 //     pools drain ADDRESS | pools undrain ADDRESS
+//     rules [show]                  the active rule-set version and the stored ones
+//     rules push PATH... [--lenient] [--note TEXT]
+//                                   PATH a rule file, or a folder (its *.cf files)
+//     rules rollback [--to VERSION] (0: rules.dir; default: the version before the active one)
 //     metrics
 //
 // The URL defaults to $SMTPGW_URL or http://127.0.0.1:8025, the token to $SMTPGW_TOKEN.
@@ -21,6 +25,9 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
+#include <filesystem>
+#include <iterator>
 #include <ctime>
 #include <fstream>
 #include <iostream>
@@ -47,7 +54,7 @@ int request(const Target& t, const std::string& method, const std::string& path,
             const json* body, json& out, std::string* text = nullptr) {
   httplib::Client c(t.url);
   c.set_connection_timeout(5);
-  c.set_read_timeout(30);
+  c.set_read_timeout(180);  // a large rule set takes the gateway a while to compile
   if (!t.token.empty()) {
     c.set_bearer_token_auth(t.token);
   }
@@ -75,6 +82,11 @@ int request(const Target& t, const std::string& method, const std::string& path,
   if (r->status < 200 || r->status >= 300) {
     std::fprintf(stderr, "smtpgwctl: %s %s: %d: %s\n", method.c_str(), path.c_str(), r->status,
                  message.c_str());
+    if (out.is_object() && out.contains("errors") && out["errors"].is_array()) {
+      for (const json& e : out["errors"]) {  // a rule set's diagnostics, file:line: ...
+        std::fprintf(stderr, "  %s\n", e.is_string() ? e.get<std::string>().c_str() : "?");
+      }
+    }
     return kRefused;
   }
   if (out.is_discarded()) {
@@ -83,6 +95,40 @@ int request(const Target& t, const std::string& method, const std::string& path,
     return kRefused;
   }
   return 0;
+}
+
+// The files of a rule-set push: each PATH a file, or a folder whose *.cf files are taken in
+// name order (as rules.dir is read). False with the reason printed.
+bool rule_files(const std::vector<std::string>& paths, json& files) {
+  files = json::array();
+  for (const std::string& p : paths) {
+    std::vector<std::filesystem::path> found;
+    std::error_code ec;
+    if (std::filesystem::is_directory(p, ec)) {
+      for (const auto& e : std::filesystem::directory_iterator(p, ec)) {
+        if (e.is_regular_file() && e.path().extension() == ".cf") {
+          found.push_back(e.path());
+        }
+      }
+      std::sort(found.begin(), found.end());
+      if (found.empty()) {
+        std::fprintf(stderr, "smtpgwctl: %s: no *.cf file in this folder\n", p.c_str());
+        return false;
+      }
+    } else {
+      found.emplace_back(p);
+    }
+    for (const std::filesystem::path& f : found) {
+      std::ifstream in(f, std::ios::binary);
+      if (!in) {
+        std::fprintf(stderr, "smtpgwctl: cannot read %s\n", f.c_str());
+        return false;
+      }
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      files.push_back({{"name", f.filename().string()}, {"text", text}});
+    }
+  }
+  return true;
 }
 
 std::string cell(const json& v) {
@@ -198,6 +244,19 @@ int main(int argc, char** argv) {
   drain->add_option("ADDRESS", address)->required();
   auto* undrain = pools->add_subcommand("undrain", "ADDRESS takes new flows again");
   undrain->add_option("ADDRESS", address)->required();
+  auto* rules = app.add_subcommand("rules", "the rule set: show, push a new version, roll back");
+  rules->add_subcommand("show", "the active version and the stored ones (the default)");
+  auto* push = rules->add_subcommand("push", "compile and activate a rule set");
+  std::vector<std::string> rule_paths;
+  bool lenient = false;
+  std::string push_note;
+  push->add_option("PATH", rule_paths, "a rule file, or a folder of *.cf files")->required();
+  push->add_flag("--lenient", lenient, "skip bad rules (listed) instead of refusing the set");
+  push->add_option("--note", push_note, "why (kept with the version)");
+  auto* rollback = rules->add_subcommand("rollback", "activate an earlier version again");
+  int64_t to_version = -1;
+  rollback->add_option("--to", to_version, "the version (0: rules.dir); default: the one before")
+      ->check(CLI::NonNegativeNumber);
   auto* metrics = app.add_subcommand("metrics", "the Prometheus metrics, as text");
 
   try {
@@ -310,6 +369,47 @@ int main(int argc, char** argv) {
         rows.push_back({cell(a["address"]), cell(a["pool"]), cell(a["state"])});
       }
       table({"address", "pool", "state"}, rows);
+      return 0;
+    }
+  } else if (rules->parsed() && push->parsed()) {
+    json body{{"lenient", lenient}, {"note", push_note}};
+    if (!rule_files(rule_paths, body["files"])) {
+      return kUsage;
+    }
+    if ((rc = request(t, "POST", "/api/v1/rules", &body, out)) != 0) return rc;
+    if (!as_json) {
+      std::printf("version %s active: %s rules\n", cell(out["version"]).c_str(),
+                  cell(out["rules"]).c_str());
+      for (const json& e : out.value("skipped", json::array())) {
+        std::printf("  skipped: %s\n", cell(e).c_str());
+      }
+      return 0;
+    }
+  } else if (rules->parsed() && rollback->parsed()) {
+    json body = json::object();
+    if (to_version >= 0) {
+      body["version"] = to_version;
+    }
+    if ((rc = request(t, "POST", "/api/v1/rules/rollback", &body, out)) != 0) return rc;
+    if (!as_json) {
+      std::printf("version %s active: %s rules\n", cell(out["version"]).c_str(),
+                  cell(out["rules"]).c_str());
+      return 0;
+    }
+  } else if (rules->parsed()) {
+    if ((rc = request(t, "GET", "/api/v1/rules", nullptr, out)) != 0) return rc;
+    if (!as_json) {
+      const json& a = out["active"];
+      std::printf("active: version %s (%s), %s rules\n", cell(a["version"]).c_str(),
+                  cell(a["source"]).c_str(), cell(a["rules"]).c_str());
+      std::vector<std::vector<std::string>> rows;
+      for (const json& v : out["versions"]) {
+        rows.push_back({cell(v["version"]),
+                        when(v["created_unix_ns"].get<uint64_t>() / 1'000'000'000ull),
+                        cell(v["summary"]["rules"]), cell(v["summary"]["skipped"]),
+                        cell(v["note"])});
+      }
+      table({"version", "pushed", "rules", "skipped", "note"}, rows);
       return 0;
     }
   } else if (metrics->parsed()) {

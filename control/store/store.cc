@@ -8,8 +8,14 @@
 #include <cstring>
 
 #include "control/clock/clock.h"
+#include "control/store/sqlite.h"
 
 namespace smtpgw::store {
+
+using detail::connect;
+using detail::error_of;
+using detail::exec;
+using detail::Stmt;
 
 namespace {
 
@@ -48,6 +54,15 @@ const char* const kMigrations[] = {
     "  details TEXT NOT NULL, repeats INTEGER NOT NULL DEFAULT 0, last_unix_ns INTEGER NOT NULL,"
     "  acknowledged_unix_ns INTEGER, acknowledged_note TEXT);"
     "CREATE INDEX alert_time ON alert(unix_ns);",
+    // 3: the versions of the rule set and of the policy pushed through the API, and which is
+    // active (version 0: the config file's).
+    "CREATE TABLE config_version ("
+    "  id INTEGER PRIMARY KEY, kind TEXT NOT NULL, created_unix_ns INTEGER NOT NULL,"
+    "  body TEXT NOT NULL, summary TEXT NOT NULL, note TEXT NOT NULL);"
+    "CREATE INDEX config_version_kind ON config_version(kind, id);"
+    "CREATE TABLE config_active ("
+    "  kind TEXT PRIMARY KEY, version INTEGER NOT NULL, previous INTEGER NOT NULL,"
+    "  since_unix_ns INTEGER NOT NULL);",
 };
 constexpr int kMigrationCount = static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);
 static_assert(kMigrationCount == kSchemaVersion);
@@ -66,40 +81,6 @@ std::string ip_text(uint8_t family, const uint8_t* addr) {
   inet_ntop(family == 6 ? AF_INET6 : AF_INET, addr, buf, sizeof buf);
   return buf;
 }
-
-std::string error_of(sqlite3* db, const std::string& path, const char* what) {
-  return path + ": " + what + ": " + (db != nullptr ? sqlite3_errmsg(db) : "out of memory");
-}
-
-bool exec(sqlite3* db, const char* sql) { return sqlite3_exec(db, sql, nullptr, nullptr, nullptr) == SQLITE_OK; }
-
-// Opens `path` with the settings every connection uses: WAL (readers never block the writer),
-// synchronous NORMAL (a committed transaction survives the process being killed; a power cut
-// may lose the last ones), a busy timeout for the other connection's moments.
-sqlite3* connect(const std::string& path, std::string* error) {
-  sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
-      SQLITE_OK) {
-    *error = error_of(db, path, "cannot open");
-    sqlite3_close(db);
-    return nullptr;
-  }
-  sqlite3_busy_timeout(db, 5'000);
-  if (!exec(db, "PRAGMA journal_mode=WAL") || !exec(db, "PRAGMA synchronous=NORMAL")) {
-    *error = error_of(db, path, "not a usable SQLite database");
-    sqlite3_close(db);
-    return nullptr;
-  }
-  return db;
-}
-
-// A prepared statement, finalized at scope end.
-struct Stmt {
-  sqlite3_stmt* s = nullptr;
-  Stmt(sqlite3* db, const char* sql) { sqlite3_prepare_v2(db, sql, -1, &s, nullptr); }
-  ~Stmt() { sqlite3_finalize(s); }
-  explicit operator bool() const { return s != nullptr; }
-};
 
 }  // namespace
 

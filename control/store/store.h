@@ -19,6 +19,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -50,8 +51,21 @@ struct Restriction {
   uint64_t applied_unix_ns = 0;
 };
 
+struct ActiveVersion {
+  int64_t version = 0;   // 0: the config file's
+  int64_t previous = 0;  // the one active before it
+  uint64_t since_unix_ns = 0;
+};
+
+struct StoredVersion {
+  int64_t id = 0;
+  uint64_t created_unix_ns = 0;
+  std::string body, note;
+  nlohmann::json summary;
+};
+
 // The schema version this binary writes.
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 class Store {
  public:
@@ -91,6 +105,27 @@ class Store {
                         std::string* error);
   // Rows in the trace table. Own connection; any thread.
   int64_t trace_count(std::string* error) const;
+
+  // Versions of what the operator pushes through the API (versions.cc): `kind` is "rules" or
+  // "policy"; `body` is kept as pushed, so a version can be compiled again at start or on a
+  // roll-back. Version 0 is the config file's own (rules.dir, limits), never stored. Own
+  // connection; any thread; each call one transaction.
+  //
+  // Stores a new version (not active); its id, or 0 with `error`.
+  int64_t add_version(const std::string& kind, const std::string& body,
+                      const nlohmann::json& summary, const std::string& note,
+                      uint64_t now_unix_ns, std::string* error);
+  // Makes `version` (0: the config file's) the active one of `kind`, remembering the one it
+  // replaces as `previous`.
+  bool activate_version(const std::string& kind, int64_t version, uint64_t now_unix_ns,
+                        std::string* error);
+  // The active version of `kind` and the one before it (both 0 when nothing was pushed).
+  ActiveVersion active_version(const std::string& kind, std::string* error) const;
+  // Version `id` of `kind` with its body; nullopt when there is none (or on error, with `error`).
+  std::optional<StoredVersion> version(const std::string& kind, int64_t id,
+                                       std::string* error) const;
+  // The newest `limit` versions of `kind`, without their bodies, as JSON.
+  nlohmann::json versions(const std::string& kind, uint32_t limit, std::string* error) const;
 
   uint64_t submitted() const { return submitted_.load(std::memory_order_relaxed); }
   uint64_t committed() const { return committed_.load(std::memory_order_relaxed); }

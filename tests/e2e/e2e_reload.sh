@@ -123,8 +123,8 @@ sgw_log "limited: throttled: $(grep -m1 "451 4.7.0" "$SGW_WORK/limited.log")"
 # force after the failed reload), two spam verdicts in all, one message throttled.
 sgw_stop_pid "$SGW_SINK_PID" TERM 10
 sgw_gateway_stop "$SGW_GW_PID" "$SGW_GWLOG"
-grep -q "smtpgw: alert: ruleset_activated rules.dir" "$SGW_GWLOG" || sgw_fail "no ruleset_activated alert"
-grep -q "smtpgw: alert: ruleset_rejected rules.dir" "$SGW_GWLOG" || sgw_fail "no ruleset_rejected alert"
+grep -q "smtpgw: alert: ruleset_activated rules:" "$SGW_GWLOG" || sgw_fail "no ruleset_activated alert"
+grep -q "smtpgw: alert: ruleset_rejected rules:" "$SGW_GWLOG" || sgw_fail "no ruleset_rejected alert"
 for want in enforce_spam_deferred=1 enforce_spam_released=1 enforce_spam=2 enforce_throttled=1; do
   k=${want%=*}
   v=${want#*=}

@@ -32,9 +32,24 @@ struct Recorder final : Backend {
   Reply set_address_state(const std::string& a, const std::string& s) override {
     return {200, {{"address", a}, {"state", s}}};
   }
+  Reply rules() override { return {200, {{"active", {{"version", 0}}}}}; }
+  Reply push_rules(const std::vector<RuleFile>& files, bool lenient,
+                   const std::string& note) override {
+    pushed = files;
+    pushed_lenient = lenient;
+    why = note;
+    return {200, {{"version", 1}}};
+  }
+  Reply rollback_rules(std::optional<int64_t> version) override {
+    rolled_back = version;
+    return {200, {{"version", version.value_or(-1)}}};
+  }
   std::string metrics() override { return "smtpgw_up 1\n"; }
   std::string released, why;
   TraceQuery last;
+  std::vector<RuleFile> pushed;
+  bool pushed_lenient = false;
+  std::optional<int64_t> rolled_back;
 };
 
 class ApiServer : public ::testing::Test {
@@ -44,6 +59,7 @@ class ApiServer : public ::testing::Test {
     o.port = 0;
     o.token = kToken;
     o.max_body = 1'024;
+    o.max_rules_body = 8'192;
     o.read_timeout_s = 1;
     std::string error;
     server_ = Server::start(o, backend_, &error);
@@ -113,7 +129,7 @@ TEST_F(ApiServer, BadBodiesAreNamedAndNothingReachesTheBackend) {
                         Case{"{\"key\": 1}", 400, "field \\\"key\\\" must be a string"},
                         Case{"{\"key\": \"a@b.c\", \"reason\": []}", 400,
                              "field \\\"reason\\\" must be a string"},
-                        Case{std::string(2'000, ' '), 413, "the body is too large"}}) {
+                        Case{std::string(2'000, ' '), 413, "the body is larger than 1024 bytes"}}) {
     auto r = client_->Post("/api/v1/restrictions/release", c.body, "application/json");
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, c.status) << c.body.substr(0, 40);
@@ -126,6 +142,61 @@ TEST_F(ApiServer, BadBodiesAreNamedAndNothingReachesTheBackend) {
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(backend_.released, "a@example.org");
   EXPECT_EQ(backend_.why, "ticket 1");
+}
+
+// A rule set may be larger than any other body (max_rules_body, not max_body); its files are
+// checked before the backend sees them.
+TEST_F(ApiServer, RuleSetPushesAreCheckedAndPassed) {
+  struct Case {
+    std::string body;
+    int status;
+    std::string error;
+  };
+  const std::string big(3'000, 'x');
+  for (const Case& c :
+       {Case{"{}", 400, "field \\\"files\\\" must be an array of 1 to 1000"},
+        Case{R"({"files": []})", 400, "must be an array of 1 to 1000"},
+        Case{R"({"files": [{"name": "a.cf"}]})", 400, "files[0] must be an object"},
+        Case{R"({"files": [{"name": "../a.cf", "text": ""}]})", 400, "files[0].name must have"},
+        Case{R"({"files": [{"name": "", "text": ""}]})", 400, "files[0].name must have"},
+        Case{R"({"files": [{"name": "a.cf", "text": ""}, {"name": "a.cf", "text": ""}]})", 400,
+             "files[1].name \\\"a.cf\\\" is given twice"},
+        Case{R"({"files": [{"name": "a.cf", "text": ""}], "lenient": "yes"})", 400,
+             "\\\"lenient\\\" must be true or false"},
+        Case{std::string(9'000, ' '), 413, "the body is larger than 8192 bytes"}}) {
+    auto r = client_->Post("/api/v1/rules", c.body, "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, c.status) << c.body.substr(0, 60);
+    EXPECT_NE(r->body.find(c.error), std::string::npos) << r->body;
+  }
+  EXPECT_TRUE(backend_.pushed.empty());
+  const std::string push = nlohmann::json{{"files", {{{"name", "local.cf"}, {"text", big}}}},
+                                          {"lenient", true},
+                                          {"note", "ticket 7"}}
+                               .dump();
+  auto ok = client_->Post("/api/v1/rules", push, "application/json");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200) << ok->body;
+  ASSERT_EQ(backend_.pushed.size(), 1u);
+  EXPECT_EQ(backend_.pushed[0].name, "local.cf");
+  EXPECT_EQ(backend_.pushed[0].text, big);
+  EXPECT_TRUE(backend_.pushed_lenient);
+  EXPECT_EQ(backend_.why, "ticket 7");
+  // The same size anywhere else is over max_body.
+  auto other = client_->Post("/api/v1/rules/rollback", push, "application/json");
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->status, 413);
+  auto neg = client_->Post("/api/v1/rules/rollback", R"({"version": -1})", "application/json");
+  ASSERT_TRUE(neg);
+  EXPECT_EQ(neg->status, 400);
+  EXPECT_FALSE(backend_.rolled_back.has_value());
+  auto prev = client_->Post("/api/v1/rules/rollback", "{}", "application/json");
+  ASSERT_TRUE(prev);
+  EXPECT_EQ(prev->status, 200);
+  EXPECT_FALSE(backend_.rolled_back.has_value());  // none given: the one before
+  auto to0 = client_->Post("/api/v1/rules/rollback", R"({"version": 0})", "application/json");
+  ASSERT_TRUE(to0);
+  EXPECT_EQ(backend_.rolled_back, std::optional<int64_t>(0));
 }
 
 TEST_F(ApiServer, TraceParametersAreCheckedAndPassed) {

@@ -260,8 +260,8 @@ TEST(Store, KeepsAlertsAndTheirAcknowledgement) {
   EXPECT_EQ(rows[0]["acknowledged_note"], "moved the host");
 }
 
-// A database of schema 1 (no alert table) is brought to the current schema at open and keeps
-// what it held.
+// A database of schema 1 (no alert table, no versions) is brought to the current schema at
+// open and keeps what it held.
 TEST(Store, MigratesAnOlderSchema) {
   TempDir dir;
   Options o;
@@ -276,7 +276,8 @@ TEST(Store, MigratesAnOlderSchema) {
   {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(o.path.c_str(), &db), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(db, "DROP TABLE alert; PRAGMA user_version=1", nullptr, nullptr, nullptr),
+    ASSERT_EQ(sqlite3_exec(db, "DROP TABLE alert; DROP TABLE config_version; DROP TABLE config_active;"
+                               " PRAGMA user_version=1", nullptr, nullptr, nullptr),
               SQLITE_OK);
     sqlite3_close(db);
   }
@@ -286,6 +287,52 @@ TEST(Store, MigratesAnOlderSchema) {
   EXPECT_EQ(query(o.path, "PRAGMA user_version"), std::to_string(kSchemaVersion));
   EXPECT_EQ(s->trace_count(&error), 1);
   EXPECT_TRUE(s->alerts(10, false, &error).empty()) << error;
+  EXPECT_EQ(s->active_version("rules", &error).version, 0);
+  EXPECT_TRUE(error.empty()) << error;
+}
+
+// Pushed versions are kept with their bodies; activation remembers the one it replaced, per
+// kind; all of it survives a reopen (what the gateway re-applies at start).
+TEST(Store, KeepsVersionsAndWhichIsActive) {
+  TempDir dir;
+  Options o;
+  o.path = dir.file("gw.db");
+  std::string error;
+  int64_t v1 = 0, v2 = 0;
+  {
+    auto s = Store::open(o, &error);
+    ASSERT_TRUE(s) << error;
+    EXPECT_EQ(s->active_version("rules", &error).version, 0);
+    v1 = s->add_version("rules", "body one", {{"rules", 3}}, "first", 1'000, &error);
+    v2 = s->add_version("rules", std::string("body\0two", 8), {{"rules", 4}}, "", 2'000, &error);
+    const int64_t p1 = s->add_version("policy", "limits: {}", {}, "", 3'000, &error);
+    ASSERT_GT(v1, 0) << error;
+    ASSERT_GT(v2, v1);
+    ASSERT_GT(p1, v2);  // one sequence of ids for both kinds
+    EXPECT_TRUE(s->activate_version("rules", v1, 4'000, &error)) << error;
+    EXPECT_TRUE(s->activate_version("rules", v2, 5'000, &error)) << error;
+    EXPECT_TRUE(s->activate_version("policy", p1, 6'000, &error)) << error;
+    EXPECT_FALSE(s->version("policy", v1, &error).has_value());  // another kind's id
+  }
+  auto s = Store::open(o, &error);
+  ASSERT_TRUE(s) << error;
+  const ActiveVersion a = s->active_version("rules", &error);
+  EXPECT_EQ(a.version, v2);
+  EXPECT_EQ(a.previous, v1);
+  EXPECT_EQ(a.since_unix_ns, 5'000u);
+  const auto got = s->version("rules", v2, &error);
+  ASSERT_TRUE(got.has_value()) << error;
+  EXPECT_EQ(got->body, std::string("body\0two", 8));  // bytes as pushed, NUL included
+  EXPECT_EQ(got->summary["rules"], 4);
+  const nlohmann::json list = s->versions("rules", 10, &error);
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0]["version"], v2);  // newest first
+  EXPECT_EQ(list[1]["note"], "first");
+  EXPECT_FALSE(list[0].contains("body"));
+  EXPECT_TRUE(s->activate_version("rules", 0, 7'000, &error));  // back to the config file's
+  EXPECT_EQ(s->active_version("rules", &error).version, 0);
+  EXPECT_EQ(s->active_version("rules", &error).previous, v2);
+  EXPECT_EQ(s->active_version("policy", &error).previous, 0);
   EXPECT_TRUE(error.empty()) << error;
 }
 
