@@ -5,7 +5,8 @@
 // bursting past a limit a thousand times makes one alert, not a thousand.
 //
 // Every alert goes to the sinks: the store (kept, listed and acknowledged through the API) and
-// a JSON-lines file when configured. Webhook, e-mail and syslog sinks are not built yet.
+// a JSON-lines file when configured; a webhook, e-mail to the admins and syslog through the
+// queued sinks of sinks.h.
 //
 // Threads: the main lcore (not thread-safe).
 #pragma once

@@ -222,10 +222,38 @@ struct ApiConfig {
   uint32_t max_body = 65'536;        // bytes, 1024..16777216
 };
 
+// alerts.webhook: POST each alert as JSON (control/alerts/sinks.h, WebhookSink).
+struct AlertWebhookConfig {
+  std::string url;                // http:// only (alerts::parse_http_url)
+  uint32_t timeout_ms = 2'000;    // connect, each write, each read; 100..60000
+  uint32_t max_queue = 1'000;     // alerts held; 1..100000
+  uint32_t max_attempts = 5;      // per alert; 1..20
+  std::string token_file;         // bearer token's file (relative: to the config's folder)
+};
+
+// alerts.email: mail each alert to the admins through an SMTP relay (EmailSink).
+struct AlertEmailConfig {
+  std::string relay_host;         // name or address (IPv6 without brackets)
+  uint16_t relay_port = 25;
+  std::string from;
+  std::vector<std::string> to;    // at least one, no duplicates
+  uint32_t timeout_ms = 10'000;   // connect, each read and write; 100..120000
+  uint32_t max_queue = 100;       // 1..100000
+  uint32_t max_attempts = 5;      // 1..20
+};
+
+// alerts.syslog (SyslogSink).
+struct AlertSyslogConfig {
+  std::string facility = "daemon";  // one of alerts::kSyslogFacilityNames
+};
+
 // alerts: what the control plane tells operators (docs/config.md, "alerts").
 struct AlertsConfig {
   uint32_t aggregate = 300;  // seconds: repeats of one alert within this are folded, 1..86400
   std::string file;          // a JSON-lines file (relative: to the config's folder); empty: none
+  std::optional<AlertWebhookConfig> webhook;  // each sink is on when its section is present
+  std::optional<AlertEmailConfig> email;
+  std::optional<AlertSyslogConfig> syslog;
 };
 
 // telemetry:

@@ -7,6 +7,8 @@ Accepts every message and appends one JSON object per message to --record:
 "sha256" and "size" cover the message exactly as the client meant it: the DATA lines after
 dot-unstuffing, CRLF line ends included, the terminating "." line excluded.
 "peer" is the client address the server saw, which is what the tests check to see the SNAT.
+With --record-content the record also has "content": that message as text (UTF-8, undecodable
+bytes replaced), for tests that check what was written, not only that it arrived.
 
 With --tls-cert and --tls-key the server offers STARTTLS (as most mail servers do), so the
 tests see what the gateway makes of it. With --auth it offers AUTH PLAIN and LOGIN without TLS
@@ -33,8 +35,9 @@ from aiosmtpd.smtp import SMTP, AuthResult
 class RecordingHandler:
     """Records each message; never rejects (the tests judge, not the server)."""
 
-    def __init__(self, record_path):
+    def __init__(self, record_path, record_content=False):
         self._record_path = record_path
+        self._record_content = record_content
 
     async def handle_DATA(self, server, session, envelope):
         body = envelope.original_content or b""
@@ -55,6 +58,8 @@ class RecordingHandler:
             "sha256": hashlib.sha256(body).hexdigest(),
             "subject": subject,
         }
+        if self._record_content:
+            entry["content"] = body.decode("utf-8", "replace")
         if session.authenticated:
             login = getattr(session.auth_data, "login", b"") or b""
             entry["auth_user"] = (login.decode("utf-8", "replace") if isinstance(login, bytes)
@@ -70,7 +75,7 @@ class RecordingHandler:
 
 
 async def serve(args):
-    handler = RecordingHandler(args.record)
+    handler = RecordingHandler(args.record, args.record_content)
     tls = None
     if args.tls_cert:
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -111,6 +116,8 @@ def main():
     p.add_argument("--tls-cert", help="PEM certificate: offer STARTTLS")
     p.add_argument("--tls-key", help="its PEM private key")
     p.add_argument("--auth", action="store_true", help="offer AUTH PLAIN/LOGIN, accept anyone")
+    p.add_argument("--record-content", action="store_true",
+                   help="add each message's text to its record (\"content\")")
     args = p.parse_args()
     if bool(args.tls_cert) != bool(args.tls_key):
         p.error("--tls-cert and --tls-key go together")

@@ -267,6 +267,46 @@ const BadCase kBadCases[] = {
     {"api token and token_file", std::string(kBase) +
          "api:\n  token: 0123456789abcdef\n  token_file: t\n", "api",
      "give token or token_file, not both", 28},
+    {"alerts webhook over https", std::string(kBase) +
+         "alerts:\n  webhook: { url: \"https://hooks.example.net/x\" }\n",
+     "alerts.webhook.url", "https is not supported", 28},
+    {"alerts webhook not a URL", std::string(kBase) + "alerts:\n  webhook:\n    url: /hook\n",
+     "alerts.webhook.url", "expected an http:// URL", 29},
+    {"alerts webhook port out of range", std::string(kBase) +
+         "alerts:\n  webhook: { url: \"http://127.0.0.1:99999/x\" }\n",
+     "alerts.webhook.url", "1..65535", 28},
+    {"alerts webhook without url", std::string(kBase) + "alerts:\n  webhook: { timeout_ms: 500 }\n",
+     "alerts.webhook.url", "missing required key", 28},
+    {"alerts webhook timeout too short", std::string(kBase) +
+         "alerts:\n  webhook: { url: \"http://h/\", timeout_ms: 5 }\n",
+     "alerts.webhook.timeout_ms", "out of range", 28},
+    {"alerts webhook unknown key", std::string(kBase) +
+         "alerts:\n  webhook: { url: \"http://h/\", retries: 3 }\n",
+     "alerts.webhook.retries", "unknown key", 28},
+    {"alerts email admin that is no address", std::string(kBase) +
+         "alerts:\n  email:\n    relay: 127.0.0.1:25\n    from: gw@example.net\n"
+         "    to: [noc@example.net, \"noc example.net\"]\n",
+     "alerts.email.to[1]", "expected a mail address such as noc@example.net", 31},
+    {"alerts email admin twice", std::string(kBase) +
+         "alerts:\n  email:\n    relay: 127.0.0.1\n    from: gw@example.net\n"
+         "    to: [noc@example.net, noc@example.net]\n",
+     "alerts.email.to[1]", "listed twice", 31},
+    {"alerts email no admin", std::string(kBase) +
+         "alerts:\n  email:\n    relay: 127.0.0.1\n    from: gw@example.net\n    to: []\n",
+     "alerts.email.to", "needs at least one admin address", 31},
+    {"alerts email relay port", std::string(kBase) +
+         "alerts:\n  email:\n    relay: \"127.0.0.1:0\"\n    from: gw@example.net\n"
+         "    to: [noc@example.net]\n",
+     "alerts.email.relay", "expected host[:port]", 29},
+    {"alerts email from with a header", std::string(kBase) +
+         "alerts:\n  email:\n    relay: 127.0.0.1\n    from: \"gw@example.net\\r\\nBcc: x@y\"\n"
+         "    to: [noc@example.net]\n",
+     "alerts.email.from", "expected a mail address", 30},
+    {"alerts email without relay", std::string(kBase) +
+         "alerts:\n  email:\n    from: gw@example.net\n    to: [noc@example.net]\n",
+     "alerts.email.relay", "missing required key", 29},
+    {"alerts syslog facility", std::string(kBase) + "alerts:\n  syslog: { facility: kern }\n",
+     "alerts.syslog.facility", "expected one of daemon | mail | user | local0", 28},
 };
 
 INSTANTIATE_TEST_SUITE_P(Table, ConfigBad, testing::ValuesIn(kBadCases),
@@ -413,6 +453,63 @@ TEST(ConfigLoad, StoreAndApi) {
   auto bad = load_string(std::string(kBase) + "api:\n  token: \"secret with space\"\n", "t.yaml");
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error_text().find("secret with space"), std::string::npos) << bad.error_text();
+}
+
+TEST(ConfigLoad, AlertSinks) {
+  auto r = load_string(std::string(kBase) +
+                           "alerts:\n"
+                           "  aggregate: 10m\n"
+                           "  webhook: { url: \"http://127.0.0.1:9000/hook\", timeout_ms: 500,\n"
+                           "             max_queue: 10, max_attempts: 3, token_file: hook.token }\n"
+                           "  email:\n"
+                           "    relay: \"[::1]:2525\"\n"
+                           "    from: smtpgw@example.net\n"
+                           "    to: [noc@example.net, ops@example.net]\n"
+                           "    timeout_ms: 3000\n    max_queue: 7\n    max_attempts: 2\n"
+                           "  syslog: { facility: local3 }\n",
+                       "t.yaml");
+  ASSERT_TRUE(r.ok()) << r.error_text();
+  const AlertsConfig& a = r.config().alerts;
+  EXPECT_EQ(a.aggregate, 600u);
+  ASSERT_TRUE(a.webhook.has_value());
+  EXPECT_EQ(a.webhook->url, "http://127.0.0.1:9000/hook");
+  EXPECT_EQ(a.webhook->timeout_ms, 500u);
+  EXPECT_EQ(a.webhook->max_queue, 10u);
+  EXPECT_EQ(a.webhook->max_attempts, 3u);
+  EXPECT_EQ(a.webhook->token_file, "hook.token");
+  ASSERT_TRUE(a.email.has_value());
+  EXPECT_EQ(a.email->relay_host, "::1");
+  EXPECT_EQ(a.email->relay_port, 2525);
+  EXPECT_EQ(a.email->from, "smtpgw@example.net");
+  EXPECT_EQ(a.email->to, (std::vector<std::string>{"noc@example.net", "ops@example.net"}));
+  EXPECT_EQ(a.email->timeout_ms, 3000u);
+  EXPECT_EQ(a.email->max_queue, 7u);
+  EXPECT_EQ(a.email->max_attempts, 2u);
+  ASSERT_TRUE(a.syslog.has_value());
+  EXPECT_EQ(a.syslog->facility, "local3");
+
+  // Each sink is off unless its section is there; a section gets the documented defaults.
+  auto d = load_string(std::string(kBase) +
+                           "alerts:\n  webhook: { url: \"http://hooks.example.net\" }\n"
+                           "  email: { relay: relay.example.net, from: gw@example.net, to: "
+                           "[noc@example.net] }\n  syslog: {}\n",
+                       "t.yaml");
+  ASSERT_TRUE(d.ok()) << d.error_text();
+  const AlertsConfig& b = d.config().alerts;
+  EXPECT_EQ(b.webhook->timeout_ms, 2000u);
+  EXPECT_EQ(b.webhook->max_queue, 1000u);
+  EXPECT_EQ(b.webhook->max_attempts, 5u);
+  EXPECT_EQ(b.webhook->token_file, "");
+  EXPECT_EQ(b.email->relay_host, "relay.example.net");
+  EXPECT_EQ(b.email->relay_port, 25);
+  EXPECT_EQ(b.email->timeout_ms, 10000u);
+  EXPECT_EQ(b.email->max_queue, 100u);
+  EXPECT_EQ(b.syslog->facility, "daemon");
+  auto none = load_string(kBase, "t.yaml");
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none.config().alerts.webhook.has_value());
+  EXPECT_FALSE(none.config().alerts.email.has_value());
+  EXPECT_FALSE(none.config().alerts.syslog.has_value());
 }
 
 TEST(ConfigLoad, OptionalValuesAndShorthands) {
