@@ -10,7 +10,7 @@
 //   --B-- (required: without it the report is truncated); parts after the third are ignored
 //
 // Parts 2 and 3 may be 7bit, 8bit, binary, base64 or quoted-printable. Lines may end in CRLF or a
-// bare LF. Pure C++, no DPDK; used by the API's complaint endpoint.
+// bare LF. Pure C++, no DPDK; meant for the API's complaint endpoint.
 #pragma once
 
 #include <cstddef>
