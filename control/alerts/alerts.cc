@@ -79,7 +79,9 @@ bool jsonl_sink(const std::string& path, Alerts::Sink* out, std::string* error) 
     if (!first) {
       return;  // the file has each alert once; repeats are counted in the store
     }
-    const std::string line = to_json(a).dump() + "\n";
+    // A subject from mail need not be UTF-8: replaced, never thrown on the main lcore.
+    const std::string line =
+        to_json(a).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     std::fwrite(line.data(), 1, line.size(), f.get());
     std::fflush(f.get());
   };

@@ -15,6 +15,7 @@
 
 #include "control/alerts/sinks.h"
 #include "control/alerts/sinks_internal.h"
+#include "control/codec/base64.h"
 
 namespace smtpgw::alerts {
 namespace {
@@ -56,34 +57,6 @@ size_t utf8_prefix(std::string_view s, size_t max) {
   return n;
 }
 
-std::string base64(std::string_view in) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 3 <= in.size(); i += 3) {
-    const uint32_t v = (uint32_t{static_cast<unsigned char>(in[i])} << 16) |
-                       (uint32_t{static_cast<unsigned char>(in[i + 1])} << 8) |
-                       uint32_t{static_cast<unsigned char>(in[i + 2])};
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += kAlphabet[v & 63];
-  }
-  if (i < in.size()) {
-    uint32_t v = uint32_t{static_cast<unsigned char>(in[i])} << 16;
-    if (i + 1 < in.size()) {
-      v |= uint32_t{static_cast<unsigned char>(in[i + 1])} << 8;
-    }
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += i + 1 < in.size() ? kAlphabet[(v >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
-
 // A header value as is when it is printable ASCII; otherwise RFC 2047 encoded-words of whole
 // UTF-8 characters, each within the 75-character limit, folded onto continuation lines.
 std::string encode_header_value(std::string_view s) {
@@ -101,7 +74,7 @@ std::string encode_header_value(std::string_view s) {
     if (!out.empty()) {
       out += "\r\n ";
     }
-    out += "=?utf-8?B?" + base64(s.substr(0, n)) + "?=";
+    out += "=?utf-8?B?" + codec::base64_encode(s.substr(0, n)) + "?=";
     s.remove_prefix(n);
   }
   return out;

@@ -2,6 +2,8 @@
 
 #include <httplib.h>
 
+#include "control/codec/base64.h"
+
 #include <algorithm>
 #include <cstdint>
 #include <thread>
@@ -34,7 +36,9 @@ namespace {
 
 void send(httplib::Response& res, const Reply& r) {
   res.status = r.status;
-  res.set_content(r.body.dump(2) + "\n", "application/json");
+  // Strings from mail (addresses, subjects) need not be UTF-8: replaced, never thrown on.
+  res.set_content(r.body.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
+                  "application/json");
 }
 
 // The JSON object of a request body, or an error reply.
@@ -78,7 +82,7 @@ bool string_field(const nlohmann::json& o, const char* name, httplib::Response& 
   return true;
 }
 
-// The "files" of a rule-set push: 1..1000 of {"name", "text"}, names 1..255 characters without
+// The "files" of a rule-set push: 1..1000 of {"name", "text" | "base64"}, names 1..255 characters without
 // '/' (a file of the set, not a path), each name once.
 bool rule_files(const nlohmann::json& o, httplib::Response& res, std::vector<RuleFile>& out) {
   auto it = o.find("files");
@@ -90,12 +94,22 @@ bool rule_files(const nlohmann::json& o, httplib::Response& res, std::vector<Rul
   for (size_t i = 0; i < it->size(); ++i) {
     const nlohmann::json& f = (*it)[i];
     const std::string at = "files[" + std::to_string(i) + "]";
-    if (!f.is_object() || !f.contains("name") || !f["name"].is_string() ||
-        !f.contains("text") || !f["text"].is_string()) {
-      send(res, Reply::error(400, at + " must be an object with string \"name\" and \"text\""));
+    const bool text = f.is_object() && f.contains("text") && f["text"].is_string();
+    const bool b64 = f.is_object() && f.contains("base64") && f["base64"].is_string();
+    if (!f.is_object() || !f.contains("name") || !f["name"].is_string() || text == b64) {
+      send(res, Reply::error(400, at + " must be an object with a string \"name\" and either "
+                                       "\"text\" (UTF-8) or \"base64\" (any bytes)"));
       return false;
     }
-    RuleFile rf{f["name"].get<std::string>(), f["text"].get<std::string>()};
+    RuleFile rf{f["name"].get<std::string>(), {}};
+    if (text) {
+      rf.text = f["text"].get<std::string>();
+    } else if (std::optional<std::string> bytes = codec::base64_decode(f["base64"].get<std::string>())) {
+      rf.text = std::move(*bytes);
+    } else {
+      send(res, Reply::error(400, at + ".base64 is not base64 (RFC 4648, padded)"));
+      return false;
+    }
     if (rf.name.empty() || rf.name.size() > 255 || rf.name.find('/') != std::string::npos ||
         rf.name.find('\0') != std::string::npos) {
       send(res, Reply::error(400, at + ".name must have 1 to 255 characters and no '/'"));

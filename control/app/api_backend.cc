@@ -339,7 +339,7 @@ std::string ApiBackend::metrics() {
     }
     return api::Reply{200, nlohmann::json(out)};
   });
-  return r.status == 200 ? r.body.get<std::string>() : "# " + r.body.dump() + "\n";
+  return r.status == 200 ? r.body.get<std::string>() : "# " + r.body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace smtpgw::app

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <utility>
 
+#include "control/alerts/sinks.h"
 #include "control/clock/clock.h"
 #include "control/config/config.h"
 #include "control/rules/compiler.h"
@@ -51,31 +52,24 @@ void alert_of(const events::Event& e, alerts::Alerts& alerts) {
   }
 }
 
-// The alerts and their sinks (docs/config.md, "alerts"): the gateway's log, the store, and the
-// JSON-lines file when configured (false when it cannot be opened: the start stops).
-bool start_alerts(const Gateway& g, const std::string& config_path, store::Store* db,
-                  alerts::Alerts& alerts) {
-  alerts.add_sink([](const alerts::Alert& a, bool first) {
-    if (first) {
-      std::printf("smtpgw: alert: %s %s: %s\n", alerts::kind_name(a.kind), a.subject.c_str(),
-                  a.message.c_str());
-      std::fflush(stdout);
-    }
-  });
-  if (db != nullptr) {
-    alerts.add_sink([db](const alerts::Alert& a, bool first) {
-      db->submit_alert(alerts::to_json(a), first);
-    });
+// The first line of a secret's file (api.token_file, alerts.webhook.token_file), trailing
+// blanks removed; false (said on stderr, naming `key` and the file) when it cannot be read or is
+// shorter than `min`. The secret itself is never printed.
+bool read_secret(const std::string& config_path, const std::string& file, const char* key,
+                 size_t min, std::string* out) {
+  const std::filesystem::path path = beside_config(config_path, file);
+  std::ifstream in(path);
+  if (!in || !std::getline(in, *out)) {
+    std::fprintf(stderr, "smtpgw: %s: cannot read %s\n", key, path.c_str());
+    return false;
   }
-  if (!g.cfg.alerts.file.empty()) {
-    const std::filesystem::path path = beside_config(config_path, g.cfg.alerts.file);
-    alerts::Alerts::Sink file;
-    std::string error;
-    if (!alerts::jsonl_sink(path.string(), &file, &error)) {
-      std::fprintf(stderr, "smtpgw: alerts.file: %s\n", error.c_str());
-      return false;
-    }
-    alerts.add_sink(std::move(file));
+  while (!out->empty() && (out->back() == '\r' || out->back() == ' ')) {
+    out->pop_back();
+  }
+  if (out->size() < min) {
+    std::fprintf(stderr, "smtpgw: %s: %s: the secret must have at least %zu characters\n", key,
+                 path.c_str(), min);
+    return false;
   }
   return true;
 }
@@ -92,23 +86,10 @@ std::unique_ptr<api::Server> start_api(const Gateway& g, const std::string& conf
     return nullptr;
   }
   std::string token = ac.token;
-  if (!ac.token_file.empty()) {
-    const std::filesystem::path path = beside_config(config_path, ac.token_file);
-    std::ifstream in(path);
-    if (!in || !std::getline(in, token)) {
-      std::fprintf(stderr, "smtpgw: api.token_file: cannot read %s\n", path.c_str());
-      *failed = true;
-      return nullptr;
-    }
-    while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) {
-      token.pop_back();
-    }
-    if (token.size() < 16) {
-      std::fprintf(stderr, "smtpgw: api.token_file: %s: the token must have at least 16 "
-                           "characters\n", path.c_str());
-      *failed = true;
-      return nullptr;
-    }
+  if (!ac.token_file.empty() &&
+      !read_secret(config_path, ac.token_file, "api.token_file", 16, &token)) {
+    *failed = true;
+    return nullptr;
   }
   if (token.empty()) {
     std::printf("smtpgw: api: off: no api.token or api.token_file configured\n");
@@ -256,15 +237,111 @@ ControlPlane::ControlPlane(Gateway& g, std::string config_path)
 
 ControlPlane::~ControlPlane() = default;
 
+bool ControlPlane::start_alerts() {
+  alerts_.add_sink([](const alerts::Alert& a, bool first) {
+    if (first) {
+      std::printf("smtpgw: alert: %s %s: %s\n", alerts::kind_name(a.kind), a.subject.c_str(),
+                  a.message.c_str());
+      std::fflush(stdout);
+    }
+  });
+  if (db_) {
+    alerts_.add_sink([db = db_.get()](const alerts::Alert& a, bool first) {
+      db->submit_alert(alerts::to_json(a), first);
+    });
+  }
+  const config::AlertsConfig& ac = g_.cfg.alerts;
+  if (!ac.file.empty()) {
+    const std::filesystem::path path = beside_config(config_path_, ac.file);
+    alerts::Alerts::Sink file;
+    std::string error;
+    if (!alerts::jsonl_sink(path.string(), &file, &error)) {
+      std::fprintf(stderr, "smtpgw: alerts.file: %s\n", error.c_str());
+      return false;
+    }
+    alerts_.add_sink(std::move(file));
+  }
+  // The queued sinks: the config loader checked their values with the sinks' own checks, so a
+  // constructor that throws here means a value the loader let through: said, and the start
+  // stops rather than run without the sink the operator asked for.
+  try {
+    if (ac.webhook) {
+      alerts::WebhookOptions o;
+      o.url = ac.webhook->url;
+      o.timeout = std::chrono::milliseconds(ac.webhook->timeout_ms);
+      o.delivery.max_queue = ac.webhook->max_queue;
+      o.delivery.max_attempts = ac.webhook->max_attempts;
+      if (!ac.webhook->token_file.empty() &&
+          !read_secret(config_path_, ac.webhook->token_file, "alerts.webhook.token_file", 1,
+                       &o.bearer_token)) {
+        return false;
+      }
+      webhook_ = std::make_unique<alerts::WebhookSink>(std::move(o));
+      alerts_.add_sink(webhook_->sink());
+      std::printf("smtpgw: alerts: posting each alert to %s\n", ac.webhook->url.c_str());
+    }
+    if (ac.email) {
+      alerts::EmailOptions o;
+      o.relay_host = ac.email->relay_host;
+      o.relay_port = ac.email->relay_port;
+      o.from = ac.email->from;
+      o.to = ac.email->to;
+      o.timeout = std::chrono::milliseconds(ac.email->timeout_ms);
+      o.delivery.max_queue = ac.email->max_queue;
+      o.delivery.max_attempts = ac.email->max_attempts;
+      email_ = std::make_unique<alerts::EmailSink>(std::move(o));
+      alerts_.add_sink(email_->sink());
+      std::printf("smtpgw: alerts: mailing each alert to %zu admin address(es) through %s:%u\n",
+                  ac.email->to.size(), ac.email->relay_host.c_str(), ac.email->relay_port);
+    }
+    if (ac.syslog) {
+      alerts::SyslogOptions o;
+      o.facility = alerts::parse_syslog_facility(ac.syslog->facility)
+                       .value_or(alerts::SyslogFacility::kDaemon);
+      syslog_ = std::make_unique<alerts::SyslogSink>(o);
+      alerts_.add_sink(syslog_->sink());
+      std::printf("smtpgw: alerts: logging each alert to syslog (%s)\n",
+                  ac.syslog->facility.c_str());
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "smtpgw: alerts: %s\n", e.what());
+    return false;
+  }
+  return true;
+}
+
+std::string ControlPlane::counter_lines(const std::string& prefix) const {
+  std::string out = dns_ ? dns_->counter_lines(prefix) : std::string();
+  for (const auto& [name, sink] : {std::pair<const char*, const alerts::QueuedSink*>{"webhook", webhook_.get()},
+                                  {"email", email_.get()},
+                                  {"syslog", syslog_.get()}}) {
+    if (sink == nullptr) {
+      continue;
+    }
+    const alerts::SinkCounters c = sink->counters();
+    for (const auto& [what, v] : {std::pair<const char*, uint64_t>{"delivered", c.delivered},
+                                  {"retried", c.retried},
+                                  {"dropped_full", c.dropped_full},
+                                  {"failed", c.failed},
+                                  {"abandoned", c.abandoned},
+                                  {"queued", c.queued}}) {
+      out += prefix + "alerts_" + name + "_" + what + " " + std::to_string(v) + "\n";
+    }
+  }
+  out += prefix + "alerts_raised " + std::to_string(alerts_.raised()) + "\n";
+  out += prefix + "alerts_folded " + std::to_string(alerts_.folded()) + "\n";
+  return out;
+}
+
 bool ControlPlane::start() {
   overflow_seen_.assign(g_.events.size(), 0);
   dns_ = std::make_unique<DnsWatch>(g_);
-  if (!start_alerts(g_, config_path_, db_.get(), alerts_)) {
+  if (!start_alerts()) {
     return false;
   }
   rules_->raise_pending();
   backend_ = std::make_unique<ApiBackend>(
-      g_, db_.get(), *rules_, [this]() { return dns_->counter_lines("smtpgw_"); });
+      g_, db_.get(), *rules_, [this]() { return counter_lines("smtpgw_"); });
   bool api_failed = false;
   api_ = start_api(g_, config_path_, *backend_, &api_failed);
   return !api_failed;
@@ -335,9 +412,14 @@ void ControlPlane::finish() {
                 static_cast<unsigned long long>(db_->dropped()),
                 static_cast<unsigned long long>(db_->write_errors()));
   }
-  if (dns_) {
-    std::printf("%s", dns_->counter_lines("  ").c_str());
+  for (alerts::QueuedSink* s : {static_cast<alerts::QueuedSink*>(webhook_.get()),
+                                static_cast<alerts::QueuedSink*>(email_.get()),
+                                static_cast<alerts::QueuedSink*>(syslog_.get())}) {
+    if (s != nullptr) {
+      s->stop();  // what is queued gets its grace; the counters below are final
+    }
   }
+  std::printf("%s", counter_lines("  ").c_str());
 }
 
 }  // namespace smtpgw::app

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "control/alerts/alerts.h"
+#include "control/alerts/sinks.h"
 #include "control/api/server.h"
 #include "control/app/api_backend.h"
 #include "control/app/dns_watch.h"
@@ -55,6 +56,9 @@ class ControlPlane {
   void finish();
 
  private:
+  bool start_alerts();
+  // The control plane's counters (DNS checks, alert sinks) as "PREFIXname value" lines.
+  std::string counter_lines(const std::string& prefix) const;
   void reload();
   void drain();
   void raise_overflows();
@@ -62,6 +66,10 @@ class ControlPlane {
   Gateway& g_;
   const std::string config_path_;
   std::unique_ptr<store::Store> db_;
+  // The queued sinks before the Alerts that hold their callbacks (which outlive them safely).
+  std::unique_ptr<alerts::WebhookSink> webhook_;
+  std::unique_ptr<alerts::EmailSink> email_;
+  std::unique_ptr<alerts::SyslogSink> syslog_;
   alerts::Alerts alerts_;
   std::unique_ptr<RuleVersions> rules_;
   std::unique_ptr<DnsWatch> dns_;

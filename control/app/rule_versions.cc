@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "control/clock/clock.h"
+#include "control/codec/base64.h"
 
 namespace smtpgw::app {
 
@@ -13,10 +14,12 @@ namespace {
 constexpr const char* kKind = "rules";
 constexpr size_t kDiagnosticsShown = 200;  // a reply lists at most this many
 
+// A version as stored: the files' bytes in base64, for rule files need not be UTF-8 (JSON
+// strings must be).
 std::string body_of(const std::vector<rules::Source>& files, bool lenient) {
   nlohmann::json f = nlohmann::json::array();
   for (const rules::Source& s : files) {
-    f.push_back({{"name", s.name}, {"text", s.text}});
+    f.push_back({{"name", s.name}, {"base64", codec::base64_encode(s.text)}});
   }
   return nlohmann::json{{"files", f}, {"lenient", lenient}}.dump();
 }
@@ -28,11 +31,15 @@ bool files_of(const std::string& body, std::vector<rules::Source>* files, bool* 
     return false;
   }
   for (const nlohmann::json& f : j["files"]) {
-    if (!f.is_object() || !f.contains("name") || !f["name"].is_string() || !f.contains("text") ||
-        !f["text"].is_string()) {
+    if (!f.is_object() || !f.contains("name") || !f["name"].is_string() ||
+        !f.contains("base64") || !f["base64"].is_string()) {
       return false;
     }
-    files->push_back({f["name"].get<std::string>(), f["text"].get<std::string>()});
+    std::optional<std::string> text = codec::base64_decode(f["base64"].get<std::string>());
+    if (!text) {
+      return false;
+    }
+    files->push_back({f["name"].get<std::string>(), std::move(*text)});
   }
   *lenient = j.value("lenient", false);
   return true;

@@ -23,17 +23,19 @@
 #include <httplib.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <algorithm>
-#include <filesystem>
-#include <iterator>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "control/codec/base64.h"
 
 namespace {
 
@@ -60,7 +62,7 @@ int request(const Target& t, const std::string& method, const std::string& path,
   }
   httplib::Result r = method == "GET"
                           ? c.Get(path)
-                          : c.Post(path, body != nullptr ? body->dump() : "{}", "application/json");
+                          : c.Post(path, body != nullptr ? body->dump(-1, ' ', false, json::error_handler_t::replace) : "{}", "application/json");
   if (!r) {
     std::fprintf(stderr, "smtpgwctl: no gateway answers at %s (%s)\n", t.url.c_str(),
                  httplib::to_string(r.error()).c_str());
@@ -125,7 +127,8 @@ bool rule_files(const std::vector<std::string>& paths, json& files) {
         return false;
       }
       std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      files.push_back({{"name", f.filename().string()}, {"text", text}});
+      // base64: a rule file's bytes need not be UTF-8, and JSON strings must be.
+      files.push_back({{"name", f.filename().string()}, {"base64", smtpgw::codec::base64_encode(text)}});
     }
   }
   return true;

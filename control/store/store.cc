@@ -242,7 +242,7 @@ void Store::write_alerts(const std::vector<std::pair<nlohmann::json, bool>>& ale
     sqlite3_stmt* st = first ? add.s : repeat.s;
     if (first) {
       const std::string severity = a.value("severity", ""), message = a.value("message", "");
-      const std::string details = a.contains("details") ? a["details"].dump() : "{}";
+      const std::string details = a.contains("details") ? a["details"].dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) : "{}";
       sqlite3_bind_int64(st, 1, at);
       sqlite3_bind_text(st, 2, kind.c_str(), -1, SQLITE_TRANSIENT);
       sqlite3_bind_text(st, 3, severity.c_str(), -1, SQLITE_TRANSIENT);

@@ -43,7 +43,8 @@ int64_t Store::add_version(const std::string& kind, const std::string& body,
     if (!st) {
       return false;
     }
-    const std::string sum = summary.dump();
+    const std::string sum =
+        summary.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     sqlite3_bind_text(st.s, 1, kind.c_str(), -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st.s, 2, static_cast<int64_t>(now_unix_ns));
     sqlite3_bind_text(st.s, 3, body.data(), static_cast<int>(body.size()), SQLITE_TRANSIENT);
