@@ -182,6 +182,19 @@ TEST_F(ApiServer, RuleSetPushesAreCheckedAndPassed) {
   EXPECT_EQ(backend_.pushed[0].text, big);
   EXPECT_TRUE(backend_.pushed_lenient);
   EXPECT_EQ(backend_.why, "ticket 7");
+  // Bytes that are not UTF-8 travel as base64; both forms at once, or bad base64, are refused.
+  auto raw = client_->Post("/api/v1/rules", R"({"files": [{"name": "l1.cf", "base64": "/2E="}]})",
+                           "application/json");
+  ASSERT_TRUE(raw);
+  EXPECT_EQ(raw->status, 200) << raw->body;
+  ASSERT_EQ(backend_.pushed.size(), 1u);
+  EXPECT_EQ(backend_.pushed[0].text, std::string("\xff" "a"));
+  for (const char* bad : {R"({"files": [{"name": "l1.cf", "base64": "/2E"}]})",
+                          R"({"files": [{"name": "l1.cf", "base64": "/2E=", "text": "x"}]})"}) {
+    auto r = client_->Post("/api/v1/rules", bad, "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << bad;
+  }
   // The same size anywhere else is over max_body.
   auto other = client_->Post("/api/v1/rules/rollback", push, "application/json");
   ASSERT_TRUE(other);
