@@ -335,7 +335,7 @@ std::string ControlPlane::counter_lines(const std::string& prefix) const {
 
 bool ControlPlane::start() {
   overflow_seen_.assign(g_.events.size(), 0);
-  dns_ = std::make_unique<DnsWatch>(g_);
+  dns_ = std::make_unique<DnsWatch>(g_, db_.get());
   if (!start_alerts()) {
     return false;
   }

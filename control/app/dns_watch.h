@@ -18,13 +18,15 @@
 #include "control/app/gateway.h"
 #include "control/dns/dnsbl_monitor.h"
 #include "control/dns/domain_checker.h"
+#include "control/store/store.h"
 
 namespace smtpgw::app {
 
 class DnsWatch {
  public:
-  // Starts what g.cfg configures (sender_domains, dnsbl).
-  explicit DnsWatch(Gateway& g);
+  // Starts what g.cfg configures (sender_domains, dnsbl). `db` (may be null) answers who used
+  // an address before it was listed (dnsbl.blame_window), named in the egress_ip_listed alert.
+  DnsWatch(Gateway& g, store::Store* db);
 
   // A drained event: a traced sender's domain is handed to the domain check.
   void seen(const events::Event& e, uint64_t unix_now_s);
@@ -39,8 +41,10 @@ class DnsWatch {
  private:
   void poll_domains(uint64_t unix_now_s);
   void poll_dnsbl(alerts::Alerts& alerts, uint64_t unix_now_ns, uint64_t monotonic_now_ms);
+  std::string who_used(const std::string& ip, uint64_t unix_now_ns, nlohmann::json* details);
 
   Gateway& g_;
+  store::Store* db_;
   std::unique_ptr<dns::DomainChecker> checker_;
   bool marks_owed_ = false;
   std::unique_ptr<dns::DnsblMonitor> dnsbl_;

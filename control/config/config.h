@@ -202,6 +202,7 @@ struct DnsblConfig {
   uint32_t timeout_ms = 2'000;     // per try (two tries), 100..30000
   uint32_t max_pending = 32;       // queries in flight, 1..1024
   uint32_t zone_rate = 20;         // queries a second to one zone, 1..10000
+  uint32_t blame_window = 86'400;  // seconds of trace before a listing its alert ranks, 60..30d
 };
 
 // store: the control plane's SQLite database (docs/config.md, "store").

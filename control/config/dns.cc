@@ -133,6 +133,7 @@ void read_dnsbl(Ctx& ctx, const YAML::Node& node, DnsblConfig& d) {
   read_servers(ctx, m, d.servers);
   read_duration_into(ctx, m, "interval", d.interval, 10, 86'400);
   read_duration_into(ctx, m, "recheck_min", d.recheck_min, 1, 86'400);
+  read_duration_into(ctx, m, "blame_window", d.blame_window, 60, 30 * 86'400);
   read_uint_into(ctx, m, "timeout_ms", d.timeout_ms, 100, 30'000);
   read_uint_into(ctx, m, "max_pending", d.max_pending, 1, 1'024);
   read_uint_into(ctx, m, "zone_rate", d.zone_rate, 1, 10'000);

@@ -103,6 +103,12 @@ class Store {
   // connection; any thread.
   int acknowledge_alert(int64_t id, const std::string& note, uint64_t now_unix_ns,
                         std::string* error);
+  // Who used egress address `egress` (text, "10.99.2.10") since `since_unix_ns`: its senders
+  // and hosts, each with messages, spam verdicts and recipients rejected by the servers,
+  // ranked by spam verdicts then messages, at most `limit` (blame.cc). Own connection; any
+  // thread; one indexed range scan of the trace.
+  nlohmann::json egress_users(const std::string& egress, uint64_t since_unix_ns, uint32_t limit,
+                              std::string* error) const;
   // Rows in the trace table. Own connection; any thread.
   int64_t trace_count(std::string* error) const;
 

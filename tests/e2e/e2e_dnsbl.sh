@@ -4,12 +4,13 @@
 # runs), the gateway watches its pool addresses there (dnsbl.zones), swaks sends from inside and
 # aiosmtpd receives outside (tools/lib/gateway.sh's sgw_bed_up). Asserts:
 #   1. a message leaves from a normal-pool address X;
-#   2. the test lists X: the gateway logs "X listed on bl.test (127.0.0.4)", and the next
-#      message leaves from the other normal address;
+#   2. the test lists X: the gateway logs "X listed on bl.test (127.0.0.4)" and who used X
+#      (frank, from the trace: "X was used most by frank@inside.test (HOST): 1 messages"), and
+#      the next message leaves from the other normal address;
 #   3. the test clears X: the gateway logs "X no longer listed", and the next message leaves
 #      from X again (rendezvous hashing: a host returns to its address once it is back);
-#   4. the exit counters agree, and the alerts file (alerts.file) has egress_ip_listed and
-#      egress_ip_delisted for X, once each.
+#   4. the exit counters agree, and the alerts file (alerts.file) has egress_ip_listed (its
+#      details ranking frank first) and egress_ip_delisted for X, once each.
 # Skips (77) only when the machine cannot create network namespaces.
 #
 # Usage: e2e_dnsbl.sh PATH/TO/smtpgw        (meson passes the built binary)
@@ -78,11 +79,18 @@ y=${SGW_POOL_NORMAL[0]}
 [[ $y == "$x" ]] && y=${SGW_POOL_NORMAL[1]}
 sgw_log "this host leaves from $x; the other normal address is $y"
 
-# (2) X listed.
+# (2) X listed, once the store holds the message that left from it (who used X comes from there).
+traced() {
+  [[ $("$SGW_PYTHON" -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT COUNT(*) FROM trace WHERE egress = ?", (sys.argv[2],)).fetchone()[0])' "$SGW_WORK/smtpgw.db" "$x" 2>/dev/null) == 1 ]]
+}
+sgw_wait_until 20 "the store to hold the message that left from $x" traced
 zone "$x"
 listed() { grep -q "smtpgw: dnsbl: $x listed on bl.test (127.0.0.4)" "$SGW_GWLOG"; }
 sgw_wait_until 40 "the gateway to see $x listed" listed
 sgw_log "gateway: $(grep -m1 "dnsbl: $x listed" "$SGW_GWLOG")"
+grep -q "smtpgw: dnsbl: $x was used most by frank@inside.test (.*): 1 messages, 0 spam" "$SGW_GWLOG" ||
+  { sgw_log_tail "$SGW_GWLOG" 20; sgw_fail "the listing does not say frank used $x"; }
+sgw_log "gateway: $(grep -m1 "dnsbl: $x was used most by" "$SGW_GWLOG")"
 send during
 sgw_expect_delivered during normal "$y"
 
@@ -105,4 +113,6 @@ sgw_stop_pid "$dns_pid" TERM 5
 # The alerts file: the listing and the clearing, once each.
 kinds=$("$SGW_PYTHON" -c 'import json,sys; print(" ".join(j["kind"] + ":" + j["subject"] for j in map(json.loads, open(sys.argv[1]))))' "$SGW_WORK/alerts.jsonl")
 [[ $kinds == "egress_ip_listed:$x egress_ip_delisted:$x" ]] || sgw_fail "alerts.jsonl: $kinds"
+blamed=$("$SGW_PYTHON" -c 'import json,sys; j = json.loads(open(sys.argv[1]).readline()); u = j["details"]["used_by"][0]; print(u["sender"], u["messages"], u["spam"])' "$SGW_WORK/alerts.jsonl")
+[[ $blamed == "frank@inside.test 1 0" ]] || sgw_fail "the listing alert's used_by: $blamed"
 sgw_log "PASS: a pool address listed on a real blocklist leaves rotation for new flows and returns when it clears"
