@@ -152,12 +152,14 @@ std::unique_ptr<Server> Server::start(const Options& options, Backend& backend,
   }
   std::unique_ptr<Server> s(new Server());
   httplib::Server& http = s->impl_->http;
-  http.set_payload_max_length(std::max(options.max_body, options.max_rules_body));
+  http.set_payload_max_length(
+      std::max({options.max_body, options.max_rules_body, options.max_report_body}));
   http.set_read_timeout(static_cast<time_t>(options.read_timeout_s), 0);
   http.set_write_timeout(static_cast<time_t>(options.read_timeout_s), 0);
   const std::string token = options.token;
   const size_t max_body = options.max_body, max_rules = options.max_rules_body;
-  http.set_pre_routing_handler([token, max_body, max_rules](const httplib::Request& req, httplib::Response& res) {
+  const size_t max_report = options.max_report_body;
+  http.set_pre_routing_handler([token, max_body, max_rules, max_report](const httplib::Request& req, httplib::Response& res) {
     const std::string auth = req.get_header_value("Authorization");
     const std::string prefix = "Bearer ";
     if (auth.rfind(prefix, 0) != 0 || !token_matches(auth.substr(prefix.size()), token)) {
@@ -165,9 +167,11 @@ std::unique_ptr<Server> Server::start(const Options& options, Backend& backend,
       send(res, Reply::error(401, "missing or wrong token"));
       return httplib::Server::HandlerResponse::Handled;
     }
-    // Only a rule set may be large: every other body is held to max_body before it is read
-    // (a chunked one, which states no length, is checked once read: body_object).
-    const size_t limit = req.path == "/api/v1/rules" ? max_rules : max_body;
+    // Only a rule set and a complaint report may be large: every other body is held to
+    // max_body before it is read (a chunked one, which states no length, is checked once read).
+    const size_t limit = req.path == "/api/v1/rules"        ? max_rules
+                         : req.path == "/api/v1/complaints" ? max_report
+                                                            : max_body;
     if (req.get_header_value<uint64_t>("Content-Length") > limit) {
       send(res, Reply::error(413, "the body is larger than " + std::to_string(limit) + " bytes"));
       return httplib::Server::HandlerResponse::Handled;
@@ -287,6 +291,22 @@ std::unique_ptr<Server> Server::start(const Options& options, Backend& backend,
       version = it->get<int64_t>();
     }
     send(res, b->rollback_rules(version));
+  });
+  http.Post("/api/v1/complaints", [b, max_report](const httplib::Request& req,
+                                                  httplib::Response& res) {
+    if (req.body.size() > max_report) {
+      send(res, Reply::error(413, "the body is larger than " + std::to_string(max_report) +
+                                      " bytes"));
+      return;
+    }
+    send(res, b->complaint(req.body));
+  });
+  http.Get("/api/v1/complaints", [b](const httplib::Request& req, httplib::Response& res) {
+    uint64_t limit = 100;
+    if (!number_param(req, "limit", 1'000, res, limit)) {
+      return;
+    }
+    send(res, b->complaints(req.get_param_value("sender"), static_cast<uint32_t>(limit == 0 ? 1 : limit)));
   });
   http.Get("/metrics", [b](const httplib::Request&, httplib::Response& res) {
     res.set_content(b->metrics(), "text/plain; version=0.0.4");

@@ -20,6 +20,10 @@
 //                                               then active; or 422 with the compiler's errors
 //   POST   /api/v1/rules/rollback               {"version": N} (0: rules.dir; none: the one
 //                                               before the active one)
+//   POST   /api/v1/complaints                   a complaint report in ARF (RFC 5965), as sent:
+//                                               parsed, matched to a sender through the trace,
+//                                               kept; 400 says what is wrong with the report
+//   GET    /api/v1/complaints?sender=&limit=    the newest complaints
 //   GET    /metrics                             Prometheus text
 //
 // The module knows nothing of the gateway: a Backend answers (control/app/api_backend.cc).
@@ -70,6 +74,8 @@ class Backend {
   virtual Reply push_rules(const std::vector<RuleFile>& files, bool lenient,
                            const std::string& note) = 0;
   virtual Reply rollback_rules(std::optional<int64_t> version) = 0;
+  virtual Reply complaint(const std::string& report) = 0;
+  virtual Reply complaints(const std::string& sender, uint32_t limit) = 0;
   virtual std::string metrics() = 0;
 };
 
@@ -79,6 +85,7 @@ struct Options {
   std::string token;             // required, at least 16 characters
   size_t max_body = 65'536;      // bytes
   size_t max_rules_body = 16u << 20;  // bytes: POST /api/v1/rules (a rule set is large)
+  size_t max_report_body = 1u << 20;  // bytes: POST /api/v1/complaints (one ARF report)
   uint32_t read_timeout_s = 5;   // a client that sends nothing for this long is dropped
 };
 

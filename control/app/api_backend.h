@@ -42,7 +42,15 @@ class ApiBackend final : public api::Backend {
   api::Reply push_rules(const std::vector<api::RuleFile>& files, bool lenient,
                         const std::string& note) override;
   api::Reply rollback_rules(std::optional<int64_t> version) override;
+  api::Reply complaint(const std::string& report) override;
+  api::Reply complaints(const std::string& sender, uint32_t limit) override;
   std::string metrics() override;
+
+  // A counted complaint, matched to a sender, is handed to `hook` on the main lcore (the
+  // reputation tracker). Set before the API starts.
+  void on_complaint(std::function<void(const store::Complaint&)> hook) {
+    complaint_hook_ = std::move(hook);
+  }
 
  private:
   // Runs `f` on the main lcore and waits for it (503 after 5 s, or once shut).
@@ -51,12 +59,17 @@ class ApiBackend final : public api::Backend {
   Gateway& g_;
   store::Store* store_;
   RuleVersions& rules_;
+  std::function<void(const store::Complaint&)> complaint_hook_;
   std::function<std::string()> extra_metrics_;
   std::mutex mu_;
   std::deque<std::packaged_task<api::Reply()>> tasks_;  // guarded by mu_
   bool shut_ = false;                                    // guarded by mu_
   uint64_t started_unix_s_;
 };
+
+// Whether a report of this Feedback-Type is a recipient's complaint (counted against the
+// sender): all but not-spam and auth-failure (complaint_intake.cc).
+bool counts_as_complaint(const std::string& feedback_type);
 
 // "a@example.org" (a sender), "10.1.0.5" (a host), "user:NAME", "org:NAME" -> a sender-table
 // key; false when it is none of them.

@@ -15,6 +15,8 @@
 //     rules push PATH... [--lenient] [--note TEXT]
 //                                   PATH a rule file, or a folder (its *.cf files)
 //     rules rollback [--to VERSION] (0: rules.dir; default: the version before the active one)
+//     complaints [list] [--sender S] [--limit N]
+//     complaints submit FILE...     ARF reports (RFC 5965), each as received
 //     metrics
 //
 // The URL defaults to $SMTPGW_URL or http://127.0.0.1:8025, the token to $SMTPGW_TOKEN.
@@ -52,17 +54,24 @@ struct Target {
 };
 
 // One request; prints the error and returns its exit status unless the API answered 2xx.
+// `raw`, when given, is posted as it is (a complaint report) instead of `body`'s JSON.
 int request(const Target& t, const std::string& method, const std::string& path,
-            const json* body, json& out, std::string* text = nullptr) {
+            const json* body, json& out, std::string* text = nullptr,
+            const std::string* raw = nullptr) {
   httplib::Client c(t.url);
   c.set_connection_timeout(5);
   c.set_read_timeout(180);  // a large rule set takes the gateway a while to compile
   if (!t.token.empty()) {
     c.set_bearer_token_auth(t.token);
   }
-  httplib::Result r = method == "GET"
-                          ? c.Get(path)
-                          : c.Post(path, body != nullptr ? body->dump(-1, ' ', false, json::error_handler_t::replace) : "{}", "application/json");
+  httplib::Result r =
+      method == "GET" ? c.Get(path)
+      : raw != nullptr
+          ? c.Post(path, *raw, "message/rfc822")
+          : c.Post(path,
+                   body != nullptr ? body->dump(-1, ' ', false, json::error_handler_t::replace)
+                                   : "{}",
+                   "application/json");
   if (!r) {
     std::fprintf(stderr, "smtpgwctl: no gateway answers at %s (%s)\n", t.url.c_str(),
                  httplib::to_string(r.error()).c_str());
@@ -229,7 +238,8 @@ int main(int argc, char** argv) {
   trace->add_option("--limit", limit, "rows, 1..1000 (default 20)");
   trace->add_option("--before-id", before, "the page before this row id");
   auto* alerts = app.add_subcommand("alerts", "the alerts; acknowledge one");
-  auto* alerts_list = alerts->add_subcommand("list", "the newest alerts (the default)");
+  auto* alerts_list =
+      alerts->add_subcommand("list", "the newest alerts (the default)")->fallthrough();
   bool open_only = false;
   uint32_t alerts_limit = 50;
   alerts->add_flag("--open", open_only, "only those not acknowledged");
@@ -260,6 +270,16 @@ int main(int argc, char** argv) {
   int64_t to_version = -1;
   rollback->add_option("--to", to_version, "the version (0: rules.dir); default: the one before")
       ->check(CLI::NonNegativeNumber);
+  auto* complaints = app.add_subcommand("complaints", "complaint reports (ARF): list, submit");
+  // --sender and --limit are the parent's: `complaints list --sender X` passes them up.
+  complaints->add_subcommand("list", "the newest complaints (the default)")->fallthrough();
+  std::string complaint_sender;
+  uint32_t complaints_limit = 50;
+  complaints->add_option("--sender", complaint_sender, "only those matched to this sender");
+  complaints->add_option("--limit", complaints_limit, "rows, 1..1000 (default 50)");
+  auto* submit = complaints->add_subcommand("submit", "hand ARF reports to the gateway");
+  std::vector<std::string> report_files;
+  submit->add_option("FILE", report_files, "a report as received (.eml)")->required();
   auto* metrics = app.add_subcommand("metrics", "the Prometheus metrics, as text");
 
   try {
@@ -413,6 +433,47 @@ int main(int argc, char** argv) {
                         cell(v["note"])});
       }
       table({"version", "pushed", "rules", "skipped", "note"}, rows);
+      return 0;
+    }
+  } else if (complaints->parsed() && submit->parsed()) {
+    json all = json::array();
+    for (const std::string& f : report_files) {
+      std::ifstream in(f, std::ios::binary);
+      if (!in) {
+        std::fprintf(stderr, "smtpgwctl: cannot read %s\n", f.c_str());
+        return kUsage;
+      }
+      const std::string report((std::istreambuf_iterator<char>(in)),
+                               std::istreambuf_iterator<char>());
+      if ((rc = request(t, "POST", "/api/v1/complaints", nullptr, out, nullptr, &report)) != 0) {
+        std::fprintf(stderr, "smtpgwctl: %s: refused\n", f.c_str());
+        return rc;
+      }
+      if (!as_json) {
+        std::printf("%s: complaint %s (%s) matched to %s by %s%s\n", f.c_str(),
+                    cell(out["id"]).c_str(), cell(out["feedback_type"]).c_str(),
+                    out["sender"].get<std::string>().empty() ? "no sender"
+                                                             : cell(out["sender"]).c_str(),
+                    cell(out["matched_by"]).c_str(), out["counted"] == true ? "" : ", not counted");
+      }
+      all.push_back(out);
+    }
+    if (!as_json) {
+      return 0;
+    }
+    out = all;
+  } else if (complaints->parsed()) {
+    const std::string q = "/api/v1/complaints?limit=" + std::to_string(complaints_limit) +
+                          (complaint_sender.empty() ? "" : "&sender=" + url_encode(complaint_sender));
+    if ((rc = request(t, "GET", q, nullptr, out)) != 0) return rc;
+    if (!as_json) {
+      std::vector<std::vector<std::string>> rows;
+      for (const json& c : out["complaints"]) {
+        rows.push_back({cell(c["id"]), when(c["unix_ns"].get<uint64_t>() / 1'000'000'000ull),
+                        cell(c["feedback_type"]), cell(c["sender"]), cell(c["host"]),
+                        cell(c["matched_by"]), cell(c["source_ip"]), cell(c["user_agent"])});
+      }
+      table({"id", "time", "type", "sender", "host", "matched_by", "source_ip", "reporter"}, rows);
       return 0;
     }
   } else if (metrics->parsed()) {

@@ -56,12 +56,17 @@ const char* const kMigrations[] = {
     "CREATE INDEX alert_time ON alert(unix_ns);",
     // 3: the versions of the rule set and of the policy pushed through the API, and which is
     // active (version 0: the config file's); the trace by egress address (who used a listed
-    // address).
+    // address); the complaints received (ARF).
     "CREATE TABLE config_version ("
     "  id INTEGER PRIMARY KEY, kind TEXT NOT NULL, created_unix_ns INTEGER NOT NULL,"
     "  body TEXT NOT NULL, summary TEXT NOT NULL, note TEXT NOT NULL);"
     "CREATE INDEX config_version_kind ON config_version(kind, id);"
     "CREATE INDEX trace_egress ON trace(egress, unix_ns);"
+    "CREATE TABLE complaint ("
+    "  id INTEGER PRIMARY KEY, unix_ns INTEGER NOT NULL, feedback_type TEXT NOT NULL,"
+    "  sender TEXT, host TEXT, matched_by TEXT NOT NULL, source_ip TEXT, user_agent TEXT,"
+    "  arrival_date TEXT, reported_domain TEXT, original_rcpt_to TEXT, incidents INTEGER NOT NULL);"
+    "CREATE INDEX complaint_sender ON complaint(sender, unix_ns);"
     "CREATE TABLE config_active ("
     "  kind TEXT PRIMARY KEY, version INTEGER NOT NULL, previous INTEGER NOT NULL,"
     "  since_unix_ns INTEGER NOT NULL);",

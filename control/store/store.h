@@ -64,6 +64,17 @@ struct StoredVersion {
   nlohmann::json summary;
 };
 
+// A complaint as kept: what the report said and whom it was matched to.
+struct Complaint {
+  uint64_t unix_ns = 0;
+  std::string feedback_type;  // abuse, fraud, ... (feedback::Report)
+  std::string sender;         // the matched sender ("" when none)
+  std::string host;           // the inside host that sent it, from the trace ("" when unknown)
+  std::string matched_by;     // original_mail_from|return_path|from|source_ip|none
+  std::string source_ip, user_agent, arrival_date, reported_domain, original_rcpt_to;
+  uint32_t incidents = 1;
+};
+
 // The schema version this binary writes.
 inline constexpr int kSchemaVersion = 3;
 
@@ -109,6 +120,13 @@ class Store {
   // thread; one indexed range scan of the trace.
   nlohmann::json egress_users(const std::string& egress, uint64_t since_unix_ns, uint32_t limit,
                               std::string* error) const;
+  // A complaint received (complaints.cc): its id, or 0 with `error`.
+  int64_t add_complaint(const Complaint& c, std::string* error);
+  // The newest `limit` complaints (of `sender` only, when not empty), as JSON.
+  nlohmann::json complaints(const std::string& sender, uint32_t limit, std::string* error) const;
+  // The inside host of `sender`'s newest trace row (what a complaint is matched with); nullopt
+  // when the trace has no message of it.
+  std::optional<std::string> host_of_sender(const std::string& sender, std::string* error) const;
   // Rows in the trace table. Own connection; any thread.
   int64_t trace_count(std::string* error) const;
 

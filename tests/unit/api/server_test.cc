@@ -44,7 +44,15 @@ struct Recorder final : Backend {
     rolled_back = version;
     return {200, {{"version", version.value_or(-1)}}};
   }
+  Reply complaint(const std::string& report) override {
+    reported = report;
+    return {200, {{"id", 1}}};
+  }
+  Reply complaints(const std::string& sender, uint32_t limit) override {
+    return {200, {{"sender", sender}, {"limit", limit}}};
+  }
   std::string metrics() override { return "smtpgw_up 1\n"; }
+  std::string reported;
   std::string released, why;
   TraceQuery last;
   std::vector<RuleFile> pushed;
@@ -60,6 +68,7 @@ class ApiServer : public ::testing::Test {
     o.token = kToken;
     o.max_body = 1'024;
     o.max_rules_body = 8'192;
+    o.max_report_body = 4'096;
     o.read_timeout_s = 1;
     std::string error;
     server_ = Server::start(o, backend_, &error);
@@ -210,6 +219,23 @@ TEST_F(ApiServer, RuleSetPushesAreCheckedAndPassed) {
   auto to0 = client_->Post("/api/v1/rules/rollback", R"({"version": 0})", "application/json");
   ASSERT_TRUE(to0);
   EXPECT_EQ(backend_.rolled_back, std::optional<int64_t>(0));
+}
+
+// A complaint report is posted as it was received (no JSON around it), up to max_report_body.
+TEST_F(ApiServer, ComplaintReportsArePassedAsSent) {
+  const std::string report = "Content-Type: multipart/report; report-type=feedback-report\r\n"
+                             "\r\n" + std::string(3'000, 'x');
+  auto ok = client_->Post("/api/v1/complaints", report, "message/rfc822");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+  EXPECT_EQ(backend_.reported, report);
+  auto big = client_->Post("/api/v1/complaints", std::string(5'000, 'x'), "message/rfc822");
+  ASSERT_TRUE(big);
+  EXPECT_EQ(big->status, 413);
+  auto list = client_->Get("/api/v1/complaints?sender=a%40b.example&limit=3");
+  ASSERT_TRUE(list);
+  EXPECT_EQ(list->status, 200);
+  EXPECT_NE(list->body.find("a@b.example"), std::string::npos);
 }
 
 TEST_F(ApiServer, TraceParametersAreCheckedAndPassed) {

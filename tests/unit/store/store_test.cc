@@ -277,6 +277,7 @@ TEST(Store, MigratesAnOlderSchema) {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(o.path.c_str(), &db), SQLITE_OK);
     ASSERT_EQ(sqlite3_exec(db, "DROP TABLE alert; DROP TABLE config_version; DROP TABLE config_active;"
+                               " DROP TABLE complaint; DROP INDEX trace_egress;"
                                " PRAGMA user_version=1", nullptr, nullptr, nullptr),
               SQLITE_OK);
     sqlite3_close(db);
@@ -333,6 +334,57 @@ TEST(Store, KeepsVersionsAndWhichIsActive) {
   EXPECT_EQ(s->active_version("rules", &error).version, 0);
   EXPECT_EQ(s->active_version("rules", &error).previous, v2);
   EXPECT_EQ(s->active_version("policy", &error).previous, 0);
+  EXPECT_TRUE(error.empty()) << error;
+}
+
+// Who used an egress address (the listing alert's ranking) and a complaint's matching: the
+// trace answers by address and by sender; complaints are kept and listed per sender.
+TEST(Store, RanksEgressUsersAndKeepsComplaints) {
+  TempDir dir;
+  Options o;
+  o.path = dir.file("gw.db");
+  std::string error;
+  auto s = Store::open(o, &error);
+  ASSERT_TRUE(s) << error;
+  s->submit(trace(1, "a@example.org", 0));
+  s->submit(trace(2, "a@example.org", 0));
+  events::Event clean = trace(3, "b@example.org", 0);
+  clean.u.trace.verdict = 0;
+  s->submit(clean);
+  events::Event elsewhere = trace(4, "c@example.org", 0);
+  elsewhere.u.trace.egress_addr = 0xc0000215;  // 192.0.2.21
+  s->submit(elsewhere);
+  s->flush();
+  nlohmann::json users = s->egress_users("192.0.2.20", 0, 10, &error);
+  ASSERT_EQ(users.size(), 2u) << error;
+  EXPECT_EQ(users[0]["sender"], "a@example.org");  // two spam verdicts rank first
+  EXPECT_EQ(users[0]["messages"], 2);
+  EXPECT_EQ(users[0]["spam"], 2);
+  EXPECT_EQ(users[0]["host"], "10.1.0.5");
+  EXPECT_EQ(users[1]["sender"], "b@example.org");
+  EXPECT_EQ(users[1]["spam"], 0);
+  EXPECT_TRUE(s->egress_users("192.0.2.20", 1'900'000'000'000'000'000ull, 10, &error).empty());
+  EXPECT_EQ(s->host_of_sender("c@example.org", &error), std::optional<std::string>("10.1.0.5"));
+  EXPECT_FALSE(s->host_of_sender("nobody@example.org", &error).has_value());
+
+  Complaint c;
+  c.unix_ns = 5;
+  c.feedback_type = "abuse";
+  c.sender = "a@example.org";
+  c.host = "10.1.0.5";
+  c.matched_by = "sender";
+  c.source_ip = "192.0.2.20";
+  c.user_agent = "Provider/1.0";
+  EXPECT_GT(s->add_complaint(c, &error), 0) << error;
+  c.sender.clear();
+  c.matched_by = "none";
+  EXPECT_GT(s->add_complaint(c, &error), 0) << error;
+  EXPECT_EQ(s->complaints("", 10, &error).size(), 2u);
+  const nlohmann::json mine = s->complaints("a@example.org", 10, &error);
+  ASSERT_EQ(mine.size(), 1u);
+  EXPECT_EQ(mine[0]["matched_by"], "sender");
+  EXPECT_EQ(mine[0]["source_ip"], "192.0.2.20");
+  EXPECT_EQ(mine[0]["reported_domain"], "");  // NULL when not given
   EXPECT_TRUE(error.empty()) << error;
 }
 
