@@ -292,6 +292,14 @@ std::unique_ptr<Server> Server::start(const Options& options, Backend& backend,
     }
     send(res, b->rollback_rules(version));
   });
+  http.Get("/api/v1/senders", [b](const httplib::Request& req, httplib::Response& res) {
+    const std::string key = req.get_param_value("key");
+    if (key.empty() || key.size() > 320) {
+      send(res, Reply::error(400, "parameter \"key\" is required (1..320 characters)"));
+      return;
+    }
+    send(res, b->sender(key));
+  });
   http.Post("/api/v1/complaints", [b, max_report](const httplib::Request& req,
                                                   httplib::Response& res) {
     if (req.body.size() > max_report) {

@@ -20,6 +20,8 @@
 //                                               then active; or 422 with the compiler's errors
 //   POST   /api/v1/rules/rollback               {"version": N} (0: rules.dir; none: the one
 //                                               before the active one)
+//   GET    /api/v1/senders?key=KEY              one sender key's counters per window, its state,
+//                                               and its kind's limits against them
 //   POST   /api/v1/complaints                   a complaint report in ARF (RFC 5965), as sent:
 //                                               parsed, matched to a sender through the trace,
 //                                               kept; 400 says what is wrong with the report
@@ -74,6 +76,7 @@ class Backend {
   virtual Reply push_rules(const std::vector<RuleFile>& files, bool lenient,
                            const std::string& note) = 0;
   virtual Reply rollback_rules(std::optional<int64_t> version) = 0;
+  virtual Reply sender(const std::string& key) = 0;
   virtual Reply complaint(const std::string& report) = 0;
   virtual Reply complaints(const std::string& sender, uint32_t limit) = 0;
   virtual std::string metrics() = 0;

@@ -42,6 +42,7 @@ class ApiBackend final : public api::Backend {
   api::Reply push_rules(const std::vector<api::RuleFile>& files, bool lenient,
                         const std::string& note) override;
   api::Reply rollback_rules(std::optional<int64_t> version) override;
+  api::Reply sender(const std::string& key) override;
   api::Reply complaint(const std::string& report) override;
   api::Reply complaints(const std::string& sender, uint32_t limit) override;
   std::string metrics() override;

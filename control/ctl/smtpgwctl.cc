@@ -15,6 +15,7 @@
 //     rules push PATH... [--lenient] [--note TEXT]
 //                                   PATH a rule file, or a folder (its *.cf files)
 //     rules rollback [--to VERSION] (0: rules.dir; default: the version before the active one)
+//     sender KEY                    one key's counters, state and limits
 //     complaints [list] [--sender S] [--limit N]
 //     complaints submit FILE...     ARF reports (RFC 5965), each as received
 //     metrics
@@ -270,6 +271,10 @@ int main(int argc, char** argv) {
   int64_t to_version = -1;
   rollback->add_option("--to", to_version, "the version (0: rules.dir); default: the one before")
       ->check(CLI::NonNegativeNumber);
+  auto* sender_cmd = app.add_subcommand("sender", "one sender key's counters, state and limits");
+  std::string sender_key;
+  sender_cmd->add_option("KEY", sender_key, "a@example.org, 10.1.0.5, user:NAME or org:NAME")
+      ->required();
   auto* complaints = app.add_subcommand("complaints", "complaint reports (ARF): list, submit");
   // --sender and --limit are the parent's: `complaints list --sender X` passes them up.
   complaints->add_subcommand("list", "the newest complaints (the default)")->fallthrough();
@@ -433,6 +438,28 @@ int main(int argc, char** argv) {
                         cell(v["note"])});
       }
       table({"version", "pushed", "rules", "skipped", "note"}, rows);
+      return 0;
+    }
+  } else if (sender_cmd->parsed()) {
+    if ((rc = request(t, "GET", "/api/v1/senders?key=" + url_encode(sender_key), nullptr, out)) != 0)
+      return rc;
+    if (!as_json) {
+      std::printf("%s: %s", sender_key.c_str(), cell(out["state"]).c_str());
+      if (!out["restriction"].is_null()) {
+        std::printf(" (%s, until %s)", cell(out["restriction"]["limit"]).c_str(),
+                    when(out["restriction"]["until_unix_s"].get<uint64_t>()).c_str());
+      }
+      std::printf("\n");
+      std::vector<std::vector<std::string>> rows;
+      for (const auto& [name, w] : out["counters"].items()) {
+        rows.push_back({name, cell(w["minute"]), cell(w["hour"]), cell(w["day"])});
+      }
+      table({"counter", "minute", "hour", "day"}, rows);
+      rows.clear();
+      for (const json& l : out["limits"]) {
+        rows.push_back({cell(l["limit"]), cell(l["observed"]), cell(l["max"]), cell(l["action"])});
+      }
+      table({"limit", "observed", "max", "action"}, rows);
       return 0;
     }
   } else if (complaints->parsed() && submit->parsed()) {

@@ -15,7 +15,9 @@
 #   6. /pools lists the three addresses; draining alice's address sends her next message from
 #      the other normal address; setting it active again brings her back;
 #   7. /metrics is Prometheus text with the worker and pipeline counters;
-#   8. smtpgwctl (its tables and --json) lists and releases a restriction, drains and undrains,
+#   8. smtpgwctl (its tables and --json) lists and releases a restriction, shows a sender's
+#      counters, state and limits (alice's three messages, mallory restricted then normal, the
+#      inside host's limits), drains and undrains,
 #      shows the trace, lists the restriction's alert and acknowledges it, and exits 4 on a
 #      wrong token, 3 when nothing answers, 1 on a refusal.
 # Skips (77) only when the machine cannot create network namespaces.
@@ -158,7 +160,14 @@ ctl_says() {
   o=$(sctl "$@") || sgw_fail "smtpgwctl $*: exit $?"
   grep -q -- "$want" <<<"$o" || sgw_fail "smtpgwctl $*: no line matching '$want' in: $o"
 }
+ctl_says "^mallory@inside.test: restricted (sender_recipients_per_message" sender mallory@inside.test
 ctl_says "^released mallory@inside.test" restrictions release mallory@inside.test --reason "second ticket"
+ctl_says "^mallory@inside.test: normal" sender mallory@inside.test
+# alice's three messages today, against her kind's limits.
+ctl_says "^messages  *[0-9]*  *[0-9]*  *3\$" sender alice@inside.test
+ctl_says "^sender_recipients_per_day  *3  *10000  *block_user_for_today" sender alice@inside.test
+[[ $(sctl --json sender "$SGW_NET_INSIDE_HOST" | "$SGW_PYTHON" -c 'import json,sys; j = json.load(sys.stdin); print(j["counters"]["messages"]["day"] >= 5, [l["limit"] for l in j["limits"]][0])') == "True host_messages_per_minute" ]] ||
+  sgw_fail "smtpgwctl sender $SGW_NET_INSIDE_HOST: $(sctl --json sender "$SGW_NET_INSIDE_HOST")"
 ctl_says "draining" pools drain "$x"
 ctl_says "^$x  *normal  *draining" pools
 ctl_says "active" pools undrain "$x"
@@ -181,8 +190,9 @@ set +e
 "$ctl" --url "http://127.0.0.1:1" --token x health 2>>"$SGW_WORK/ctl.err"; rc_down=$?
 sctl restrictions release nobody@inside.test 2>>"$SGW_WORK/ctl.err"; rc_refused=$?
 sctl no-such-command 2>>"$SGW_WORK/ctl.err"; rc_usage=$?
+sctl sender nobody@inside.test 2>>"$SGW_WORK/ctl.err"; rc_absent=$?
 set -e
-[[ $rc_auth == 4 && $rc_down == 3 && $rc_refused == 1 && $rc_usage == 2 ]] ||
+[[ $rc_auth == 4 && $rc_down == 3 && $rc_refused == 1 && $rc_usage == 2 && $rc_absent == 1 ]] ||
   { cat "$SGW_WORK/ctl.err" >&2; sgw_fail "smtpgwctl exit codes: auth $rc_auth (4), down $rc_down (3), refused $rc_refused (1), usage $rc_usage (2)"; }
 grep -q "no restriction of nobody@inside.test is in force" "$SGW_WORK/ctl.err" ||
   sgw_fail "smtpgwctl does not print the API's message: $(cat "$SGW_WORK/ctl.err")"

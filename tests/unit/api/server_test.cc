@@ -44,6 +44,7 @@ struct Recorder final : Backend {
     rolled_back = version;
     return {200, {{"version", version.value_or(-1)}}};
   }
+  Reply sender(const std::string& key) override { return {200, {{"key", key}}}; }
   Reply complaint(const std::string& report) override {
     reported = report;
     return {200, {{"id", 1}}};
