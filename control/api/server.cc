@@ -156,6 +156,9 @@ std::unique_ptr<Server> Server::start(const Options& options, Backend& backend,
       std::max({options.max_body, options.max_rules_body, options.max_report_body}));
   http.set_read_timeout(static_cast<time_t>(options.read_timeout_s), 0);
   http.set_write_timeout(static_cast<time_t>(options.read_timeout_s), 0);
+  // An idle keep-alive connection, or one whose request never ends, is dropped as soon as a
+  // silent one would be (httplib waits keep_alive_timeout for the request line).
+  http.set_keep_alive_timeout(static_cast<time_t>(options.read_timeout_s));
   const std::string token = options.token;
   const size_t max_body = options.max_body, max_rules = options.max_rules_body;
   const size_t max_report = options.max_report_body;

@@ -3,7 +3,13 @@
 // (the real one needs a running gateway: tests/e2e/e2e_api.sh drives it).
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
 
 #include <string>
 
@@ -237,6 +243,38 @@ TEST_F(ApiServer, ComplaintReportsArePassedAsSent) {
   ASSERT_TRUE(list);
   EXPECT_EQ(list->status, 200);
   EXPECT_NE(list->body.find("a@b.example"), std::string::npos);
+}
+
+// A client that starts a request and stalls holds one connection, not the server: others are
+// answered meanwhile, and the stalled one is closed after read_timeout_s (1 s here).
+TEST_F(ApiServer, ASlowClientIsDroppedAndOthersAreServed) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(server_->port());
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
+  const std::string partial = "GET /api/v1/health HTTP/1.1\r\nHost: x\r\n";  // no blank line
+  ASSERT_EQ(::send(fd, partial.data(), partial.size(), 0), static_cast<ssize_t>(partial.size()));
+  auto other = client_->Get("/api/v1/health");
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->status, 200);
+  timeval tv{10, 0};  // a bound on this test, well past the server's 1 s
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  const auto start = std::chrono::steady_clock::now();
+  char buf[512];
+  ssize_t n;
+  std::string got;
+  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) {
+    got.append(buf, static_cast<size_t>(n));
+  }
+  const double waited =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ::close(fd);
+  EXPECT_EQ(n, 0) << "the server did not close the stalled connection";
+  EXPECT_LT(waited, 5.0);  // 1 s for the request line, 1 s per header line after it
+  EXPECT_EQ(got.find("200 OK"), std::string::npos) << "a request without its end was answered";
 }
 
 TEST_F(ApiServer, TraceParametersAreCheckedAndPassed) {
