@@ -21,11 +21,15 @@ bool token_matches(const std::string& given, const std::string& token) {
 struct Server::Impl {
   httplib::Server http;
   std::thread thread;
+  EventStream* events = nullptr;
 };
 
 Server::Server() : impl_(std::make_unique<Impl>()) {}
 
 Server::~Server() {
+  if (impl_->events != nullptr) {
+    impl_->events->close();  // the event clients' threads return at once
+  }
   impl_->http.stop();
   if (impl_->thread.joinable()) {
     impl_->thread.join();
@@ -152,6 +156,7 @@ std::unique_ptr<Server> Server::start(const Options& options, Backend& backend,
   }
   std::unique_ptr<Server> s(new Server());
   httplib::Server& http = s->impl_->http;
+  s->impl_->events = options.events;
   http.set_payload_max_length(
       std::max({options.max_body, options.max_rules_body, options.max_report_body}));
   http.set_read_timeout(static_cast<time_t>(options.read_timeout_s), 0);
@@ -319,6 +324,32 @@ std::unique_ptr<Server> Server::start(const Options& options, Backend& backend,
     }
     send(res, b->complaints(req.get_param_value("sender"), static_cast<uint32_t>(limit == 0 ? 1 : limit)));
   });
+  if (EventStream* events = options.events) {
+    http.Get("/api/v1/events", [events](const httplib::Request&, httplib::Response& res) {
+      if (!events->join()) {
+        send(res, Reply::error(503, "too many clients of the event stream"));
+        return;
+      }
+      auto cursor = std::make_shared<uint64_t>(0);
+      res.set_header("Cache-Control", "no-cache");
+      res.set_chunked_content_provider(
+          "text/event-stream",
+          [events, cursor](size_t, httplib::DataSink& sink) {
+            // A comment every 15 s at most when nothing happens: a client that went away is
+            // found at the write, and proxies keep the connection.
+            std::string text = events->next(cursor.get(), 15'000);
+            if (events->closed()) {
+              sink.done();
+              return true;
+            }
+            if (text.empty()) {
+              text = ": idle\n\n";
+            }
+            return sink.write(text.data(), text.size());
+          },
+          [events](bool) { events->leave(); });
+    });
+  }
   http.Get("/metrics", [b](const httplib::Request&, httplib::Response& res) {
     res.set_content(b->metrics(), "text/plain; version=0.0.4");
   });

@@ -26,6 +26,8 @@
 //                                               parsed, matched to a sender through the trace,
 //                                               kept; 400 says what is wrong with the report
 //   GET    /api/v1/complaints?sender=&limit=    the newest complaints
+//   GET    /api/v1/events                       Server-Sent Events: alerts as raised, a statistics
+//                                               snapshot every second (event_stream.h)
 //   GET    /metrics                             Prometheus text
 //
 // The module knows nothing of the gateway: a Backend answers (control/app/api_backend.cc).
@@ -41,6 +43,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "control/api/event_stream.h"
 #include "control/store/trace_filter.h"
 
 namespace smtpgw::api {
@@ -90,6 +93,7 @@ struct Options {
   size_t max_rules_body = 16u << 20;  // bytes: POST /api/v1/rules (a rule set is large)
   size_t max_report_body = 1u << 20;  // bytes: POST /api/v1/complaints (one ARF report)
   uint32_t read_timeout_s = 5;   // a client that sends nothing for this long is dropped
+  EventStream* events = nullptr;  // GET /api/v1/events; null: 404. Must outlive the Server.
 };
 
 class Server {
@@ -97,7 +101,8 @@ class Server {
   // Binds and starts serving. Null with `error` set when the address cannot be bound.
   static std::unique_ptr<Server> start(const Options& options, Backend& backend,
                                        std::string* error);
-  // Stops accepting and waits for the requests in progress.
+  // Closes the event stream (its clients are let go), stops accepting and waits for the
+  // requests in progress.
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

@@ -78,7 +78,8 @@ bool read_secret(const std::string& config_path, const std::string& file, const 
 // configured but cannot start (a token file that cannot be read, an address in use), which
 // stops the start rather than run without the API the operator asked for.
 std::unique_ptr<api::Server> start_api(const Gateway& g, const std::string& config_path,
-                                       api::Backend& backend, bool* failed) {
+                                       api::Backend& backend, api::EventStream* events,
+                                       bool* failed) {
   const config::ApiConfig& ac = g.cfg.api;
   *failed = false;
   if (!ac.enabled) {
@@ -100,6 +101,7 @@ std::unique_ptr<api::Server> start_api(const Gateway& g, const std::string& conf
   o.port = ac.port;
   o.token = token;
   o.max_body = ac.max_body;
+  o.events = events;
   std::string error;
   std::unique_ptr<api::Server> server = api::Server::start(o, backend, &error);
   if (!server) {
@@ -245,6 +247,11 @@ bool ControlPlane::start_alerts() {
       std::fflush(stdout);
     }
   });
+  alerts_.add_sink([events = &events_](const alerts::Alert& a, bool first) {
+    if (first) {
+      events->publish("alert", alerts::to_json(a));
+    }
+  });
   if (db_) {
     alerts_.add_sink([db = db_.get()](const alerts::Alert& a, bool first) {
       db->submit_alert(alerts::to_json(a), first);
@@ -343,7 +350,7 @@ bool ControlPlane::start() {
   backend_ = std::make_unique<ApiBackend>(
       g_, db_.get(), *rules_, [this]() { return counter_lines("smtpgw_"); });
   bool api_failed = false;
-  api_ = start_api(g_, config_path_, *backend_, &api_failed);
+  api_ = start_api(g_, config_path_, *backend_, &events_, &api_failed);
   return !api_failed;
 }
 
@@ -374,7 +381,42 @@ void ControlPlane::raise_overflows() {
   }
 }
 
+// The live statistics (GET /api/v1/events, "stats"): per worker its packets and bytes, the
+// pipeline's counters summed over the workers (messages by verdict and action among them), and
+// the pool addresses' states. Totals since start: a client takes differences.
+void ControlPlane::publish_stats() {
+  nlohmann::json workers = nlohmann::json::array();
+  nlohmann::json pipeline = nlohmann::json::object();
+  for (size_t w = 0; w < g_.workers.size(); ++w) {
+    workers.push_back({{"rx_packets", g_.stats[w].get(worker::Counter::rx_packets)},
+                       {"tx_packets", g_.stats[w].get(worker::Counter::tx_packets)}});
+    if (w < g_.pipelines.size()) {
+      g_.pipelines[w].for_each([&](std::string_view stage, std::string_view name, uint64_t v) {
+        const std::string k = std::string(stage) + "_" + std::string(name);
+        pipeline[k] = pipeline.value(k, uint64_t{0}) + v;
+      });
+    }
+  }
+  nlohmann::json pools = nlohmann::json::array();
+  const flow::PoolState* now = g_.pool_states->read();  // the only writer: stable
+  for (flow::Pool p : {flow::Pool::kNormal, flow::Pool::kHighRisk}) {
+    for (const flow::PoolState::Address& a : now->addresses(p)) {
+      pools.push_back({{"address", config::to_string(config::Ipv4{a.ip})},
+                       {"pool", p == flow::Pool::kNormal ? "normal" : "high_risk"},
+                       {"state", std::string(flow::address_state_name(a.state))}});
+    }
+  }
+  events_.publish("stats", {{"unix_ns", clock::unix_now_ns()},
+                            {"workers", workers},
+                            {"pipeline", pipeline},
+                            {"pools", pools},
+                            {"alerts_raised", alerts_.raised()}});
+}
+
 void ControlPlane::tick(bool reload_requested) {
+  if (++ticks_ % 10 == 0 && api_) {
+    publish_stats();
+  }
   drain();
   raise_overflows();
   dns_->poll(alerts_, clock::unix_now_ns(), clock::monotonic_ms());
@@ -393,6 +435,7 @@ void ControlPlane::tick(bool reload_requested) {
 }
 
 void ControlPlane::close_api() {
+  events_.close();
   if (backend_) {
     backend_->shut();
   }

@@ -60,6 +60,7 @@ class ControlPlane {
   // The control plane's counters (DNS checks, alert sinks) as "PREFIXname value" lines.
   std::string counter_lines(const std::string& prefix) const;
   void reload();
+  void publish_stats();
   void drain();
   void raise_overflows();
 
@@ -73,6 +74,8 @@ class ControlPlane {
   alerts::Alerts alerts_;
   std::unique_ptr<RuleVersions> rules_;
   std::unique_ptr<DnsWatch> dns_;
+  api::EventStream events_{1024, 4};  // 4 of the API's 8 threads at most hold a stream
+  uint64_t ticks_ = 0;
   std::unique_ptr<ApiBackend> backend_;
   std::unique_ptr<api::Server> api_;
   std::vector<uint64_t> overflow_seen_;  // per worker: the overflow count already alerted

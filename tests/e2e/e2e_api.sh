@@ -14,7 +14,8 @@
 #   5. the trace of alice's messages names their egress address and outcome;
 #   6. /pools lists the three addresses; draining alice's address sends her next message from
 #      the other normal address; setting it active again brings her back;
-#   7. /metrics is Prometheus text with the worker and pipeline counters;
+#   7. /metrics is Prometheus text with the worker and pipeline counters; /events streams a
+#      statistics snapshot (Server-Sent Events);
 #   8. smtpgwctl (its tables and --json) lists and releases a restriction, shows a sender's
 #      counters, state and limits (alice's three messages, mallory restricted then normal, the
 #      inside host's limits), drains and undrains,
@@ -139,6 +140,13 @@ grep -q '^smtpgw_worker_rx_packets{worker="0"} [1-9]' <<<"$body" || sgw_fail "me
 grep -q '^smtpgw_enforce_records{worker="0"} [1-9]' <<<"$body" || sgw_fail "metrics: no enforce_records"
 grep -q "^smtpgw_pool_address_state{address=\"$x\",pool=\"normal\",state=\"active\"} 1" <<<"$body" ||
   sgw_fail "metrics: no pool state line for $x"
+
+# (7b) the event stream: a statistics snapshot within a second or two, with the workers'
+# packets and the pools; the restriction's alert came before it (a new client sees what comes
+# after it joined, so only the snapshot is waited for).
+call GET /api/v1/events --until '"pools"'; expect 200 "the event stream"
+grep -q '^event: stats' <<<"$body" || sgw_fail "the event stream has no stats event: $body"
+grep -q '"rx_packets"' <<<"$body" || sgw_fail "the stats event has no worker packets: $body"
 
 # (8) smtpgwctl.
 printf '%s\n' "$token" >"$SGW_WORK/api.token"

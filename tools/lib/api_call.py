@@ -3,7 +3,10 @@
 line and the body after it. Exit 0 whatever the status (the tests judge it); 2 when the server
 cannot be reached.
 
-usage: api_call.py METHOD URL [--token T] [--body TEXT | --body-size N]
+usage: api_call.py METHOD URL [--token T] [--body TEXT | --body-size N] [--until TEXT]
+
+--until reads a stream (the event stream) line by line and stops after the first line that
+holds TEXT (the body printed is what was read until then); 10 s at most.
 """
 import argparse
 import sys
@@ -18,6 +21,7 @@ def main():
     p.add_argument("--token")
     p.add_argument("--body")
     p.add_argument("--body-size", type=int, help="send N bytes of 'x' as the body")
+    p.add_argument("--until", help="read a stream until a line holds this text")
     a = p.parse_args()
     data = None
     if a.body is not None:
@@ -31,7 +35,14 @@ def main():
         req.add_header("Authorization", "Bearer " + a.token)
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
-            status, body = r.status, r.read()
+            if a.until is None:
+                status, body = r.status, r.read()
+            else:
+                status, body = r.status, b""
+                for line in r:
+                    body += line
+                    if a.until.encode() in line:
+                        break
     except urllib.error.HTTPError as e:
         status, body = e.code, e.read()
     except (urllib.error.URLError, ConnectionError) as e:
