@@ -12,7 +12,8 @@ namespace {
 
 // A ratio within 0..1: a number ("0.1", "1e-3") or a percentage ("0.1%", "10%").
 std::optional<double> read_ratio(Ctx& ctx, const YAML::Node& n, const std::string& path) {
-  const char* const expected = "expected a ratio within 0..1 such as 0.05 or a percentage such as 5%";
+  const char* const expected =
+      "expected a ratio within 0..1 such as 0.05 or a percentage such as 5%";
   if (!n.IsScalar()) {
     ctx.error(n, path, std::string(expected) + ", got " + describe(n));
     return std::nullopt;
@@ -93,8 +94,7 @@ void read_reputation(Ctx& ctx, const YAML::Node& node, ReputationConfig& d) {
   read_uint_into(ctx, m, "complaint_min_messages", d.complaint_min_messages, 1, 1'000'000'000);
   read_ratio_into(ctx, m, "org_suspicious_share", d.org_suspicious_share);
   read_uint_into(ctx, m, "org_min_messages", d.org_min_messages, 1, 1'000'000'000);
-  if (auto n = read_ratio_into(ctx, m, "clear_factor", d.clear_factor);
-      n && d.clear_factor < 0.5) {
+  if (auto n = read_ratio_into(ctx, m, "clear_factor", d.clear_factor); n && d.clear_factor < 0.5) {
     ctx.error(*n, m.path("clear_factor"), "out of range 0.5..1, got " + quote(n->Scalar()));
   }
   read_uint_into(ctx, m, "max_subjects", d.max_subjects, 16, 10'000'000);

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <iterator>
+#include <utility>
 
 #include "contract/key_text.h"
 
@@ -17,7 +18,9 @@ constexpr uint64_t kBillion = 1'000'000'000;
 
 // A ratio threshold in parts per billion, so every judgement is an exact integer comparison
 // (a ratio equal to its threshold never passes it because of rounding).
-uint64_t ppb(double ratio) { return static_cast<uint64_t>(std::llround(ratio * kBillion)); }
+uint64_t ppb(double ratio) {
+  return static_cast<uint64_t>(std::llround(ratio * kBillion));
+}
 
 // count / total > threshold, exactly.
 bool above(uint64_t count, uint64_t total, uint64_t threshold_ppb) {
@@ -53,7 +56,9 @@ void subtract_counts(Counts& from, const Counts& c) {
   from.complaints -= c.complaints;
 }
 
-double ratio(uint64_t n, uint64_t d) { return d == 0 ? 0.0 : static_cast<double>(n) / d; }
+double ratio(uint64_t n, uint64_t d) {
+  return d == 0 ? 0.0 : static_cast<double>(n) / d;
+}
 
 bool prefix_match(const uint8_t* a, const uint8_t* p, unsigned len) {
   const unsigned bytes = len / 8;
@@ -209,8 +214,7 @@ std::string Tracker::org_of(uint8_t family, const uint8_t* addr,
   return {};
 }
 
-Tracker::Subject* Tracker::touch(const std::string& text, events::KeyKind kind,
-                                 uint64_t unix_s) {
+Tracker::Subject* Tracker::touch(const std::string& text, events::KeyKind kind, uint64_t unix_s) {
   auto it = subjects_.find(text);
   if (it == subjects_.end()) {
     if (subjects_.size() >= options_.max_subjects) {
@@ -381,9 +385,8 @@ void Tracker::observe(const events::Event& e) {
   // The subjects, principal first: the user, else the sender, else the host; the organisation
   // last (it is credited by the principal).
   const events::KeyBytes host = host_key(t.host_family, t.host_addr);
-  const std::string org =
-      org_of(static_cast<uint8_t>(host.data[0]), reinterpret_cast<const uint8_t*>(host.data + 1),
-             e.key);
+  const std::string org = org_of(static_cast<uint8_t>(host.data[0]),
+                                 reinterpret_cast<const uint8_t*>(host.data + 1), e.key);
   events::KeyKind kinds[4];
   if (e.user.kind == events::KeyKind::kUser) {
     kinds[lt.count] = events::KeyKind::kUser;
@@ -488,14 +491,12 @@ void Tracker::judge(Subject& s, std::vector<Finding>& out) {
   }
 
   // Complaints: 0 none, 1 warn, 2 restrict.
-  const bool complaint_volume =
-      t.messages >= options_.complaint_min_messages && t.messages != 0;
+  const bool complaint_volume = t.messages >= options_.complaint_min_messages && t.messages != 0;
   if (s.complaint_level == 2 &&
       (t.messages == 0 || below(t.complaints, t.messages, restrict_.clear))) {
     s.complaint_level = 1;
   }
-  if (s.complaint_level == 1 &&
-      (t.messages == 0 || below(t.complaints, t.messages, warn_.clear))) {
+  if (s.complaint_level == 1 && (t.messages == 0 || below(t.complaints, t.messages, warn_.clear))) {
     s.complaint_level = 0;
     out.push_back(finding(FindingKind::kComplaintCleared, s));
   }

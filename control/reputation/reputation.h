@@ -54,12 +54,12 @@
 namespace smtpgw::reputation {
 
 struct Options {
-  uint32_t window_s = 86'400;  // the sliding window
-  uint32_t buckets = 24;       // window_s / buckets is the granularity; window_s % buckets == 0
-  uint64_t min_messages = 50;  // before the spam and rejection ratios are judged
-  double spam_ratio = 0.10;    // spam verdicts / messages
+  uint32_t window_s = 86'400;     // the sliding window
+  uint32_t buckets = 24;          // window_s / buckets is the granularity; window_s % buckets == 0
+  uint64_t min_messages = 50;     // before the spam and rejection ratios are judged
+  double spam_ratio = 0.10;       // spam verdicts / messages
   double rejection_ratio = 0.05;  // 5.1.x (unknown user) rejections / recipients answered
-  double complaint_warn = 0.001;      // complaints / messages
+  double complaint_warn = 0.001;  // complaints / messages
   double complaint_restrict = 0.003;  // >= complaint_warn
   // One complaint in 1,000 messages is the warn rate: below that volume a single complaint
   // would already pass it, so complaint rates are judged from 1,000 messages in the window.
@@ -67,7 +67,7 @@ struct Options {
   std::vector<policy::OrgPrefix> organisations;  // inside prefix -> organisation (first match)
   double org_suspicious_share = 0.5;  // suspicious members' messages / the org's messages
   uint64_t org_min_messages = 200;
-  double clear_factor = 0.8;      // an episode ends below clear_factor x its threshold, (0, 1]
+  double clear_factor = 0.8;        // an episode ends below clear_factor x its threshold, (0, 1]
   uint32_t max_subjects = 100'000;  // beyond it the least recently seen subject is evicted; >= 4
 
   // Empty when the options are usable, else what is wrong (the first problem found).
@@ -75,13 +75,13 @@ struct Options {
 };
 
 // What poll() reports, from one list (names are those of alerts, metrics and docs).
-#define SMTPGW_REPUTATION_FINDINGS(X)                                 \
-  X(kSuspicious, "suspicious_sending_pattern")                        \
-  X(kSuspiciousCleared, "suspicious_sending_pattern_cleared")         \
-  X(kComplaintWarn, "complaint_rate_warn")                            \
-  X(kComplaintRestrict, "complaint_rate_restrict")                    \
-  X(kComplaintCleared, "complaint_rate_cleared")                      \
-  X(kOrgSuspicious, "org_suspicious_share")                           \
+#define SMTPGW_REPUTATION_FINDINGS(X)                         \
+  X(kSuspicious, "suspicious_sending_pattern")                \
+  X(kSuspiciousCleared, "suspicious_sending_pattern_cleared") \
+  X(kComplaintWarn, "complaint_rate_warn")                    \
+  X(kComplaintRestrict, "complaint_rate_restrict")            \
+  X(kComplaintCleared, "complaint_rate_cleared")              \
+  X(kOrgSuspicious, "org_suspicious_share")                   \
   X(kOrgSuspiciousCleared, "org_suspicious_share_cleared")
 
 enum class FindingKind : uint8_t {
@@ -90,21 +90,24 @@ enum class FindingKind : uint8_t {
 #undef SMTPGW_X
 };
 inline constexpr int kFindingKindCount = 7;
+#define SMTPGW_X(id, name) +1
+static_assert(0 SMTPGW_REPUTATION_FINDINGS(SMTPGW_X) == kFindingKindCount);
+#undef SMTPGW_X
 const char* finding_name(FindingKind k);
 
 // Why a subject is suspicious (bits of Finding::reasons and Report::reasons).
-inline constexpr uint8_t kReasonSpam = 1;           // spam / messages > spam_ratio
-inline constexpr uint8_t kReasonUnknownUsers = 2;   // unknown_user / answered > rejection_ratio
+inline constexpr uint8_t kReasonSpam = 1;          // spam / messages > spam_ratio
+inline constexpr uint8_t kReasonUnknownUsers = 2;  // unknown_user / answered > rejection_ratio
 
 // Counts over the window (or one bucket of it).
 struct Counts {
-  uint64_t messages = 0;             // traced messages (every outcome but aborted)
-  uint64_t principal = 0;            // of those, the ones this subject was the principal of
-  uint64_t spam = 0;                 // verdict spam
-  uint64_t recipients = 0;           // all recipients given (Trace::recipients)
-  uint64_t rejected = 0;             // recipients the remote server rejected, any 5xx
-  uint64_t answered = 0;             // traced recipients the remote server answered
-  uint64_t unknown_user = 0;         // traced recipients rejected with a 5.1.x enhanced code
+  uint64_t messages = 0;      // traced messages (every outcome but aborted)
+  uint64_t principal = 0;     // of those, the ones this subject was the principal of
+  uint64_t spam = 0;          // verdict spam
+  uint64_t recipients = 0;    // all recipients given (Trace::recipients)
+  uint64_t rejected = 0;      // recipients the remote server rejected, any 5xx
+  uint64_t answered = 0;      // traced recipients the remote server answered
+  uint64_t unknown_user = 0;  // traced recipients rejected with a 5.1.x enhanced code
   uint64_t complaints = 0;
 };
 
@@ -125,11 +128,11 @@ struct Finding {
   uint8_t reasons = 0;           // kSuspicious: the reasons that hold now (kReason* bits)
   Counts counts;                 // the subject's window at the finding
   Ratios ratios;
-  std::string org;               // the subject's organisation ("org:NAME"), if it has one
+  std::string org;                       // the subject's organisation ("org:NAME"), if it has one
   uint64_t org_suspicious_messages = 0;  // org findings: the numerator of the share
   double org_share = 0;                  // org findings: suspicious_messages / messages
   uint32_t window_s = 0;
-  uint64_t unix_s = 0;           // the tracker's clock at the finding
+  uint64_t unix_s = 0;  // the tracker's clock at the finding
 };
 
 // One subject's state (describe()).
@@ -155,14 +158,14 @@ struct Report {
 
 // For /metrics.
 struct Metrics {
-  uint64_t subjects = 0;         // tracked now
-  uint64_t evicted = 0;          // dropped at max_subjects (least recently seen first)
-  uint64_t evicted_flagged = 0;  // of those, with an open episode (it ends unreported)
-  uint64_t late_events = 0;      // older than the window: not counted
+  uint64_t subjects = 0;                 // tracked now
+  uint64_t evicted = 0;                  // dropped at max_subjects (least recently seen first)
+  uint64_t evicted_flagged = 0;          // of those, with an open episode (it ends unreported)
+  uint64_t late_events = 0;              // older than the window: not counted
   uint64_t unattributed_recipients = 0;  // kTraceRecipient without its trace just before
   uint64_t complaints = 0;
-  uint64_t complaints_new_subject = 0;   // for a subject that was not tracked
-  uint64_t prefixes_skipped = 0;         // organisations' prefixes that do not parse
+  uint64_t complaints_new_subject = 0;  // for a subject that was not tracked
+  uint64_t prefixes_skipped = 0;        // organisations' prefixes that do not parse
   uint64_t findings[kFindingKindCount] = {};
 };
 
@@ -212,9 +215,9 @@ class Tracker {
   struct Subject {
     const std::string* text = nullptr;  // the map's key
     events::KeyKind kind = events::KeyKind::kNone;
-    uint64_t id = 0;                    // unique for the tracker's life
-    std::vector<Bucket> buckets;        // ascending, only non-empty ones
-    Counts total;                       // sum of `buckets`
+    uint64_t id = 0;              // unique for the tracker's life
+    std::vector<Bucket> buckets;  // ascending, only non-empty ones
+    Counts total;                 // sum of `buckets`
     uint8_t reasons = 0;
     uint8_t complaint_level = 0;
     bool org_flagged = false;

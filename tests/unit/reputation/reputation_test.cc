@@ -26,10 +26,10 @@ events::KeyBytes key(events::KeyKind kind, const std::string& text) {
 // One message and, when given, its traced recipients' replies ("250", "550 5.1.1", ...).
 struct Message {
   std::string sender = "a@example.org";
-  std::string user;                 // empty: not authenticated
+  std::string user;  // empty: not authenticated
   uint8_t host[4] = {10, 9, 0, 5};
   bool spam = false;
-  uint8_t outcome = 0;              // 0 delivered, 2 aborted
+  uint8_t outcome = 0;  // 0 delivered, 2 aborted
   uint32_t recipients = 1;
   uint32_t rejected = 0;
   std::vector<std::pair<uint16_t, std::string>> replies;
@@ -159,9 +159,9 @@ TEST(Reputation, UnknownUserRatioFromTracedRecipients) {
   Message policy = ok;  // rejected, but not for an unknown user
   policy.rejected = 2;
   policy.replies = {{550, "5.7.1"}, {554, "5.7.1"}};
-  f.send(bad, 5, kT0);     // 5 unknown users
+  f.send(bad, 5, kT0);  // 5 unknown users
   f.send(policy, 20, kT0);
-  f.send(ok, 25, kT0);     // 50 messages, 100 recipients answered, 5 unknown: 0.05
+  f.send(ok, 25, kT0);  // 50 messages, 100 recipients answered, 5 unknown: 0.05
   EXPECT_TRUE(t.poll(kT0).empty());
   auto d = t.describe("a@example.org");
   ASSERT_TRUE(d);
@@ -253,7 +253,7 @@ TEST(Reputation, ComplaintStraightToRestrictReportsRestrictOnly) {
 }
 
 TEST(Reputation, HysteresisReportsOncePerEpisode) {
-  Options o;  // spam_ratio 0.1, clear below 0.08
+  Options o;                   // spam_ratio 0.1, clear below 0.08
   o.org_min_messages = 1'000;  // the sender is its organisation's only member: keep it out
   Tracker t(o);
   Feed f(t);
@@ -321,8 +321,7 @@ TEST(Reputation, WholeWindowRollEndsAnEpisodeAndAllowsANewOne) {
   Feed f(t);
   f.send(spam_msg(), 50, kT0);
   ASSERT_EQ(of(t.poll(kT0), FindingKind::kSuspicious, "a@example.org").size(), 1u);
-  EXPECT_EQ(of(t.poll(kT0 + 3'600), FindingKind::kSuspiciousCleared, "a@example.org").size(),
-            1u);
+  EXPECT_EQ(of(t.poll(kT0 + 3'600), FindingKind::kSuspiciousCleared, "a@example.org").size(), 1u);
   f.send(spam_msg(), 50, kT0 + 3'600);
   EXPECT_EQ(of(t.poll(kT0 + 3'600), FindingKind::kSuspicious, "a@example.org").size(), 1u);
 }
