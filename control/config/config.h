@@ -257,6 +257,24 @@ struct AlertsConfig {
   std::optional<AlertSyslogConfig> syslog;
 };
 
+// reputation: each sender's ratios over a sliding window (control/reputation/reputation.h;
+// docs/config.md, "reputation"). Organisations are those of limits.organisations.
+struct ReputationConfig {
+  bool enabled = true;
+  uint32_t window = 86'400;          // seconds, 60..2592000; a whole number of buckets
+  uint32_t buckets = 24;             // 1..1440
+  uint64_t min_messages = 50;        // before spam_ratio and rejection_ratio are judged
+  double spam_ratio = 0.10;          // 0..1: spam verdicts / messages
+  double rejection_ratio = 0.05;     // 0..1: 5.1.x (unknown user) rejections / answered recipients
+  double complaint_warn = 0.001;     // 0..1, <= complaint_restrict: complaints / messages
+  double complaint_restrict = 0.003;
+  uint64_t complaint_min_messages = 1'000;
+  double org_suspicious_share = 0.5; // 0..1: suspicious members' messages / the org's messages
+  uint64_t org_min_messages = 200;
+  double clear_factor = 0.8;         // 0.5..1: an episode ends below clear_factor x threshold
+  uint32_t max_subjects = 100'000;   // 16..10000000
+};
+
 // telemetry:
 struct TelemetryConfig {
   bool enabled = true;            // false -> --no-telemetry
@@ -283,6 +301,7 @@ struct Config {
   StoreConfig store;
   ApiConfig api;
   AlertsConfig alerts;
+  ReputationConfig reputation;
   TelemetryConfig telemetry;
 
   // Number of worker lcores (eal.lcores.size() - 1, always >= 1).

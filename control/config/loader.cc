@@ -852,6 +852,9 @@ struct Loader {
     if (auto n = top.get("alerts")) {
       detail::read_alerts(ctx, *n, cfg.alerts);
     }
+    if (auto n = top.get("reputation")) {
+      detail::read_reputation(ctx, *n, cfg.reputation);
+    }
     if (auto n = top.get("telemetry")) {
       read_telemetry(*n);
     }

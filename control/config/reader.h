@@ -133,7 +133,7 @@ bool is_unicast(Ipv4 a);
 // The line (1-based) of a mark, for "first defined at line N" notes.
 inline uint32_t line_of(const YAML::Mark& m) { return m.is_null() ? 0 : m.line + 1; }
 
-// Section readers defined outside loader.cc (limits.cc, dns.cc, persistence.cc). Each fills its part of the config and
+// Section readers defined outside loader.cc (limits.cc, dns.cc, persistence.cc, reputation.cc). Each fills its part of the config and
 // reports into ctx.
 void read_limits(Ctx& ctx, const YAML::Node& node, policy::Policy& out);
 // The STARTTLS keys of the `inspection:` section ("starttls", "starttls_prefixes"), into the
@@ -148,5 +148,7 @@ void read_store(Ctx& ctx, const YAML::Node& node, StoreConfig& out);
 void read_api(Ctx& ctx, const YAML::Node& node, ApiConfig& out);
 // `alerts:` (persistence.cc).
 void read_alerts(Ctx& ctx, const YAML::Node& node, AlertsConfig& out);
+// `reputation:` (reputation.cc).
+void read_reputation(Ctx& ctx, const YAML::Node& node, ReputationConfig& out);
 
 }  // namespace smtpgw::config::detail

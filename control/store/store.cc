@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "contract/key_text.h"
 #include "control/clock/clock.h"
 #include "control/store/sqlite.h"
 
@@ -91,15 +92,7 @@ std::string ip_text(uint8_t family, const uint8_t* addr) {
 
 }  // namespace
 
-std::string Store::key_text(const events::KeyBytes& k) {
-  if (k.kind == events::KeyKind::kHost && k.len >= 5) {
-    return ip_text(static_cast<uint8_t>(k.data[0]), reinterpret_cast<const uint8_t*>(k.data + 1));
-  }
-  if (k.kind == events::KeyKind::kNone) {
-    return {};
-  }
-  return std::string(k.data, std::min<size_t>(k.len, events::kKeyDataMax));
-}
+std::string Store::key_text(const events::KeyBytes& k) { return events::key_text(k); }
 
 Store::Store(const Options& options) : options_(options) {}
 

@@ -158,7 +158,8 @@ class Store {
   uint64_t deleted_by_retention() const { return retired_.load(std::memory_order_relaxed); }
   const std::string& path() const { return options_.path; }
 
-  // Text of a sender key as stored ("10.1.0.5", "a@example.org", ...).
+  // Text of a sender key as stored ("10.1.0.5", "a@example.org", ...): events::key_text
+  // (contract/key_text.h).
   static std::string key_text(const events::KeyBytes& k);
 
  private:

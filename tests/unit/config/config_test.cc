@@ -307,6 +307,37 @@ const BadCase kBadCases[] = {
      "alerts.email.relay", "missing required key", 29},
     {"alerts syslog facility", std::string(kBase) + "alerts:\n  syslog: { facility: kern }\n",
      "alerts.syslog.facility", "expected one of daemon | mail | user | local0", 28},
+    {"reputation ratio above 1", std::string(kBase) + "reputation:\n  spam_ratio: 1.5\n",
+     "reputation.spam_ratio", "out of range 0..1", 28},
+    {"reputation percentage above 100", std::string(kBase) +
+         "reputation:\n  enabled: true\n  rejection_ratio: 150%\n",
+     "reputation.rejection_ratio", "out of range 0..1", 29},
+    {"reputation negative share", std::string(kBase) +
+         "reputation:\n  org_suspicious_share: -0.1\n",
+     "reputation.org_suspicious_share", "out of range 0..1", 28},
+    {"reputation ratio that is no number", std::string(kBase) +
+         "reputation:\n  complaint_warn: high\n",
+     "reputation.complaint_warn", "expected a ratio within 0..1", 28},
+    {"reputation warn above restrict", std::string(kBase) +
+         "reputation:\n  complaint_warn: 0.5%\n  complaint_restrict: 0.2%\n",
+     "reputation.complaint_warn", "above complaint_restrict", 28},
+    {"reputation restrict below the default warn", std::string(kBase) +
+         "reputation:\n  window: 1d\n  complaint_restrict: 0.0005\n",
+     "reputation.complaint_restrict", "above complaint_restrict", 29},
+    {"reputation window not whole buckets", std::string(kBase) +
+         "reputation:\n  window: 1h\n  buckets: 7\n",
+     "reputation.window", "is not a whole number of 7 buckets", 28},
+    {"reputation buckets that do not divide the default window", std::string(kBase) +
+         "reputation:\n  buckets: 7\n",
+     "reputation.buckets", "(86400 s) is not a whole number of 7 buckets", 28},
+    {"reputation window too short", std::string(kBase) + "reputation:\n  window: 30s\n",
+     "reputation.window", "out of range", 28},
+    {"reputation clear factor too low", std::string(kBase) + "reputation:\n  clear_factor: 0.2\n",
+     "reputation.clear_factor", "out of range 0.5..1", 28},
+    {"reputation too few subjects", std::string(kBase) + "reputation:\n  max_subjects: 4\n",
+     "reputation.max_subjects", "is not in 16..10000000", 28},
+    {"reputation unknown key", std::string(kBase) + "reputation:\n  spam_ration: 0.1\n",
+     "reputation.spam_ration", "did you mean 'spam_ratio'", 28},
 };
 
 INSTANTIATE_TEST_SUITE_P(Table, ConfigBad, testing::ValuesIn(kBadCases),
@@ -380,7 +411,8 @@ TEST(ConfigLoad, FileErrorsNameTheFile) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.errors()[0].to_string(), path + ":27:1: bogus: unknown key; expected one of: eal, "
                                               "ports, routes, neighbors, smtp, pools, flows, arp, "
-                                              "workers, inspection, rules, limits, sender_domains, dnsbl, store, api, alerts, telemetry");
+                                              "workers, inspection, rules, limits, sender_domains, dnsbl, store, api, alerts, "
+                                              "reputation, telemetry");
 }
 
 TEST(ConfigLoad, SenderDomains) {
@@ -426,6 +458,48 @@ TEST(ConfigLoad, Dnsbl) {
   auto none = load_string(kBase, "t.yaml");
   ASSERT_TRUE(none.ok());
   EXPECT_TRUE(none.config().dnsbl.zones.empty());
+}
+
+TEST(ConfigLoad, Reputation) {
+  auto r = load_string(std::string(kBase) +
+                           "reputation:\n"
+                           "  enabled: false\n  window: 2h\n  buckets: 8\n  min_messages: 20\n"
+                           "  spam_ratio: 20%\n  rejection_ratio: 0.02\n"
+                           "  complaint_warn: 0.05%\n  complaint_restrict: 2e-3\n"
+                           "  complaint_min_messages: 500\n  org_suspicious_share: 0.6\n"
+                           "  org_min_messages: 100\n  clear_factor: 0.9\n"
+                           "  max_subjects: 5000\n",
+                       "t.yaml");
+  ASSERT_TRUE(r.ok()) << r.error_text();
+  const ReputationConfig& d = r.config().reputation;
+  EXPECT_FALSE(d.enabled);
+  EXPECT_EQ(d.window, 7'200u);
+  EXPECT_EQ(d.buckets, 8u);
+  EXPECT_EQ(d.min_messages, 20u);
+  EXPECT_DOUBLE_EQ(d.spam_ratio, 0.2);
+  EXPECT_DOUBLE_EQ(d.rejection_ratio, 0.02);
+  EXPECT_DOUBLE_EQ(d.complaint_warn, 0.0005);
+  EXPECT_DOUBLE_EQ(d.complaint_restrict, 0.002);
+  EXPECT_EQ(d.complaint_min_messages, 500u);
+  EXPECT_DOUBLE_EQ(d.org_suspicious_share, 0.6);
+  EXPECT_EQ(d.org_min_messages, 100u);
+  EXPECT_DOUBLE_EQ(d.clear_factor, 0.9);
+  EXPECT_EQ(d.max_subjects, 5'000u);
+  auto none = load_string(kBase, "t.yaml");
+  ASSERT_TRUE(none.ok());
+  const ReputationConfig& def = none.config().reputation;
+  EXPECT_TRUE(def.enabled);
+  EXPECT_EQ(def.window, 86'400u);
+  EXPECT_EQ(def.buckets, 24u);
+  EXPECT_EQ(def.min_messages, 50u);
+  EXPECT_DOUBLE_EQ(def.spam_ratio, 0.10);
+  EXPECT_DOUBLE_EQ(def.rejection_ratio, 0.05);
+  EXPECT_DOUBLE_EQ(def.complaint_warn, 0.001);
+  EXPECT_DOUBLE_EQ(def.complaint_restrict, 0.003);
+  EXPECT_EQ(def.complaint_min_messages, 1'000u);
+  EXPECT_DOUBLE_EQ(def.org_suspicious_share, 0.5);
+  EXPECT_EQ(def.org_min_messages, 200u);
+  EXPECT_EQ(def.max_subjects, 100'000u);
 }
 
 TEST(ConfigLoad, StoreAndApi) {
