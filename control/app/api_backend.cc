@@ -145,7 +145,7 @@ api::Reply ApiBackend::restrictions() {
   for (const store::Restriction& r : list) {
     out.push_back({{"key", store::Store::key_text(r.key)},
                    {"kind", kind_name(r.key.kind)},
-                   {"limit", events::limit_name(r.limit)},
+                   {"limit", r.limit_name},
                    {"action", action_name(r.action)},
                    {"until_unix_s", r.until_unix_s},
                    {"applied_unix_ns", r.applied_unix_ns}});

@@ -319,6 +319,9 @@ bool ControlPlane::start_alerts() {
 
 std::string ControlPlane::counter_lines(const std::string& prefix) const {
   std::string out = dns_ ? dns_->counter_lines(prefix) : std::string();
+  if (reputation_) {
+    out += reputation_->counter_lines(prefix);
+  }
   for (const auto& [name, sink] : {std::pair<const char*, const alerts::QueuedSink*>{"webhook", webhook_.get()},
                                   {"email", email_.get()},
                                   {"syslog", syslog_.get()}}) {
@@ -343,12 +346,20 @@ std::string ControlPlane::counter_lines(const std::string& prefix) const {
 bool ControlPlane::start() {
   overflow_seen_.assign(g_.events.size(), 0);
   dns_ = std::make_unique<DnsWatch>(g_, db_.get());
+  if (g_.cfg.reputation.enabled) {
+    reputation_ = std::make_unique<ReputationWatch>(g_, db_.get());
+  }
   if (!start_alerts()) {
     return false;
   }
   rules_->raise_pending();
   backend_ = std::make_unique<ApiBackend>(
       g_, db_.get(), *rules_, [this]() { return counter_lines("smtpgw_"); });
+  if (reputation_) {
+    backend_->on_complaint([this](const store::Complaint& c) {
+      reputation_->complaint(c.sender, c.unix_ns / 1'000'000'000ull);
+    });
+  }
   bool api_failed = false;
   api_ = start_api(g_, config_path_, *backend_, &events_, &api_failed);
   return !api_failed;
@@ -362,6 +373,9 @@ void ControlPlane::drain() {
     }
     if (db_) {
       db_->submit(e);
+    }
+    if (reputation_) {
+      reputation_->observe(e);
     }
     alert_of(e, alerts_);
   });
@@ -420,6 +434,9 @@ void ControlPlane::tick(bool reload_requested) {
   drain();
   raise_overflows();
   dns_->poll(alerts_, clock::unix_now_ns(), clock::monotonic_ms());
+  if (reputation_ && ticks_ % 10 == 0) {
+    reputation_->poll(alerts_, clock::unix_now_ns());
+  }
   backend_->run_pending();
   if (reload_requested) {
     reload();

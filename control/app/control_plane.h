@@ -18,6 +18,7 @@
 #include "control/app/api_backend.h"
 #include "control/app/dns_watch.h"
 #include "control/app/gateway.h"
+#include "control/app/reputation_watch.h"
 #include "control/app/rule_versions.h"
 #include "control/store/store.h"
 
@@ -74,6 +75,7 @@ class ControlPlane {
   alerts::Alerts alerts_;
   std::unique_ptr<RuleVersions> rules_;
   std::unique_ptr<DnsWatch> dns_;
+  std::unique_ptr<ReputationWatch> reputation_;  // null: reputation.enabled false
   api::EventStream events_{1024, 4};  // 4 of the API's 8 threads at most hold a stream
   uint64_t ticks_ = 0;
   std::unique_ptr<ApiBackend> backend_;

@@ -482,6 +482,38 @@ void Store::retain(uint64_t now_unix_ns) {
   }
 }
 
+bool Store::add_restriction(const events::KeyBytes& key, events::ActionTaken action,
+                            uint64_t until_unix_s, const std::string& reason,
+                            uint64_t now_unix_ns, std::string* error) {
+  sqlite3* db = connect(options_.path, error);
+  if (db == nullptr) {
+    return false;
+  }
+  bool ok = false;
+  {
+    Stmt st(db,
+            "INSERT INTO restriction (key_kind, key_data, key, limit_id, limit_name, action,"
+            " until_unix_s, applied_unix_ns) VALUES (?,?,?,?,?,?,?,?)");
+    if (st) {
+      const std::string text = key_text(key);
+      sqlite3_bind_int(st.s, 1, static_cast<int>(key.kind));
+      sqlite3_bind_blob(st.s, 2, key.data, key.len, SQLITE_TRANSIENT);
+      sqlite3_bind_text(st.s, 3, text.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_int(st.s, 4, static_cast<int>(events::LimitId::kNone));
+      sqlite3_bind_text(st.s, 5, reason.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_int(st.s, 6, static_cast<int>(action));
+      sqlite3_bind_int64(st.s, 7, static_cast<int64_t>(until_unix_s));
+      sqlite3_bind_int64(st.s, 8, static_cast<int64_t>(now_unix_ns));
+      ok = sqlite3_step(st.s) == SQLITE_DONE;
+    }
+    if (!ok) {
+      *error = error_of(db, options_.path, "record the restriction");
+    }
+  }
+  sqlite3_close(db);
+  return ok;
+}
+
 bool Store::release(const events::KeyBytes& key, const std::string& reason,
                     uint64_t now_unix_ns, std::string* error) {
   sqlite3* db = connect(options_.path, error);
@@ -603,8 +635,8 @@ std::vector<Restriction> Store::restrictions_in_force(uint64_t now_unix_s,
   {
     // The newest restriction of each key; in force when not released and its term not ended.
     Stmt st(db,
-            "SELECT key_kind, key_data, limit_id, action, until_unix_s, applied_unix_ns"
-            " FROM restriction r WHERE released_unix_ns IS NULL"
+            "SELECT key_kind, key_data, limit_id, action, until_unix_s, applied_unix_ns,"
+            " limit_name FROM restriction r WHERE released_unix_ns IS NULL"
             " AND id = (SELECT MAX(id) FROM restriction s"
             "           WHERE s.key_kind = r.key_kind AND s.key_data = r.key_data)"
             " AND (until_unix_s = 0 OR until_unix_s > ?) ORDER BY id");
@@ -622,6 +654,7 @@ std::vector<Restriction> Store::restrictions_in_force(uint64_t now_unix_s,
         r.action = static_cast<events::ActionTaken>(sqlite3_column_int(st.s, 3));
         r.until_unix_s = static_cast<uint64_t>(sqlite3_column_int64(st.s, 4));
         r.applied_unix_ns = static_cast<uint64_t>(sqlite3_column_int64(st.s, 5));
+        r.limit_name = detail::column_text(st.s, 6);
         out.push_back(r);
       }
     }

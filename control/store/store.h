@@ -49,6 +49,7 @@ struct Restriction {
   events::ActionTaken action = events::ActionTaken::kBlocked;
   uint64_t until_unix_s = 0;  // 0: until released
   uint64_t applied_unix_ns = 0;
+  std::string limit_name;     // the limit's name, or the control plane's reason (limit kNone)
 };
 
 struct ActiveVersion {
@@ -97,6 +98,12 @@ class Store {
   // Restrictions whose term has not ended at `now_unix_s` (and that no release lifted), newest
   // per key. Own connection; any thread.
   std::vector<Restriction> restrictions_in_force(uint64_t now_unix_s, std::string* error) const;
+  // A restriction the control plane decided (not a worker's limit: `limit` is kNone and
+  // `reason` names why, e.g. "complaint_rate"), recorded so a restart re-applies it. Own
+  // connection; any thread.
+  bool add_restriction(const events::KeyBytes& key, events::ActionTaken action,
+                       uint64_t until_unix_s, const std::string& reason, uint64_t now_unix_ns,
+                       std::string* error);
   // Records that an operator released `key` (every restriction of it still in force), with
   // the reason. Own connection; any thread.
   bool release(const events::KeyBytes& key, const std::string& reason, uint64_t now_unix_ns,

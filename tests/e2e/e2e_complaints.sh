@@ -8,7 +8,10 @@
 #   3. a report naming a stranger but giving Source-IP X is matched to alice through X;
 #   4. a not-spam report is kept but not counted;
 #   5. a truncated report is refused: smtpgwctl exits 1 with the parser's words (400);
-#   6. `complaints list --sender alice@inside.test` lists the two complaints.
+#   6. `complaints list --sender alice@inside.test` lists the two complaints;
+#   7. two complaints about one message pass reputation.complaint_restrict (1 here: 2 > 1): alice is
+#      restricted until released (listed with limit complaint_rate, alert
+#      user_restricted_from_sending) and her next message gets 550 5.1.8.
 # Skips (77) only when the machine cannot create network namespaces.
 #
 # Usage: e2e_complaints.sh PATH/TO/smtpgw PATH/TO/smtpgwctl   (meson passes the built binaries)
@@ -28,9 +31,15 @@ ctl=${2:?usage: e2e_complaints.sh PATH/TO/smtpgw PATH/TO/smtpgwctl}
 sgw_require_netns
 port=$("$SGW_PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 token="e2e-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+# Complaint rates judged from one message (the default waits for 1,000), so two complaints
+# about alice's one message pass the restrict threshold.
 sgw_bed_up "$exe" "api:
   port: $port
-  token: $token"
+  token: $token
+reputation:
+  complaint_min_messages: 1
+  complaint_warn: 0.5
+  complaint_restrict: 1"
 export SMTPGW_URL="http://127.0.0.1:$port" SMTPGW_TOKEN="$token"
 ctl() {  # ARGS... — smtpgwctl; its output in $out, its status in $rc
   rc=0
@@ -84,6 +93,26 @@ grep -q "400: not a complaint report (ARF, RFC 5965): .*truncated" <<<"$out" ||
 ctl --json complaints list --sender alice@inside.test
 n=$("$SGW_PYTHON" -c 'import json,sys; print(len(json.loads(sys.stdin.read())["complaints"]))' <<<"$out")
 [[ $n == 3 ]] || sgw_fail "complaints list --sender alice: $n rows, expected 3 (two complaints, one not-spam): $out"
+
+# (7) the complaint rate: restricted.
+restricted() { local o; o=$("$ctl" restrictions 2>&1) || return 1; grep -q "^alice@inside.test  *sender  *complaint_rate  *block_user" <<<"$o"; }
+sgw_wait_until 10 "alice to be restricted for her complaint rate" restricted
+grep -q "smtpgw: alert: user_restricted_from_sending alice@inside.test: .*complaint rate" "$SGW_GWLOG" ||
+  { sgw_log_tail "$SGW_GWLOG" 20; sgw_fail "no alert for alice's complaint rate"; }
+sgw_log "gateway: $(grep -m1 "user_restricted_from_sending alice@inside.test" "$SGW_GWLOG")"
+if ip netns exec "$SGW_NS_IN" swaks --server "$SGW_NET_OUTSIDE_HOST" --port 25 \
+    --helo inside-host.test --from alice@inside.test --to victim@outside.test \
+    --header "Subject: alice2" --body "A note." --timeout 30 >"$SGW_WORK/alice2.log" 2>&1; then
+  sgw_fail "alice2: delivered although alice is restricted"
+fi
+grep -q "550 5.1.8" "$SGW_WORK/alice2.log" || { sgw_log_tail "$SGW_WORK/alice2.log" 20; sgw_fail "alice2: no 550 5.1.8"; }
 sgw_stop_pid "$SGW_SINK_PID" TERM 10
 sgw_gateway_stop "$SGW_GW_PID" "$SGW_GWLOG"
+# The organisation (inside.test) passed the rate too: an alert, not a restriction (organisations
+# are restricted by their suspicious share only).
+grep -q "^  reputation_findings_complaint_rate_restrict 2$" "$SGW_GWLOG" ||
+  sgw_fail "the exit counters do not count two complaint_rate_restrict findings (alice, her org)"
+grep -q "smtpgw: alert: suspicious_sending_pattern org:inside.test: .*draws complaints" "$SGW_GWLOG" ||
+  sgw_fail "no alert for the organisation's complaint rate"
+grep -q "org:inside.test is restricted" "$SGW_GWLOG" && sgw_fail "the organisation was restricted for its complaints"
 sgw_log "PASS: ARF reports matched to the sender by the trace (by name and by egress address), not-spam kept uncounted, a truncated one refused"
