@@ -535,50 +535,6 @@ struct Loader {
   }
 
   // ---------------------------------------------------------------------------------------
-  void read_smtp(const YAML::Node& node) {
-    MapReader m(ctx, node, "smtp");
-    if (!m.valid()) {
-      return;
-    }
-    if (auto n = m.get("ports")) {
-      const std::string path = m.path("ports");
-      std::vector<uint16_t> ports;
-      if (n->IsScalar()) {
-        if (auto v = detail::read_uint(ctx, *n, path, 1, 65'535)) {
-          ports.push_back(static_cast<uint16_t>(*v));
-        }
-      } else if (auto list = detail::read_list(ctx, *n, path)) {
-        for (size_t i = 0; i < list->size(); ++i) {
-          if (auto v = detail::read_uint(ctx, (*list)[i], index(path, i), 1, 65'535)) {
-            bool dup = false;
-            for (auto p : ports) {
-              dup = dup || p == *v;
-            }
-            if (dup) {
-              ctx.error((*list)[i], index(path, i), "port " + std::to_string(*v) + " is listed twice");
-            } else {
-              ports.push_back(static_cast<uint16_t>(*v));
-            }
-          }
-        }
-        if (list->empty()) {
-          ctx.error(*n, path, "needs at least one SMTP port (the default is [25])");
-        }
-      }
-      if (!ports.empty()) {
-        cfg.smtp.ports = std::move(ports);
-      }
-    }
-    if (auto n = m.get("other_traffic")) {
-      if (auto v = detail::read_enum(ctx, *n, m.path("other_traffic"), {"forward", "nat", "drop"})) {
-        static constexpr OtherTraffic kValues[] = {OtherTraffic::kForward, OtherTraffic::kNat,
-                                                   OtherTraffic::kDrop};
-        cfg.smtp.other_traffic = kValues[*v];
-      }
-    }
-    m.finish();
-  }
-
   // One pool entry: an address, or a prefix standing for all of its addresses.
   void read_pool_entry(const YAML::Node& n, const std::string& path, std::vector<Ipv4>& out,
                        std::vector<std::pair<Ipv4, std::string>>& all) {
@@ -686,111 +642,6 @@ struct Loader {
     m.finish();
   }
 
-  // ---------------------------------------------------------------------------------------
-  void read_flows(const YAML::Node& node) {
-    MapReader m(ctx, node, "flows");
-    if (!m.valid()) {
-      return;
-    }
-    FlowsConfig& f = cfg.flows;
-    detail::read_uint_into(ctx, m, "max_per_worker", f.max_per_worker, 1, 1 << 24);
-    detail::read_uint_into(ctx, m, "nat_port_min", f.nat_port_min, 1, 65'535);
-    detail::read_uint_into(ctx, m, "nat_port_max", f.nat_port_max, 1, 65'535);
-    if (f.nat_port_min > f.nat_port_max) {
-      auto n = m.get("nat_port_min");
-      ctx.error(n ? *n : node, m.path("nat_port_min"),
-                "nat_port_min (" + std::to_string(f.nat_port_min) + ") is above nat_port_max (" +
-                    std::to_string(f.nat_port_max) + ")");
-    }
-    if (auto n = m.get("timeouts")) {
-      MapReader t(ctx, *n, m.path("timeouts"));
-      if (t.valid()) {
-        constexpr uint32_t kWeek = 604'800;
-        FlowTimeouts& to = f.timeouts;
-        detail::read_duration_into(ctx, t, "syn", to.syn, 1, kWeek);
-        detail::read_duration_into(ctx, t, "established", to.established, 1, kWeek);
-        detail::read_duration_into(ctx, t, "fin", to.fin, 1, kWeek);
-        detail::read_duration_into(ctx, t, "closed", to.closed, 1, kWeek);
-        detail::read_duration_into(ctx, t, "udp", to.udp, 1, kWeek);
-        detail::read_duration_into(ctx, t, "icmp", to.icmp, 1, kWeek);
-        t.finish();
-      }
-    }
-    m.finish();
-  }
-
-  void read_arp(const YAML::Node& node) {
-    MapReader m(ctx, node, "arp");
-    if (!m.valid()) {
-      return;
-    }
-    detail::read_uint_into(ctx, m, "pending_max", cfg.arp.pending_max, 0, 65'536);
-    detail::read_duration_into(ctx, m, "entry_ttl", cfg.arp.entry_ttl, 1, 86'400);
-    detail::read_uint_into(ctx, m, "retry_ms", cfg.arp.retry_ms, 10, 60'000);
-    m.finish();
-  }
-
-  void read_workers(const YAML::Node& node) {
-    MapReader m(ctx, node, "workers");
-    if (!m.valid()) {
-      return;
-    }
-    detail::read_uint_into(ctx, m, "burst", cfg.workers.burst, 1, 512);
-    detail::read_uint_into(ctx, m, "mbufs", cfg.workers.mbufs, 512, (1 << 24) - 1);
-    m.finish();
-  }
-
-  void read_inspection(const YAML::Node& node) {
-    MapReader m(ctx, node, "inspection");
-    if (!m.valid()) {
-      return;
-    }
-    detail::read_bool_into(ctx, m, "enabled", cfg.inspection.enabled);
-    detail::read_uint_into(ctx, m, "messages", cfg.inspection.messages, 1, 1u << 20);
-    detail::read_uint_into(ctx, m, "active_sessions", cfg.inspection.active_sessions, 1,
-                           1'048'576);
-    detail::read_uint_into(ctx, m, "decoders", cfg.inspection.decoders, 1, 1'048'576);
-    detail::read_uint_into(ctx, m, "segments", cfg.inspection.segments, 16, 16'777'216);
-    detail::read_uint_into(ctx, m, "scan_contexts", cfg.inspection.scan_contexts, 1, 1u << 20);
-    if (auto n = m.get("uninspected")) {
-      if (auto v = detail::read_enum(ctx, *n, m.path("uninspected"), {"defer", "pass"})) {
-        cfg.inspection.pass_uninspected = *v == 1;
-      }
-    }
-    detail::read_starttls(ctx, m, cfg.limits);
-    m.finish();
-  }
-
-  void read_rules(const YAML::Node& node) {
-    MapReader m(ctx, node, "rules");
-    if (!m.valid()) {
-      return;
-    }
-    detail::read_bool_into(ctx, m, "enabled", cfg.rules.enabled);
-    if (auto n = m.get("dir")) {
-      if (auto s = detail::read_string(ctx, *n, m.path("dir"))) {
-        if (s->empty()) {
-          ctx.error(*n, m.path("dir"), "is empty; leave the key out for the shipped rule set");
-        } else {
-          cfg.rules.dir = *s;
-        }
-      }
-    }
-    detail::read_bool_into(ctx, m, "lenient", cfg.rules.lenient);
-    m.finish();
-  }
-
-  void read_telemetry(const YAML::Node& node) {
-    MapReader m(ctx, node, "telemetry");
-    if (!m.valid()) {
-      return;
-    }
-    detail::read_bool_into(ctx, m, "enabled", cfg.telemetry.enabled);
-    detail::read_duration_into(ctx, m, "stats_interval_s", cfg.telemetry.stats_interval_s, 0,
-                               86'400);
-    m.finish();
-  }
-
   void read_root(const YAML::Node& root) {
     MapReader top(ctx, root, "");
     if (!top.valid()) {
@@ -814,25 +665,25 @@ struct Loader {
       read_neighbors(*n);
     }
     if (auto n = top.get("smtp")) {
-      read_smtp(*n);
+      detail::read_smtp(ctx, *n, cfg.smtp);
     }
     if (auto n = top.require("pools")) {
       read_pools(*n);
     }
     if (auto n = top.get("flows")) {
-      read_flows(*n);
+      detail::read_flows(ctx, *n, cfg.flows);
     }
     if (auto n = top.get("arp")) {
-      read_arp(*n);
+      detail::read_arp(ctx, *n, cfg.arp);
     }
     if (auto n = top.get("workers")) {
-      read_workers(*n);
+      detail::read_workers(ctx, *n, cfg.workers);
     }
     if (auto n = top.get("inspection")) {
-      read_inspection(*n);
+      detail::read_inspection(ctx, *n, cfg.inspection, cfg.limits);
     }
     if (auto n = top.get("rules")) {
-      read_rules(*n);
+      detail::read_rules(ctx, *n, cfg.rules);
     }
     if (auto n = top.get("limits")) {
       detail::read_limits(ctx, *n, cfg.limits);
@@ -853,7 +704,7 @@ struct Loader {
       detail::read_alerts(ctx, *n, cfg.alerts);
     }
     if (auto n = top.get("telemetry")) {
-      read_telemetry(*n);
+      detail::read_telemetry(ctx, *n, cfg.telemetry);
     }
     top.finish();
   }

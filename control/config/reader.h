@@ -133,8 +133,19 @@ bool is_unicast(Ipv4 a);
 // The line (1-based) of a mark, for "first defined at line N" notes.
 inline uint32_t line_of(const YAML::Mark& m) { return m.is_null() ? 0 : m.line + 1; }
 
-// Section readers defined outside loader.cc (limits.cc, dns.cc, persistence.cc). Each fills its part of the config and
-// reports into ctx.
+// The section readers, called by loader.cc in dependency order. Each fills its part of the
+// config and reports into ctx.
+// `smtp:`, `inspection:` (with its STARTTLS keys into `limits`), `rules:` (inspection.cc).
+void read_smtp(Ctx& ctx, const YAML::Node& node, SmtpConfig& out);
+void read_inspection(Ctx& ctx, const YAML::Node& node, InspectionConfig& out,
+                     policy::Policy& limits);
+void read_rules(Ctx& ctx, const YAML::Node& node, RulesConfig& out);
+// `workers:`, `flows:`, `arp:`, `telemetry:` (workers.cc).
+void read_workers(Ctx& ctx, const YAML::Node& node, WorkersConfig& out);
+void read_flows(Ctx& ctx, const YAML::Node& node, FlowsConfig& out);
+void read_arp(Ctx& ctx, const YAML::Node& node, ArpConfig& out);
+void read_telemetry(Ctx& ctx, const YAML::Node& node, TelemetryConfig& out);
+// `limits:` (limits.cc).
 void read_limits(Ctx& ctx, const YAML::Node& node, policy::Policy& out);
 // The STARTTLS keys of the `inspection:` section ("starttls", "starttls_prefixes"), into the
 // policy the workers are given.
