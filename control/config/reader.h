@@ -133,8 +133,64 @@ bool is_unicast(Ipv4 a);
 // The line (1-based) of a mark, for "first defined at line N" notes.
 inline uint32_t line_of(const YAML::Mark& m) { return m.is_null() ? 0 : m.line + 1; }
 
-// Section readers defined outside loader.cc (limits.cc, dns.cc, persistence.cc, reputation.cc). Each fills its part of the config and
-// reports into ctx.
+// What the `ports:` section leaves for the sections that refer to a port (routes, neighbors,
+// pools). A port whose address did not parse has no prefix: references to it are accepted
+// silently (its own error is enough).
+struct PortSeen {
+  std::string name;
+  std::optional<Ipv4Prefix> prefix;
+  std::optional<PortRole> role;
+};
+struct PortsSeen {
+  std::vector<PortSeen> list;  // one per item of `ports:`, in order, also for items with errors
+  bool clean = true;           // the ports list itself was readable (each item may still be bad)
+
+  // Whether every port's name / prefix / role is known. When one is not, a reference that
+  // does not resolve may be to that port: it is not reported (the port's own error is).
+  bool names_known() const;
+  bool prefixes_known() const;
+  bool roles_known() const;
+};
+
+// References between sections (loader.cc).
+// Resolves the `port:` of a route or neighbour. With a name: it must exist. Without: the
+// port whose connected prefix holds `addr`. Returns the index into ports_seen.list, or nullopt
+// when the reference is broken (reported) or cannot be checked (a port had errors; not reported).
+std::optional<size_t> resolve_port(Ctx& ctx, const PortsSeen& ports_seen, MapReader& m,
+                                   std::optional<Ipv4> addr, const YAML::Node& addr_node,
+                                   const char* what);
+// addr must be a neighbour on port `pi`: inside its connected prefix, not the port's own.
+bool check_on_link(Ctx& ctx, const PortsSeen& ports_seen, size_t pi, Ipv4 addr, const YAML::Node& n,
+                   const std::string& path);
+// An egress (pool) address against the ports: not a port's own address, not in an inside
+// port's prefix, not the network or broadcast address of a connected prefix. Reports the first
+// problem and returns false.
+bool check_egress_address(Ctx& ctx, const PortsSeen& ports_seen, Ipv4 a, const YAML::Node& n,
+                          const std::string& path);
+
+// The section readers, called by loader.cc in dependency order. Each fills its part of the
+// config and reports into ctx.
+// `eal:`, `ports:`, `routes:`, `neighbors:` (ports.cc). read_ports uses cfg.eal (declared
+// devices, worker count), fills cfg.ports and leaves ports_seen for the later sections.
+void read_eal(Ctx& ctx, const YAML::Node& node, EalConfig& out);
+void read_ports(Ctx& ctx, const YAML::Node& node, Config& cfg, PortsSeen& ports_seen);
+void read_routes(Ctx& ctx, const YAML::Node& node, const PortsSeen& ports_seen,
+                 std::vector<RouteConfig>& out);
+void read_neighbors(Ctx& ctx, const YAML::Node& node, const PortsSeen& ports_seen,
+                    std::vector<NeighborConfig>& out);
+// `pools:` (pools.cc).
+void read_pools(Ctx& ctx, const YAML::Node& node, const PortsSeen& ports_seen, PoolsConfig& out);
+// `smtp:`, `inspection:` (with its STARTTLS keys into `limits`), `rules:` (inspection.cc).
+void read_smtp(Ctx& ctx, const YAML::Node& node, SmtpConfig& out);
+void read_inspection(Ctx& ctx, const YAML::Node& node, InspectionConfig& out,
+                     policy::Policy& limits);
+void read_rules(Ctx& ctx, const YAML::Node& node, RulesConfig& out);
+// `workers:`, `flows:`, `arp:`, `telemetry:` (workers.cc).
+void read_workers(Ctx& ctx, const YAML::Node& node, WorkersConfig& out);
+void read_flows(Ctx& ctx, const YAML::Node& node, FlowsConfig& out);
+void read_arp(Ctx& ctx, const YAML::Node& node, ArpConfig& out);
+void read_telemetry(Ctx& ctx, const YAML::Node& node, TelemetryConfig& out);
+// `limits:` (limits.cc).
 void read_limits(Ctx& ctx, const YAML::Node& node, policy::Policy& out);
 // The STARTTLS keys of the `inspection:` section ("starttls", "starttls_prefixes"), into the
 // policy the workers are given.
