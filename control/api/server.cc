@@ -300,6 +300,37 @@ std::unique_ptr<Server> Server::start(const Options& options, Backend& backend,
     }
     send(res, b->rollback_rules(version));
   });
+  http.Get("/api/v1/policy",
+           [b](const httplib::Request&, httplib::Response& res) { send(res, b->policy()); });
+  http.Put("/api/v1/policy", [b, max_body](const httplib::Request& req, httplib::Response& res) {
+    if (req.body.size() > max_body) {
+      send(res, Reply::error(413, "the body is larger than " + std::to_string(max_body) +
+                                      " bytes"));
+      return;
+    }
+    const std::string note = req.get_param_value("note");
+    if (note.size() > 1'024) {
+      send(res, Reply::error(400, "parameter \"note\" is longer than 1024"));
+      return;
+    }
+    send(res, b->push_policy(req.body, note));
+  });
+  http.Post("/api/v1/policy/rollback", [b, max_body](const httplib::Request& req,
+                                                      httplib::Response& res) {
+    nlohmann::json o;
+    if (!body_object(req, res, o, max_body)) {
+      return;
+    }
+    std::optional<int64_t> version;
+    if (auto it = o.find("version"); it != o.end()) {
+      if (!it->is_number_integer() || it->get<int64_t>() < 0) {
+        send(res, Reply::error(400, "field \"version\" must be a whole number, 0 or more"));
+        return;
+      }
+      version = it->get<int64_t>();
+    }
+    send(res, b->rollback_policy(version));
+  });
   http.Get("/api/v1/senders", [b](const httplib::Request& req, httplib::Response& res) {
     const std::string key = req.get_param_value("key");
     if (key.empty() || key.size() > 320) {

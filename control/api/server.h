@@ -20,6 +20,12 @@
 //                                               then active; or 422 with the compiler's errors
 //   POST   /api/v1/rules/rollback               {"version": N} (0: rules.dir; none: the one
 //                                               before the active one)
+//   GET    /api/v1/policy                       the policy in force (JSON, and the pushed text)
+//                                               and the stored versions
+//   PUT    /api/v1/policy?note=                 a `limits:` section in YAML: validated with the
+//                                               config loader (422 with FILE:LINE:COL errors),
+//                                               then published
+//   POST   /api/v1/policy/rollback              {"version": N} (0: the config file's limits)
 //   GET    /api/v1/senders?key=KEY              one sender key's counters per window, its state,
 //                                               and its kind's limits against them
 //   POST   /api/v1/complaints                   a complaint report in ARF (RFC 5965), as sent:
@@ -79,6 +85,9 @@ class Backend {
   virtual Reply push_rules(const std::vector<RuleFile>& files, bool lenient,
                            const std::string& note) = 0;
   virtual Reply rollback_rules(std::optional<int64_t> version) = 0;
+  virtual Reply policy() = 0;
+  virtual Reply push_policy(const std::string& yaml, const std::string& note) = 0;
+  virtual Reply rollback_policy(std::optional<int64_t> version) = 0;
   virtual Reply sender(const std::string& key) = 0;
   virtual Reply complaint(const std::string& report) = 0;
   virtual Reply complaints(const std::string& sender, uint32_t limit) = 0;

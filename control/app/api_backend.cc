@@ -72,10 +72,11 @@ bool parse_key(const std::string& text, events::KeyBytes& out) {
 }
 
 ApiBackend::ApiBackend(Gateway& g, store::Store* store, RuleVersions& rules,
-                       std::function<std::string()> extra)
+                       PolicyVersions& policies, std::function<std::string()> extra)
     : g_(g),
       store_(store),
       rules_(rules),
+      policies_(policies),
       extra_metrics_(std::move(extra)),
       started_unix_s_(clock::unix_now_s()) {}
 
@@ -285,6 +286,21 @@ api::Reply ApiBackend::push_rules(const std::vector<api::RuleFile>& files, bool 
 api::Reply ApiBackend::rollback_rules(std::optional<int64_t> version) {
   return rules_.rollback(version,
                          [this](std::function<api::Reply()> f) { return on_main(std::move(f)); });
+}
+
+api::Reply ApiBackend::policy() {
+  return policies_.describe(
+      [this](std::function<api::Reply()> f) { return on_main(std::move(f)); });
+}
+
+api::Reply ApiBackend::push_policy(const std::string& yaml, const std::string& note) {
+  return policies_.push(yaml, note,
+                        [this](std::function<api::Reply()> f) { return on_main(std::move(f)); });
+}
+
+api::Reply ApiBackend::rollback_policy(std::optional<int64_t> version) {
+  return policies_.rollback(
+      version, [this](std::function<api::Reply()> f) { return on_main(std::move(f)); });
 }
 
 std::string ApiBackend::metrics() {

@@ -12,6 +12,7 @@
 
 #include "control/api/server.h"
 #include "control/app/gateway.h"
+#include "control/app/policy_versions.h"
 #include "control/app/rule_versions.h"
 #include "control/store/store.h"
 
@@ -22,7 +23,7 @@ class ApiBackend final : public api::Backend {
   // `store` may be null (the store is disabled: the trace and restriction calls answer 503).
   // `extra_metrics` adds lines from objects the main lcore owns (DNS checks), called there.
   // `rules` answers the rule-set endpoints.
-  ApiBackend(Gateway& g, store::Store* store, RuleVersions& rules,
+  ApiBackend(Gateway& g, store::Store* store, RuleVersions& rules, PolicyVersions& policies,
              std::function<std::string()> extra_metrics);
 
   // Main lcore, every loop: answers what the API's threads queued.
@@ -42,6 +43,9 @@ class ApiBackend final : public api::Backend {
   api::Reply push_rules(const std::vector<api::RuleFile>& files, bool lenient,
                         const std::string& note) override;
   api::Reply rollback_rules(std::optional<int64_t> version) override;
+  api::Reply policy() override;
+  api::Reply push_policy(const std::string& yaml, const std::string& note) override;
+  api::Reply rollback_policy(std::optional<int64_t> version) override;
   api::Reply sender(const std::string& key) override;
   api::Reply complaint(const std::string& report) override;
   api::Reply complaints(const std::string& sender, uint32_t limit) override;
@@ -60,6 +64,7 @@ class ApiBackend final : public api::Backend {
   Gateway& g_;
   store::Store* store_;
   RuleVersions& rules_;
+  PolicyVersions& policies_;
   std::function<void(const store::Complaint&)> complaint_hook_;
   std::function<std::string()> extra_metrics_;
   std::mutex mu_;

@@ -139,7 +139,9 @@ bool ControlPlane::open_store() {
   return true;
 }
 
-bool ControlPlane::load_rules() {
+bool ControlPlane::load_versions() {
+  policies_ = std::make_unique<PolicyVersions>(g_, config_path_, db_.get());
+  policies_->load();
   rules_ = std::make_unique<RuleVersions>(g_, config_path_, db_.get(), alerts_);
   return rules_->load();
 }
@@ -196,7 +198,10 @@ void ControlPlane::reload() {
   } else if (next.rules.enabled != (g.rules != nullptr)) {
     std::printf("smtpgw: rules.enabled changed: takes effect at the next start\n");
   }
-  if (g.policy) {
+  if (g.policy && !policies_->config_file_active()) {
+    std::printf("smtpgw: policy: a version pushed through the API is in force; the file's "
+                "limits are read again after a roll-back to version 0\n");
+  } else if (g.policy) {
     policy::Policy limits = next.limits;
     if (limits.sender_table_capacity != g.cfg.limits.sender_table_capacity) {
       std::printf("smtpgw: limits.sender_table_capacity changed: takes effect at the next "
@@ -354,7 +359,7 @@ bool ControlPlane::start() {
   }
   rules_->raise_pending();
   backend_ = std::make_unique<ApiBackend>(
-      g_, db_.get(), *rules_, [this]() { return counter_lines("smtpgw_"); });
+      g_, db_.get(), *rules_, *policies_, [this]() { return counter_lines("smtpgw_"); });
   if (reputation_) {
     backend_->on_complaint([this](const store::Complaint& c) {
       reputation_->complaint(c.sender, c.unix_ns / 1'000'000'000ull);

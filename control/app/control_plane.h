@@ -18,6 +18,7 @@
 #include "control/app/api_backend.h"
 #include "control/app/dns_watch.h"
 #include "control/app/gateway.h"
+#include "control/app/policy_versions.h"
 #include "control/app/reputation_watch.h"
 #include "control/app/rule_versions.h"
 #include "control/store/store.h"
@@ -34,9 +35,10 @@ class ControlPlane {
   // would lose the trace and restrictions silently.
   bool open_store();
 
-  // Then, still before EAL: g.ruleset compiled from the active rule-set version (the store's,
-  // else rules.dir; rule_versions.h). False: no rule set compiles; the gateway must not start.
-  bool load_rules();
+  // Then, still before EAL: the policy (g.cfg.limits) and g.ruleset from their active versions
+  // (the store's, else the config file's; policy_versions.h, rule_versions.h). False: no rule
+  // set compiles; the gateway must not start.
+  bool load_versions();
 
   // After build(g), before the workers launch: the restrictions in force written into the
   // sender table again, so a restart lifts none.
@@ -74,6 +76,7 @@ class ControlPlane {
   std::unique_ptr<alerts::SyslogSink> syslog_;
   alerts::Alerts alerts_;
   std::unique_ptr<RuleVersions> rules_;
+  std::unique_ptr<PolicyVersions> policies_;
   std::unique_ptr<DnsWatch> dns_;
   std::unique_ptr<ReputationWatch> reputation_;  // null: reputation.enabled false
   api::EventStream events_{1024, 4};  // 4 of the API's 8 threads at most hold a stream

@@ -80,7 +80,7 @@ int run_main(int argc, char** argv) {
   if (!control.open_store()) {
     return 1;
   }
-  if (!control.load_rules()) {
+  if (!control.load_versions()) {
     return 2;
   }
 

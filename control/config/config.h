@@ -357,6 +357,12 @@ Result load_file(const std::string& path);
 // Same, from text already in memory; `name` stands for the file name in errors.
 Result load_string(std::string_view text, const std::string& name = "<string>");
 
+// A policy pushed through the API: `text` is one YAML mapping with the single key `limits`,
+// written as in the config file, read with the same checks and positioned errors (`name` as
+// the file). The result is `base` with its limits replaced; the STARTTLS policy (which the
+// `inspection:` section writes into the limits) stays base's. Any thread; shares no state.
+Result load_policy(std::string_view text, const std::string& name, const Config& base);
+
 // The EAL argv for rte_eal_init, derived from cfg.eal and cfg.telemetry, starting with
 // `program` (argv[0]): -l LCORES --main-lcore FIRST, --no-huge, -m, --file-prefix, --vdev/-a
 // per device, --no-telemetry when disabled, then extra_args. Never fails for a loaded Config.

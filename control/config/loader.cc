@@ -277,24 +277,59 @@ bool check_documents(Ctx& ctx, const std::string& text) {
   return true;
 }
 
-}  // namespace
-
-Result load_string(std::string_view text, const std::string& name) {
-  Ctx ctx(name);
+// One YAML document of at most kMaxFileBytes into `root`; false with the error in ctx.
+bool parse_document(Ctx& ctx, std::string_view text, YAML::Node& root) {
   if (text.size() > kMaxFileBytes) {
     ctx.error(YAML::Mark::null_mark(), "",
               "the file is larger than " + std::to_string(kMaxFileBytes >> 20) + " MiB");
-    return Result(ctx.take_errors());
+    return false;
   }
   const std::string copy(text);
-  YAML::Node root;
   try {
     if (!check_documents(ctx, copy)) {
-      return Result(ctx.take_errors());
+      return false;
     }
     root = YAML::Load(copy);
   } catch (const YAML::Exception& e) {
     ctx.error(e.mark, "", "invalid YAML: " + e.msg);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Result load_policy(std::string_view text, const std::string& name, const Config& base) {
+  Ctx ctx(name);
+  YAML::Node root;
+  if (!parse_document(ctx, text, root)) {
+    return Result(ctx.take_errors());
+  }
+  if (!root.IsMap() || root.size() != 1 || !root["limits"]) {
+    ctx.error(root.Mark(), "",
+              "a policy is a mapping with one key, limits (the section as in the config file)");
+    return Result(ctx.take_errors());
+  }
+  Config cfg = base;
+  cfg.limits = policy::Policy{};
+  try {
+    detail::read_limits(ctx, root["limits"], cfg.limits);
+  } catch (const YAML::Exception& e) {
+    ctx.error(e.mark, "", std::string("cannot read the policy: ") + e.what());
+  }
+  if (ctx.failed()) {
+    return Result(ctx.take_errors());
+  }
+  // What the config file's other sections put into the policy stays theirs.
+  cfg.limits.starttls = base.limits.starttls;
+  cfg.limits.starttls_prefixes = base.limits.starttls_prefixes;
+  return Result(std::move(cfg));
+}
+
+Result load_string(std::string_view text, const std::string& name) {
+  Ctx ctx(name);
+  YAML::Node root;
+  if (!parse_document(ctx, text, root)) {
     return Result(ctx.take_errors());
   }
   if (root.IsNull()) {

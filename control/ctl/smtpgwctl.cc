@@ -15,6 +15,10 @@
 //     rules push PATH... [--lenient] [--note TEXT]
 //                                   PATH a rule file, or a folder (its *.cf files)
 //     rules rollback [--to VERSION] (0: rules.dir; default: the version before the active one)
+//     policy [show]                 the policy in force and the stored versions
+//     policy push FILE [--note TEXT]
+//                                   FILE a YAML mapping with one key, limits (as in the config)
+//     policy rollback [--to VERSION] (0: the config file's limits)
 //     sender KEY                    one key's counters, state and limits
 //     complaints [list] [--sender S] [--limit N]
 //     complaints submit FILE...     ARF reports (RFC 5965), each as received
@@ -66,7 +70,8 @@ int request(const Target& t, const std::string& method, const std::string& path,
     c.set_bearer_token_auth(t.token);
   }
   httplib::Result r =
-      method == "GET" ? c.Get(path)
+      method == "GET"   ? c.Get(path)
+      : method == "PUT" ? c.Put(path, raw != nullptr ? *raw : std::string(), "application/yaml")
       : raw != nullptr
           ? c.Post(path, *raw, "message/rfc822")
           : c.Post(path,
@@ -271,6 +276,16 @@ int main(int argc, char** argv) {
   int64_t to_version = -1;
   rollback->add_option("--to", to_version, "the version (0: rules.dir); default: the one before")
       ->check(CLI::NonNegativeNumber);
+  auto* policy_cmd = app.add_subcommand("policy", "the limits: show, push a new version, roll back");
+  policy_cmd->add_subcommand("show", "the policy in force and the stored versions (the default)");
+  auto* policy_push = policy_cmd->add_subcommand("push", "validate and publish a limits: section");
+  std::string policy_file, policy_note;
+  policy_push->add_option("FILE", policy_file, "YAML with one key, limits")->required();
+  policy_push->add_option("--note", policy_note, "why (kept with the version)");
+  auto* policy_rollback = policy_cmd->add_subcommand("rollback", "an earlier version again");
+  int64_t policy_to = -1;
+  policy_rollback->add_option("--to", policy_to, "the version (0: the config file's)")
+      ->check(CLI::NonNegativeNumber);
   auto* sender_cmd = app.add_subcommand("sender", "one sender key's counters, state and limits");
   std::string sender_key;
   sender_cmd->add_option("KEY", sender_key, "a@example.org, 10.1.0.5, user:NAME or org:NAME")
@@ -438,6 +453,61 @@ int main(int argc, char** argv) {
                         cell(v["note"])});
       }
       table({"version", "pushed", "rules", "skipped", "note"}, rows);
+      return 0;
+    }
+  } else if (policy_cmd->parsed() && policy_push->parsed()) {
+    std::ifstream in(policy_file, std::ios::binary);
+    if (!in) {
+      std::fprintf(stderr, "smtpgwctl: cannot read %s\n", policy_file.c_str());
+      return kUsage;
+    }
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if ((rc = request(t, "PUT", "/api/v1/policy?note=" + url_encode(policy_note), nullptr, out,
+                      nullptr, &text)) != 0)
+      return rc;
+    if (!as_json) {
+      std::printf("version %s in force (published as policy version %s)\n",
+                  cell(out["version"]).c_str(), cell(out["policy_version"]).c_str());
+      if (out.contains("warning")) {
+        std::printf("warning: %s\n", cell(out["warning"]).c_str());
+      }
+      return 0;
+    }
+  } else if (policy_cmd->parsed() && policy_rollback->parsed()) {
+    json body = json::object();
+    if (policy_to >= 0) {
+      body["version"] = policy_to;
+    }
+    if ((rc = request(t, "POST", "/api/v1/policy/rollback", &body, out)) != 0) return rc;
+    if (!as_json) {
+      std::printf("version %s in force (published as policy version %s)\n",
+                  cell(out["version"]).c_str(), cell(out["policy_version"]).c_str());
+      return 0;
+    }
+  } else if (policy_cmd->parsed()) {
+    if ((rc = request(t, "GET", "/api/v1/policy", nullptr, out)) != 0) return rc;
+    if (!as_json) {
+      const json& a = out["active"];
+      std::printf("in force: version %s (%s), published as policy version %s\n",
+                  cell(a["version"]).c_str(), cell(a["source"]).c_str(),
+                  cell(a["policy_version"]).c_str());
+      std::vector<std::vector<std::string>> rows;
+      for (const char* kind : {"sender", "host"}) {
+        for (const auto& [name, l] : a["limits"][kind].items()) {
+          rows.push_back({std::string(kind) + "." + name, cell(l["max"]), cell(l["action"])});
+        }
+      }
+      const json& spam = a["limits"]["spam"];
+      rows.push_back({"spam.verdicts_to_restrict", cell(spam["verdicts_to_restrict"]),
+                      cell(spam["action"])});
+      table({"limit", "max", "action"}, rows);
+      rows.clear();
+      for (const json& v : out["versions"]) {
+        rows.push_back({cell(v["version"]),
+                        when(v["created_unix_ns"].get<uint64_t>() / 1'000'000'000ull),
+                        cell(v["note"])});
+      }
+      table({"version", "pushed", "note"}, rows);
       return 0;
     }
   } else if (sender_cmd->parsed()) {

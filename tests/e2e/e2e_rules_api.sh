@@ -7,10 +7,15 @@
 #      error with its file and line; version 0 (rules.dir) stays active; ruleset_rejected raised;
 #   3. a push of the shipped rules plus a rule scoring the phrase 10: version N active, listed
 #      by `rules show`; the same message is now deferred (451 4.7.1);
-#   4. the gateway stopped and started again: it compiles version N from the store (its log
-#      says so) and the phrase is still spam (451 4.7.1, the deferral steer being gone with the
-#      restart);
-#   5. `rules rollback`: version 0 active again; the message is delivered;
+#   3b. the policy: a `limits:` section with a misspelt action is refused (exit 1, 422, the
+#      error at policy:LINE naming the key) and the policy in force stays; one allowing a host
+#      one message a minute (throttle) is published as the next policy version, listed by
+#      `policy show`, and the next message gets 451 4.7.0;
+#   4. the gateway stopped and started again: it compiles rule-set version N and enforces the
+#      pushed policy, both from the store (its log says so), and the phrase is still spam
+#      (451 4.7.1, the deferral steer and the host's count being gone with the restart);
+#   5. `rules rollback` and `policy rollback`: version 0 of both in force again; the message is
+#      delivered;
 #   6. a roll-back to a version that does not exist is refused (exit 1, 404);
 #   7. the alerts ruleset_activated and ruleset_rejected were raised.
 # Skips (77) only when the machine cannot create network namespaces.
@@ -97,17 +102,49 @@ grep -q "active: version $version (api)" <<<"$out" || sgw_fail "rules show does 
 grep -q "ticket 42" <<<"$out" || sgw_fail "rules show does not list the version's note: $out"
 expect_deferred after
 
+# (3b) the policy.
+cat >"$local_dir/typo.yaml" <<'YAML'
+limits:
+  host:
+    messages_per_minute: { max: 1, action: throttel }
+YAML
+ctl policy push "$local_dir/typo.yaml"
+[[ $rc == 1 ]] || sgw_fail "a policy with a misspelt action: exit $rc, expected 1: $out"
+grep -q "policy:3:.*limits.host.messages_per_minute" <<<"$out" ||
+  sgw_fail "the refused policy's error does not name policy:3 and the key: $out"
+sed 's/throttel/throttle/' "$local_dir/typo.yaml" >"$local_dir/host.yaml"
+ctl policy push "$local_dir/host.yaml" --note "one a minute per host"
+[[ $rc == 0 ]] || sgw_fail "the policy push: exit $rc: $out"
+pversion=$(sed -n 's/^version \([0-9]*\) in force (published as policy version 2)$/\1/p' <<<"$out")
+[[ -n $pversion && $pversion != 0 ]] || sgw_fail "the policy push did not say its version and policy version 2: $out"
+ctl policy show
+grep -q "in force: version $pversion (api)" <<<"$out" || sgw_fail "policy show: $out"
+grep -q "^host.messages_per_minute  *1  *throttle" <<<"$out" || sgw_fail "policy show does not list the pushed limit: $out"
+sgw_log "swaks throttled"
+if ip netns exec "$SGW_NS_IN" swaks --server "$SGW_NET_OUTSIDE_HOST" --port 25 \
+    --helo inside-host.test --from frank@inside.test --to a@outside.test \
+    --header "Subject: throttled" --body "Nothing to see." --timeout 30 >"$SGW_WORK/throttled.log" 2>&1; then
+  sgw_fail "throttled: delivered, although the pushed policy allows one message a minute"
+fi
+grep -q "451 4.7.0" "$SGW_WORK/throttled.log" ||
+  { sgw_log_tail "$SGW_WORK/throttled.log" 20; sgw_fail "throttled: no 451 4.7.0"; }
+
 # (4) a restart: the store's active version is compiled again.
 sgw_gateway_stop "$SGW_GW_PID" "$SGW_GWLOG"
 sgw_bed_restart
 grep -q "smtpgw: rules: version $version (pushed through the API) is active" "$SGW_GWLOG" ||
   { sgw_log_tail "$SGW_GWLOG" 30; sgw_fail "the restarted gateway does not scan with version $version"; }
+grep -q "smtpgw: policy: policy version $pversion (pushed through the API) is in force" "$SGW_GWLOG" ||
+  { sgw_log_tail "$SGW_GWLOG" 30; sgw_fail "the restarted gateway does not enforce policy version $pversion"; }
 expect_deferred restarted
 
 # (5) roll back to rules.dir.
 ctl rules rollback
 [[ $rc == 0 ]] || sgw_fail "rules rollback: exit $rc: $out"
 grep -q "^version 0 active" <<<"$out" || sgw_fail "the roll-back did not activate version 0: $out"
+ctl policy rollback
+[[ $rc == 0 ]] || sgw_fail "policy rollback: exit $rc: $out"
+grep -q "^version 0 in force" <<<"$out" || sgw_fail "the policy roll-back did not restore version 0: $out"
 send rolled || { sgw_log_tail "$SGW_WORK/rolled.log" 30; sgw_fail "rolled: not delivered after the roll-back"; }
 sgw_wait_until 15 "the server to record 'rolled'" sgw_received_once rolled
 

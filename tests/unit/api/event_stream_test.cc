@@ -75,6 +75,9 @@ TEST(EventStream, StreamsOverHttpWithTheToken) {
     }
     Reply rollback_rules(std::optional<int64_t>) override { return {200, {}}; }
     Reply sender(const std::string&) override { return {200, {}}; }
+    Reply policy() override { return {200, {}}; }
+    Reply push_policy(const std::string&, const std::string&) override { return {200, {}}; }
+    Reply rollback_policy(std::optional<int64_t>) override { return {200, {}}; }
     Reply complaint(const std::string&) override { return {200, {}}; }
     Reply complaints(const std::string&, uint32_t) override { return {200, {}}; }
     std::string metrics() override { return ""; }

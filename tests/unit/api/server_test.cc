@@ -51,6 +51,14 @@ struct Recorder final : Backend {
     return {200, {{"version", version.value_or(-1)}}};
   }
   Reply sender(const std::string& key) override { return {200, {{"key", key}}}; }
+  Reply policy() override { return {200, {}}; }
+  Reply push_policy(const std::string& yaml, const std::string& note) override {
+    pushed_policy = yaml;
+    why = note;
+    return {200, {}};
+  }
+  Reply rollback_policy(std::optional<int64_t>) override { return {200, {}}; }
+  std::string pushed_policy;
   Reply complaint(const std::string& report) override {
     reported = report;
     return {200, {{"id", 1}}};

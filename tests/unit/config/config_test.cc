@@ -716,5 +716,32 @@ TEST(ConfigExamples, AllLoad) {
   }
 }
 
+// A policy pushed through the API: the `limits:` section alone, read with the loader's checks
+// and its positions in the pushed text; the rest of the config (the STARTTLS policy among it)
+// stays the base's.
+TEST(PolicyPush, ReadsTheLimitsSectionAloneWithPositions) {
+  Result base = load_string(std::string(kBase) + "inspection:\n  starttls: allow\n", "base.yaml");
+  ASSERT_TRUE(base.ok()) << base.error_text();
+  Result ok = load_policy("limits:\n  sender:\n    messages_per_minute: { max: 7, action: block_user }\n",
+                          "policy", base.config());
+  ASSERT_TRUE(ok.ok()) << ok.error_text();
+  EXPECT_EQ(ok.config().limits.sender.messages_per_minute.max, 7u);
+  EXPECT_EQ(ok.config().limits.sender.messages_per_minute.action, policy::LimitAction::kBlockUser);
+  EXPECT_EQ(ok.config().limits.host.messages_per_minute.max, 120u);  // a default, not the base's
+  EXPECT_EQ(ok.config().limits.starttls, policy::Starttls::kAllow);   // the base's
+  EXPECT_EQ(ok.config().ports.size(), base.config().ports.size());
+
+  Result bad = load_policy("limits:\n  sender:\n    messages_per_minute: { max: 7, action: throttel }\n",
+                           "policy", base.config());
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error_text().find("policy:3:"), std::string::npos) << bad.error_text();
+  EXPECT_NE(bad.error_text().find("limits.sender.messages_per_minute"), std::string::npos)
+      << bad.error_text();
+  for (const char* text : {"sender: {}\n", "limits: {}\npools: {}\n", "[1, 2]\n", "", "{"}) {
+    Result r = load_policy(text, "policy", base.config());
+    EXPECT_FALSE(r.ok()) << text;
+  }
+}
+
 }  // namespace
 }  // namespace smtpgw::config
