@@ -170,18 +170,10 @@ api::Reply PolicyVersions::rollback(std::optional<int64_t> version, const OnMain
   std::lock_guard<std::mutex> l(mu_);
   std::string error;
   int64_t to = 0;
-  if (version) {
-    to = *version;
-  } else {
-    const store::ActiveVersion a = db_->active_version(kKind, &error);
-    if (!error.empty()) {
-      return api::Reply::error(500, error);
-    }
-    if (a.version == 0 && a.previous == 0) {
-      return api::Reply::error(409, "no earlier version: the config file's limits have always "
-                                    "been in force");
-    }
-    to = a.previous;
+  if (api::Reply target =
+          rollback_target(*db_, kKind, version, "the config file's limits section", &to);
+      target.status != 200) {
+    return target;
   }
   auto base = std::make_shared<config::Config>();
   api::Reply state = on_main([this, base] {

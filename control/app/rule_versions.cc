@@ -89,6 +89,25 @@ std::shared_ptr<const scan::Ruleset> compile_rules(const config::Config& cfg,
   return std::move(r.ruleset);
 }
 
+api::Reply rollback_target(const store::Store& db, const std::string& kind,
+                           std::optional<int64_t> version, const std::string& version0,
+                           int64_t* to) {
+  if (version) {
+    *to = *version;
+    return api::Reply{200, {}};
+  }
+  std::string error;
+  const store::ActiveVersion a = db.active_version(kind, &error);
+  if (!error.empty()) {
+    return api::Reply::error(500, error);
+  }
+  if (a.version == 0 && a.previous == 0) {
+    return api::Reply::error(409, "no earlier version: " + version0 + " has always been in force");
+  }
+  *to = a.previous;
+  return api::Reply{200, {}};
+}
+
 RuleVersions::RuleVersions(Gateway& g, std::string config_path, store::Store* db,
                            alerts::Alerts& alerts)
     : g_(g), config_path_(std::move(config_path)), db_(db), alerts_(alerts) {}
@@ -225,17 +244,9 @@ api::Reply RuleVersions::rollback(std::optional<int64_t> version, const OnMain& 
   std::lock_guard<std::mutex> l(mu_);
   std::string error;
   int64_t to = 0;
-  if (version) {
-    to = *version;
-  } else {
-    const store::ActiveVersion a = db_->active_version(kKind, &error);
-    if (!error.empty()) {
-      return api::Reply::error(500, error);
-    }
-    if (a.version == 0 && a.previous == 0) {
-      return api::Reply::error(409, "no earlier version: rules.dir has always been active");
-    }
-    to = a.previous;
+  if (api::Reply target = rollback_target(*db_, kKind, version, "rules.dir", &to);
+      target.status != 200) {
+    return target;
   }
   auto cfg = std::make_shared<config::Config>();
   api::Reply state = on_main([this, cfg] {

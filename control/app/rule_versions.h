@@ -32,6 +32,13 @@ namespace smtpgw::app {
 std::shared_ptr<const scan::Ruleset> compile_rules(const config::Config& cfg,
                                                    const std::string& config_path);
 
+// The version a roll-back goes to: `version` when given, else the one active before the
+// current (409 when there is none: `version0`, the config file's, has always been in force).
+// Reads the store (own connection); any thread.
+api::Reply rollback_target(const store::Store& db, const std::string& kind,
+                           std::optional<int64_t> version, const std::string& version0,
+                           int64_t* to);
+
 class RuleVersions {
  public:
   // Runs a task on the main lcore and returns its answer (ApiBackend's task queue).
