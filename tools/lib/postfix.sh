@@ -136,9 +136,10 @@ sgw_postfix_stop() {
   return 0
 }
 
-# sgw_postfix_submit DIR NAME FROM BODY TO... — swaks (in the instance's namespace) submits a
-# message with Subject NAME to the instance; prints the queue id Postfix gave it. Its transcript
-# is in DIR/NAME.log. Fails when Postfix does not accept it.
+# sgw_postfix_submit DIR NAME FROM BODY TO... — swaks (in the instance's namespace, from the
+# instance's own address, which is in its mynetworks) submits a message with Subject NAME to
+# the instance; prints the queue id Postfix gave it. Its transcript is in DIR/NAME.log. Fails
+# when Postfix does not accept it.
 sgw_postfix_submit() {
   local dir=$1 name=$2 from=$3 body=$4
   shift 4
@@ -146,7 +147,7 @@ sgw_postfix_submit() {
   to=$(IFS=,; echo "$*")
   address=$(<"$dir/address")
   sgw_log "submit $name: <$from> to $to"
-  sgw_postfix_cmd "$dir" swaks --server "$address" --port 25 \
+  sgw_postfix_cmd "$dir" swaks --server "$address" --port 25 --local-interface "$address" \
     --helo client.inside.test --from "$from" --to "$to" \
     --header "Subject: $name" --body "$body" --timeout 30 >"$dir/$name.log" 2>&1 ||
     { sgw_log_tail "$dir/$name.log" 30; sgw_fail "$name: Postfix did not accept the submission"; }
