@@ -26,32 +26,18 @@ sgw_harness_init e2e-dnsbl
 
 exe=${1:?usage: e2e_dnsbl.sh PATH/TO/smtpgw}
 sgw_require_netns
-command -v rbldnsd >/dev/null || sgw_fail "rbldnsd is not installed (tools/setup installs it)"
-
-zone_dir=$(mktemp -d /tmp/sgw-zone-XXXXXX)
-sgw_defer rm -rf "$zone_dir"
-chmod 755 "$zone_dir"  # rbldnsd reads it as its own user
-writes=0
-# zone [ADDRESS] — bl.test lists its test point, and ADDRESS with code 4. rbldnsd re-reads a
-# file whose time changed (-c 1): each write moves the time on, so two writes in one second count.
+# zone [ADDRESS] — bl.test lists its test point, and ADDRESS with code 4.
 zone() {
-  {
+  sgw_rbldnsd_zone bl < <(
     echo ":127.0.0.2:Listed"
     echo "127.0.0.2"
     [[ -n ${1:-} ]] && echo "$1 :127.0.0.4:Seen sending spam"
-  } >"$zone_dir/bl.tmp"
-  chmod 644 "$zone_dir/bl.tmp"
-  mv "$zone_dir/bl.tmp" "$zone_dir/bl"
-  writes=$((writes + 1))
-  touch -d "@$(($(date +%s) + writes))" "$zone_dir/bl"
+  )
 }
 zone
-port=$("$SGW_PYTHON" -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-sgw_spawn "$zone_dir/rbldnsd.log" rbldnsd -n -c 1 -u rbldns -b "127.0.0.1/$port" -w "$zone_dir" \
-  bl.test:ip4set:bl
-dns_pid=$SGW_PID
-dns_up() { grep -q "started" "$zone_dir/rbldnsd.log"; }
-sgw_wait_until 30 "rbldnsd to listen on 127.0.0.1:$port" dns_up
+sgw_rbldnsd bl.test:ip4set:bl
+port=$SGW_RBLDNSD_PORT
+dns_pid=$SGW_RBLDNSD_PID
 
 sgw_bed_up "$exe" "dnsbl:
   zones: [bl.test]

@@ -25,7 +25,7 @@
 #      everything in the clear, where the gateway can inspect it;
 #   6. the gateway's exit counters say the same.
 #
-# The relay's settings, and why:
+# The relay's settings, and why (tools/lib/postfix.sh has the rest):
 # - Connection caching stays at Postfix's defaults (smtp_connection_cache_on_demand = yes: a
 #   connection is kept 2 s idle, smtp_connection_cache_time_limit, and only while the queue
 #   holds more mail for the destination), as on a real relay. The high-risk pool is chosen at
@@ -35,14 +35,10 @@
 #   (minimal_backoff_time, 300 s by default), long after a cached connection opened before the
 #   verdict was closed. Were one reused, the retry would be deferred once more and its
 #   connection closed, never delivered from the normal pool.
-# - Retries happen only when the test flushes the queue: minimal_backoff_time, the queue run
-#   and the like are an hour, so "the message stays queued" is a fact and not a race with
-#   Postfix's own retry. Nothing else waits on a timer (in_flow_delay = 0: submissions are not
-#   paced).
+# - Retries happen only when the test flushes the queue (an hour's backoff otherwise).
 # - The inside host's whole traffic is steered for limits.spam.steer_ttl after the spam
 #   (docs/gateway.md, "Enforcement"): here every later connection is the relay's, so the clean
 #   message (2) goes before the spam (3).
-# - No DNS: the relay host is a bracketed address, smtpd does no reverse lookups.
 # Skips (77) only when the machine cannot create network namespaces; a missing Postfix is a
 # failure (tools/setup installs it).
 #
@@ -55,6 +51,8 @@ SGW_LIB=$(cd "$here/../../tools/lib" && pwd)
 source "$SGW_LIB/harness.sh"
 # shellcheck source=../../tools/lib/gateway.sh
 source "$SGW_LIB/gateway.sh"
+# shellcheck source=../../tools/lib/postfix.sh
+source "$SGW_LIB/postfix.sh"
 sgw_harness_init e2e-postfix
 
 exe=${1:?usage: e2e_postfix.sh PATH/TO/smtpgw}
@@ -71,130 +69,11 @@ restricted_text='550 5.1.8 Access denied, bad outbound sender'  # enforce's kRep
 
 # --- the relay: a private Postfix instance in the inside namespace ------------------------------
 pf_dir=$SGW_WORK/postfix
-pf_conf=$pf_dir/etc
-pf_queue=$pf_dir/queue
-pf_mail=$pf_dir/mail
+sgw_postfix_start "$pf_dir" "$SGW_NS_IN" "$SGW_NET_INSIDE_HOST" "[$SGW_NET_OUTSIDE_HOST]:25" carol dave erin
 pf_log=$pf_dir/maillog
-# Postfix's daemons run as postfix, its virtual agent as nobody: both must reach their
-# directories below the work directory, which mktemp made 0700.
-chmod 0711 "$SGW_WORK"
-mkdir -p "$pf_conf" "$pf_queue" "$pf_dir/data" "$pf_mail"
-chown postfix: "$pf_dir/data"
-chown nobody:nogroup "$pf_mail"
-cat >"$pf_conf/main.cf" <<EOF
-# A relay for the inside host, written by tests/e2e/e2e_postfix.sh.
-compatibility_level = 3.6
-queue_directory = $pf_queue
-data_directory = $pf_dir/data
-maillog_file = $pf_log
-maillog_file_prefixes = $pf_dir
-myhostname = relay.inside.test
-mydomain = inside.test
-myorigin = \$mydomain
-inet_interfaces = $SGW_NET_INSIDE_HOST
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8, $SGW_NET_INSIDE_HOST/32
-smtpd_peername_lookup = no
-biff = no
-alias_maps =
-alias_database =
-# Local users (the senders) have mailboxes; everything else goes to the relay host.
-mydestination =
-virtual_mailbox_domains = inside.test
-virtual_mailbox_base = $pf_mail
-virtual_mailbox_maps = texthash:$pf_conf/mailboxes
-virtual_uid_maps = static:$(id -u nobody)
-virtual_gid_maps = static:$(getent group nogroup | cut -d: -f3)
-relayhost = [$SGW_NET_OUTSIDE_HOST]:25
-smtp_tls_security_level = may
-# Logs each TLS session it establishes (none is expected).
-smtp_tls_loglevel = 1
-# Retries only when the test flushes the queue (postqueue -f).
-minimal_backoff_time = 1h
-maximal_backoff_time = 1h
-queue_run_delay = 1h
-in_flow_delay = 0
-EOF
-# Each local user's mailbox is a file (mbox) named after it; postmaster takes what Postfix
-# reports to it.
-for user in carol dave erin postmaster; do
-  echo "$user@inside.test $user"
-done >"$pf_conf/mailboxes"
-# Debian's master.cf with no chroot (the queue is not under /var/spool/postfix) and only the
-# services a relay needs; postlog writes maillog_file.
-cat >"$pf_conf/master.cf" <<'EOF'
-smtp      inet  n       -       n       -       -       smtpd
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-tlsmgr    unix  -       -       n       1000?   1       tlsmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-virtual   unix  -       n       n       -       -       virtual
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-EOF
-sgw_on_failure sgw_log_tail "$pf_log" 60
-# Postfix's commands check inet_interfaces against the addresses they see: they run in the
-# namespace too.
-pf() { ip netns exec "$SGW_NS_IN" "$@"; }
-# pf_stop — `postfix stop` (which waits 5 s, then kills the master's process group); if the
-# master still lives, its process group is killed here. Registered for exit before the start.
-pf_stop() {
-  pf postfix -c "$pf_conf" stop >/dev/null 2>&1
-  local pid
-  pid=$(sed -n '1s/ //gp' "$pf_queue/pid/master.pid" 2>/dev/null)
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null && kill -KILL -- "-$pid"
-  return 0
-}
-sgw_defer pf_stop
-sgw_log "starting Postfix in $SGW_NS_IN (config $pf_conf, log $pf_log)"
-# `postfix start` returns once the master daemon has bound its sockets; the master stays in
-# the namespace it was started in.
-pf postfix -c "$pf_conf" start >"$pf_dir/start.log" 2>&1 ||
-  { sgw_log_tail "$pf_dir/start.log" 30; sgw_fail "Postfix did not start"; }
 
-# submit NAME FROM BODY TO... — swaks submits a message with Subject NAME to the relay; prints
-# the queue id Postfix gave it. Its transcript is in $SGW_WORK/NAME.log.
-submit() {
-  local name=$1 from=$2 body=$3
-  shift 3
-  local to
-  to=$(IFS=,; echo "$*")
-  sgw_log "submit $name: <$from> to $to"
-  ip netns exec "$SGW_NS_IN" swaks --server "$SGW_NET_INSIDE_HOST" --port 25 \
-    --helo client.inside.test --from "$from" --to "$to" \
-    --header "Subject: $name" --body "$body" --timeout 30 >"$SGW_WORK/$name.log" 2>&1 ||
-    { sgw_log_tail "$SGW_WORK/$name.log" 30; sgw_fail "$name: Postfix did not accept the submission"; }
-  local id
-  id=$(sed -n 's/.*250 2\.0\.0 Ok: queued as \([0-9A-Za-z]*\).*/\1/p' "$SGW_WORK/$name.log")
-  [[ -n $id ]] || { sgw_log_tail "$SGW_WORK/$name.log" 30; sgw_fail "$name: no queue id in Postfix's reply"; }
-  echo "$id"
-}
-
-# queue_entry ID — one line per recipient of queue file ID still in Postfix's queue:
-# "QUEUE RECIPIENT DELAY_REASON" (nothing once the message has left the queue).
-queue_entry() {
-  pf postqueue -c "$pf_conf" -j | "$SGW_PYTHON" -c '
-import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m["queue_id"] == sys.argv[1]:
-        for r in m["recipients"]:
-            print(m["queue_name"], r["address"], r.get("delay_reason", ""))' "$1"
-}
+submit() { sgw_postfix_submit "$pf_dir" "$@"; }
+queue_entry() { sgw_postfix_queue_entry "$pf_dir" "$1"; }
 # deferred_with ID N TEXT — true when N recipients of ID are in the deferred queue, each with
 # a reason that contains TEXT.
 deferred_with() {
@@ -203,39 +82,9 @@ deferred_with() {
   [[ $(grep -c "^deferred .*$3" <<<"$entry") == "$2" ]]
 }
 left_queue() { [[ -z $(queue_entry "$1") ]]; }
-queue_empty() { [[ -z $(pf postqueue -c "$pf_conf" -j) ]]; }
+queue_empty() { [[ -z $(sgw_postfix_queue "$pf_dir") ]]; }
+bounces() { sgw_postfix_bounces "$pf_dir" "$@"; }
 
-# bounces USER SUBJECT — every recipient Postfix reported as failed to USER@inside.test in
-# non-delivery reports for the message SUBJECT: "RECIPIENT STATUS DIAGNOSTIC" per line, from
-# the reports' message/delivery-status parts (RFC 3464), with the human-readable part checked
-# to name the same recipient.
-bounces() {
-  "$SGW_PYTHON" - "$pf_mail/$1" "$2" <<'PY'
-import email.policy, mailbox, os, sys
-path, subject = sys.argv[1], sys.argv[2]
-if not os.path.exists(path):
-    sys.exit(0)
-for msg in mailbox.mbox(path, factory=None):
-    msg = email.message_from_bytes(msg.as_bytes(), policy=email.policy.default)
-    if msg.get("Content-Type", "").find("multipart/report") < 0:
-        continue
-    parts = list(msg.walk())
-    headers = [p for p in parts if p.get_content_type() in ("text/rfc822-headers", "message/rfc822")]
-    text = "".join(p.get_content() for p in parts if p.get_content_type() == "text/plain")
-    if not any(("Subject: " + subject + "\n") in p.as_string() for p in headers):
-        continue
-    for p in parts:
-        if p.get_content_type() != "message/delivery-status":
-            continue
-        for block in p.get_payload()[1:]:  # the first block is per message
-            if block.get("Action", "").strip() != "failed":
-                continue
-            rcpt = block["Final-Recipient"].split(";", 1)[1].strip()
-            diag = " ".join(block.get("Diagnostic-Code", "").split(";", 1)[-1].split())
-            named = "<" + rcpt + ">" in text
-            print(rcpt, block["Status"].strip(), diag if named else "(not named in the report's text)")
-PY
-}
 # expect_bounced USER SUBJECT RECIPIENT... — USER has non-delivery reports for SUBJECT for
 # exactly these recipients, each with status 5.1.8 and the gateway's reply as diagnostic.
 expect_bounced() {
@@ -260,7 +109,7 @@ check_bounced() {  # USER SUBJECT WANT — what expect_bounced polls
 # with TEXT in their reason.
 expect_deferred() {
   if ! sgw_poll 20 deferred_with "$1" "$2" "$3"; then
-    pf postqueue -c "$pf_conf" -p >&2 || true
+    sgw_postfix_cmd "$pf_dir" postqueue -c "$pf_dir/etc" -p >&2 || true
     sgw_fail "$4: expected $2 recipient(s) of $1 in Postfix's deferred queue with '$3'"
   fi
   sgw_log "$4: deferred by Postfix: $(queue_entry "$1" | head -n 1)"
@@ -290,7 +139,7 @@ expect_deferred "$spam" 1 "451 4.7.1" spam
 # (4) the retry: flush the queue. The spam leaves on a new connection, which the gateway steers
 # to the high-risk pool; carol's two deferred recipients are refused at MAIL FROM.
 sgw_log "flushing Postfix's queue (postqueue -f)"
-pf postqueue -c "$pf_conf" -f
+sgw_postfix_flush "$pf_dir"
 sgw_expect_delivered spam high_risk "${SGW_POOL_HIGH_RISK[@]}"
 expect_bounced carol over-limit a@outside.test b@outside.test c@outside.test
 sgw_wait_until 20 "Postfix's queue to be empty" queue_empty

@@ -26,23 +26,14 @@ sgw_harness_init e2e-domains
 
 exe=${1:?usage: e2e_sender_domains.sh PATH/TO/smtpgw}
 sgw_require_netns
-command -v rbldnsd >/dev/null || sgw_fail "rbldnsd is not installed (tools/setup installs it)"
-
 # The zone: good.test has an MX; nomx.test does not exist.
-zone_dir=$(mktemp -d /tmp/sgw-zone-XXXXXX)
-sgw_defer rm -rf "$zone_dir"
-chmod 755 "$zone_dir"  # rbldnsd reads it as its own user
-cat >"$zone_dir/zone" <<'ZONE'
+sgw_rbldnsd_zone zone <<'ZONE'
 good MX 10 mx.good.test
 mx.good A 10.99.2.2
 ZONE
-chmod 644 "$zone_dir/zone"
-port=$("$SGW_PYTHON" -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-sgw_spawn "$zone_dir/rbldnsd.log" rbldnsd -n -u rbldns -b "127.0.0.1/$port" -w "$zone_dir" \
-  test:generic:zone
-dns_pid=$SGW_PID
-dns_up() { grep -q "started" "$zone_dir/rbldnsd.log"; }
-sgw_wait_until 30 "rbldnsd to listen on 127.0.0.1:$port" dns_up
+sgw_rbldnsd test:generic:zone
+port=$SGW_RBLDNSD_PORT
+dns_pid=$SGW_RBLDNSD_PID
 
 sgw_bed_up "$exe" "sender_domains:
   servers: [\"127.0.0.1:$port\"]

@@ -279,3 +279,50 @@ sgw_gateway_stop() {
   fi
   sgw_log "gateway stopped cleanly (status 0)"
 }
+
+# --- a local DNS server (rbldnsd) ------------------------------------------------------------
+# The blocklist monitor (dnsbl:) and the sender-domain check (sender_domains:) are pointed at a
+# real rbldnsd on a loopback port, serving zone files the caller writes (and may rewrite while
+# everything runs).
+
+# sgw_rbldnsd ZONE:TYPE:FILE... — rbldnsd (as its own user, rbldns) on a free UDP port of
+# 127.0.0.1 serving each ZONE from FILE (TYPE: ip4set, generic, ...) in SGW_ZONE_DIR, which is
+# made (readable by rbldns, removed at exit) unless the caller made it; the files are written
+# before the call (sgw_rbldnsd_zone). It re-reads a file whose time changed (-c 1). Sets
+# SGW_RBLDNSD_PORT and SGW_RBLDNSD_PID (stopped at exit); returns once it listens.
+sgw_rbldnsd() {
+  command -v rbldnsd >/dev/null || sgw_fail "rbldnsd is not installed (tools/setup installs it)"
+  sgw_rbldnsd_dir
+  SGW_RBLDNSD_PORT=$("$SGW_PYTHON" -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  sgw_spawn "$SGW_ZONE_DIR/rbldnsd.log" rbldnsd -n -c 1 -u rbldns -b "127.0.0.1/$SGW_RBLDNSD_PORT" \
+    -w "$SGW_ZONE_DIR" "$@"
+  SGW_RBLDNSD_PID=$SGW_PID
+  sgw_on_failure sgw_log_tail "$SGW_ZONE_DIR/rbldnsd.log" 20
+  sgw_wait_until 30 "rbldnsd to listen on 127.0.0.1:$SGW_RBLDNSD_PORT" \
+    grep -q "started" "$SGW_ZONE_DIR/rbldnsd.log"
+}
+
+# sgw_rbldnsd_dir — makes SGW_ZONE_DIR (once): a directory rbldnsd's user can read, removed at
+# exit.
+sgw_rbldnsd_dir() {
+  [[ -n ${SGW_ZONE_DIR:-} ]] && return 0
+  SGW_ZONE_DIR=$(mktemp -d /tmp/sgw-zone-XXXXXX)
+  sgw_defer rm -rf "$SGW_ZONE_DIR"
+  chmod 755 "$SGW_ZONE_DIR"
+}
+
+# sgw_rbldnsd_zone FILE — writes standard input as SGW_ZONE_DIR/FILE, whole (renamed into
+# place), readable by rbldnsd. Its time moves on by at least a second at each write, so a
+# running rbldnsd (-c 1, which compares times in seconds) sees two writes in one second as two
+# changes. Call it in this shell (redirect its input, `< <(...)`, rather than pipe into it), so
+# that SGW_ZONE_DIR is set here.
+sgw_rbldnsd_zone() {
+  sgw_rbldnsd_dir
+  local file=$SGW_ZONE_DIR/$1 now old
+  cat >"$file.tmp"
+  chmod 644 "$file.tmp"
+  now=$(date +%s)
+  old=$(stat -c %Y "$file" 2>/dev/null || echo 0)
+  mv "$file.tmp" "$file"
+  touch -d "@$((old >= now ? old + 1 : now))" "$file"
+}
