@@ -17,6 +17,21 @@ enum class LimitAction : uint8_t {
   kBlockUser,          // "block_user": restricted until an operator releases the sender
 };
 
+// The config spelling of an action (static strings; any thread).
+inline const char* action_name(LimitAction a) {
+  switch (a) {
+    case LimitAction::kAlert:
+      return "alert";
+    case LimitAction::kThrottle:
+      return "throttle";
+    case LimitAction::kBlockUserForToday:
+      return "block_user_for_today";
+    case LimitAction::kBlockUser:
+      return "block_user";
+  }
+  return "unknown";
+}
+
 // One limit. max == 0 means "the service default" (the defaults below); configurable up to
 // kLimitCeiling.
 struct Limit {

@@ -130,6 +130,20 @@ bool rule_files(const nlohmann::json& o, httplib::Response& res, std::vector<Rul
   return true;
 }
 
+// The optional "version" of a roll-back: a whole number, 0 or more; absent leaves `out` empty.
+bool version_field(const nlohmann::json& o, httplib::Response& res, std::optional<int64_t>& out) {
+  auto it = o.find("version");
+  if (it == o.end()) {
+    return true;
+  }
+  if (!it->is_number_integer() || it->get<int64_t>() < 0) {
+    send(res, Reply::error(400, "field \"version\" must be a whole number, 0 or more"));
+    return false;
+  }
+  out = it->get<int64_t>();
+  return true;
+}
+
 bool number_param(const httplib::Request& req, const char* name, uint64_t max,
                   httplib::Response& res, uint64_t& out) {
   if (!req.has_param(name)) {
@@ -287,16 +301,9 @@ std::unique_ptr<Server> Server::start(const Options& options, Backend& backend,
   });
   http.Post("/api/v1/rules/rollback", [b, max_body](const httplib::Request& req, httplib::Response& res) {
     nlohmann::json o;
-    if (!body_object(req, res, o, max_body)) {
-      return;
-    }
     std::optional<int64_t> version;
-    if (auto it = o.find("version"); it != o.end()) {
-      if (!it->is_number_integer() || it->get<int64_t>() < 0) {
-        send(res, Reply::error(400, "field \"version\" must be a whole number, 0 or more"));
-        return;
-      }
-      version = it->get<int64_t>();
+    if (!body_object(req, res, o, max_body) || !version_field(o, res, version)) {
+      return;
     }
     send(res, b->rollback_rules(version));
   });
@@ -318,16 +325,9 @@ std::unique_ptr<Server> Server::start(const Options& options, Backend& backend,
   http.Post("/api/v1/policy/rollback", [b, max_body](const httplib::Request& req,
                                                       httplib::Response& res) {
     nlohmann::json o;
-    if (!body_object(req, res, o, max_body)) {
-      return;
-    }
     std::optional<int64_t> version;
-    if (auto it = o.find("version"); it != o.end()) {
-      if (!it->is_number_integer() || it->get<int64_t>() < 0) {
-        send(res, Reply::error(400, "field \"version\" must be a whole number, 0 or more"));
-        return;
-      }
-      version = it->get<int64_t>();
+    if (!body_object(req, res, o, max_body) || !version_field(o, res, version)) {
+      return;
     }
     send(res, b->rollback_policy(version));
   });

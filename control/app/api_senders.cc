@@ -13,20 +13,6 @@ using events::LimitId;
 
 namespace {
 
-const char* action_text(policy::LimitAction a) {
-  switch (a) {
-    case policy::LimitAction::kAlert:
-      return "alert";
-    case policy::LimitAction::kThrottle:
-      return "throttle";
-    case policy::LimitAction::kBlockUserForToday:
-      return "block_user_for_today";
-    case policy::LimitAction::kBlockUser:
-      return "block_user";
-  }
-  return "unknown";
-}
-
 count::Window window_of(uint32_t seconds) {
   return seconds <= 60 ? count::Window::kMinute
          : seconds <= 3'600 ? count::Window::kHour
@@ -85,7 +71,7 @@ api::Reply ApiBackend::sender(const std::string& key_text) {
     const auto limit = [&](LimitId id, const policy::Limit& l, uint64_t observed) {
       limits.push_back({{"limit", events::limit_name(id)},
                         {"max", l.max},
-                        {"action", action_text(l.action)},
+                        {"action", policy::action_name(l.action)},
                         {"observed", observed}});
     };
     const auto n = [&](count::Counter c, count::Window w) { return uint64_t{e->count(c, w, now)}; };

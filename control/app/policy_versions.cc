@@ -13,22 +13,8 @@ namespace {
 
 constexpr const char* kKind = "policy";
 
-const char* action_name(policy::LimitAction a) {
-  switch (a) {
-    case policy::LimitAction::kAlert:
-      return "alert";
-    case policy::LimitAction::kThrottle:
-      return "throttle";
-    case policy::LimitAction::kBlockUserForToday:
-      return "block_user_for_today";
-    case policy::LimitAction::kBlockUser:
-      return "block_user";
-  }
-  return "unknown";
-}
-
 nlohmann::json limit_json(const policy::Limit& l) {
-  return {{"max", l.max}, {"action", action_name(l.action)}};
+  return {{"max", l.max}, {"action", policy::action_name(l.action)}};
 }
 
 api::Reply refused(const config::Result& r, const std::string& what) {
@@ -65,7 +51,7 @@ nlohmann::json policy_json(const policy::Policy& p) {
           {"spam",
            {{"verdicts_to_restrict", p.spam.verdicts_to_restrict},
             {"window_seconds", p.spam.window_seconds},
-            {"action", action_name(p.spam.action)},
+            {"action", policy::action_name(p.spam.action)},
             {"steer_ttl_seconds", p.spam.steer_ttl_seconds}}},
           {"dry_run", p.dry_run},
           {"day_boundary_utc_offset_min", p.day_boundary_utc_offset_min},
