@@ -15,13 +15,18 @@ namespace {
 using policy::Limit;
 using policy::LimitAction;
 
-const std::vector<std::string_view> kActionNames = {"alert", "throttle", "block_user_for_today",
-                                                    "block_user"};
 constexpr LimitAction kActions[] = {LimitAction::kAlert, LimitAction::kThrottle,
                                     LimitAction::kBlockUserForToday, LimitAction::kBlockUser};
 
 std::optional<LimitAction> read_action(Ctx& ctx, const YAML::Node& n, const std::string& path) {
-  if (auto v = read_enum(ctx, n, path, kActionNames)) {
+  static const std::vector<std::string_view> names = [] {
+    std::vector<std::string_view> v;
+    for (LimitAction a : kActions) {
+      v.push_back(policy::action_name(a));  // the one spelling, contract/policy.h
+    }
+    return v;
+  }();
+  if (auto v = read_enum(ctx, n, path, names)) {
     return kActions[*v];
   }
   return std::nullopt;

@@ -60,19 +60,6 @@ double ratio(uint64_t n, uint64_t d) {
   return d == 0 ? 0.0 : static_cast<double>(n) / d;
 }
 
-bool prefix_match(const uint8_t* a, const uint8_t* p, unsigned len) {
-  const unsigned bytes = len / 8;
-  if (std::memcmp(a, p, bytes) != 0) {
-    return false;
-  }
-  const unsigned bits = len % 8;
-  if (bits == 0) {
-    return true;
-  }
-  const auto mask = static_cast<uint8_t>(0xff << (8 - bits));
-  return (a[bytes] & mask) == (p[bytes] & mask);
-}
-
 std::string lower(std::string s) {
   for (char& c : s) {
     if (c >= 'A' && c <= 'Z') {
@@ -169,24 +156,10 @@ Tracker::Tracker(Options options) : options_(std::move(options)) {
             ppb(options_.org_suspicious_share * options_.clear_factor)};
   for (const policy::OrgPrefix& op : options_.organisations) {
     Prefix p;
-    const size_t slash = op.prefix.find('/');
-    const std::string a = op.prefix.substr(0, slash);
-    p.v6 = a.find(':') != std::string::npos;
-    const unsigned max = p.v6 ? 128 : 32;
-    unsigned len = max;
-    bool ok = inet_pton(p.v6 ? AF_INET6 : AF_INET, a.c_str(), p.addr) == 1 && !op.org.empty();
-    if (ok && slash != std::string::npos) {
-      const std::string l = op.prefix.substr(slash + 1);
-      ok = !l.empty() && l.size() <= 3 &&
-           std::all_of(l.begin(), l.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
-           std::stoul(l) <= max;
-      len = ok ? static_cast<unsigned>(std::stoul(l)) : 0;
-    }
-    if (!ok) {
+    if (op.org.empty() || !p.prefix.parse(op.prefix)) {
       ++metrics_.prefixes_skipped;
       continue;
     }
-    p.len = static_cast<uint8_t>(len);
     p.org = "org:" + lower(op.org);
     prefixes_.push_back(std::move(p));
   }
@@ -200,7 +173,7 @@ void Tracker::advance(uint64_t unix_s) {
 std::string Tracker::org_of(uint8_t family, const uint8_t* addr,
                             const events::KeyBytes& sender) const {
   for (const Prefix& p : prefixes_) {
-    if (p.v6 == (family == 6) && prefix_match(addr, p.addr, p.len)) {
+    if (p.prefix.contains(family == 6, addr)) {
       return p.org;
     }
   }

@@ -49,6 +49,7 @@
 #include <vector>
 
 #include "contract/events.h"
+#include "contract/ip_prefix.h"
 #include "contract/policy.h"
 
 namespace smtpgw::reputation {
@@ -243,9 +244,7 @@ class Tracker {
     std::string subjects[4];
   };
   struct Prefix {
-    uint8_t addr[16] = {};
-    bool v6 = false;
-    uint8_t len = 0;
+    ip::Prefix prefix;
     std::string org;  // "org:name", lower case
   };
 

@@ -264,12 +264,17 @@ void Store::write_alerts(const std::vector<std::pair<nlohmann::json, bool>>& ale
       break;
     }
   }
+  end_batch(ok, alerts.size());
+}
+
+bool Store::end_batch(bool ok, size_t rows) {
   if (ok && exec(db_, "COMMIT")) {
-    committed_.fetch_add(alerts.size(), std::memory_order_relaxed);
-  } else {
-    exec(db_, "ROLLBACK");
-    write_errors_.fetch_add(alerts.size(), std::memory_order_relaxed);
+    committed_.fetch_add(rows, std::memory_order_relaxed);
+    return true;
   }
+  exec(db_, "ROLLBACK");
+  write_errors_.fetch_add(rows, std::memory_order_relaxed);
+  return false;
 }
 
 nlohmann::json Store::alerts(uint32_t limit, bool open_only, std::string* error) const {
@@ -442,11 +447,7 @@ void Store::write(std::vector<events::Event>& batch) {
       break;
     }
   }
-  if (ok && exec(db_, "COMMIT")) {
-    committed_.fetch_add(batch.size(), std::memory_order_relaxed);
-  } else {
-    exec(db_, "ROLLBACK");
-    write_errors_.fetch_add(batch.size(), std::memory_order_relaxed);
+  if (!end_batch(ok, batch.size())) {
     std::fill(std::begin(last_trace_), std::end(last_trace_), 0);  // those rows are gone
   }
 }

@@ -174,6 +174,9 @@ class Store {
   void run();
   void write(std::vector<events::Event>& batch);
   void write_alerts(const std::vector<std::pair<nlohmann::json, bool>>& alerts);
+  // Ends the writer's transaction of `rows`: committed (counted) when `ok`, else rolled back
+  // (counted as write errors). True when committed.
+  bool end_batch(bool ok, size_t rows);
   void retain(uint64_t now_unix_ns);
 
   Options options_;

@@ -1,59 +1,10 @@
 #include "dataplane/enforce/compiled_policy.h"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <cstring>
 #include <string>
 
 namespace smtpgw::enforce {
-
-namespace {
-
-bool prefix_match(const uint8_t* a, const uint8_t* p, unsigned len) {
-  const unsigned bytes = len / 8;
-  if (std::memcmp(a, p, bytes) != 0) {
-    return false;
-  }
-  const unsigned bits = len % 8;
-  if (bits == 0) {
-    return true;
-  }
-  const auto mask = static_cast<uint8_t>(0xff << (8 - bits));
-  return (a[bytes] & mask) == (p[bytes] & mask);
-}
-
-}  // namespace
-
-bool Prefix::parse(const std::string& text) {
-  const size_t slash = text.find('/');
-  const std::string a = text.substr(0, slash);
-  v6 = a.find(':') != std::string::npos;
-  if (inet_pton(v6 ? AF_INET6 : AF_INET, a.c_str(), addr.data()) != 1) {
-    return false;
-  }
-  const unsigned max = v6 ? 128 : 32;
-  if (slash == std::string::npos) {
-    len = static_cast<uint8_t>(max);
-    return true;
-  }
-  const std::string l = text.substr(slash + 1);
-  if (l.empty() || l.size() > 3 || !std::all_of(l.begin(), l.end(), [](char c) {
-        return c >= '0' && c <= '9';
-      })) {
-    return false;
-  }
-  const unsigned n = static_cast<unsigned>(std::stoul(l));
-  if (n > max) {
-    return false;
-  }
-  len = static_cast<uint8_t>(n);
-  return true;
-}
-
-bool Prefix::contains(const smtp::Endpoint& e) const {
-  return e.v6 == v6 && prefix_match(e.addr.data(), addr.data(), len);
-}
 
 CompiledPolicy::CompiledPolicy(policy::Policy p) : policy_(std::move(p)) {
   for (const policy::OrgPrefix& op : policy_.org_prefixes) {
@@ -80,7 +31,7 @@ CompiledPolicy::CompiledPolicy(policy::Policy p) : policy_(std::move(p)) {
 
 const count::KeyBytes* CompiledPolicy::org_of(const smtp::Endpoint& host) const {
   for (const OrgPrefix& o : orgs_) {
-    if (o.prefix.contains(host)) {
+    if (o.prefix.contains(host.v6, host.addr.data())) {
       return &o.key;
     }
   }
@@ -89,7 +40,7 @@ const count::KeyBytes* CompiledPolicy::org_of(const smtp::Endpoint& host) const 
 
 bool CompiledPolicy::inspect_starttls(const smtp::Endpoint& client) const {
   for (const TlsPrefix& t : tls_) {
-    if (t.prefix.contains(client)) {
+    if (t.prefix.contains(client.v6, client.addr.data())) {
       return t.inspect;
     }
   }

@@ -13,22 +13,13 @@
 #include <string>
 #include <vector>
 
+#include "contract/ip_prefix.h"
 #include "contract/policy.h"
 #include "dataplane/count/key.h"
 #include "dataplane/publish/publisher.h"
 #include "dataplane/smtp/message_record.h"
 
 namespace smtpgw::enforce {
-
-// An IPv4 or IPv6 prefix, as the config spells it ("10.1.0.0/16", "2001:db8::/32").
-struct Prefix {
-  std::array<uint8_t, 16> addr{};
-  bool v6 = false;
-  uint8_t len = 0;
-  // False when `text` is not an address with an optional /length (the loader validated it).
-  bool parse(const std::string& text);
-  bool contains(const smtp::Endpoint& e) const;
-};
 
 class CompiledPolicy {
  public:
@@ -48,11 +39,11 @@ class CompiledPolicy {
 
  private:
   struct OrgPrefix {
-    Prefix prefix;
+    ip::Prefix prefix;
     count::KeyBytes key;
   };
   struct TlsPrefix {
-    Prefix prefix;
+    ip::Prefix prefix;
     bool inspect = true;
   };
 
