@@ -28,9 +28,8 @@ sgw_harness_init e2e-alert-sinks
 
 exe=${1:?usage: e2e_alert_sinks.sh PATH/TO/smtpgw}
 sgw_require_netns
-free_port() { "$SGW_PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-hook_port=$(free_port)
-relay_port=$(free_port)
+hook_port=$(sgw_free_port)
+relay_port=$(sgw_free_port)
 secret="hook-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 side=$(mktemp -d /tmp/sgw-alert-sinks-XXXXXX)  # the receivers' files (the bed makes its own)
 sgw_defer rm -rf "$side"

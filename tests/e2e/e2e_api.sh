@@ -38,14 +38,12 @@ exe=${1:?usage: e2e_api.sh PATH/TO/smtpgw PATH/TO/smtpgwctl}
 ctl=${2:?usage: e2e_api.sh PATH/TO/smtpgw PATH/TO/smtpgwctl}
 [[ -x $ctl ]] || sgw_fail "smtpgwctl '$ctl' is not built"
 sgw_require_netns
-port=$("$SGW_PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-token="e2e-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+sgw_api_prepare
+port=$SGW_API_PORT token=$SGW_API_TOKEN
 sgw_bed_up "$exe" "limits:
   sender:
     recipients_per_message: { max: 2, action: block_user_for_today }
-api:
-  port: $port
-  token: $token
+$SGW_API_YAML
   max_body: 4096"
 base="http://127.0.0.1:$port"
 grep -q "smtpgw: api: listening on http://127.0.0.1:$port/" "$SGW_GWLOG" ||

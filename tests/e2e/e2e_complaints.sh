@@ -29,23 +29,15 @@ exe=${1:?usage: e2e_complaints.sh PATH/TO/smtpgw PATH/TO/smtpgwctl}
 ctl=${2:?usage: e2e_complaints.sh PATH/TO/smtpgw PATH/TO/smtpgwctl}
 [[ -x $ctl ]] || sgw_fail "smtpgwctl '$ctl' is not built"
 sgw_require_netns
-port=$("$SGW_PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-token="e2e-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+SGW_CTL=$ctl
+sgw_api_prepare
 # Complaint rates judged from one message (the default waits for 1,000), so two complaints
 # about alice's one message pass the restrict threshold.
-sgw_bed_up "$exe" "api:
-  port: $port
-  token: $token
+sgw_bed_up "$exe" "$SGW_API_YAML
 reputation:
   complaint_min_messages: 1
   complaint_warn: 0.5
   complaint_restrict: 1"
-export SMTPGW_URL="http://127.0.0.1:$port" SMTPGW_TOKEN="$token"
-ctl() {  # ARGS... — smtpgwctl; its output in $out, its status in $rc
-  rc=0
-  out=$("$ctl" "$@" 2>&1) || rc=$?
-  sgw_log "smtpgwctl $*: exit $rc: $(head -n3 <<<"$out" | tr '\n' '|')"
-}
 arf() { "$SGW_PYTHON" "$SGW_LIB/mkarf.py" "$@"; }
 
 # (1) alice's message, and its trace row.
@@ -64,33 +56,33 @@ host=$("$SGW_PYTHON" -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).
 
 # (2) a report naming alice.
 arf --mail-from alice@inside.test --from alice@inside.test >"$SGW_WORK/named.eml"
-ctl complaints submit "$SGW_WORK/named.eml"
+sgw_ctl complaints submit "$SGW_WORK/named.eml"
 [[ $rc == 0 ]] || sgw_fail "the report naming alice: exit $rc: $out"
 grep -q "matched to alice@inside.test by sender$" <<<"$out" || sgw_fail "the report naming alice: $out"
 
 # (3) a report naming a stranger, from X.
 arf --source-ip "$x" --from stranger@elsewhere.test >"$SGW_WORK/by_ip.eml"
-ctl --json complaints submit "$SGW_WORK/by_ip.eml"
+sgw_ctl --json complaints submit "$SGW_WORK/by_ip.eml"
 [[ $rc == 0 ]] || sgw_fail "the report from $x: exit $rc: $out"
 got=$("$SGW_PYTHON" -c 'import json,sys; j = json.loads(sys.stdin.read())[0]; print(j["sender"], j["host"], j["matched_by"], j["counted"])' <<<"$out")
 [[ $got == "alice@inside.test $host source_ip True" ]] || sgw_fail "the report from $x: $got"
 
 # (4) not-spam: kept, not counted.
 arf --type not-spam --mail-from alice@inside.test >"$SGW_WORK/not_spam.eml"
-ctl complaints submit "$SGW_WORK/not_spam.eml"
+sgw_ctl complaints submit "$SGW_WORK/not_spam.eml"
 [[ $rc == 0 ]] || sgw_fail "the not-spam report: exit $rc: $out"
 grep -q "(not-spam) matched to alice@inside.test by sender, not counted" <<<"$out" ||
   sgw_fail "the not-spam report: $out"
 
 # (5) a truncated report.
 arf --mail-from alice@inside.test --truncate >"$SGW_WORK/truncated.eml"
-ctl complaints submit "$SGW_WORK/truncated.eml"
+sgw_ctl complaints submit "$SGW_WORK/truncated.eml"
 [[ $rc == 1 ]] || sgw_fail "a truncated report: exit $rc, expected 1: $out"
 grep -q "400: not a complaint report (ARF, RFC 5965): .*truncated" <<<"$out" ||
   sgw_fail "the truncated report's refusal does not say so: $out"
 
 # (6) alice's complaints.
-ctl --json complaints list --sender alice@inside.test
+sgw_ctl --json complaints list --sender alice@inside.test
 n=$("$SGW_PYTHON" -c 'import json,sys; print(len(json.loads(sys.stdin.read())["complaints"]))' <<<"$out")
 [[ $n == 3 ]] || sgw_fail "complaints list --sender alice: $n rows, expected 3 (two complaints, one not-spam): $out"
 

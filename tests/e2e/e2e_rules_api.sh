@@ -35,12 +35,9 @@ exe=${1:?usage: e2e_rules_api.sh PATH/TO/smtpgw PATH/TO/smtpgwctl}
 ctl=${2:?usage: e2e_rules_api.sh PATH/TO/smtpgw PATH/TO/smtpgwctl}
 [[ -x $ctl ]] || sgw_fail "smtpgwctl '$ctl' is not built"
 sgw_require_netns
-port=$("$SGW_PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-token="e2e-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-sgw_bed_up "$exe" "api:
-  port: $port
-  token: $token"
-export SMTPGW_URL="http://127.0.0.1:$port" SMTPGW_TOKEN="$token"
+SGW_CTL=$ctl
+sgw_api_prepare
+sgw_bed_up "$exe" "$SGW_API_YAML"
 
 phrase='QUUXBAR invoice'
 send() {  # NAME — the phrase, from the inside host; the transcript in $SGW_WORK/NAME.log
@@ -59,11 +56,6 @@ expect_deferred() {  # NAME
   [[ $(sgw_received subject "$1") == 0 ]] || sgw_fail "$1: the server received the deferred message"
   sgw_log "$1: deferred: $(grep -m1 "451 4.7.1" "$SGW_WORK/$1.log")"
 }
-ctl() {  # ARGS... — smtpgwctl; its output in $out, its status in $rc
-  rc=0
-  out=$("$ctl" "$@" 2>&1) || rc=$?
-  sgw_log "smtpgwctl $*: exit $rc: $(head -n3 <<<"$out" | tr '\n' '|')"
-}
 
 # (1) no rule knows the phrase.
 send before || { sgw_log_tail "$SGW_WORK/before.log" 30; sgw_fail "before: not delivered"; }
@@ -76,12 +68,12 @@ cat >"$local_dir/95_broken.cf" <<'CF'
 body LOCAL_BROKEN /unclosed (group/
 score LOCAL_BROKEN 1
 CF
-ctl rules push "$here/../../rules" "$local_dir/95_broken.cf" --note "broken on purpose"
+sgw_ctl rules push "$here/../../rules" "$local_dir/95_broken.cf" --note "broken on purpose"
 [[ $rc == 1 ]] || sgw_fail "a push that does not compile: smtpgwctl exit $rc, expected 1: $out"
 grep -q "422" <<<"$out" || sgw_fail "the refused push is not a 422: $out"
 grep -q "95_broken.cf:1: rule LOCAL_BROKEN" <<<"$out" ||
   sgw_fail "smtpgwctl does not print the error's file, line and rule: $out"
-ctl --json rules show
+sgw_ctl --json rules show
 [[ $rc == 0 ]] || sgw_fail "rules show: exit $rc: $out"
 [[ $("$SGW_PYTHON" -c 'import json,sys; print(json.loads(sys.stdin.read())["active"]["version"])' <<<"$out") == 0 ]] ||
   sgw_fail "a refused push changed the active version: $out"
@@ -93,11 +85,11 @@ body LOCAL_QUUXBAR /QUUXBAR invoice/i
 describe LOCAL_QUUXBAR Invoice fraud phrase seen this morning
 score LOCAL_QUUXBAR 10
 CF
-ctl rules push "$here/../../rules" "$local_dir/95_local.cf" --note "ticket 42"
+sgw_ctl rules push "$here/../../rules" "$local_dir/95_local.cf" --note "ticket 42"
 [[ $rc == 0 ]] || sgw_fail "the push: exit $rc: $out"
 version=$(sed -n 's/^version \([0-9]*\) active.*/\1/p' <<<"$out")
 [[ -n $version && $version != 0 ]] || sgw_fail "the push did not name its version: $out"
-ctl rules show
+sgw_ctl rules show
 grep -q "active: version $version (api)" <<<"$out" || sgw_fail "rules show does not say version $version is active: $out"
 grep -q "ticket 42" <<<"$out" || sgw_fail "rules show does not list the version's note: $out"
 expect_deferred after
@@ -108,16 +100,16 @@ limits:
   host:
     messages_per_minute: { max: 1, action: throttel }
 YAML
-ctl policy push "$local_dir/typo.yaml"
+sgw_ctl policy push "$local_dir/typo.yaml"
 [[ $rc == 1 ]] || sgw_fail "a policy with a misspelt action: exit $rc, expected 1: $out"
 grep -q "policy:3:.*limits.host.messages_per_minute" <<<"$out" ||
   sgw_fail "the refused policy's error does not name policy:3 and the key: $out"
 sed 's/throttel/throttle/' "$local_dir/typo.yaml" >"$local_dir/host.yaml"
-ctl policy push "$local_dir/host.yaml" --note "one a minute per host"
+sgw_ctl policy push "$local_dir/host.yaml" --note "one a minute per host"
 [[ $rc == 0 ]] || sgw_fail "the policy push: exit $rc: $out"
 pversion=$(sed -n 's/^version \([0-9]*\) in force (published as policy version 2)$/\1/p' <<<"$out")
 [[ -n $pversion && $pversion != 0 ]] || sgw_fail "the policy push did not say its version and policy version 2: $out"
-ctl policy show
+sgw_ctl policy show
 grep -q "in force: version $pversion (api)" <<<"$out" || sgw_fail "policy show: $out"
 grep -q "^host.messages_per_minute  *1  *throttle" <<<"$out" || sgw_fail "policy show does not list the pushed limit: $out"
 sgw_log "swaks throttled"
@@ -139,22 +131,22 @@ grep -q "smtpgw: policy: policy version $pversion (pushed through the API) is in
 expect_deferred restarted
 
 # (5) roll back to rules.dir.
-ctl rules rollback
+sgw_ctl rules rollback
 [[ $rc == 0 ]] || sgw_fail "rules rollback: exit $rc: $out"
 grep -q "^version 0 active" <<<"$out" || sgw_fail "the roll-back did not activate version 0: $out"
-ctl policy rollback
+sgw_ctl policy rollback
 [[ $rc == 0 ]] || sgw_fail "policy rollback: exit $rc: $out"
 grep -q "^version 0 in force" <<<"$out" || sgw_fail "the policy roll-back did not restore version 0: $out"
 send rolled || { sgw_log_tail "$SGW_WORK/rolled.log" 30; sgw_fail "rolled: not delivered after the roll-back"; }
 sgw_wait_until 15 "the server to record 'rolled'" sgw_received_once rolled
 
 # (6) a version that does not exist.
-ctl rules rollback --to 9999
+sgw_ctl rules rollback --to 9999
 [[ $rc == 1 ]] || sgw_fail "a roll-back to version 9999: exit $rc, expected 1: $out"
 grep -q "404" <<<"$out" || sgw_fail "the roll-back to version 9999 is not a 404: $out"
 
 # (7) the alerts, in the store across the restart.
-ctl --json alerts list
+sgw_ctl --json alerts list
 for kind in ruleset_rejected ruleset_activated; do
   grep -q "\"$kind\"" <<<"$out" || sgw_fail "no $kind alert: $out"
 done

@@ -143,6 +143,31 @@ sgw_bed_restart() {
   sgw_bed_gateway "$SGW_WORK/gateway.yaml"
 }
 
+# sgw_free_port — a TCP port free on loopback now, for a listener started next.
+sgw_free_port() {
+  "$SGW_PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# sgw_api_prepare — the gateway's operator API for a test: a free loopback port and a random
+# token. Sets SGW_API_PORT, SGW_API_TOKEN and SGW_API_YAML (the `api:` section, for
+# sgw_bed_up's EXTRA_YAML), and exports SMTPGW_URL and SMTPGW_TOKEN, which smtpgwctl reads.
+sgw_api_prepare() {
+  SGW_API_PORT=$(sgw_free_port)
+  SGW_API_TOKEN="e2e-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  SGW_API_YAML="api:
+  port: $SGW_API_PORT
+  token: $SGW_API_TOKEN"
+  export SMTPGW_URL="http://127.0.0.1:$SGW_API_PORT" SMTPGW_TOKEN="$SGW_API_TOKEN"
+}
+
+# sgw_ctl ARGS... — smtpgwctl (SGW_CTL) against the bed's gateway; its output in $out, its exit
+# status in $rc (never fails itself: the test judges both), logged in short.
+sgw_ctl() {
+  rc=0
+  out=$("$SGW_CTL" "$@" 2>&1) || rc=$?
+  sgw_log "smtpgwctl $*: exit $rc: $(head -n3 <<<"$out" | tr '\n' '|')"
+}
+
 # What the bed's server recorded (SGW_RECORD, one JSON line per accepted message), and the
 # gateway's exit counters: the e2e tests' common checks.
 # sgw_received FIELD VALUE — how many recorded messages have FIELD (subject, mail_from) = VALUE.
