@@ -269,7 +269,7 @@ api::Reply ApiBackend::set_address_state(const std::string& address, const std::
 }
 
 api::Reply ApiBackend::rules() {
-  return rules_.describe([this](std::function<api::Reply()> f) { return on_main(std::move(f)); });
+  return rules_.describe(via_main_);
 }
 
 api::Reply ApiBackend::push_rules(const std::vector<api::RuleFile>& files, bool lenient,
@@ -279,28 +279,23 @@ api::Reply ApiBackend::push_rules(const std::vector<api::RuleFile>& files, bool 
   for (const api::RuleFile& f : files) {
     sources.push_back({f.name, f.text});
   }
-  return rules_.push(sources, lenient, note,
-                     [this](std::function<api::Reply()> f) { return on_main(std::move(f)); });
+  return rules_.push(sources, lenient, note, via_main_);
 }
 
 api::Reply ApiBackend::rollback_rules(std::optional<int64_t> version) {
-  return rules_.rollback(version,
-                         [this](std::function<api::Reply()> f) { return on_main(std::move(f)); });
+  return rules_.rollback(version, via_main_);
 }
 
 api::Reply ApiBackend::policy() {
-  return policies_.describe(
-      [this](std::function<api::Reply()> f) { return on_main(std::move(f)); });
+  return policies_.describe(via_main_);
 }
 
 api::Reply ApiBackend::push_policy(const std::string& yaml, const std::string& note) {
-  return policies_.push(yaml, note,
-                        [this](std::function<api::Reply()> f) { return on_main(std::move(f)); });
+  return policies_.push(yaml, note, via_main_);
 }
 
 api::Reply ApiBackend::rollback_policy(std::optional<int64_t> version) {
-  return policies_.rollback(
-      version, [this](std::function<api::Reply()> f) { return on_main(std::move(f)); });
+  return policies_.rollback(version, via_main_);
 }
 
 std::string ApiBackend::metrics() {
@@ -349,6 +344,15 @@ std::string ApiBackend::metrics() {
       line("events_drained", std::string("kind=\"") +
                                  events::event_kind_name(static_cast<events::EventKind>(k)) + "\"",
            g_.events_drained[k]);
+    }
+    for (size_t k = 0; k < events::kEventKindCount; ++k) {
+      uint64_t lost = 0;
+      for (const auto& q : g_.events) {
+        lost += q->overflow(static_cast<events::EventKind>(k));
+      }
+      line("events_lost", std::string("kind=\"") +
+                              events::event_kind_name(static_cast<events::EventKind>(k)) + "\"",
+           lost);
     }
     if (extra_metrics_) {
       out += extra_metrics_();

@@ -22,19 +22,27 @@ std::filesystem::path beside_config(const std::string& config_path, const std::s
   return path.is_relative() ? std::filesystem::path(config_path).parent_path() / path : path;
 }
 
+// Said of what was found in the sender table rather than received as an event.
+constexpr const char* kReconciledNote = " (its event was lost in an event-queue overflow; found in the sender table)";
+
 // The alerts a worker's event raises: a restriction (of a sender, user, host or organisation)
-// and a limit crossed.
-void alert_of(const events::Event& e, alerts::Alerts& alerts) {
+// and a limit crossed. `reconciled`: the event was rebuilt from the sender table.
+void alert_of(const events::Event& e, alerts::Alerts& alerts, bool reconciled = false) {
   const std::string key = store::Store::key_text(e.key);
   if (e.kind == events::EventKind::kRestrictionApplied) {
     const events::RestrictionApplied& r = e.u.restriction;
     const bool org = e.key.kind == events::KeyKind::kOrg;
     const std::string term =
         r.until_unix_s == 0 ? "until an operator releases it" : "for the rest of the day";
+    nlohmann::json details = {{"limit", events::limit_name(r.limit)},
+                              {"until_unix_s", r.until_unix_s}};
+    if (reconciled) {
+      details["reconciled"] = true;
+    }
     alerts.raise(org ? alerts::Kind::kOrgRestricted : alerts::Kind::kUserRestricted, key,
-                 key + " is restricted from sending (" + events::limit_name(r.limit) + ") " + term,
-                 {{"limit", events::limit_name(r.limit)}, {"until_unix_s", r.until_unix_s}},
-                 e.unix_ns);
+                 key + " is restricted from sending (" + events::limit_name(r.limit) + ") " +
+                     term + (reconciled ? kReconciledNote : ""),
+                 details, e.unix_ns);
   } else if (e.kind == events::EventKind::kThresholdCrossed) {
     const events::ThresholdCrossed& t = e.u.crossed;
     alerts.raise(alerts::Kind::kLimitExceeded, key,
@@ -156,6 +164,7 @@ void ControlPlane::restore_restrictions() {
     for (const store::Restriction& r : db_->restrictions_in_force(clock::unix_now_s(), &error)) {
       const count::FindOutcome o2 = g_.senders->restrict(r.key, r.limit, r.action, r.until_unix_s);
       applied += o2 == count::FindOutcome::kFull || o2 == count::FindOutcome::kContended ? 0 : 1;
+      handled_.add_restriction(r.key, r.limit, static_cast<uint32_t>(r.until_unix_s));
     }
   }
   if (!error.empty()) {
@@ -343,6 +352,9 @@ std::string ControlPlane::counter_lines(const std::string& prefix) const {
       out += prefix + "alerts_" + name + "_" + what + " " + std::to_string(v) + "\n";
     }
   }
+  out += prefix + "reconcile_runs " + std::to_string(reconcile_runs_) + "\n";
+  out += prefix + "reconciled_crossings " + std::to_string(reconciled_crossings_) + "\n";
+  out += prefix + "reconciled_restrictions " + std::to_string(reconciled_restrictions_) + "\n";
   out += prefix + "alerts_raised " + std::to_string(alerts_.raised()) + "\n";
   out += prefix + "alerts_folded " + std::to_string(alerts_.folded()) + "\n";
   return out;
@@ -370,26 +382,80 @@ bool ControlPlane::start() {
   return !api_failed;
 }
 
+void ControlPlane::handle(const events::Event& e, uint64_t now_s) {
+  if (dns_) {
+    dns_->seen(e, now_s);
+  }
+  if (db_) {
+    db_->submit(e);
+  }
+  if (reputation_) {
+    reputation_->observe(e);
+  }
+  handled_.add(e);
+  alert_of(e, alerts_);
+}
+
 void ControlPlane::drain() {
   const uint64_t now_s = clock::unix_now_s();
-  drain_events(g_, [&](const events::Event& e) {
-    if (dns_) {
-      dns_->seen(e, now_s);
+  drain_events(g_, [&](const events::Event& e) { handle(e, now_s); });
+}
+
+void ControlPlane::reconcile(bool overflowed) {
+  if (!g_.senders) {
+    return;
+  }
+  reconcile_pending_ = reconcile_pending_ || overflowed;
+  // Read after the overflow counters: an event lost after them is counted next round, and its
+  // crossing is no older than this second.
+  const uint32_t table_now_s = g_.senders->clock().now_s();
+  const uint64_t now_ms = clock::monotonic_ms();
+  if (!reconcile_pending_) {
+    reconcile_since_s_ = table_now_s - 1;
+    handled_.forget(reconcile_since_s_, table_now_s);
+    return;
+  }
+  if (reconcile_runs_ != 0 && now_ms - reconciled_at_ms_ < 1'000) {
+    return;  // the table walk costs O(slots): once a second under a lasting overflow
+  }
+  const uint64_t now_ns = clock::unix_now_ns();
+  for (const count::ReconcileRecord& r : count::reconcile(*g_.senders, reconcile_since_s_, handled_)) {
+    if (!r.restriction.active) {
+      ++reconciled_crossings_;
+      const std::string key = store::Store::key_text(r.key);
+      alerts_.raise(alerts::Kind::kLimitExceeded, key,
+                    key + " exceeded " + events::limit_name(r.limit) + kReconciledNote,
+                    {{"limit", events::limit_name(r.limit)},
+                     {"crossed_at_s", r.crossed_at_s},
+                     {"reconciled", true}},
+                    uint64_t{r.crossed_at_s} * 1'000'000'000ull);
+      continue;
     }
+    ++reconciled_restrictions_;
+    events::Event e;
+    e.kind = events::EventKind::kRestrictionApplied;
+    e.key = r.key;
+    e.unix_ns = now_ns;
+    e.u.restriction.limit = r.restriction.limit;
+    e.u.restriction.action = r.restriction.action;
+    e.u.restriction.until_unix_s = r.restriction.until_s;
     if (db_) {
       db_->submit(e);
     }
-    if (reputation_) {
-      reputation_->observe(e);
-    }
-    alert_of(e, alerts_);
-  });
+    alert_of(e, alerts_, true);
+  }
+  ++reconcile_runs_;
+  reconciled_at_ms_ = now_ms;
+  reconcile_pending_ = false;
+  reconcile_since_s_ = table_now_s - 1;
 }
 
-void ControlPlane::raise_overflows() {
+bool ControlPlane::raise_overflows() {
+  bool any = false;
   for (size_t i = 0; i < g_.events.size(); ++i) {
     const uint64_t lost = g_.events[i]->overflow_total();
     if (lost != overflow_seen_[i]) {
+      any = true;
       alerts_.raise(alerts::Kind::kQueueOverflow, "worker" + std::to_string(i),
                     "worker " + std::to_string(i) + "'s event queue overflowed: " +
                         std::to_string(lost - overflow_seen_[i]) +
@@ -398,6 +464,7 @@ void ControlPlane::raise_overflows() {
       overflow_seen_[i] = lost;
     }
   }
+  return any;
 }
 
 // The live statistics (GET /api/v1/events, "stats"): per worker its packets and bytes, the
@@ -437,7 +504,7 @@ void ControlPlane::tick(bool reload_requested) {
     publish_stats();
   }
   drain();
-  raise_overflows();
+  reconcile(raise_overflows());
   dns_->poll(alerts_, clock::unix_now_ns(), clock::monotonic_ms());
   if (reputation_ && ticks_ % 10 == 0) {
     reputation_->poll(alerts_, clock::unix_now_ns());

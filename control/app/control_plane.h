@@ -22,6 +22,7 @@
 #include "control/app/reputation_watch.h"
 #include "control/app/rule_versions.h"
 #include "control/store/store.h"
+#include "dataplane/count/reconcile.h"
 
 namespace smtpgw::app {
 
@@ -64,8 +65,14 @@ class ControlPlane {
   std::string counter_lines(const std::string& prefix) const;
   void reload();
   void publish_stats();
+  void handle(const events::Event& e, uint64_t now_s);
   void drain();
-  void raise_overflows();
+  // True when a worker's queue dropped events since the last round (alerted).
+  bool raise_overflows();
+  // After an overflow (at most once a second): the crossings and restrictions whose events were
+  // lost, found in the sender table (count/reconcile.h) and handled as their events would have
+  // been. Without one, forgets what can no longer be missed.
+  void reconcile(bool overflowed);
 
   Gateway& g_;
   const std::string config_path_;
@@ -84,6 +91,13 @@ class ControlPlane {
   std::unique_ptr<ApiBackend> backend_;
   std::unique_ptr<api::Server> api_;
   std::vector<uint64_t> overflow_seen_;  // per worker: the overflow count already alerted
+  count::Handled handled_;             // crossings and restrictions already handled
+  uint32_t reconcile_since_s_ = 0;     // table seconds: no lost crossing is older
+  bool reconcile_pending_ = false;     // an overflow not yet reconciled
+  uint64_t reconciled_at_ms_ = 0;      // monotonic ms of the last reconcile
+  uint64_t reconcile_runs_ = 0;
+  uint64_t reconciled_crossings_ = 0;
+  uint64_t reconciled_restrictions_ = 0;
 };
 
 }  // namespace smtpgw::app

@@ -20,9 +20,6 @@ namespace smtpgw::app {
 
 namespace {
 
-// Events a worker may queue between two drains (100 ms): 65,536 × 256 bytes = 16 MiB each.
-constexpr size_t kEventQueueCapacity = 65'536;
-
 packet::MacAddr to_mac(const config::MacAddress& m) {
   packet::MacAddr out;
   std::memcpy(out.b, m.data(), 6);
@@ -91,7 +88,7 @@ void build_enforcement(Gateway& g, uint16_t nworkers) {
   eo.high_risk_pool = !cfg.pools.high_risk.empty();
   eo.domain_marks = g.domain_marks.get();
   for (uint16_t w = 0; w < nworkers; ++w) {
-    g.events.push_back(std::make_unique<count::EventQueue>(kEventQueueCapacity, w));
+    g.events.push_back(std::make_unique<count::EventQueue>(cfg.workers.event_queue, w));
     g.enforcers.push_back(std::make_unique<enforce::Enforcer>(*g.accountant, *g.policy,
                                                               *g.events.back(), eo, g.records));
   }

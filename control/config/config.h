@@ -159,6 +159,9 @@ struct ArpConfig {
 struct WorkersConfig {
   uint16_t burst = 32;    // 1..512
   uint32_t mbufs = 8'191; // mbufs in the pool (per port/socket, as the integrator decides), 512..16777215
+  // Events a worker may queue between two drains of the control plane (every 100 ms), 16..1048576;
+  // 256 bytes each. A full queue drops events (counted); the control plane reconciles.
+  uint32_t event_queue = 65'536;
 };
 
 // inspection:

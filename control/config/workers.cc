@@ -12,6 +12,7 @@ void read_workers(Ctx& ctx, const YAML::Node& node, WorkersConfig& workers) {
   }
   read_uint_into(ctx, m, "burst", workers.burst, 1, 512);
   read_uint_into(ctx, m, "mbufs", workers.mbufs, 512, (1 << 24) - 1);
+  read_uint_into(ctx, m, "event_queue", workers.event_queue, 16, 1 << 20);
   m.finish();
 }
 

@@ -140,6 +140,8 @@ const BadCase kBadCases[] = {
     {"out of range lcore", edit("lcores: [0, 1]", "lcores: [0, 128]"), "eal.lcores", "out of range 0..127", 2},
     {"negative number", std::string(kBase) + "workers: { burst: -1 }\n", "workers.burst",
      "expected an integer (1..512)", 27},
+    {"event queue below its floor", std::string(kBase) + "workers: { event_queue: 8 }\n",
+     "workers.event_queue", "'8' is not in 16..1048576", 27},
     {"inspection pool of zero", std::string(kBase) + "inspection: { decoders: 0 }\n",
      "inspection.decoders", "'0' is not in 1..1048576", 27},
     {"reassembly pool below its floor", std::string(kBase) + "inspection: { segments: 8 }\n",

@@ -329,32 +329,50 @@ TEST(CountEvents, QueueOverflowCountedAndReconciled) {
     acc.add_recipient(p, m, "b@ext.example", q);  // crosses: one event per sender
   }
   std::vector<events::Event> seen;
+  Handled handled;
   events::Event e;
   while (q.pop(e)) {
     seen.push_back(e);
+    handled.add(e);
     EXPECT_EQ(e.worker, 3);
   }
   ASSERT_EQ(seen.size(), 2u);
   EXPECT_EQ(q.overflow(events::EventKind::kThresholdCrossed), 4u);
   EXPECT_EQ(q.overflow_total(), 4u);
-  const auto missed = reconcile(table, testing::kT0, seen);
+  Handled later = handled;
+  EXPECT_TRUE(reconcile(table, testing::kT0 + 1, later).empty()) << "since filters";
+  const auto missed = reconcile(table, testing::kT0, handled);
   ASSERT_EQ(missed.size(), 4u);
   for (const auto& r : missed) {
     EXPECT_EQ(r.limit, LimitId::kSenderExternalRecipientsPerHour);
     EXPECT_EQ(r.crossed_at_s, testing::kT0);
+    EXPECT_TRUE(handled.has_crossing(r.key, r.limit, r.crossed_at_s));
     for (const auto& s : seen) {
       EXPECT_FALSE(key_equal(s.key, r.key)) << "already seen: not reported again";
     }
   }
-  EXPECT_TRUE(reconcile(table, testing::kT0 + 1, seen).empty()) << "since filters";
-  // Restrictions in force are reconciled too.
-  KeyBytes k;
-  ASSERT_EQ(user_key("ops-blocked", k), KeyStatus::kOk);
-  table.restrict(k, LimitId::kNone, events::ActionTaken::kBlocked, 0);
-  const auto again = reconcile(table, testing::kT0 + 1, seen);
+  EXPECT_TRUE(reconcile(table, testing::kT0, handled).empty()) << "handled once, not twice";
+  handled.forget(testing::kT0 + 1, testing::kT0 + 1);
+  EXPECT_EQ(handled.crossings(), 0u) << "crossings before since are forgotten";
+
+  // Restrictions in force are reconciled too, except the control plane's own (LimitId::kNone).
+  KeyBytes k, ops;
+  ASSERT_EQ(user_key("burst", k), KeyStatus::kOk);
+  ASSERT_EQ(user_key("ops-blocked", ops), KeyStatus::kOk);
+  table.restrict(ops, LimitId::kNone, events::ActionTaken::kBlocked, 0);
+  table.restrict(k, LimitId::kSenderMessagesPerMinute, events::ActionTaken::kBlockedForToday,
+                 testing::kT0 + 3600);
+  const auto again = reconcile(table, testing::kT0 + 1, handled);
   ASSERT_EQ(again.size(), 1u);
   EXPECT_TRUE(again[0].restriction.active);
+  EXPECT_EQ(again[0].restriction.limit, LimitId::kSenderMessagesPerMinute);
+  EXPECT_EQ(again[0].restriction.until_s, testing::kT0 + 3600);
   EXPECT_TRUE(key_equal(again[0].key, k));
+  EXPECT_EQ(handled.restrictions(), 1u);
+  EXPECT_TRUE(reconcile(table, testing::kT0 + 1, handled).empty()) << "handled once, not twice";
+  // A restriction ended or released is dropped from what is remembered.
+  handled.forget(testing::kT0 + 1, testing::kT0 + 3600);
+  EXPECT_EQ(handled.restrictions(), 0u);
 }
 
 }  // namespace
