@@ -157,7 +157,7 @@ struct Trace {
   uint8_t host_addr[16];
   uint8_t server_family;
   uint8_t server_addr[16];
-  uint8_t pool;               // 0 normal, 1 high risk
+  uint8_t pool;               // flow::PoolId: 0 normal, 1 high risk, 2.. named pools
   uint8_t action;             // the gateway's: 0 allow, 1 refuse, 2 throttle, 3 defer
   uint8_t outcome;            // smtp::MessageOutcome: 0 delivered, 1 rejected, 2 aborted,
                               // 3 refused by the gateway, 4 unknown

@@ -243,6 +243,13 @@ std::unique_ptr<Server> Server::start(const Options& options, Backend& backend,
     q.sender = req.get_param_value("sender");
     q.host = req.get_param_value("host");
     q.recipient = req.get_param_value("recipient");
+    q.verdict = req.get_param_value("verdict");
+    q.pool = req.get_param_value("pool");
+    if (!q.verdict.empty() && q.verdict != "clean" && q.verdict != "spam" &&
+        q.verdict != "not_scanned") {
+      send(res, Reply::error(400, "parameter \"verdict\" must be clean, spam or not_scanned"));
+      return;
+    }
     send(res, b->trace(q));
   });
   http.Get("/api/v1/alerts", [b](const httplib::Request& req, httplib::Response& res) {

@@ -182,6 +182,19 @@ api::Reply ApiBackend::trace(const api::TraceQuery& q) {
   if (store_ == nullptr) {
     return api::Reply::error(503, "the store is disabled (store.enabled: false)");
   }
+  if (!q.pool.empty()) {
+    // The pools are fixed for the gateway's life (a reload does not change them): the start
+    // config names them, readable from any thread.
+    std::string names = "normal, high_risk";
+    bool known = q.pool == "normal" || q.pool == "high_risk";
+    for (const config::PoolsConfig::Named& n : g_.cfg.pools.named) {
+      names += ", " + n.name;
+      known = known || q.pool == n.name;
+    }
+    if (!known) {
+      return api::Reply::error(400, "no pool is named \"" + q.pool + "\" (pools: " + names + ")");
+    }
+  }
   std::string error;
   nlohmann::json rows = store_->trace(q, &error);
   if (!error.empty()) {
@@ -221,18 +234,45 @@ api::Reply ApiBackend::acknowledge(int64_t id, const std::string& note) {
   return api::Reply{200, nlohmann::json{{"acknowledged", id}}};
 }
 
+nlohmann::json pool_addresses(const flow::PoolState& pools) {
+  nlohmann::json out = nlohmann::json::array();
+  for (size_t p = 0; p < pools.pool_count(); ++p) {
+    for (const flow::PoolState::Address& a : pools.addresses(static_cast<flow::PoolId>(p))) {
+      out.push_back({{"address", ipv4_text(a.ip)},
+                     {"pool", pools.name(static_cast<flow::PoolId>(p))},
+                     {"state", std::string(flow::address_state_name(a.state))}});
+    }
+  }
+  return out;
+}
+
 api::Reply ApiBackend::pools() {
   return on_main([this] {
-    nlohmann::json out = nlohmann::json::array();
     const flow::PoolState* now = g_.pool_states->read();  // main lcore: the only writer
-    for (flow::Pool p : {flow::Pool::kNormal, flow::Pool::kHighRisk}) {
-      for (const flow::PoolState::Address& a : now->addresses(p)) {
-        out.push_back({{"address", ipv4_text(a.ip)},
-                       {"pool", p == flow::Pool::kNormal ? "normal" : "high_risk"},
-                       {"state", std::string(flow::address_state_name(a.state))}});
+    // Per pool: its counts by state and the inside prefixes bound to it (named pools).
+    nlohmann::json pools = nlohmann::json::array();
+    for (size_t p = 0; p < now->pool_count(); ++p) {
+      const auto id = static_cast<flow::PoolId>(p);
+      if (id == flow::kHighRiskPool && !now->has_high_risk()) {
+        continue;
       }
+      nlohmann::json counts = {{"active", 0}, {"listed", 0}, {"draining", 0}};
+      for (const flow::PoolState::Address& a : now->addresses(id)) {
+        counts[std::string(flow::address_state_name(a.state))] =
+            counts[std::string(flow::address_state_name(a.state))].get<int>() + 1;
+      }
+      nlohmann::json bound = nlohmann::json::array();
+      for (const flow::PoolState::Binding& b : now->bindings()) {
+        if (b.pool == id) {
+          bound.push_back(ipv4_text(b.network) + "/" + std::to_string(b.length));
+        }
+      }
+      pools.push_back({{"name", now->name(id)},
+                       {"addresses", now->addresses(id).size()},
+                       {"states", counts},
+                       {"bound", bound}});
     }
-    return api::Reply{200, nlohmann::json{{"addresses", out}}};
+    return api::Reply{200, nlohmann::json{{"addresses", pool_addresses(*now)}, {"pools", pools}}};
   });
 }
 
@@ -319,11 +359,11 @@ std::string ApiBackend::metrics() {
       }
     }
     const flow::PoolState* now = g_.pool_states->read();
-    for (flow::Pool p : {flow::Pool::kNormal, flow::Pool::kHighRisk}) {
-      for (const flow::PoolState::Address& a : now->addresses(p)) {
+    for (size_t p = 0; p < now->pool_count(); ++p) {
+      const auto id = static_cast<flow::PoolId>(p);
+      for (const flow::PoolState::Address& a : now->addresses(id)) {
         line("pool_address_state",
-             "address=\"" + ipv4_text(a.ip) + "\",pool=\"" +
-                 (p == flow::Pool::kNormal ? "normal" : "high_risk") + "\",state=\"" +
+             "address=\"" + ipv4_text(a.ip) + "\",pool=\"" + now->name(id) + "\",state=\"" +
                  std::string(flow::address_state_name(a.state)) + "\"",
              1);
       }

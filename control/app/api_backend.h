@@ -81,6 +81,10 @@ class ApiBackend final : public api::Backend {
 // sender): all but not-spam and auth-failure (complaint_intake.cc).
 bool counts_as_complaint(const std::string& feedback_type);
 
+// Every pool address with its pool's name and state ({address, pool, state}), pools in id order:
+// GET /api/v1/pools and the live statistics. Main lcore (reads the published pool states).
+nlohmann::json pool_addresses(const flow::PoolState& pools);
+
 // "a@example.org" (a sender), "10.1.0.5" (a host), "user:NAME", "org:NAME" -> a sender-table
 // key; false when it is none of them.
 bool parse_key(const std::string& text, events::KeyBytes& out);

@@ -136,6 +136,9 @@ bool ControlPlane::open_store() {
   o.path = path.string();
   o.trace_days = sc.trace_days;
   o.trace_max_rows = sc.trace_max_rows;
+  for (const config::PoolsConfig::Named& n : g_.cfg.pools.named) {
+    o.pool_names.push_back(n.name);
+  }
   std::string error;
   std::unique_ptr<store::Store> st = store::Store::open(o, &error);
   if (!st) {
@@ -483,15 +486,8 @@ void ControlPlane::publish_stats() {
       });
     }
   }
-  nlohmann::json pools = nlohmann::json::array();
-  const flow::PoolState* now = g_.pool_states->read();  // the only writer: stable
-  for (flow::Pool p : {flow::Pool::kNormal, flow::Pool::kHighRisk}) {
-    for (const flow::PoolState::Address& a : now->addresses(p)) {
-      pools.push_back({{"address", config::to_string(config::Ipv4{a.ip})},
-                       {"pool", p == flow::Pool::kNormal ? "normal" : "high_risk"},
-                       {"state", std::string(flow::address_state_name(a.state))}});
-    }
-  }
+  // The published pools: this thread is their only writer, so the version is stable.
+  const nlohmann::json pools = pool_addresses(*g_.pool_states->read());
   events_.publish("stats", {{"unix_ns", clock::unix_now_ns()},
                             {"workers", workers},
                             {"pipeline", pipeline},

@@ -77,12 +77,11 @@ std::unique_ptr<dns::DnsblMonitor> start_dnsbl(const Gateway& g) {
 }
 
 // The state `a` has in the published pools (kActive if it is in none).
-flow::AddressState state_of(const Gateway& g, uint32_t a, flow::Pool* pool) {
+flow::AddressState state_of(const Gateway& g, uint32_t a) {
   const flow::PoolState* now = g.pool_states->read();  // the only writer: stable
-  for (flow::Pool p : {flow::Pool::kNormal, flow::Pool::kHighRisk}) {
-    for (const flow::PoolState::Address& x : now->addresses(p)) {
+  for (size_t p = 0; p < now->pool_count(); ++p) {
+    for (const flow::PoolState::Address& x : now->addresses(static_cast<flow::PoolId>(p))) {
       if (x.ip == a) {
-        *pool = p;
         return x.state;
       }
     }
@@ -205,8 +204,7 @@ void DnsWatch::poll_dnsbl(alerts::Alerts& alerts, uint64_t now_ns, uint64_t now_
   }
   std::vector<std::pair<uint32_t, flow::AddressState>> states;
   for (const auto& [a, listed] : owed) {
-    flow::Pool pool = flow::Pool::kNormal;
-    const flow::AddressState now = state_of(g, a, &pool);
+    const flow::AddressState now = state_of(g, a);
     if (listed && now == flow::AddressState::kActive) {
       states.emplace_back(a, flow::AddressState::kListed);
     } else if (!listed && now == flow::AddressState::kListed) {
@@ -218,20 +216,21 @@ void DnsWatch::poll_dnsbl(alerts::Alerts& alerts, uint64_t now_ns, uint64_t now_
   }
   owed.clear();
   const flow::PoolState* now = g.pool_states->read();
-  for (flow::Pool p : {flow::Pool::kNormal, flow::Pool::kHighRisk}) {
+  for (size_t p = 0; p < now->pool_count(); ++p) {
+    const auto id = static_cast<flow::PoolId>(p);
     size_t active = 0;
-    for (const flow::PoolState::Address& x : now->addresses(p)) {
+    for (const flow::PoolState::Address& x : now->addresses(id)) {
       active += x.state == flow::AddressState::kActive ? 1 : 0;
     }
-    if (active == 0 && !now->addresses(p).empty()) {
-      const char* pool = p == flow::Pool::kNormal ? "normal" : "high_risk";
+    if (active == 0 && !now->addresses(id).empty()) {
+      const std::string& pool = now->name(id);
       const char* fallback =
           now->fallback() == flow::NoActiveFallback::kUseListed ? "use_listed" : "refuse";
       std::printf("smtpgw: dnsbl: pool %s has no active address left: new flows follow "
                   "pools.fallback (%s)\n",
-                  pool, fallback);
+                  pool.c_str(), fallback);
       alerts.raise(alerts::Kind::kPoolExhausted, pool,
-                   std::string("pool ") + pool + " has no active address left: new flows follow "
+                   "pool " + pool + " has no active address left: new flows follow "
                        "pools.fallback (" + fallback + ")",
                    nlohmann::json::object(), now_ns);
     }

@@ -188,14 +188,22 @@ bool build(Gateway& g) {
   t.arp_retry = hz / 1000 * cfg.arp.retry_ms;
   t.arp_give_up = t.arp_retry * 3;  // three unanswered requests
   t.arp_pending_max = cfg.arp.pending_max ? cfg.arp.pending_max : 1;
-  std::vector<flow::PoolState::Address> normal, high_risk;
-  for (const config::Ipv4& a : cfg.pools.normal) {
-    normal.push_back({a.value, flow::AddressState::kActive});
-    t.all_pool.push_back(a.value);
-  }
-  for (const config::Ipv4& a : cfg.pools.high_risk) {
-    high_risk.push_back({a.value, flow::AddressState::kActive});
-    t.all_pool.push_back(a.value);
+  std::vector<flow::PoolState::Pool> pools = {{"normal", {}}, {"high_risk", {}}};
+  std::vector<flow::PoolState::Binding> bindings;
+  auto add_pool = [&](flow::PoolState::Pool& pool, const std::vector<config::Ipv4>& addrs) {
+    for (const config::Ipv4& a : addrs) {
+      pool.addresses.push_back({a.value, flow::AddressState::kActive});
+      t.all_pool.push_back(a.value);
+    }
+  };
+  add_pool(pools[flow::kNormalPool], cfg.pools.normal);
+  add_pool(pools[flow::kHighRiskPool], cfg.pools.high_risk);
+  for (const config::PoolsConfig::Named& n : cfg.pools.named) {
+    const auto id = static_cast<flow::PoolId>(pools.size());
+    add_pool(pools.emplace_back(flow::PoolState::Pool{n.name, {}}), n.addresses);
+    for (const config::Ipv4Prefix& p : n.bound) {
+      bindings.push_back({p.network().value, p.length, id});
+    }
   }
   t.pool_index = flow::AddressIndex(t.all_pool);
   g.qsbr = std::make_unique<publish::Qsbr>();
@@ -203,7 +211,7 @@ bool build(Gateway& g) {
     g.rules = std::make_unique<scan::ScanContext::Source>(*g.qsbr, g.ruleset);
   }
   g.pool_states = std::make_unique<publish::Publisher<flow::PoolState>>(
-      *g.qsbr, std::make_unique<flow::PoolState>(std::move(normal), std::move(high_risk),
+      *g.qsbr, std::make_unique<flow::PoolState>(std::move(pools), std::move(bindings),
                                                  fallback_of(cfg)));
   t.pools = g.pool_states.get();
   t.qsbr = g.qsbr.get();
@@ -278,25 +286,9 @@ bool build(Gateway& g) {
 bool publish_pool_states(Gateway& g,
                          const std::vector<std::pair<uint32_t, flow::AddressState>>& states) {
   const flow::PoolState* now = g.pool_states->read();  // this thread is the only writer
-  std::vector<flow::PoolState::Address> pools[2];
-  size_t matched = 0;
-  for (flow::Pool p : {flow::Pool::kNormal, flow::Pool::kHighRisk}) {
-    for (flow::PoolState::Address a : now->addresses(p)) {
-      for (const auto& [ip, state] : states) {
-        if (ip == a.ip) {
-          a.state = state;
-          ++matched;
-        }
-      }
-      pools[static_cast<int>(p)].push_back(a);
-    }
-  }
-  if (matched != states.size()) {
-    return false;
-  }
-  return g.pool_states->publish(std::make_unique<flow::PoolState>(
-             std::move(pools[0]), std::move(pools[1]), now->fallback())) ==
-         publish::PublishOutcome::kPublished;
+  std::unique_ptr<flow::PoolState> next = now->with_states(states);
+  return next != nullptr &&
+         g.pool_states->publish(std::move(next)) == publish::PublishOutcome::kPublished;
 }
 
 bool publish_ruleset(Gateway& g, std::shared_ptr<const scan::Ruleset> next) {

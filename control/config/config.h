@@ -125,6 +125,18 @@ struct PoolsConfig {
   // (within or across pools), none is a port address or inside an inside port's prefix.
   std::vector<Ipv4> normal;
   std::vector<Ipv4> high_risk;
+  // "named": the operator's pools (at most 30), each bound to inside IPv4 prefixes ("hosts")
+  // and to organisations of limits.organisations (their IPv4 prefixes, resolved at load). A
+  // host's new flows leave from the pool of the longest bound prefix holding it; mail steered
+  // to high risk still leaves from high_risk. No prefix is bound twice (at most 256 in all).
+  struct Named {
+    std::string name;  // [a-z0-9_-], 1..32 characters; not "normal" nor "high_risk"
+    std::vector<Ipv4> addresses;
+    std::vector<Ipv4Prefix> hosts;            // as written under "hosts"
+    std::vector<std::string> organisations;   // as written under "organisations"
+    std::vector<Ipv4Prefix> bound;            // hosts, then the organisations' IPv4 prefixes
+  };
+  std::vector<Named> named;
   // "fallback": what a pool with no active address left gives a new flow: its listed addresses
   // (use_listed, the default) or nothing, the SYN refused with an RST (refuse).
   bool refuse_when_none_active = false;

@@ -182,8 +182,9 @@ struct Loader {
     if (auto n = top.get("smtp")) {
       detail::read_smtp(ctx, *n, cfg.smtp);
     }
+    detail::PendingPoolOrgs pool_orgs;
     if (auto n = top.require("pools")) {
-      detail::read_pools(ctx, *n, ports_seen, cfg.pools);
+      detail::read_pools(ctx, *n, ports_seen, cfg.pools, pool_orgs);
     }
     if (auto n = top.get("flows")) {
       detail::read_flows(ctx, *n, cfg.flows);
@@ -203,6 +204,7 @@ struct Loader {
     if (auto n = top.get("limits")) {
       detail::read_limits(ctx, *n, cfg.limits);
     }
+    detail::bind_pool_organisations(ctx, pool_orgs, cfg.limits, cfg.pools);
     if (auto n = top.get("sender_domains")) {
       detail::read_sender_domains(ctx, *n, cfg.sender_domains);
     }

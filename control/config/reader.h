@@ -178,8 +178,26 @@ void read_routes(Ctx& ctx, const YAML::Node& node, const PortsSeen& ports_seen,
                  std::vector<RouteConfig>& out);
 void read_neighbors(Ctx& ctx, const YAML::Node& node, const PortsSeen& ports_seen,
                     std::vector<NeighborConfig>& out);
-// `pools:` (pools.cc).
-void read_pools(Ctx& ctx, const YAML::Node& node, const PortsSeen& ports_seen, PoolsConfig& out);
+// `pools:` (pools.cc). The organisations named pools are bound to wait in PendingPoolOrgs
+// until `limits:` is read; bind_pool_organisations then resolves them to their IPv4 prefixes.
+struct BoundPrefix {  // a prefix bound to a named pool, by which pool and where
+  Ipv4Prefix prefix;
+  std::string pool, where;
+};
+struct PendingPoolOrgs {
+  struct Ref {
+    size_t pool;  // index into PoolsConfig::named
+    std::string org;
+    YAML::Node node;
+    std::string path;
+  };
+  std::vector<Ref> refs;
+  std::vector<BoundPrefix> seen;  // the prefixes bound under "hosts", for duplicates
+};
+void read_pools(Ctx& ctx, const YAML::Node& node, const PortsSeen& ports_seen, PoolsConfig& out,
+                PendingPoolOrgs& pending);
+void bind_pool_organisations(Ctx& ctx, const PendingPoolOrgs& pending,
+                             const policy::Policy& limits, PoolsConfig& pools);
 // `smtp:`, `inspection:` (with its STARTTLS keys into `limits`), `rules:` (inspection.cc).
 void read_smtp(Ctx& ctx, const YAML::Node& node, SmtpConfig& out);
 void read_inspection(Ctx& ctx, const YAML::Node& node, InspectionConfig& out,

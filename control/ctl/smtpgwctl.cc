@@ -5,11 +5,11 @@
 //     health
 //     restrictions [list]           restrictions in force
 //     restrictions release KEY [--reason TEXT]
-//     trace [--sender S] [--host H] [--recipient R] [--since UNIX_S] [--until UNIX_S]
-//           [--limit N] [--before-id ID]
+//     trace [--sender S] [--host H] [--recipient R] [--verdict V] [--pool P]
+//           [--since UNIX_S] [--until UNIX_S] [--limit N] [--before-id ID]
 //     alerts [list] [--open] [--limit N]
 //     alerts ack ID [--note TEXT]
-//     pools [list]
+//     pools [list]                  every address with its state; each pool's bound prefixes
 //     pools drain ADDRESS | pools undrain ADDRESS
 //     rules [show]                  the active rule-set version and the stored ones
 //     rules push PATH... [--lenient] [--note TEXT]
@@ -233,12 +233,14 @@ int main(int argc, char** argv) {
   release->add_option("KEY", key, "a@example.org, 10.1.0.5, user:NAME or org:NAME")->required();
   release->add_option("--reason", reason, "why (kept with the release)");
   auto* trace = app.add_subcommand("trace", "the message trace, newest first");
-  std::string sender, host, recipient;
+  std::string sender, host, recipient, verdict, pool;
   uint64_t since = 0, until = 0, before = 0;
   uint32_t limit = 20;
   trace->add_option("--sender", sender);
   trace->add_option("--host", host);
   trace->add_option("--recipient", recipient);
+  trace->add_option("--verdict", verdict, "clean, spam or not_scanned");
+  trace->add_option("--pool", pool, "the pool's name: normal, high_risk or a named one");
   trace->add_option("--since", since, "unix seconds");
   trace->add_option("--until", until, "unix seconds");
   trace->add_option("--limit", limit, "rows, 1..1000 (default 20)");
@@ -355,6 +357,8 @@ int main(int argc, char** argv) {
     if (!sender.empty()) q += "&sender=" + url_encode(sender);
     if (!host.empty()) q += "&host=" + url_encode(host);
     if (!recipient.empty()) q += "&recipient=" + url_encode(recipient);
+    if (!verdict.empty()) q += "&verdict=" + url_encode(verdict);
+    if (!pool.empty()) q += "&pool=" + url_encode(pool);
     if (since != 0) q += "&since=" + std::to_string(since);
     if (until != 0) q += "&until=" + std::to_string(until);
     if (before != 0) q += "&before_id=" + std::to_string(before);
@@ -412,6 +416,19 @@ int main(int argc, char** argv) {
         rows.push_back({cell(a["address"]), cell(a["pool"]), cell(a["state"])});
       }
       table({"address", "pool", "state"}, rows);
+      // Then each pool: its states and the inside prefixes bound to it.
+      std::vector<std::vector<std::string>> pools_rows;
+      for (const json& p : out["pools"]) {
+        std::string bound;
+        for (const json& b : p["bound"]) {
+          bound += (bound.empty() ? "" : " ") + b.get<std::string>();
+        }
+        pools_rows.push_back({cell(p["name"]), cell(p["states"]["active"]),
+                              cell(p["states"]["listed"]), cell(p["states"]["draining"]),
+                              bound.empty() ? "-" : bound});
+      }
+      std::printf("\n");
+      table({"pool", "active", "listed", "draining", "bound"}, pools_rows);
       return 0;
     }
   } else if (rules->parsed() && push->parsed()) {

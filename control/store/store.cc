@@ -389,7 +389,12 @@ void Store::write(std::vector<events::Event>& batch) {
       sqlite3_bind_text(st, ++i, ip_text(t.server_family, t.server_addr).c_str(), -1,
                         SQLITE_TRANSIENT);
       sqlite3_bind_int(st, ++i, t.server_port);
-      sqlite3_bind_text(st, ++i, t.pool == 1 ? "high_risk" : "normal", -1, SQLITE_STATIC);
+      if (t.pool < options_.pool_names.size()) {
+        sqlite3_bind_text(st, ++i, options_.pool_names[t.pool].c_str(), -1, SQLITE_STATIC);
+      } else {
+        sqlite3_bind_text(st, ++i, ("pool" + std::to_string(t.pool)).c_str(), -1,
+                          SQLITE_TRANSIENT);
+      }
       if (t.egress_addr != 0) {
         const uint32_t be = htonl(t.egress_addr);
         sqlite3_bind_text(st, ++i, ip_text(4, reinterpret_cast<const uint8_t*>(&be)).c_str(), -1,
@@ -557,6 +562,8 @@ nlohmann::json Store::trace(const TraceFilter& f, std::string* error) const {
         " FROM trace WHERE 1";
     if (!f.sender.empty()) sql += " AND sender = :sender";
     if (!f.host.empty()) sql += " AND host = :host";
+    if (!f.verdict.empty()) sql += " AND verdict = :verdict";
+    if (!f.pool.empty()) sql += " AND pool = :pool";
     if (!f.recipient.empty())
       sql += " AND id IN (SELECT trace_id FROM trace_recipient WHERE address = :recipient)";
     if (f.since_unix_s != 0) sql += " AND unix_ns >= :since";
@@ -577,6 +584,8 @@ nlohmann::json Store::trace(const TraceFilter& f, std::string* error) const {
       };
       bind_text(":sender", f.sender);
       bind_text(":host", f.host);
+      bind_text(":verdict", f.verdict);
+      bind_text(":pool", f.pool);
       bind_text(":recipient", f.recipient);
       bind_int(":since", static_cast<int64_t>(f.since_unix_s) * 1'000'000'000ll);
       bind_int(":until", static_cast<int64_t>(f.until_unix_s) * 1'000'000'000ll);

@@ -40,6 +40,9 @@ struct Options {
   uint64_t trace_max_rows = 10'000'000;  // and beyond this many, the oldest first
   uint32_t queue = 65'536;             // events waiting for the writer
   uint32_t retention_every_s = 60;     // how often the writer applies the retention
+  // Pool names by id (flow::PoolId) for the trace's pool column: normal, high_risk, then the
+  // named pools. An id beyond them is written as "pool<N>".
+  std::vector<std::string> pool_names = {"normal", "high_risk"};
 };
 
 // A restriction as stored: enough to write it into the sender table again at start.

@@ -347,7 +347,7 @@ void Enforcer::trace(inspect::Flow& flow, const smtp::MessageRecord& record,
   t.server_family = record.server.v6 ? 6 : 4;
   std::memcpy(t.server_addr, record.server.addr.data(), record.server.v6 ? 16 : 4);
   t.server_port = record.server.port;
-  t.pool = flow.pool() == EgressPool::kHighRisk ? 1 : 0;
+  t.pool = flow.pool_id();
   const Action action = message != nullptr ? message->action : Action::kAllow;
   t.action = static_cast<uint8_t>(action);
   t.outcome = static_cast<uint8_t>(record.outcome);

@@ -43,7 +43,8 @@ struct Binding {
   uint16_t nat_port = 0;
   State state = State::kSynSent;
   uint8_t fin_mask = 0;   // bit 0: FIN from inside, bit 1: FIN from outside
-  uint8_t pool = 0;       // which pool the address came from (0 normal, 1 high risk)
+  uint8_t pool = 0;       // which pool the address came from (flow::PoolId: 0 normal, 1 high
+                          // risk, 2.. named)
   uint8_t in_use = 0;
   uint8_t inspected = 0;  // the worker keeps an inspection flow in this binding's slot
   uint8_t answered = 0;   // the gateway answered the client and reset the server (refusal)

@@ -225,9 +225,16 @@ class Flow final : public tcp::StreamConsumer,
   }
   const smtp::Session& session() const { return session_; }
   EgressPool pool() const { return pool_; }
+  // The pool's id for the trace (flow::PoolId: 0 normal, 1 high risk, 2.. the named pools).
+  uint8_t pool_id() const { return pool_id_; }
   // Set by the driver when the flow is made (from Decisions::pool_for, or the pool of the
-  // address its binding holds).
-  void set_pool(EgressPool p) { pool_ = p; }
+  // address its binding holds). A named pool is kNormal here: only spam steering tells them
+  // apart, and a named pool is its tenant's normal pool.
+  void set_pool(EgressPool p, uint8_t pool_id) {
+    pool_ = p;
+    pool_id_ = pool_id;
+  }
+  void set_pool(EgressPool p) { set_pool(p, p == EgressPool::kHighRisk ? 1 : 0); }
   // The IPv4 egress address (host order) and port its NAT binding holds, for the message trace;
   // zero where there is none (analyze). Set by the driver when the flow is made.
   void set_egress(uint32_t addr, uint16_t port) {
@@ -286,6 +293,7 @@ class Flow final : public tcp::StreamConsumer,
   bool closed_ = false;
   bool done_ = false;
   EgressPool pool_ = EgressPool::kNormal;
+  uint8_t pool_id_ = 0;
 };
 
 class Inspector {

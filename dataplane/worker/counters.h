@@ -37,6 +37,7 @@ namespace smtpgw::worker {
   X(smtp_fragment, "dropped: IPv4 fragment of TCP (SMTP cannot be translated in fragments)") \
   X(nat_created, "SNAT bindings created")                                                  \
   X(nat_high_risk, "SNAT bindings on a high-risk address (a steered host or pair)")        \
+  X(nat_named_pool, "SNAT bindings on a named pool's address (a host bound to it)")        \
   X(nat_expired, "SNAT bindings expired")                                                  \
   X(nat_table_full, "SYN answered with RST (UDP/ICMP dropped): the binding table is full")   \
   X(nat_ports_exhausted, "dropped: SYN with no free port on the chosen address")           \

@@ -85,7 +85,9 @@ bool Worker::inspect_segment(rte_mbuf*& m, flow::Binding* b, const packet::Parse
     new (flows_[nat_.index_of(b)].bytes)
         inspect::Flow(*inspector_, nat_.index_of(b), endpoint_v4(p.src4, p.sport),
                       endpoint_v4(p.dst4, p.dport));
-    flow_of(b)->set_pool(b->pool != 0 ? inspect::EgressPool::kHighRisk : inspect::EgressPool::kNormal);
+    flow_of(b)->set_pool(b->pool == flow::kHighRiskPool ? inspect::EgressPool::kHighRisk
+                                                        : inspect::EgressPool::kNormal,
+                         b->pool);
     flow_of(b)->set_egress(b->egress_ip, b->nat_port);
     b->inspected = 1;
     b->answered = 0;

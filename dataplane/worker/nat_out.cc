@@ -96,8 +96,9 @@ flow::Binding* Worker::snat(rte_mbuf* m, uint16_t port, const packet::ParsedPack
       return nullptr;
     }
     // The policy picks the pool of an inspected connection (a steered host or pair leaves
-    // from high risk); without a high-risk pool everything leaves from the normal one. The
-    // address comes from the pool's published states: an active one, or the fallback's.
+    // from high risk); else the host's own: the named pool bound to it, or normal. Without a
+    // high-risk pool everything leaves from its own. The address comes from the pool's
+    // published states: an active one, or the fallback's.
     const flow::PoolState* pools = t_.pools != nullptr ? t_.pools->read() : nullptr;
     if (pools == nullptr) {
       drop(m, Counter::nat_no_pool_address);
@@ -107,10 +108,9 @@ flow::Binding* Worker::snat(rte_mbuf* m, uint16_t port, const packet::ParsedPack
                            decisions().pool_for(endpoint_v4(p.src4, p.sport),
                                                 endpoint_v4(p.dst4, p.dport)) ==
                                inspect::EgressPool::kHighRisk;
+    const flow::PoolId pool = high_risk ? flow::kHighRiskPool : pools->pool_of_host(p.src4);
     bool fell_back = false;
-    const uint32_t egress = flow::rendezvous_pick(
-        p.src4, pools->candidates(high_risk ? flow::Pool::kHighRisk : flow::Pool::kNormal,
-                                  &fell_back));
+    const uint32_t egress = flow::rendezvous_pick(p.src4, pools->candidates(pool, &fell_back));
     if (egress == 0) {
       if (tcp) {
         stats_->add(Counter::nat_no_active_address);
@@ -123,11 +123,13 @@ flow::Binding* Worker::snat(rte_mbuf* m, uint16_t port, const packet::ParsedPack
     if (fell_back) {
       stats_->add(Counter::nat_fallback_listed);
     }
-    switch (nat_.create(key, egress, high_risk ? 1 : 0, now, &b)) {
+    switch (nat_.create(key, egress, pool, now, &b)) {
       case flow::CreateResult::kOk:
         stats_->add(Counter::nat_created);
         if (high_risk) {
           stats_->add(Counter::nat_high_risk);
+        } else if (pool != flow::kNormalPool) {
+          stats_->add(Counter::nat_named_pool);
         }
         break;
       case flow::CreateResult::kTableFull:

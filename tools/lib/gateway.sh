@@ -25,7 +25,8 @@ sgw_yaml_list() {
 # net_tap ports, --no-huge (the tests must not depend on, or eat, the machine's hugepages), one
 # worker; EXTRA_YAML (whole sections, e.g. limits:) is appended. The bed has no DNS of its own:
 # the sender-domain check is off unless EXTRA_YAML has a sender_domains: section (with a server
-# the test runs), so no test depends on, or queries, the machine's resolver.
+# the test runs), so no test depends on, or queries, the machine's resolver. SGW_POOLS_YAML, when
+# set, is put inside the pools: section (named pools, a fallback).
 sgw_write_tap_config() {
   local file=$1 prefix=$2 tap_in=$3 tap_out=$4 extra=${5:-}
   if [[ $extra != *"sender_domains:"* ]]; then
@@ -58,6 +59,7 @@ smtp:
 pools:
   normal: $(sgw_yaml_list "${SGW_POOL_NORMAL[@]}")
   high_risk: $(sgw_yaml_list "${SGW_POOL_HIGH_RISK[@]}")
+${SGW_POOLS_YAML:-}
 $extra
 EOF
 }

@@ -50,6 +50,13 @@ std::string edit(const std::string& from, const std::string& to, std::string tex
   return text;
 }
 
+// kBase with `pools.named` holding `items` (YAML lines of the list), and `limits_extra` lines
+// appended to the limits section.
+std::string named(const std::string& items, const std::string& limits_extra = "") {
+  return edit("  high_risk: [10.99.2.20]\n", "  high_risk: [10.99.2.20]\n  named:\n" + items) +
+         limits_extra;
+}
+
 TEST(ConfigLoad, BaseIsValidAndTyped) {
   auto r = load_string(kBase, "base.yaml");
   ASSERT_TRUE(r.ok()) << r.error_text();
@@ -340,6 +347,30 @@ const BadCase kBadCases[] = {
      "reputation.max_subjects", "is not in 16..10000000", 28},
     {"reputation unknown key", std::string(kBase) + "reputation:\n  spam_ration: 0.1\n",
      "reputation.spam_ration", "did you mean 'spam_ratio'", 28},
+    // Named pools: inserted after line 24 (high_risk), so "  named:" is line 25 and the first
+    // pool's "- name:" line 26.
+    {"named pool with a built-in name", named("    - name: normal\n      addresses: [10.99.2.30]\n      hosts: [10.99.1.0/24]\n"),
+     "pools.named[0].name", "is a built-in pool", 26},
+    {"named pool with a bad name", named("    - name: Tenant A\n      addresses: [10.99.2.30]\n      hosts: [10.99.1.0/24]\n"),
+     "pools.named[0].name", "a pool name is 1..32 characters", 26},
+    {"named pool address in another pool", named("    - name: a\n      addresses: [10.99.2.10]\n      hosts: [10.99.1.0/24]\n"),
+     "pools.named[0].addresses[0]", "already in the pool at pools.normal[0]", 27},
+    {"named pool bound to nothing", named("    - name: a\n      addresses: [10.99.2.30]\n"),
+     "pools.named[0]", "needs hosts or organisations bound to it", 26},
+    {"named pool with host bits", named("    - name: a\n      addresses: [10.99.2.30]\n      hosts: [10.99.1.1/24]\n"),
+     "pools.named[0].hosts[0]", "has host bits set; did you mean 10.99.1.0/24?", 28},
+    {"named pool organisation unknown", named("    - name: a\n      addresses: [10.99.2.30]\n      organisations: [nobody]\n"),
+     "pools.named[0].organisations[0]", "organisation 'nobody' is not in limits.organisations", 28},
+    {"prefix bound to two pools", named("    - name: a\n      addresses: [10.99.2.30]\n      hosts: [10.99.1.0/25]\n"
+                                        "    - name: b\n      addresses: [10.99.2.31]\n      hosts: [10.99.1.0/25]\n"),
+     "pools.named[1].hosts[0]", "10.99.1.0/25 is already bound to pool 'a' at pools.named[0].hosts[0]", 31},
+    {"organisation prefix bound twice", named("    - name: a\n      addresses: [10.99.2.30]\n      hosts: [10.99.1.0/26]\n"
+                                              "    - name: b\n      addresses: [10.99.2.31]\n      organisations: [acme]\n",
+                                              "  organisations: [{prefix: 10.99.1.0/26, name: acme}]\n"),
+     "pools.named[1].organisations[0]", "10.99.1.0/26 is already bound to pool 'a'", 31},
+    {"named pools named twice", named("    - name: a\n      addresses: [10.99.2.30]\n      hosts: [10.99.1.0/25]\n"
+                                      "    - name: a\n      addresses: [10.99.2.31]\n      hosts: [10.99.1.128/25]\n"),
+     "pools.named[1].name", "pool 'a' is named twice", 29},
 };
 
 INSTANTIATE_TEST_SUITE_P(Table, ConfigBad, testing::ValuesIn(kBadCases),
@@ -460,6 +491,28 @@ TEST(ConfigLoad, Dnsbl) {
   auto none = load_string(kBase, "t.yaml");
   ASSERT_TRUE(none.ok());
   EXPECT_TRUE(none.config().dnsbl.zones.empty());
+}
+
+TEST(ConfigLoad, NamedPoolsBindHostsAndOrganisations) {
+  auto r = load_string(named("    - name: tenant-a\n"
+                             "      addresses: [10.99.2.30, 10.99.2.32/31]\n"
+                             "      hosts: [10.99.1.128/25]\n"
+                             "      organisations: [acme]\n",
+                             "  organisations: [{prefix: 10.99.1.0/26, name: acme},\n"
+                             "                  {prefix: \"2001:db8::/32\", name: acme}]\n"),
+                       "t.yaml");
+  ASSERT_TRUE(r.ok()) << r.error_text();
+  const PoolsConfig& p = r.config().pools;
+  ASSERT_EQ(p.named.size(), 1u);
+  const PoolsConfig::Named& a = p.named[0];
+  EXPECT_EQ(a.name, "tenant-a");
+  ASSERT_EQ(a.addresses.size(), 3u);
+  EXPECT_EQ(to_string(a.addresses[2]), "10.99.2.33");
+  ASSERT_EQ(a.bound.size(), 2u);  // the IPv6 prefix binds nothing: NAT is IPv4
+  EXPECT_EQ(to_string(a.bound[0]), "10.99.1.128/25");
+  EXPECT_EQ(to_string(a.bound[1]), "10.99.1.0/26");
+  EXPECT_EQ(a.organisations, std::vector<std::string>{"acme"});
+  EXPECT_TRUE(load_string(kBase, "t.yaml").config().pools.named.empty());
 }
 
 TEST(ConfigLoad, Reputation) {
