@@ -277,8 +277,8 @@ api::Reply ApiBackend::pools() {
 }
 
 api::Reply ApiBackend::set_address_state(const std::string& address, const std::string& state) {
-  uint8_t b[4];
-  if (inet_pton(AF_INET, address.c_str(), b) != 1) {
+  const std::optional<config::Ipv4> parsed = config::parse_ipv4(address);
+  if (!parsed) {
     return api::Reply::error(400, "\"" + address + "\" is no IPv4 address");
   }
   flow::AddressState s;
@@ -290,8 +290,8 @@ api::Reply ApiBackend::set_address_state(const std::string& address, const std::
     return api::Reply::error(400, "state must be \"draining\" or \"active\" (\"listed\" is the "
                                   "blocklist monitor's to set)");
   }
-  const uint32_t ip = (uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) | (uint32_t{b[2]} << 8) | b[3];
-  return on_main([this, ip, s, address] {
+  const uint32_t ip = parsed->value;
+  api::Reply r = on_main([this, ip, s, address] {
     bool known = false;
     for (uint32_t a : g_.tables.all_pool) {
       known = known || a == ip;
@@ -306,6 +306,13 @@ api::Reply ApiBackend::set_address_state(const std::string& address, const std::
     return api::Reply{200, nlohmann::json{{"address", address},
                                           {"state", std::string(flow::address_state_name(s))}}};
   });
+  if (r.status == 200 && store_ != nullptr) {
+    std::string error;
+    if (!store_->set_address_state(address, state, clock::unix_now_ns(), &error)) {
+      r.body["warning"] = "set, but not recorded (a restart forgets it): " + error;
+    }
+  }
+  return r;
 }
 
 api::Reply ApiBackend::rules() {

@@ -1,5 +1,6 @@
 #include "control/app/control_plane.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -174,6 +175,25 @@ void ControlPlane::restore_restrictions() {
     std::fprintf(stderr, "smtpgw: store: %s\n", error.c_str());
   }
   std::printf("smtpgw: store: %zu restrictions in force re-applied\n", applied);
+  // The operator's drains, as before the restart; an address no longer configured is skipped.
+  std::vector<std::pair<uint32_t, flow::AddressState>> states;
+  for (const auto& [address, state] : db_->address_states(&error)) {
+    const uint32_t a = config::parse_ipv4(address).value_or(config::Ipv4{}).value;
+    if (state != "draining" ||
+        std::find(g_.tables.all_pool.begin(), g_.tables.all_pool.end(), a) ==
+            g_.tables.all_pool.end()) {
+      std::printf("smtpgw: store: %s (%s) is in no pool now: its state is not applied\n",
+                  address.c_str(), state.c_str());
+      continue;
+    }
+    states.emplace_back(a, flow::AddressState::kDraining);
+  }
+  if (!states.empty() && !publish_pool_states(g_, states)) {
+    std::fprintf(stderr, "smtpgw: store: the kept address states could not be published\n");
+  } else if (!states.empty()) {
+    std::printf("smtpgw: store: %zu pool addresses draining as before the restart\n",
+                states.size());
+  }
 }
 // SIGHUP: the config file read again. What may change while the gateway runs is published to
 // the workers: `limits` (with `inspection.starttls` and `starttls_prefixes`) as the next policy

@@ -71,6 +71,9 @@ const char* const kMigrations[] = {
     "CREATE TABLE config_active ("
     "  kind TEXT PRIMARY KEY, version INTEGER NOT NULL, previous INTEGER NOT NULL,"
     "  since_unix_ns INTEGER NOT NULL);",
+    // 4: egress addresses an operator took out of service (draining), kept across a restart.
+    "CREATE TABLE address_state ("
+    "  address TEXT PRIMARY KEY, state TEXT NOT NULL, since_unix_ns INTEGER NOT NULL);",
 };
 constexpr int kMigrationCount = static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);
 static_assert(kMigrationCount == kSchemaVersion);
@@ -544,6 +547,56 @@ bool Store::release(const events::KeyBytes& key, const std::string& reason,
   }
   sqlite3_close(db);
   return ok;
+}
+
+bool Store::set_address_state(const std::string& address, const std::string& state,
+                              uint64_t now_unix_ns, std::string* error) {
+  sqlite3* db = connect(options_.path, error);
+  if (db == nullptr) {
+    return false;
+  }
+  bool ok = false;
+  {
+    // Only what differs from the config's start (every address active) is kept.
+    Stmt st(db, state == "active"
+                    ? "DELETE FROM address_state WHERE address = ?1"
+                    : "INSERT INTO address_state (address, state, since_unix_ns) VALUES (?1, ?2, ?3)"
+                      " ON CONFLICT(address) DO UPDATE SET state = ?2, since_unix_ns = ?3");
+    if (st) {
+      sqlite3_bind_text(st.s, 1, address.c_str(), -1, SQLITE_TRANSIENT);
+      if (state != "active") {
+        sqlite3_bind_text(st.s, 2, state.c_str(), -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st.s, 3, static_cast<int64_t>(now_unix_ns));
+      }
+      ok = sqlite3_step(st.s) == SQLITE_DONE;
+    }
+    if (!ok) {
+      *error = error_of(db, options_.path, "record the address state");
+    }
+  }
+  sqlite3_close(db);
+  return ok;
+}
+
+std::vector<std::pair<std::string, std::string>> Store::address_states(std::string* error) const {
+  std::vector<std::pair<std::string, std::string>> out;
+  sqlite3* db = connect(options_.path, error);
+  if (db == nullptr) {
+    return out;
+  }
+  {
+    Stmt st(db, "SELECT address, state FROM address_state ORDER BY address");
+    if (!st) {
+      *error = error_of(db, options_.path, "read the address states");
+    } else {
+      while (sqlite3_step(st.s) == SQLITE_ROW) {
+        out.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(st.s, 0)),
+                         reinterpret_cast<const char*>(sqlite3_column_text(st.s, 1)));
+      }
+    }
+  }
+  sqlite3_close(db);
+  return out;
 }
 
 nlohmann::json Store::trace(const TraceFilter& f, std::string* error) const {

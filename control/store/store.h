@@ -80,7 +80,7 @@ struct Complaint {
 };
 
 // The schema version this binary writes.
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 class Store {
  public:
@@ -111,6 +111,12 @@ class Store {
   // the reason. Own connection; any thread.
   bool release(const events::KeyBytes& key, const std::string& reason, uint64_t now_unix_ns,
                std::string* error);
+  // An operator's state for a pool address ("draining"; "active" forgets it), kept so a restart
+  // applies it again. Own connection; any thread.
+  bool set_address_state(const std::string& address, const std::string& state,
+                         uint64_t now_unix_ns, std::string* error);
+  // The kept address states: (address text, state), by address.
+  std::vector<std::pair<std::string, std::string>> address_states(std::string* error) const;
   // The trace rows matching `f`, newest first, each with its recipients' replies, as JSON. Own
   // connection; any thread.
   nlohmann::json trace(const TraceFilter& f, std::string* error) const;

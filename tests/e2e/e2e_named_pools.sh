@@ -14,9 +14,9 @@
 #      tenant-a` lists the message of step 1 and not the normal pool's; `--verdict spam` lists
 #      the steered retry; an unknown pool is an error (exit 1) that names the pools;
 #   4. with acme's only address drained, 10.99.1.4's next connection is refused (RST: the pool
-#      never falls back onto another pool) and nothing reaches the server; undrained, it
-#      leaves from acme's address again;
-#   5. the gateway's exit counters count the bindings on named pools and the refused SYN.
+#      never falls back onto another pool) and nothing reaches the server; the drain outlives a
+#      restart (the store keeps it); undrained, the host leaves from acme's address again;
+#   5. the gateway's exit counters count the bindings on named pools and the refused SYNs.
 # Skips (77) only when the machine cannot create network namespaces.
 #
 # Usage: e2e_named_pools.sh PATH/TO/smtpgw PATH/TO/smtpgwctl    (meson passes the built binaries)
@@ -47,9 +47,12 @@ SGW_POOLS_YAML="  named:
 sgw_bed_up "$exe" "$SGW_API_YAML
 limits:
   organisations: [{prefix: $acme_host/32, name: acme}]"
-for a in "$tenant_host" "$acme_host"; do
-  ip -n "$SGW_NS_IN" addr add "$a/24" dev "$SGW_TAP_IN"
-done
+add_hosts() {  # the inside host's two more addresses (again after a restart: a new tap)
+  for a in "$tenant_host" "$acme_host"; do
+    ip -n "$SGW_NS_IN" addr add "$a/24" dev "$SGW_TAP_IN"
+  done
+}
+add_hosts
 
 gtube='XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X'
 # send NAME SOURCE BODY — swaks from SOURCE (an address of the inside host); its transcript in
@@ -110,6 +113,18 @@ fi
 sleep 1
 [[ $(sgw_received subject drained) == 0 ]] || sgw_fail "drained: the server received the message"
 sgw_log "drained: swaks saw: $(grep -m1 -iE "connection refused|reset|error" "$SGW_WORK/drained.log" || tail -n1 "$SGW_WORK/drained.log")"
+# A restart keeps the drain; the first run's counters are read from its log first.
+sgw_gateway_stop "$SGW_GW_PID" "$SGW_GWLOG"
+named=$(sgw_counter nat_named_pool) refused=$(sgw_counter nat_no_active_address)
+sgw_bed_restart
+add_hosts
+grep -q "1 pool addresses draining as before the restart" "$SGW_GWLOG" ||
+  { sgw_log_tail "$SGW_GWLOG" 30; sgw_fail "restart: the drain was not applied again"; }
+sgw_ctl pools
+grep -Eq "^$acme_addr +acme +draining" <<<"$out" || { echo "$out" >&2; sgw_fail "restart: $acme_addr is not draining"; }
+if send drained-again "$acme_host" "A note."; then
+  sgw_fail "drained-again: the message was accepted after the restart with acme's address drained"
+fi
 sgw_ctl pools undrain "$acme_addr"
 (( rc == 0 )) || sgw_fail "smtpgwctl pools undrain: exit $rc: $out"
 deliver undrained "$acme_host" acme "$acme_addr"
@@ -117,8 +132,8 @@ deliver undrained "$acme_host" acme "$acme_addr"
 # (5) the counters.
 sgw_stop_pid "$SGW_SINK_PID" TERM 10
 sgw_gateway_stop "$SGW_GW_PID" "$SGW_GWLOG"
-named=$(sgw_counter nat_named_pool) refused=$(sgw_counter nat_no_active_address)
+named=$((named + $(sgw_counter nat_named_pool))) refused=$((refused + $(sgw_counter nat_no_active_address)))
 (( named >= 3 )) || sgw_fail "nat_named_pool is $named; three bindings or more were made on named pools"
-(( refused >= 1 )) || sgw_fail "nat_no_active_address is $refused; the drained pool's SYN was refused"
+(( refused >= 2 )) || sgw_fail "nat_no_active_address is $refused; the drained pool's SYNs (two runs) were refused"
 sgw_log "counters: nat_named_pool=$named nat_no_active_address=$refused"
 sgw_log "PASS: hosts bound by prefix and by organisation leave from their pools, spam from high risk; trace and pools show them; a drained pool refuses instead of falling back"

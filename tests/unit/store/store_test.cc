@@ -278,6 +278,7 @@ TEST(Store, MigratesAnOlderSchema) {
     ASSERT_EQ(sqlite3_open(o.path.c_str(), &db), SQLITE_OK);
     ASSERT_EQ(sqlite3_exec(db, "DROP TABLE alert; DROP TABLE config_version; DROP TABLE config_active;"
                                " DROP TABLE complaint; DROP INDEX trace_egress;"
+                               " DROP TABLE address_state;"
                                " PRAGMA user_version=1", nullptr, nullptr, nullptr),
               SQLITE_OK);
     sqlite3_close(db);
@@ -289,6 +290,31 @@ TEST(Store, MigratesAnOlderSchema) {
   EXPECT_EQ(s->trace_count(&error), 1);
   EXPECT_TRUE(s->alerts(10, false, &error).empty()) << error;
   EXPECT_EQ(s->active_version("rules", &error).version, 0);
+  EXPECT_TRUE(s->address_states(&error).empty());
+  EXPECT_TRUE(error.empty()) << error;
+}
+
+// An operator's drain is kept across a reopen; setting the address active again forgets it.
+TEST(Store, KeepsDrainedAddresses) {
+  TempDir dir;
+  Options o;
+  o.path = dir.file("gw.db");
+  std::string error;
+  {
+    auto s = Store::open(o, &error);
+    ASSERT_TRUE(s) << error;
+    ASSERT_TRUE(s->set_address_state("10.99.2.11", "draining", 5, &error)) << error;
+    ASSERT_TRUE(s->set_address_state("10.99.2.10", "draining", 6, &error)) << error;
+    ASSERT_TRUE(s->set_address_state("10.99.2.10", "draining", 7, &error)) << error;  // again
+    ASSERT_TRUE(s->set_address_state("10.99.2.12", "active", 8, &error)) << error;    // none kept
+  }
+  auto s = Store::open(o, &error);
+  ASSERT_TRUE(s) << error;
+  using States = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(s->address_states(&error),
+            (States{{"10.99.2.10", "draining"}, {"10.99.2.11", "draining"}}));
+  ASSERT_TRUE(s->set_address_state("10.99.2.10", "active", 9, &error)) << error;
+  EXPECT_EQ(s->address_states(&error), (States{{"10.99.2.11", "draining"}}));
   EXPECT_TRUE(error.empty()) << error;
 }
 
