@@ -359,6 +359,10 @@ std::string ApiBackend::metrics() {
              g_.stats[w].get(static_cast<worker::Counter>(c)));
       }
       line("worker_nat_bindings", lw, g_.stats[w].get_bindings());
+      if (w < g_.events.size()) {  // this is the queues' consumer thread
+        line("event_queue_depth", lw, g_.events[w]->depth());
+        line("event_queue_capacity", lw, g_.events[w]->capacity());
+      }
       if (w < g_.pipelines.size()) {
         g_.pipelines[w].for_each([&](std::string_view stage, std::string_view name, uint64_t v) {
           line(std::string(stage) + "_" + std::string(name), lw, v);
@@ -383,6 +387,7 @@ std::string ApiBackend::metrics() {
       line("ruleset_rules", "", g_.ruleset->info().rule_count);
     }
     if (store_ != nullptr) {
+      line("store_queued", "", store_->queued());
       line("store_committed", "", store_->committed());
       line("store_dropped", "", store_->dropped());
       line("store_write_errors", "", store_->write_errors());

@@ -166,6 +166,11 @@ void Store::submit(const events::Event& e) {
   }
 }
 
+size_t Store::queued() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return queue_.size() + alerts_.size();
+}
+
 void Store::flush() {
   std::unique_lock<std::mutex> l(mu_);
   const uint64_t target = submitted_.load(std::memory_order_relaxed);

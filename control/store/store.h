@@ -168,6 +168,8 @@ class Store {
   nlohmann::json versions(const std::string& kind, uint32_t limit, std::string* error) const;
 
   uint64_t submitted() const { return submitted_.load(std::memory_order_relaxed); }
+  // Events and alerts waiting for the writer now. Any thread (takes the queue's lock).
+  size_t queued() const;
   uint64_t committed() const { return committed_.load(std::memory_order_relaxed); }
   uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
   uint64_t write_errors() const { return write_errors_.load(std::memory_order_relaxed); }
@@ -190,7 +192,7 @@ class Store {
 
   Options options_;
   sqlite3* db_ = nullptr;  // the writer's connection
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable wake_;
   std::condition_variable done_;
   std::deque<events::Event> queue_;  // guarded by mu_

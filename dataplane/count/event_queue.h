@@ -16,7 +16,8 @@ namespace smtpgw::count {
 class EventQueue {
  public:
   // capacity: events (each sizeof(events::Event) = 256 bytes). Start-up only (allocates).
-  explicit EventQueue(size_t capacity, uint8_t worker = 0) : q_(capacity), worker_(worker) {}
+  explicit EventQueue(size_t capacity, uint8_t worker = 0)
+      : q_(capacity), capacity_(capacity), worker_(worker) {}
 
   // Worker thread only. Stamps the worker index. Cost: one copy of 256 bytes + two atomics.
   // Returns false (and counts overflow for e.kind) when the queue is full.
@@ -34,6 +35,10 @@ class EventQueue {
 
   // Control-plane thread only. Returns false when empty.
   bool pop(events::Event& out) { return q_.pop(out); }
+  // Events waiting now (a lower bound while the worker pushes). Control-plane thread only (the
+  // consumer's view of the ring).
+  size_t depth() const { return q_.read_available(); }
+  size_t capacity() const { return capacity_; }
 
   // Any thread.
   uint64_t overflow(events::EventKind k) const {
@@ -50,6 +55,7 @@ class EventQueue {
 
  private:
   boost::lockfree::spsc_queue<events::Event> q_;
+  size_t capacity_;
   uint8_t worker_;
   std::atomic<uint64_t> overflow_[events::kEventKindCount] = {};
 };

@@ -138,6 +138,9 @@ grep -q '^smtpgw_worker_rx_packets{worker="0"} [1-9]' <<<"$body" || sgw_fail "me
 grep -q '^smtpgw_enforce_records{worker="0"} [1-9]' <<<"$body" || sgw_fail "metrics: no enforce_records"
 grep -q "^smtpgw_pool_address_state{address=\"$x\",pool=\"normal\",state=\"active\"} 1" <<<"$body" ||
   sgw_fail "metrics: no pool state line for $x"
+grep -q '^smtpgw_event_queue_capacity{worker="0"} 65536$' <<<"$body" || sgw_fail "metrics: no event queue capacity"
+grep -Eq '^smtpgw_event_queue_depth\{worker="0"\} [0-9]+$' <<<"$body" || sgw_fail "metrics: no event queue depth"
+grep -Eq '^smtpgw_store_queued [0-9]+$' <<<"$body" || sgw_fail "metrics: no store queue depth"
 
 # (7b) the event stream: a statistics snapshot within a second or two, with the workers'
 # packets and the pools; the restriction's alert came before it (a new client sees what comes
