@@ -2,9 +2,12 @@
 
 #include <httplib.h>
 
+#include "control/api/sessions.h"
 #include "control/codec/base64.h"
+#include "control/console/assets.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <thread>
 
@@ -22,6 +25,7 @@ struct Server::Impl {
   httplib::Server http;
   std::thread thread;
   EventStream* events = nullptr;
+  std::unique_ptr<Sessions> sessions;
 };
 
 Server::Server() : impl_(std::make_unique<Impl>()) {}
@@ -37,6 +41,44 @@ Server::~Server() {
 }
 
 namespace {
+
+constexpr const char* kSessionCookie = "smtpgw_session";
+constexpr const char* kSignIn = "/ui/sign-in.html";
+// Only the console's own files: no inline script or style, no eval, no other origin.
+constexpr const char* kCsp =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+uint64_t now_s() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+// The value of cookie `name` in the request's Cookie header(s), or "".
+std::string cookie(const httplib::Request& req, const std::string& name) {
+  const size_t n = req.get_header_value_count("Cookie");
+  for (size_t i = 0; i < n; ++i) {
+    const std::string h = req.get_header_value("Cookie", i);
+    size_t at = 0;
+    while (at < h.size()) {
+      size_t end = h.find(';', at);
+      if (end == std::string::npos) {
+        end = h.size();
+      }
+      size_t b = at;
+      while (b < end && h[b] == ' ') {
+        ++b;
+      }
+      const size_t eq = h.find('=', b);
+      if (eq != std::string::npos && eq < end && h.compare(b, eq - b, name) == 0) {
+        return h.substr(eq + 1, end - eq - 1);
+      }
+      at = end + 1;
+    }
+  }
+  return "";
+}
 
 void send(httplib::Response& res, const Reply& r) {
   res.status = r.status;
@@ -181,10 +223,39 @@ std::unique_ptr<Server> Server::start(const Options& options, Backend& backend,
   const std::string token = options.token;
   const size_t max_body = options.max_body, max_rules = options.max_rules_body;
   const size_t max_report = options.max_report_body;
-  http.set_pre_routing_handler([token, max_body, max_rules, max_report](const httplib::Request& req, httplib::Response& res) {
+  s->impl_->sessions = std::make_unique<Sessions>(options.session_s, options.max_sessions);
+  Sessions* sessions = s->impl_->sessions.get();
+  http.set_pre_routing_handler([token, max_body, max_rules, max_report, sessions](
+                                   const httplib::Request& req, httplib::Response& res) {
+    res.set_header("Content-Security-Policy", kCsp);
+    res.set_header("X-Content-Type-Options", "nosniff");
+    res.set_header("Referrer-Policy", "no-referrer");
+    res.set_header("X-Frame-Options", "DENY");
+    const bool console = req.path == "/ui" || req.path.rfind("/ui/", 0) == 0;
+    const console::Asset* asset = console::find(req.path);
+    if (req.path == "/ui/session" || (asset != nullptr && asset->is_public)) {
+      return httplib::Server::HandlerResponse::Unhandled;  // the handler checks what it needs
+    }
     const std::string auth = req.get_header_value("Authorization");
     const std::string prefix = "Bearer ";
-    if (auth.rfind(prefix, 0) != 0 || !token_matches(auth.substr(prefix.size()), token)) {
+    bool allowed = auth.rfind(prefix, 0) == 0 && token_matches(auth.substr(prefix.size()), token);
+    if (!allowed && auth.empty()) {
+      const std::string id = cookie(req, kSessionCookie);
+      const std::optional<std::string> csrf =
+          id.empty() ? std::nullopt : sessions->csrf_of(id, now_s());
+      if (csrf && req.method != "GET" && req.method != "HEAD" &&
+          !token_matches(req.get_header_value("X-CSRF-Token"), *csrf)) {
+        send(res, Reply::error(403, "missing or wrong CSRF token (X-CSRF-Token)"));
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      allowed = csrf.has_value();
+    }
+    if (!allowed) {
+      if (console && req.method == "GET") {
+        res.status = 303;
+        res.set_header("Location", kSignIn);
+        return httplib::Server::HandlerResponse::Handled;
+      }
       res.set_header("WWW-Authenticate", "Bearer");
       send(res, Reply::error(401, "missing or wrong token"));
       return httplib::Server::HandlerResponse::Handled;
@@ -391,6 +462,58 @@ std::unique_ptr<Server> Server::start(const Options& options, Backend& backend,
   http.Get("/metrics", [b](const httplib::Request&, httplib::Response& res) {
     res.set_content(b->metrics(), "text/plain; version=0.0.4");
   });
+  // The console: sign-in, its session, and its files.
+  http.Post("/ui/session", [token, sessions, max_body](const httplib::Request& req,
+                                                       httplib::Response& res) {
+    nlohmann::json o;
+    std::string given;
+    if (!body_object(req, res, o, max_body) || !string_field(o, "token", res, given)) {
+      return;
+    }
+    if (!token_matches(given, token)) {
+      send(res, Reply::error(401, "missing or wrong token"));
+      return;
+    }
+    const Sessions::Opened s = sessions->open(now_s());
+    res.set_header("Set-Cookie", std::string(kSessionCookie) + "=" + s.id +
+                                     "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" +
+                                     std::to_string(sessions->lifetime_s()));
+    send(res, Reply{200, {{"csrf", s.csrf}, {"expires_unix_s", s.expires_unix_s}}});
+  });
+  http.Get("/ui/session", [sessions](const httplib::Request& req, httplib::Response& res) {
+    const std::string id = cookie(req, kSessionCookie);
+    const std::optional<std::string> csrf = id.empty() ? std::nullopt : sessions->csrf_of(id, now_s());
+    if (!csrf) {
+      send(res, Reply::error(401, "not signed in"));
+      return;
+    }
+    send(res, Reply{200, {{"csrf", *csrf}}});
+  });
+  http.Delete("/ui/session", [sessions](const httplib::Request& req, httplib::Response& res) {
+    const std::string id = cookie(req, kSessionCookie);
+    const std::optional<std::string> csrf = id.empty() ? std::nullopt : sessions->csrf_of(id, now_s());
+    if (!csrf || !token_matches(req.get_header_value("X-CSRF-Token"), *csrf)) {
+      send(res, Reply::error(csrf ? 403 : 401, csrf ? "missing or wrong CSRF token (X-CSRF-Token)"
+                                                    : "not signed in"));
+      return;
+    }
+    sessions->close(id);
+    res.set_header("Set-Cookie", std::string(kSessionCookie) +
+                                     "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    send(res, Reply{200, {{"signed_out", true}}});
+  });
+  auto serve = [](const httplib::Request& req, httplib::Response& res) {
+    const console::Asset* a =
+        console::find(req.path == "/ui" || req.path == "/ui/" ? "/ui/index.html" : req.path);
+    if (a == nullptr) {
+      send(res, Reply::error(404, "no such resource"));
+      return;
+    }
+    res.set_header("Cache-Control", "no-store");
+    res.set_content(reinterpret_cast<const char*>(a->data), a->size, a->content_type);
+  };
+  http.Get("/ui", serve);
+  http.Get("/ui/.*", serve);
   const int port = options.port == 0 ? http.bind_to_any_port(options.address)
                                      : (http.bind_to_port(options.address, options.port)
                                             ? options.port

@@ -36,6 +36,21 @@
 //                                               snapshot every second (event_stream.h)
 //   GET    /metrics                             Prometheus text
 //
+// The operator console (control/console/) is served from the same listener:
+//
+//   GET    /ui/ , /ui/NAME                      the console's pages and files (embedded)
+//   POST   /ui/session                          {"token": "..."}: a session cookie (HttpOnly,
+//                                               SameSite=Strict, Max-Age) and {"csrf": "..."}
+//   GET    /ui/session                          the session's CSRF token again (page reload)
+//   DELETE /ui/session                          sign-out
+//
+// A request with a valid session cookie may call every route above as with the token; one
+// that changes something (any method but GET and HEAD) must carry the session's CSRF token in
+// X-CSRF-Token, else 403. Without a session, console pages redirect (303) to the sign-in page,
+// which with its style sheet and script is the only thing served to anyone. Every answer
+// carries a Content-Security-Policy that allows only the console's own files (no inline
+// script, no eval), and nosniff / no-referrer / no framing.
+//
 // The module knows nothing of the gateway: a Backend answers (control/app/api_backend.cc).
 //
 // Threads: the server runs on its own threads (cpp-httplib's pool); the Backend is called there.
@@ -103,6 +118,8 @@ struct Options {
   size_t max_report_body = 1u << 20;  // bytes: POST /api/v1/complaints (one ARF report)
   uint32_t read_timeout_s = 5;   // a client that sends nothing for this long is dropped
   EventStream* events = nullptr;  // GET /api/v1/events; null: 404. Must outlive the Server.
+  uint32_t session_s = 8 * 3'600;  // a console session's life (the cookie's Max-Age)
+  size_t max_sessions = 64;        // console sessions at once; one more ends the oldest
 };
 
 class Server {

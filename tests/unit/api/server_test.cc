@@ -14,6 +14,7 @@
 #include <string>
 
 #include "control/api/server.h"
+#include "control/api/sessions.h"
 
 namespace smtpgw::api {
 namespace {
@@ -304,6 +305,154 @@ TEST_F(ApiServer, TraceParametersAreCheckedAndPassed) {
   ASSERT_TRUE(m);
   EXPECT_EQ(m->status, 200);
   EXPECT_EQ(m->body, "smtpgw_up 1\n");
+}
+
+// The trace's verdict must be one of three; verdict and pool reach the backend.
+TEST_F(ApiServer, TraceVerdictAndPoolFilters) {
+  auto bad = client_->Get("/api/v1/trace?verdict=ham");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_NE(bad->body.find("clean, spam or not_scanned"), std::string::npos) << bad->body;
+  auto ok = client_->Get("/api/v1/trace?verdict=spam&pool=tenant-a");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+  EXPECT_EQ(backend_.last.verdict, "spam");
+  EXPECT_EQ(backend_.last.pool, "tenant-a");
+}
+
+// The console: its pages and data need a session; the cookie is HttpOnly and SameSite=Strict;
+// a change without the CSRF token is refused; every answer has the CSP.
+class Console : public ApiServer {
+ protected:
+  // Signs in with `token`; on success sets cookie_ ("smtpgw_session=...") and csrf_.
+  httplib::Result sign_in(const std::string& token) {
+    httplib::Client anon("127.0.0.1", server_->port());
+    auto r = anon.Post("/ui/session", nlohmann::json{{"token", token}}.dump(), "application/json");
+    if (r && r->status == 200) {
+      const std::string set = r->get_header_value("Set-Cookie");
+      cookie_ = set.substr(0, set.find(';'));
+      csrf_ = nlohmann::json::parse(r->body)["csrf"].get<std::string>();
+    }
+    return r;
+  }
+  httplib::Headers with_cookie(bool csrf) const {
+    httplib::Headers h{{"Cookie", "other=1; " + cookie_}};
+    if (csrf) {
+      h.emplace("X-CSRF-Token", csrf_);
+    }
+    return h;
+  }
+  std::string cookie_, csrf_;
+};
+
+TEST_F(Console, PagesAndDataNeedASession) {
+  httplib::Client anon("127.0.0.1", server_->port());
+  for (const char* page : {"/ui/", "/ui/index.html", "/ui/console.js"}) {
+    auto r = anon.Get(page);
+    ASSERT_TRUE(r) << page;
+    EXPECT_EQ(r->status, 303) << page;
+    EXPECT_EQ(r->get_header_value("Location"), "/ui/sign-in.html") << page;
+    EXPECT_EQ(r->body.find("<html"), std::string::npos) << page;
+  }
+  auto data = anon.Get("/api/v1/restrictions");
+  ASSERT_TRUE(data);
+  EXPECT_EQ(data->status, 401);
+  auto page = anon.Get("/ui/sign-in.html");  // the one page anyone gets
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_NE(page->body.find("API token"), std::string::npos);
+  EXPECT_EQ(page->get_header_value("Content-Type"), "text/html; charset=utf-8");
+}
+
+TEST_F(Console, SignInGivesAStrictHttpOnlyCookieAndAWrongTokenNone) {
+  auto wrong = sign_in("0123456789abcdef-tesT");
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->status, 401);
+  EXPECT_FALSE(wrong->has_header("Set-Cookie"));
+  auto r = sign_in(kToken);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const std::string set = r->get_header_value("Set-Cookie");
+  EXPECT_NE(set.find("HttpOnly"), std::string::npos) << set;
+  EXPECT_NE(set.find("SameSite=Strict"), std::string::npos) << set;
+  EXPECT_NE(set.find("Max-Age="), std::string::npos) << set;
+  EXPECT_EQ(cookie_.size(), std::string("smtpgw_session=").size() + 64);
+  EXPECT_EQ(csrf_.size(), 64u);
+  EXPECT_EQ(r->body.find(kToken), std::string::npos);  // the token is not echoed
+
+  httplib::Client c("127.0.0.1", server_->port());
+  auto page = c.Get("/ui/", with_cookie(false));
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_NE(page->body.find("Restricted senders"), std::string::npos);
+  auto data = c.Get("/api/v1/restrictions", with_cookie(false));
+  ASSERT_TRUE(data);
+  EXPECT_EQ(data->status, 200);
+  auto again = c.Get("/ui/session", with_cookie(false));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(nlohmann::json::parse(again->body)["csrf"], csrf_);
+}
+
+TEST_F(Console, AChangeWithoutTheCsrfTokenIsRefused) {
+  ASSERT_TRUE(sign_in(kToken));
+  httplib::Client c("127.0.0.1", server_->port());
+  const std::string body = nlohmann::json{{"key", "a@example.org"}, {"reason", "x"}}.dump();
+  auto refused = c.Post("/api/v1/restrictions/release", with_cookie(false), body, "application/json");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 403);
+  EXPECT_TRUE(backend_.released.empty());
+  httplib::Headers forged = with_cookie(false);
+  forged.emplace("X-CSRF-Token", std::string(64, '0'));
+  auto wrong = c.Post("/api/v1/restrictions/release", forged, body, "application/json");
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->status, 403);
+  auto ok = c.Post("/api/v1/restrictions/release", with_cookie(true), body, "application/json");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+  EXPECT_EQ(backend_.released, "a@example.org");
+  // Sign-out needs the token too, and ends the session.
+  EXPECT_EQ(c.Delete("/ui/session", with_cookie(false))->status, 403);
+  auto out = c.Delete("/ui/session", with_cookie(true));
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->status, 200);
+  EXPECT_NE(out->get_header_value("Set-Cookie").find("Max-Age=0"), std::string::npos);
+  EXPECT_EQ(c.Get("/api/v1/restrictions", with_cookie(false))->status, 401);
+  EXPECT_EQ(c.Get("/ui/", with_cookie(false))->status, 303);
+}
+
+TEST_F(Console, EveryAnswerCarriesTheContentSecurityPolicy) {
+  ASSERT_TRUE(sign_in(kToken));
+  httplib::Client c("127.0.0.1", server_->port());
+  for (const char* path : {"/ui/", "/ui/sign-in.html", "/ui/console.js", "/ui/console.css",
+                           "/ui/no-such-file", "/api/v1/health"}) {
+    auto r = c.Get(path, with_cookie(false));
+    ASSERT_TRUE(r) << path;
+    const std::string csp = r->get_header_value("Content-Security-Policy");
+    EXPECT_NE(csp.find("script-src 'self'"), std::string::npos) << path << ": " << csp;
+    EXPECT_EQ(csp.find("unsafe-inline"), std::string::npos) << path;
+    EXPECT_EQ(csp.find("unsafe-eval"), std::string::npos) << path;
+    EXPECT_EQ(r->get_header_value("X-Content-Type-Options"), "nosniff") << path;
+  }
+  EXPECT_EQ(c.Get("/ui/no-such-file", with_cookie(false))->status, 404);
+  // The embedded pages load no inline script and nothing from elsewhere.
+  auto page = c.Get("/ui/", with_cookie(false));
+  EXPECT_EQ(page->body.find("<script>"), std::string::npos);
+  EXPECT_EQ(page->body.find("http"), std::string::npos);
+}
+
+TEST(Sessions, AreBoundedAndExpire) {
+  Sessions s(100, 2);
+  const Sessions::Opened a = s.open(1'000), b = s.open(1'001);
+  EXPECT_NE(a.id, b.id);
+  EXPECT_EQ(s.csrf_of(a.id, 1'050), a.csrf);
+  EXPECT_EQ(s.csrf_of(a.id, 1'100), std::nullopt);  // expired at 1000 + 100
+  const Sessions::Opened c = s.open(1'002), d = s.open(1'003);  // b is dropped: the oldest
+  EXPECT_EQ(s.size(), 2u);
+  EXPECT_EQ(s.csrf_of(b.id, 1'003), std::nullopt);
+  EXPECT_EQ(s.csrf_of(c.id, 1'003), c.csrf);
+  s.close(d.id);
+  EXPECT_EQ(s.csrf_of(d.id, 1'003), std::nullopt);
+  EXPECT_EQ(random_hex(4).size(), 8u);
 }
 
 }  // namespace
