@@ -6,6 +6,12 @@ does the SMTP parts between them:
   console_browser.py URL TOKEN SHOTS sign-in            wrong token refused, then signed in
   console_browser.py URL TOKEN SHOTS release KEY REASON the key is listed with its cause and
                                                          released through the page
+  console_browser.py URL TOKEN SHOTS alerts KIND SUBJECT an alert of KIND about SUBJECT is listed
+                                                         (filtered by kind) and acknowledged
+  console_browser.py URL TOKEN SHOTS pools ADDRESS       ADDRESS drained and undrained
+  console_browser.py URL TOKEN SHOTS trace RCPT TEXT POOL the message to RCPT found by a search:
+                                                         its sender shown with TEXT as text,
+                                                         its detail naming POOL; no script ran
 
 Prints what it saw; exits 1 with the reason when the page did not do what it should. SHOTS is a
 folder for the screenshots (one PNG per step)."""
@@ -13,7 +19,8 @@ import sys
 import time
 
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import (NoAlertPresentException, StaleElementReferenceException,
+                                        TimeoutException)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
@@ -115,6 +122,117 @@ def step_release(driver, url, token, shots, key, reason):
     print(f"released through the page: {driver.find_element(By.ID, 'restrictions-status').text}")
 
 
+def rows_of(driver, tbody_id):
+    """The table's rows as lists of cell texts; [] while the page is re-drawing it."""
+    try:
+        return [[c.text for c in r.find_elements(By.TAG_NAME, "td")]
+                for r in driver.find_elements(By.CSS_SELECTOR, f"#{tbody_id} tr")]
+    except StaleElementReferenceException:
+        return []
+
+
+def open_page(driver, url, token, shots, step, page):
+    sign_in(driver, url, token, shots, step)
+    wait = WebDriverWait(driver, 10)
+    try:
+        wait.until(ec.visibility_of_element_located((By.ID, "restrictions-title")))
+    except TimeoutException:
+        fail(driver, shots, step, "the console did not open")
+    driver.find_element(By.CSS_SELECTOR, f"header nav a[href='#{page}']").click()
+    try:
+        wait.until(ec.visibility_of_element_located((By.ID, f"{page}-title")))
+    except TimeoutException:
+        fail(driver, shots, step, f"the {page} page did not open")
+    return wait
+
+
+def step_alerts(driver, url, token, shots, kind, subject):
+    wait = open_page(driver, url, token, shots, "alerts", "alerts")
+    try:
+        wait.until(lambda d: any(r[1] == kind for r in rows_of(d, "alerts-rows")))
+    except TimeoutException:
+        fail(driver, shots, "alerts", f"no {kind} alert listed: {rows_of(driver, 'alerts-rows')}")
+    from selenium.webdriver.support.ui import Select
+    Select(driver.find_element(By.CSS_SELECTOR, "#alerts-filter select[name=kind]")).select_by_value(kind)
+    try:
+        wait.until(lambda d: rows_of(d, "alerts-rows")
+                   and all(r[1] == kind for r in rows_of(d, "alerts-rows")))
+    except TimeoutException:
+        fail(driver, shots, "alerts", f"filtering by {kind} left others: {rows_of(driver, 'alerts-rows')}")
+    rows = driver.find_elements(By.CSS_SELECTOR, "#alerts-rows tr")
+    target = next((r for r in rows if subject in r.find_elements(By.TAG_NAME, "td")[3].text), None)
+    if target is None:
+        fail(driver, shots, "alerts", f"no {kind} alert about {subject}")
+    print(f"listed: {[c.text for c in target.find_elements(By.TAG_NAME, 'td')][:4]}")
+    driver.save_screenshot(f"{shots}/alerts.png")
+    target.find_element(By.TAG_NAME, "button").click()
+    try:
+        wait.until(ec.text_to_be_present_in_element((By.ID, "alerts-status"), "Acknowledged alert"))
+    except TimeoutException:
+        fail(driver, shots, "alerts", "the acknowledgement was not confirmed: "
+             + driver.find_element(By.ID, "alerts-status").text)
+    print(driver.find_element(By.ID, "alerts-status").text)
+
+
+def step_pools(driver, url, token, shots, address):
+    wait = open_page(driver, url, token, shots, "pools", "pools")
+
+    def state(d):
+        for r in rows_of(d, "addresses-rows"):
+            if r and r[0] == address:
+                return r[2]
+        return None
+
+    def click_and_wait(want):
+        driver.find_element(By.CSS_SELECTOR, f"#addresses-rows tr[data-address='{address}'] button").click()
+        try:
+            wait.until(lambda d: state(d) == want)
+        except TimeoutException:
+            fail(driver, shots, "pools", f"{address} is {state(driver)}, not {want}")
+
+    if state(driver) is None:
+        try:
+            wait.until(lambda d: state(d) is not None)
+        except TimeoutException:
+            fail(driver, shots, "pools", f"{address} is not listed")
+    if state(driver) != "active":
+        fail(driver, shots, "pools", f"{address} starts {state(driver)}")
+    click_and_wait("draining")
+    driver.save_screenshot(f"{shots}/pools.png")
+    print(f"{address}: drained in the page")
+    click_and_wait("active")
+    print(f"{address}: undrained in the page")
+
+
+def step_trace(driver, url, token, shots, recipient, text, pool):
+    wait = open_page(driver, url, token, shots, "trace", "trace")
+    field = driver.find_element(By.CSS_SELECTOR, "#trace-search input[name=recipient]")
+    field.send_keys(recipient)
+    driver.find_element(By.CSS_SELECTOR, "#trace-search button[type=submit]").click()
+    try:
+        wait.until(lambda d: any(text in r[2] for r in rows_of(d, "trace-rows")))
+    except TimeoutException:
+        fail(driver, shots, "trace", f"no message to {recipient} from a sender with {text!r}: "
+             f"{rows_of(driver, 'trace-rows')}")
+    row = driver.find_elements(By.CSS_SELECTOR, "#trace-rows tr")[0]
+    print(f"found: {[c.text for c in row.find_elements(By.TAG_NAME, 'td')][:9]}")
+    row.find_element(By.TAG_NAME, "button").click()
+    wait.until(ec.visibility_of_element_located((By.ID, "trace-detail")))
+    detail = driver.find_element(By.ID, "trace-detail").text
+    if f"Pool\n{pool}" not in detail and f"Pool {pool}" not in detail:
+        fail(driver, shots, "trace", f"the detail does not name pool {pool}: {detail!r}")
+    driver.save_screenshot(f"{shots}/trace.png")
+    # Mail's text is text: no element came from it, and no script ran.
+    if driver.find_elements(By.CSS_SELECTOR, "main img, main svg, main script:not([src])"):
+        fail(driver, shots, "trace", "an element from the message's text was put into the page")
+    try:
+        text = driver.switch_to.alert.text
+        fail(driver, shots, "trace", f"a script from the message ran: alert {text!r}")
+    except NoAlertPresentException:
+        pass
+    print("the sender is shown as text; no element or script came from it")
+
+
 def main():
     url, token, shots, step = sys.argv[1:5]
     driver = browser()
@@ -123,6 +241,12 @@ def main():
             step_sign_in(driver, url, token, shots)
         elif step == "release":
             step_release(driver, url, token, shots, sys.argv[5], sys.argv[6])
+        elif step == "alerts":
+            step_alerts(driver, url, token, shots, sys.argv[5], sys.argv[6])
+        elif step == "pools":
+            step_pools(driver, url, token, shots, sys.argv[5])
+        elif step == "trace":
+            step_trace(driver, url, token, shots, sys.argv[5], sys.argv[6], sys.argv[7])
         else:
             sys.exit(f"console_browser: unknown step {step}")
         # A refused sign-in's 401 is logged as a failed load; anything else severe (a script

@@ -1,0 +1,57 @@
+// What every page of the console shares: the API call (session cookie, CSRF token on changes),
+// and putting values into the page as text only: addresses, subjects and names come from mail.
+let csrf = "";
+
+export function setCsrf(token) {
+  csrf = token;
+}
+
+export async function api(method, path, body) {
+  const headers = {};
+  if (method !== "GET") {
+    headers["X-CSRF-Token"] = csrf;
+  }
+  if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+  }
+  const response = await fetch(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: "same-origin",
+  });
+  if (response.status === 401) {
+    window.location.assign("/ui/sign-in.html");
+    throw new Error("signed out");
+  }
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    throw new Error(data.error || `${response.status}`);
+  }
+  return data;
+}
+
+// A table cell holding `text` as text, appended to `row`.
+export function cell(row, text) {
+  const td = document.createElement("td");
+  td.textContent = text === null || text === undefined ? "" : String(text);
+  row.append(td);
+  return td;
+}
+
+export function button(label, onClick) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.textContent = label;
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+// "2026-12-06T02:59:34Z" from unix seconds (0: "").
+export function when(unixSeconds) {
+  return unixSeconds ? new Date(unixSeconds * 1000).toISOString().replace(".000Z", "Z") : "";
+}
+
+export function whenNs(unixNs) {
+  return when(Math.floor(unixNs / 1e9));
+}

@@ -1,0 +1,57 @@
+// Restricted senders: every restriction in force with its cause; release with a reason.
+import { api, button, cell, when, whenNs } from "./common.js";
+
+const status = document.getElementById("restrictions-status");
+const rows = document.getElementById("restrictions-rows");
+const form = document.getElementById("release");
+let releasing = "";
+
+// Lists the restrictions in force; `note` (what was just done) leads the status line.
+export async function show(note = "") {
+  let data;
+  try {
+    data = await api("GET", "/api/v1/restrictions");
+  } catch (e) {
+    status.textContent = `Could not read the restrictions: ${e.message}`;
+    return;
+  }
+  rows.replaceChildren();
+  for (const r of data.restrictions) {
+    const row = document.createElement("tr");
+    cell(row, r.key);
+    cell(row, r.kind);
+    cell(row, r.limit);
+    cell(row, r.action);
+    cell(row, whenNs(r.applied_unix_ns));
+    cell(row, r.until_unix_s ? when(r.until_unix_s) : "until released");
+    cell(row, "").append(button("Release", () => {
+      releasing = r.key;
+      document.getElementById("release-key").textContent = r.key;
+      form.hidden = false;
+      form.elements.reason.focus();
+    }));
+    rows.append(row);
+  }
+  const count = data.restrictions.length === 0 ? "No sender is restricted."
+    : `${data.restrictions.length} restricted.`;
+  status.textContent = note ? `${note} ${count}` : count;
+}
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  let note;
+  try {
+    await api("POST", "/api/v1/restrictions/release",
+      { key: releasing, reason: form.elements.reason.value });
+    note = `Released ${releasing}.`;
+  } catch (e) {
+    note = `Not released: ${e.message}.`;
+  }
+  form.hidden = true;
+  form.reset();
+  show(note);
+});
+document.getElementById("release-cancel").addEventListener("click", () => {
+  form.hidden = true;
+  form.reset();
+});

@@ -1,0 +1,103 @@
+// Message trace: search by sender, host, recipient, time range, verdict and pool; paged, newest
+// first; a message's detail with its recipients and the servers' replies.
+import { api, cell, whenNs } from "./common.js";
+
+const form = document.getElementById("trace-search");
+const status = document.getElementById("trace-status");
+const rows = document.getElementById("trace-rows");
+const more = document.getElementById("trace-more");
+const detail = document.getElementById("trace-detail");
+let next = 0;
+
+function query(before) {
+  const q = new URLSearchParams({ limit: "50" });
+  for (const name of ["sender", "host", "recipient", "verdict", "pool"]) {
+    if (form.elements[name].value) {
+      q.set(name, form.elements[name].value);
+    }
+  }
+  for (const name of ["since", "until"]) {
+    if (form.elements[name].value) {
+      q.set(name, String(Math.floor(Date.parse(form.elements[name].value) / 1000)));
+    }
+  }
+  if (before) {
+    q.set("before_id", String(before));
+  }
+  return `/api/v1/trace?${q}`;
+}
+
+function showDetail(m) {
+  detail.hidden = false;
+  const list = detail.querySelector("dl");
+  list.replaceChildren();
+  const fields = [
+    ["Time", whenNs(m.unix_ns)], ["Host", m.host], ["Sender", m.sender], ["User", m.user],
+    ["Server", `${m.server}:${m.server_port}`], ["Pool", m.pool],
+    ["Egress", m.egress ? `${m.egress}:${m.egress_port}` : ""], ["Verdict", m.verdict],
+    ["Score", m.score], ["Action", m.action], ["Gateway reply", m.gateway_reply],
+    ["Outcome", m.outcome], ["Server reply", `${m.remote_reply ?? ""} ${m.remote_enhanced ?? ""}`],
+    ["Bytes", m.bytes],
+  ];
+  for (const [name, value] of fields) {
+    const dt = document.createElement("dt");
+    dt.textContent = name;
+    const dd = document.createElement("dd");
+    dd.textContent = value === null || value === undefined ? "" : String(value);
+    list.append(dt, dd);
+  }
+  const recipients = detail.querySelector("tbody");
+  recipients.replaceChildren();
+  for (const r of m.recipient_replies || []) {
+    const row = document.createElement("tr");
+    cell(row, r.address);
+    cell(row, r.reply);
+    cell(row, r.enhanced);
+    recipients.append(row);
+  }
+}
+
+async function search(before) {
+  let data;
+  try {
+    data = await api("GET", query(before));
+  } catch (e) {
+    status.textContent = `Could not search the trace: ${e.message}`;
+    return;
+  }
+  if (!before) {
+    rows.replaceChildren();
+    detail.hidden = true;
+  }
+  for (const m of data.messages) {
+    const row = document.createElement("tr");
+    cell(row, whenNs(m.unix_ns));
+    cell(row, m.host);
+    cell(row, m.sender);
+    cell(row, m.recipients);
+    cell(row, m.pool);
+    cell(row, m.egress);
+    cell(row, m.verdict);
+    cell(row, m.action);
+    cell(row, m.outcome);
+    const open = document.createElement("button");
+    open.type = "button";
+    open.textContent = "Detail";
+    open.addEventListener("click", () => showDetail(m));
+    cell(row, "").append(open);
+    rows.append(row);
+  }
+  next = data.next_before_id || 0;
+  more.hidden = next === 0;
+  status.textContent = `${rows.children.length} messages${next ? " (more below)" : ""}.`;
+}
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  search(0);
+});
+more.addEventListener("click", () => search(next));
+
+export function show() {
+  return search(0);
+}
