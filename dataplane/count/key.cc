@@ -34,7 +34,9 @@ bool is_control(char c) {
   return u < 0x21 || u == 0x7f;
 }
 
-KeyStatus check_plain(std::string_view s) {
+// `space_ok`: a space is kept (a sender's quoted local part, "john doe"@x.org, where it is
+// part of a distinct, legitimate address: refusing it would leave such senders uncounted).
+KeyStatus check_plain(std::string_view s, bool space_ok = false) {
   if (s.empty()) {
     return KeyStatus::kEmpty;
   }
@@ -42,7 +44,7 @@ KeyStatus check_plain(std::string_view s) {
     return KeyStatus::kTooLong;
   }
   for (char c : s) {
-    if (is_control(c)) {
+    if (is_control(c) && !(space_ok && c == ' ')) {
       return KeyStatus::kControlChar;
     }
   }
@@ -117,7 +119,9 @@ KeyStatus host_key_text(std::string_view text, KeyBytes& out) {
 }
 
 KeyStatus sender_key(std::string_view address, KeyBytes& out) {
-  if (KeyStatus st = check_plain(address); st != KeyStatus::kOk) {
+  // The SMTP session writes a local part with a space quoted; unquoted, a space is refused.
+  if (KeyStatus st = check_plain(address, !address.empty() && address.front() == '"');
+      st != KeyStatus::kOk) {
     return st;
   }
   size_t at = address.rfind('@');

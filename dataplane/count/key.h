@@ -6,7 +6,8 @@
 //   - host: IPv4-mapped IPv6 (::ffff:a.b.c.d) becomes the IPv4 key; an IPv6 zone id ("%eth0")
 //     is stripped (a zone names the link, not the host; the gateway sees one inside link);
 //   - sender: must be "local@domain" with both parts non-empty; the domain is lower-cased
-//     (the local part keeps its case, RFC 5321 2.4);
+//     (the local part keeps its case, RFC 5321 2.4); a space only in a quoted local part
+//     ("john doe"@x.org, as the SMTP session writes it);
 //   - user: as given (the SMTP session decides its form);
 //   - org: lower-cased.
 // Pure functions, no allocation, no exceptions; any thread. Cost: O(length).
@@ -27,7 +28,7 @@ using events::KeyKind;
   X(kOk, "ok")                                                                     \
   X(kEmpty, "empty")                      /* nothing given (or the null sender) */ \
   X(kTooLong, "too_long")                 /* over events::kKeyDataMax bytes */     \
-  X(kControlChar, "control_char")         /* a byte < 0x21 or 0x7f */              \
+  X(kControlChar, "control_char")         /* < 0x21 or 0x7f (see sender_key) */    \
   X(kNoAt, "no_at")                       /* sender without '@' */                 \
   X(kEmptyLocal, "empty_local")           /* "@domain" */                          \
   X(kEmptyDomain, "empty_domain")         /* "local@" */                           \
