@@ -1,5 +1,5 @@
 // Alerts: the newest, filtered by kind and by time, open ones only if asked; acknowledge.
-import { api, button, cell, whenNs } from "./common.js";
+import { api, button, cell, load, whenNs } from "./common.js";
 
 const status = document.getElementById("alerts-status");
 const rows = document.getElementById("alerts-rows");
@@ -7,11 +7,8 @@ const filter = document.getElementById("alerts-filter");
 
 export async function show(note = "") {
   const open = filter.elements.open.checked ? "&open=1" : "";
-  let data;
-  try {
-    data = await api("GET", `/api/v1/alerts?limit=500${open}`);
-  } catch (e) {
-    status.textContent = `Could not read the alerts: ${e.message}`;
+  const data = await load(`/api/v1/alerts?limit=500${open}`, status, "the alerts");
+  if (!data) {
     return;
   }
   const kind = filter.elements.kind.value;

@@ -31,6 +31,16 @@ export async function api(method, path, body) {
   return data;
 }
 
+// The answer of GET `path`, or null with why it failed put into `status` (what: "the alerts").
+export async function load(path, status, what) {
+  try {
+    return await api("GET", path);
+  } catch (e) {
+    status.textContent = `Could not read ${what}: ${e.message}`;
+    return null;
+  }
+}
+
 // A table cell holding `text` as text, appended to `row`.
 export function cell(row, text) {
   const td = document.createElement("td");

@@ -1,17 +1,14 @@
 // Pools and blocklists: each pool with its states and bound prefixes; each address with its
 // state, drained and undrained here.
-import { api, button, cell } from "./common.js";
+import { api, button, cell, load } from "./common.js";
 
 const status = document.getElementById("pools-status");
 const poolRows = document.getElementById("pools-rows");
 const addressRows = document.getElementById("addresses-rows");
 
 export async function show(note = "") {
-  let data;
-  try {
-    data = await api("GET", "/api/v1/pools");
-  } catch (e) {
-    status.textContent = `Could not read the pools: ${e.message}`;
+  const data = await load("/api/v1/pools", status, "the pools");
+  if (!data) {
     return;
   }
   poolRows.replaceChildren();

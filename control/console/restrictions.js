@@ -1,5 +1,5 @@
 // Restricted senders: every restriction in force with its cause; release with a reason.
-import { api, button, cell, when, whenNs } from "./common.js";
+import { api, button, cell, load, when, whenNs } from "./common.js";
 
 const status = document.getElementById("restrictions-status");
 const rows = document.getElementById("restrictions-rows");
@@ -8,11 +8,8 @@ let releasing = "";
 
 // Lists the restrictions in force; `note` (what was just done) leads the status line.
 export async function show(note = "") {
-  let data;
-  try {
-    data = await api("GET", "/api/v1/restrictions");
-  } catch (e) {
-    status.textContent = `Could not read the restrictions: ${e.message}`;
+  const data = await load("/api/v1/restrictions", status, "the restrictions");
+  if (!data) {
     return;
   }
   rows.replaceChildren();

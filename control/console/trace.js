@@ -1,6 +1,6 @@
 // Message trace: search by sender, host, recipient, time range, verdict and pool; paged, newest
 // first; a message's detail with its recipients and the servers' replies.
-import { api, cell, whenNs } from "./common.js";
+import { button, cell, load, whenNs } from "./common.js";
 
 const form = document.getElementById("trace-search");
 const status = document.getElementById("trace-status");
@@ -58,11 +58,8 @@ function showDetail(m) {
 }
 
 async function search(before) {
-  let data;
-  try {
-    data = await api("GET", query(before));
-  } catch (e) {
-    status.textContent = `Could not search the trace: ${e.message}`;
+  const data = await load(query(before), status, "the trace");
+  if (!data) {
     return;
   }
   if (!before) {
@@ -80,11 +77,7 @@ async function search(before) {
     cell(row, m.verdict);
     cell(row, m.action);
     cell(row, m.outcome);
-    const open = document.createElement("button");
-    open.type = "button";
-    open.textContent = "Detail";
-    open.addEventListener("click", () => showDetail(m));
-    cell(row, "").append(open);
+    cell(row, "").append(button("Detail", () => showDetail(m)));
     rows.append(row);
   }
   next = data.next_before_id || 0;
