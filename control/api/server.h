@@ -8,11 +8,12 @@
 //   GET    /api/v1/restrictions                 restrictions in force
 //   POST   /api/v1/restrictions/release         {"key": "...", "reason": "..."}: lifted for the
 //                                               next MAIL FROM, recorded with when and why
-//   GET    /api/v1/trace?sender=&host=&recipient=&since=&until=&limit=&before_id=
+//   GET    /api/v1/trace?sender=&host=&recipient=&verdict=&pool=&since=&until=&limit=&before_id=
 //                                               the message trace, newest first, paged by id
 //   GET    /api/v1/alerts?limit=&open=1         the newest alerts (open: not acknowledged)
 //   POST   /api/v1/alerts/acknowledge           {"id": N, "note": "..."}
-//   GET    /api/v1/pools                        every pool address with its state
+//   GET    /api/v1/pools                        every pool address with its state, and each
+//                                               pool's counts by state and bound prefixes
 //   POST   /api/v1/pools/state                  {"address": "...", "state": "draining"|"active"}
 //   GET    /api/v1/rules                        the active rule-set version and the stored ones
 //   POST   /api/v1/rules                        {"files": [{"name": "x.cf", "text": "..."}],
