@@ -108,7 +108,7 @@ struct NeighborConfig {
 // smtp:
 enum class OtherTraffic : uint8_t {
   kForward,  // "forward": routed unchanged (the inside addresses must be routable outside)
-  kNat,      // "nat": source-NATed onto the normal pool like SMTP, but not inspected
+  kNat,      // "nat": source-NATed onto the host's pool like SMTP, but not inspected
   kDrop,     // "drop": dropped and counted
 };
 
