@@ -80,6 +80,12 @@ std::string cookie(const httplib::Request& req, const std::string& name) {
   return "";
 }
 
+// The CSRF token of the request's session (its cookie), while that session is valid.
+std::optional<std::string> session_csrf(const httplib::Request& req, Sessions& sessions) {
+  const std::string id = cookie(req, kSessionCookie);
+  return id.empty() ? std::nullopt : sessions.csrf_of(id, now_s());
+}
+
 void send(httplib::Response& res, const Reply& r) {
   res.status = r.status;
   // Strings from mail (addresses, subjects) need not be UTF-8: replaced, never thrown on.
@@ -240,9 +246,7 @@ std::unique_ptr<Server> Server::start(const Options& options, Backend& backend,
     const std::string prefix = "Bearer ";
     bool allowed = auth.rfind(prefix, 0) == 0 && token_matches(auth.substr(prefix.size()), token);
     if (!allowed && auth.empty()) {
-      const std::string id = cookie(req, kSessionCookie);
-      const std::optional<std::string> csrf =
-          id.empty() ? std::nullopt : sessions->csrf_of(id, now_s());
+      const std::optional<std::string> csrf = session_csrf(req, *sessions);
       if (csrf && req.method != "GET" && req.method != "HEAD" &&
           !token_matches(req.get_header_value("X-CSRF-Token"), *csrf)) {
         send(res, Reply::error(403, "missing or wrong CSRF token (X-CSRF-Token)"));
@@ -481,8 +485,7 @@ std::unique_ptr<Server> Server::start(const Options& options, Backend& backend,
     send(res, Reply{200, {{"csrf", s.csrf}, {"expires_unix_s", s.expires_unix_s}}});
   });
   http.Get("/ui/session", [sessions](const httplib::Request& req, httplib::Response& res) {
-    const std::string id = cookie(req, kSessionCookie);
-    const std::optional<std::string> csrf = id.empty() ? std::nullopt : sessions->csrf_of(id, now_s());
+    const std::optional<std::string> csrf = session_csrf(req, *sessions);
     if (!csrf) {
       send(res, Reply::error(401, "not signed in"));
       return;
@@ -490,14 +493,13 @@ std::unique_ptr<Server> Server::start(const Options& options, Backend& backend,
     send(res, Reply{200, {{"csrf", *csrf}}});
   });
   http.Delete("/ui/session", [sessions](const httplib::Request& req, httplib::Response& res) {
-    const std::string id = cookie(req, kSessionCookie);
-    const std::optional<std::string> csrf = id.empty() ? std::nullopt : sessions->csrf_of(id, now_s());
+    const std::optional<std::string> csrf = session_csrf(req, *sessions);
     if (!csrf || !token_matches(req.get_header_value("X-CSRF-Token"), *csrf)) {
       send(res, Reply::error(csrf ? 403 : 401, csrf ? "missing or wrong CSRF token (X-CSRF-Token)"
                                                     : "not signed in"));
       return;
     }
-    sessions->close(id);
+    sessions->close(cookie(req, kSessionCookie));
     res.set_header("Set-Cookie", std::string(kSessionCookie) +
                                      "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
     send(res, Reply{200, {{"signed_out", true}}});

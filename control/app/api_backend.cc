@@ -256,10 +256,14 @@ api::Reply ApiBackend::pools() {
       if (id == flow::kHighRiskPool && !now->has_high_risk()) {
         continue;
       }
-      nlohmann::json counts = {{"active", 0}, {"listed", 0}, {"draining", 0}};
+      size_t by_state[3] = {};  // indexed by flow::AddressState
       for (const flow::PoolState::Address& a : now->addresses(id)) {
-        counts[std::string(flow::address_state_name(a.state))] =
-            counts[std::string(flow::address_state_name(a.state))].get<int>() + 1;
+        ++by_state[static_cast<int>(a.state)];
+      }
+      nlohmann::json counts = nlohmann::json::object();
+      for (auto s : {flow::AddressState::kActive, flow::AddressState::kListed,
+                     flow::AddressState::kDraining}) {
+        counts[std::string(flow::address_state_name(s))] = by_state[static_cast<int>(s)];
       }
       nlohmann::json bound = nlohmann::json::array();
       for (const flow::PoolState::Binding& b : now->bindings()) {
