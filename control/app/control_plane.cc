@@ -6,6 +6,8 @@
 #include <fstream>
 #include <utility>
 
+#include <rte_cycles.h>
+
 #include "control/alerts/sinks.h"
 #include "control/clock/clock.h"
 #include "control/config/config.h"
@@ -490,15 +492,20 @@ bool ControlPlane::raise_overflows() {
   return any;
 }
 
-// The live statistics (GET /api/v1/events, "stats"): per worker its packets and bytes, the
-// pipeline's counters summed over the workers (messages by verdict and action among them), and
-// the pool addresses' states. Totals since start: a client takes differences.
+// The live statistics (GET /api/v1/events, "stats"): per worker its packets, bytes and busy TSC
+// cycles (its load is their rate over tsc_hz), the pipeline's counters summed over the workers
+// (messages by verdict and action among them), and the pool addresses' states. Totals since
+// start: a client takes differences.
 void ControlPlane::publish_stats() {
   nlohmann::json workers = nlohmann::json::array();
   nlohmann::json pipeline = nlohmann::json::object();
   for (size_t w = 0; w < g_.workers.size(); ++w) {
-    workers.push_back({{"rx_packets", g_.stats[w].get(worker::Counter::rx_packets)},
-                       {"tx_packets", g_.stats[w].get(worker::Counter::tx_packets)}});
+    const worker::WorkerStats& st = g_.stats[w];
+    workers.push_back({{"rx_packets", st.get(worker::Counter::rx_packets)},
+                       {"tx_packets", st.get(worker::Counter::tx_packets)},
+                       {"rx_bytes", st.get(worker::Counter::rx_bytes)},
+                       {"tx_bytes", st.get(worker::Counter::tx_bytes)},
+                       {"busy_cycles", st.get(worker::Counter::busy_cycles)}});
     if (w < g_.pipelines.size()) {
       g_.pipelines[w].for_each([&](std::string_view stage, std::string_view name, uint64_t v) {
         const std::string k = std::string(stage) + "_" + std::string(name);
@@ -509,6 +516,7 @@ void ControlPlane::publish_stats() {
   // The published pools: this thread is their only writer, so the version is stable.
   const nlohmann::json pools = pool_addresses(*g_.pool_states->read());
   events_.publish("stats", {{"unix_ns", clock::unix_now_ns()},
+                            {"tsc_hz", rte_get_tsc_hz()},
                             {"workers", workers},
                             {"pipeline", pipeline},
                             {"pools", pools},

@@ -12,7 +12,10 @@ namespace smtpgw::worker {
 
 #define SMTPGW_WORKER_COUNTERS(X)                                                           \
   X(rx_packets, "packets received")                                                        \
+  X(rx_bytes, "bytes received (frames as the port gave them)")                             \
   X(tx_packets, "packets handed to a port for transmission")                               \
+  X(tx_bytes, "bytes of the packets the ports took for transmission")                      \
+  X(busy_cycles, "TSC cycles spent in polls that found work (the worker's load)")          \
   X(tx_refused, "packets the port refused (TX ring full); freed")                          \
   X(tx_no_headroom, "dropped: no mbuf headroom to insert the port's VLAN tag")              \
   X(multi_segment, "dropped: frame in chained mbufs (the gateway needs contiguous headers)") \

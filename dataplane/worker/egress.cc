@@ -48,31 +48,37 @@ void Worker::transmit(rte_mbuf* m, uint16_t port) {
   }
   TxBuffer& b = tx_[port];
   b.pkts[b.n++] = m;
+  b.bytes += m->pkt_len;
   if (b.n == t_.burst || b.n == kMaxBurst) {
-    const uint16_t sent = rte_eth_tx_burst(port, cfg_.index, b.pkts, b.n);
-    stats_->add(Counter::tx_packets, sent);
-    if (sent < b.n) {
-      stats_->add(Counter::tx_refused, b.n - sent);
-      rte_pktmbuf_free_bulk(b.pkts + sent, b.n - sent);
-    }
-    b.n = 0;
+    transmit(port);
   }
 }
 
 void Worker::flush_tx() {
   for (uint16_t port : t_.port_ids) {
-    TxBuffer& b = tx_[port];
-    if (b.n == 0) {
-      continue;
+    if (tx_[port].n != 0) {
+      transmit(port);
     }
-    const uint16_t sent = rte_eth_tx_burst(port, cfg_.index, b.pkts, b.n);
-    stats_->add(Counter::tx_packets, sent);
-    if (sent < b.n) {
-      stats_->add(Counter::tx_refused, b.n - sent);
-      rte_pktmbuf_free_bulk(b.pkts + sent, b.n - sent);
-    }
-    b.n = 0;
   }
+}
+
+// The bytes sent are the queued bytes less the refused packets': the sent mbufs belong to the
+// driver once tx_burst returns and may already be reused, so they are never read again.
+void Worker::transmit(uint16_t port) {
+  TxBuffer& b = tx_[port];
+  const uint16_t sent = rte_eth_tx_burst(port, cfg_.index, b.pkts, b.n);
+  uint32_t bytes = b.bytes;
+  if (sent < b.n) [[unlikely]] {
+    for (uint16_t i = sent; i < b.n; ++i) {
+      bytes -= b.pkts[i]->pkt_len;
+    }
+    stats_->add(Counter::tx_refused, b.n - sent);
+    rte_pktmbuf_free_bulk(b.pkts + sent, b.n - sent);
+  }
+  stats_->add(Counter::tx_packets, sent);
+  stats_->add(Counter::tx_bytes, bytes);
+  b.n = 0;
+  b.bytes = 0;
 }
 
 }  // namespace smtpgw::worker

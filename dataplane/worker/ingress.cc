@@ -29,16 +29,19 @@ uint32_t Worker::poll_once(uint64_t now) {
     // Two passes over the burst: classify every packet and prefetch the flow-index slot it
     // will need, then act; the index cache misses of a burst overlap instead of queueing.
     packet::ParsedPacket parsed[kMaxBurst];
+    uint64_t bytes = 0;
     for (uint16_t i = 0; i < n; ++i) {
       if (i + 1 < n) {
         rte_prefetch0(rte_pktmbuf_mtod(burst[i + 1], void*));
       }
+      bytes += burst[i]->pkt_len;  // before classify, which may free the mbuf
       if (!classify(burst[i], port, &parsed[i])) {
         burst[i] = nullptr;
       } else {
         prefetch_binding(port, parsed[i]);
       }
     }
+    stats_->add(Counter::rx_bytes, bytes);
     for (uint16_t i = 0; i < n; ++i) {
       if (burst[i] != nullptr) {
         act(burst[i], port, parsed[i], now);
@@ -50,6 +53,7 @@ uint32_t Worker::poll_once(uint64_t now) {
     const unsigned n = rte_ring_sc_dequeue_burst(t_.handoff[cfg_.index],
                                                  reinterpret_cast<void**>(handed), t_.burst, nullptr);
     stats_->add(Counter::handoff_received, n);
+    received += n;
     for (unsigned i = 0; i < n; ++i) {
       handle(handed[i], handed[i]->port, now);
     }
@@ -74,7 +78,12 @@ uint32_t Worker::poll_once(uint64_t now) {
 
 void Worker::run(const std::atomic<bool>& stop) {
   while (!stop.load(std::memory_order_relaxed)) {
-    poll_once(rte_rdtsc());
+    const uint64_t now = rte_rdtsc();
+    if (poll_once(now) != 0) {
+      // One more TSC read per poll that found packets, none in an idle one: the load is the
+      // share of the worker's time spent on packets.
+      stats_->add(Counter::busy_cycles, rte_rdtsc() - now);
+    }
     // No pointer into a published snapshot outlives a loop: the old pool states may go.
     if (t_.qsbr != nullptr) {
       t_.qsbr->quiescent(cfg_.qsbr_reader);

@@ -59,10 +59,11 @@ class Worker {
   Worker& operator=(const Worker&) = delete;
 
   // One iteration: RX bursts on every port, handoff ring, pending next hops, expiry, TX flush.
-  // Returns the number of packets received (for the caller's idle policy).
+  // Returns the packets received from the ports and the handoff ring (0: an idle poll).
   uint32_t poll_once(uint64_t now);
 
-  // Loops poll_once until `stop` becomes true. The flag is read relaxed once per iteration:
+  // Loops poll_once until `stop` becomes true, counting the cycles of polls that found work
+  // (busy_cycles). The flag is read relaxed once per iteration:
   // it carries no data, and a few more iterations after it is set do no harm.
   void run(const std::atomic<bool>& stop);
 
@@ -129,6 +130,7 @@ class Worker {
   void send_to(rte_mbuf* m, uint16_t port, uint32_t next_hop, uint64_t now);
   void transmit(rte_mbuf* m, uint16_t port);
   void flush_tx();
+  void transmit(uint16_t port);  // one tx_burst of tx_[port], counted; empties it
   void drop(rte_mbuf* m, Counter why);
 
   const Tables& t_;
@@ -154,6 +156,7 @@ class Worker {
 
   struct TxBuffer {
     uint16_t n = 0;
+    uint32_t bytes = 0;  // of pkts[0..n): summed while queued, the driver owns them once sent
     rte_mbuf* pkts[kMaxBurst];
   };
   TxBuffer tx_[kMaxPorts];

@@ -104,6 +104,8 @@ telemetry: { enabled: false }
            40000, 25, kTcpSyn);
   ASSERT_EQ(rte_ring_enqueue(rings[0][0][0], m), 0);
   g.workers[0]->poll_once(1);
+  EXPECT_EQ(g.stats[0].get(worker::Counter::rx_bytes), 54u);
+  EXPECT_EQ(g.stats[0].get(worker::Counter::tx_bytes), 54u);
   rte_mbuf* out = nullptr;
   ASSERT_EQ(rte_ring_dequeue(rings[1][1][0], reinterpret_cast<void**>(&out)), 0)
       << "the SYN leaves on the outside port from worker 0's TX queue";
@@ -118,11 +120,15 @@ telemetry: { enabled: false }
            25, nat_port, kTcpSyn | kTcpAck);
   ASSERT_EQ(rte_ring_enqueue(rings[1][0][1], m), 0);
   g.workers[1]->poll_once(2);
+  EXPECT_EQ(g.stats[1].get(worker::Counter::rx_bytes), 54u);
+  EXPECT_EQ(g.stats[1].get(worker::Counter::tx_bytes), 0u) << "handed over, not sent";
   EXPECT_EQ(g.stats[1].get(worker::Counter::handoff_sent), 1u);
   EXPECT_EQ(g.stats[1].get(worker::Counter::nat_no_binding_in), 0u);
   EXPECT_EQ(rte_ring_count(rings[0][1][1]), 0u) << "worker 1 must not translate it";
 
   g.workers[0]->poll_once(3);
+  EXPECT_EQ(g.stats[0].get(worker::Counter::rx_bytes), 54u) << "a handed packet was counted once";
+  EXPECT_EQ(g.stats[0].get(worker::Counter::tx_bytes), 108u);
   EXPECT_EQ(g.stats[0].get(worker::Counter::handoff_received), 1u);
   EXPECT_EQ(g.stats[0].get(worker::Counter::nat_translated_in), 1u);
   ASSERT_EQ(rte_ring_dequeue(rings[0][1][0], reinterpret_cast<void**>(&out)), 0)
@@ -134,6 +140,22 @@ telemetry: { enabled: false }
   EXPECT_EQ(parse_frame(f, rte_pktmbuf_data_len(out), {}, &p), ParseResult::kOk)
       << "checksums valid after translation";
   rte_pktmbuf_free(out);
+
+  // A full TX ring refuses the next SYN: its bytes are not counted as sent.
+  static int filler;
+  while (rte_ring_enqueue(rings[1][1][0], &filler) == 0) {
+  }
+  m = rte_pktmbuf_alloc(g.pool);
+  make_tcp(reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, 54)), in_mac, 0x0a5f0102, 0xc0000219,
+           40001, 25, kTcpSyn);
+  ASSERT_EQ(rte_ring_enqueue(rings[0][0][0], m), 0);
+  g.workers[0]->poll_once(4);
+  EXPECT_EQ(g.stats[0].get(worker::Counter::tx_refused), 1u);
+  EXPECT_EQ(g.stats[0].get(worker::Counter::tx_bytes), 108u);
+  EXPECT_EQ(g.stats[0].get(worker::Counter::rx_bytes), 108u);
+  void* drained = nullptr;
+  while (rte_ring_dequeue(rings[1][1][0], &drained) == 0) {
+  }
   app::teardown(g);
 }
 
