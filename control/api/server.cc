@@ -320,9 +320,15 @@ std::unique_ptr<Server> Server::start(const Options& options, Backend& backend,
     q.recipient = req.get_param_value("recipient");
     q.verdict = req.get_param_value("verdict");
     q.pool = req.get_param_value("pool");
+    q.action = req.get_param_value("action");
     if (!q.verdict.empty() && q.verdict != "clean" && q.verdict != "spam" &&
         q.verdict != "not_scanned") {
       send(res, Reply::error(400, "parameter \"verdict\" must be clean, spam or not_scanned"));
+      return;
+    }
+    if (!q.action.empty() && q.action != "allow" && q.action != "refuse" &&
+        q.action != "throttle" && q.action != "defer") {
+      send(res, Reply::error(400, "parameter \"action\" must be allow, refuse, throttle or defer"));
       return;
     }
     send(res, b->trace(q));

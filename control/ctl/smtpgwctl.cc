@@ -5,7 +5,7 @@
 //     health
 //     restrictions [list]           restrictions in force
 //     restrictions release KEY [--reason TEXT]
-//     trace [--sender S] [--host H] [--recipient R] [--verdict V] [--pool P]
+//     trace [--sender S] [--host H] [--recipient R] [--verdict V] [--action A] [--pool P]
 //           [--since UNIX_S] [--until UNIX_S] [--limit N] [--before-id ID]
 //     alerts [list] [--open] [--limit N]
 //     alerts ack ID [--note TEXT]
@@ -233,13 +233,14 @@ int main(int argc, char** argv) {
   release->add_option("KEY", key, "a@example.org, 10.1.0.5, user:NAME or org:NAME")->required();
   release->add_option("--reason", reason, "why (kept with the release)");
   auto* trace = app.add_subcommand("trace", "the message trace, newest first");
-  std::string sender, host, recipient, verdict, pool;
+  std::string sender, host, recipient, verdict, action, pool;
   uint64_t since = 0, until = 0, before = 0;
   uint32_t limit = 20;
   trace->add_option("--sender", sender);
   trace->add_option("--host", host);
   trace->add_option("--recipient", recipient);
   trace->add_option("--verdict", verdict, "clean, spam or not_scanned");
+  trace->add_option("--action", action, "the gateway's: allow, refuse, throttle or defer");
   trace->add_option("--pool", pool, "the pool's name: normal, high_risk or a named one");
   trace->add_option("--since", since, "unix seconds");
   trace->add_option("--until", until, "unix seconds");
@@ -358,6 +359,7 @@ int main(int argc, char** argv) {
     if (!host.empty()) q += "&host=" + url_encode(host);
     if (!recipient.empty()) q += "&recipient=" + url_encode(recipient);
     if (!verdict.empty()) q += "&verdict=" + url_encode(verdict);
+    if (!action.empty()) q += "&action=" + url_encode(action);
     if (!pool.empty()) q += "&pool=" + url_encode(pool);
     if (since != 0) q += "&since=" + std::to_string(since);
     if (until != 0) q += "&until=" + std::to_string(until);

@@ -622,6 +622,7 @@ nlohmann::json Store::trace(const TraceFilter& f, std::string* error) const {
     if (!f.host.empty()) sql += " AND host = :host";
     if (!f.verdict.empty()) sql += " AND verdict = :verdict";
     if (!f.pool.empty()) sql += " AND pool = :pool";
+    if (!f.action.empty()) sql += " AND action = :action";
     if (!f.recipient.empty())
       sql += " AND id IN (SELECT trace_id FROM trace_recipient WHERE address = :recipient)";
     if (f.since_unix_s != 0) sql += " AND unix_ns >= :since";
@@ -644,6 +645,7 @@ nlohmann::json Store::trace(const TraceFilter& f, std::string* error) const {
       bind_text(":host", f.host);
       bind_text(":verdict", f.verdict);
       bind_text(":pool", f.pool);
+      bind_text(":action", f.action);
       bind_text(":recipient", f.recipient);
       bind_int(":since", static_cast<int64_t>(f.since_unix_s) * 1'000'000'000ll);
       bind_int(":until", static_cast<int64_t>(f.until_unix_s) * 1'000'000'000ll);

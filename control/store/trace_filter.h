@@ -10,6 +10,7 @@ namespace smtpgw::store {
 struct TraceFilter {
   std::string sender, host, recipient;
   std::string verdict;  // clean, spam or not_scanned ("": any)
+  std::string action;   // allow, refuse, throttle or defer: what the gateway did ("": any)
   std::string pool;     // a pool's name ("": any)
   uint64_t since_unix_s = 0, until_unix_s = 0;  // 0: open
   int64_t before_id = 0;                        // 0: from the newest

@@ -392,8 +392,17 @@ void Enforcer::on_record(inspect::Flow& flow, const smtp::MessageRecord& record,
                          inspect::Message* message) {
   count(Counter::kRecords);
   const scan::Verdict* v = message != nullptr ? message->verdict() : nullptr;
-  if (v != nullptr && v->spam) {
+  if (v == nullptr) {
+    count(Counter::kNotScanned);
+  } else if (v->spam) {
     count(Counter::kSpam);
+  }
+  // Messages by the gateway's action (the trace's action); allowed = records less these.
+  switch (message != nullptr ? message->action : Action::kAllow) {
+    case Action::kAllow: break;
+    case Action::kRefuse: count(Counter::kRecordsRefused); break;
+    case Action::kThrottle: count(Counter::kRecordsThrottled); break;
+    case Action::kDefer: count(Counter::kRecordsDeferred); break;
   }
   trace(flow, record, message, v);
   if (message != nullptr && message->accounted) {

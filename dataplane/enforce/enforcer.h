@@ -74,6 +74,10 @@ inline constexpr std::string_view kReplyHeaderLineTooLong =
 #define SMTPGW_ENFORCE_COUNTERS(X)                                                              \
   X(kRecords, "records", "message records reported (every transaction, any outcome)")           \
   X(kSpam, "spam", "records with a spam verdict")                                               \
+  X(kNotScanned, "not_scanned", "records without a verdict (no scan context, rules, or content)") \
+  X(kRecordsRefused, "records_refused", "records the gateway refused (5xx): action refuse")     \
+  X(kRecordsThrottled, "records_throttled", "records a sending limit deferred: action throttle") \
+  X(kRecordsDeferred, "records_deferred", "records deferred (spam steered, fail closed): defer")  \
   X(kSteeredFlows, "steered_flows", "connections given the high-risk pool at SYN")              \
   X(kRefusedRestricted, "refused_restricted", "AUTH or MAIL FROM of a restricted sender: 550") \
   X(kRefusedLimit, "refused_limit", "a limit that restricts refused a recipient: 550 or 554")   \

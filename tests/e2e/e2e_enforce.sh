@@ -145,6 +145,16 @@ for want in enforce_refused_limit=1 enforce_refused_restricted=1 enforce_spam_de
 done
 # The message trace: one event per record, whatever became of it (none dropped by a full queue).
 (( $(sgw_counter enforce_records) > 0 )) || sgw_fail "gateway counter enforce_records is 0"
+# Messages by action (the console's overview): the spam deferred and the long header line
+# refused are among them, and no record is counted under two actions.
+(( $(sgw_counter enforce_records_deferred) >= 1 && $(sgw_counter enforce_records_refused) >= 1 )) ||
+  sgw_fail "records by action: deferred $(sgw_counter enforce_records_deferred), refused $(sgw_counter enforce_records_refused)"
+(( $(sgw_counter enforce_records_deferred) + $(sgw_counter enforce_records_refused) +
+   $(sgw_counter enforce_records_throttled) <= $(sgw_counter enforce_records) )) ||
+  sgw_fail "more records by action than records"
+# Bytes as the ports counted them: every frame is at least 42 bytes (an unpadded ARP on a tap).
+(( $(sgw_counter rx_bytes) >= 42 * $(sgw_counter rx_packets) && $(sgw_counter tx_bytes) >= 42 * $(sgw_counter tx_packets) )) ||
+  sgw_fail "bytes: rx $(sgw_counter rx_bytes) for $(sgw_counter rx_packets) packets, tx $(sgw_counter tx_bytes) for $(sgw_counter tx_packets)"
 [[ $(sgw_counter events_trace) == "$(sgw_counter enforce_records)" ]] ||
   sgw_fail "events_trace is $(sgw_counter events_trace), enforce_records $(sgw_counter enforce_records): a record was not traced"
 (( $(sgw_counter inspect_starttls_masked) >= 2 )) ||

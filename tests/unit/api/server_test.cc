@@ -307,15 +307,20 @@ TEST_F(ApiServer, TraceParametersAreCheckedAndPassed) {
   EXPECT_EQ(m->body, "smtpgw_up 1\n");
 }
 
-// The trace's verdict must be one of three; verdict and pool reach the backend.
-TEST_F(ApiServer, TraceVerdictAndPoolFilters) {
+// The trace's verdict and action must be known values; verdict, action and pool reach the backend.
+TEST_F(ApiServer, TraceVerdictActionAndPoolFilters) {
   auto bad = client_->Get("/api/v1/trace?verdict=ham");
   ASSERT_TRUE(bad);
   EXPECT_EQ(bad->status, 400);
   EXPECT_NE(bad->body.find("clean, spam or not_scanned"), std::string::npos) << bad->body;
-  auto ok = client_->Get("/api/v1/trace?verdict=spam&pool=tenant-a");
+  auto bad_action = client_->Get("/api/v1/trace?action=delivered");
+  ASSERT_TRUE(bad_action);
+  EXPECT_EQ(bad_action->status, 400);
+  EXPECT_NE(bad_action->body.find("allow, refuse, throttle or defer"), std::string::npos);
+  auto ok = client_->Get("/api/v1/trace?verdict=spam&pool=tenant-a&action=defer");
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->status, 200);
+  EXPECT_EQ(backend_.last.action, "defer");
   EXPECT_EQ(backend_.last.verdict, "spam");
   EXPECT_EQ(backend_.last.pool, "tenant-a");
 }

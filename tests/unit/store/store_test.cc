@@ -160,6 +160,45 @@ TEST(Store, KeepsTheTraceAndTheRestrictions) {
   EXPECT_EQ(s->restrictions_in_force(500, &error).size(), 2u);
 }
 
+// The trace's filters: each given one narrows the rows (verdict, action, pool, sender).
+TEST(Store, TraceFiltersByVerdictActionAndPool) {
+  TempDir dir;
+  Options o;
+  o.path = dir.file("gw.db");
+  std::string error;
+  auto s = Store::open(o, &error);
+  ASSERT_TRUE(s) << error;
+  s->submit(trace(1, "spam@example.org", 1));  // high_risk, defer, spam
+  events::Event clean = trace(2, "clean@example.org", 1);
+  clean.u.trace.pool = 0;
+  clean.u.trace.action = 0;  // allow
+  clean.u.trace.verdict = 0;
+  s->submit(clean);
+  s->flush();
+  auto senders = [&](TraceFilter f) {
+    std::string out;
+    for (const auto& r : s->trace(f, &error)) {
+      out += (out.empty() ? "" : " ") + r["sender"].get<std::string>();
+    }
+    return out;
+  };
+  EXPECT_EQ(senders({}), "clean@example.org spam@example.org");
+  TraceFilter f;
+  f.action = "defer";
+  EXPECT_EQ(senders(f), "spam@example.org");
+  f.action = "allow";
+  EXPECT_EQ(senders(f), "clean@example.org");
+  f.verdict = "spam";
+  EXPECT_EQ(senders(f), "") << "both filters apply";
+  f = {};
+  f.verdict = "clean";
+  f.pool = "normal";
+  EXPECT_EQ(senders(f), "clean@example.org");
+  f.pool = "high_risk";
+  EXPECT_EQ(senders(f), "");
+  EXPECT_EQ(error, "");
+}
+
 TEST(Store, RefusesANewerSchemaAndAFileThatIsNoDatabase) {
   TempDir dir;
   std::string error;
