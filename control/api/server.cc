@@ -469,6 +469,11 @@ std::unique_ptr<Server> Server::start(const Options& options, Backend& backend,
           [events](bool) { events->leave(); });
     });
   }
+  if (History* history = options.history) {
+    http.Get("/api/v1/stats/history", [history](const httplib::Request&, httplib::Response& res) {
+      send(res, Reply{200, {{"interval_s", 1}, {"samples", history->samples()}}});
+    });
+  }
   http.Get("/metrics", [b](const httplib::Request&, httplib::Response& res) {
     res.set_content(b->metrics(), "text/plain; version=0.0.4");
   });

@@ -8,7 +8,8 @@
 //   GET    /api/v1/restrictions                 restrictions in force
 //   POST   /api/v1/restrictions/release         {"key": "...", "reason": "..."}: lifted for the
 //                                               next MAIL FROM, recorded with when and why
-//   GET    /api/v1/trace?sender=&host=&recipient=&verdict=&pool=&since=&until=&limit=&before_id=
+//   GET    /api/v1/trace?sender=&host=&recipient=&verdict=&action=&pool=&since=&until=&limit=
+//                 &before_id=
 //                                               the message trace, newest first, paged by id
 //   GET    /api/v1/alerts?limit=&open=1         the newest alerts (open: not acknowledged)
 //   POST   /api/v1/alerts/acknowledge           {"id": N, "note": "..."}
@@ -35,6 +36,8 @@
 //   GET    /api/v1/complaints?sender=&limit=    the newest complaints
 //   GET    /api/v1/events                       Server-Sent Events: alerts as raised, a statistics
 //                                               snapshot every second (event_stream.h)
+//   GET    /api/v1/stats/history                the last 15 minutes of per-second totals
+//                                               (history.h), oldest first
 //   GET    /metrics                             Prometheus text
 //
 // The operator console (control/console/) is served from the same listener:
@@ -66,6 +69,7 @@
 #include <nlohmann/json.hpp>
 
 #include "control/api/event_stream.h"
+#include "control/api/history.h"
 #include "control/store/trace_filter.h"
 
 namespace smtpgw::api {
@@ -119,6 +123,7 @@ struct Options {
   size_t max_report_body = 1u << 20;  // bytes: POST /api/v1/complaints (one ARF report)
   uint32_t read_timeout_s = 5;   // a client that sends nothing for this long is dropped
   EventStream* events = nullptr;  // GET /api/v1/events; null: 404. Must outlive the Server.
+  History* history = nullptr;     // GET /api/v1/stats/history; null: 404. Must outlive it too.
   uint32_t session_s = 8 * 3'600;  // a console session's life (the cookie's Max-Age)
   size_t max_sessions = 64;        // console sessions at once; one more ends the oldest
 };

@@ -90,6 +90,7 @@ bool read_secret(const std::string& config_path, const std::string& file, const 
 // stops the start rather than run without the API the operator asked for.
 std::unique_ptr<api::Server> start_api(const Gateway& g, const std::string& config_path,
                                        api::Backend& backend, api::EventStream* events,
+                                       api::History* history,
                                        bool* failed) {
   const config::ApiConfig& ac = g.cfg.api;
   *failed = false;
@@ -113,6 +114,7 @@ std::unique_ptr<api::Server> start_api(const Gateway& g, const std::string& conf
   o.token = token;
   o.max_body = ac.max_body;
   o.events = events;
+  o.history = history;
   std::string error;
   std::unique_ptr<api::Server> server = api::Server::start(o, backend, &error);
   if (!server) {
@@ -403,7 +405,7 @@ bool ControlPlane::start() {
     });
   }
   bool api_failed = false;
-  api_ = start_api(g_, config_path_, *backend_, &events_, &api_failed);
+  api_ = start_api(g_, config_path_, *backend_, &events_, &history_, &api_failed);
   return !api_failed;
 }
 
@@ -499,8 +501,11 @@ bool ControlPlane::raise_overflows() {
 void ControlPlane::publish_stats() {
   nlohmann::json workers = nlohmann::json::array();
   nlohmann::json pipeline = nlohmann::json::object();
+  uint64_t rx_bytes = 0, tx_bytes = 0;
   for (size_t w = 0; w < g_.workers.size(); ++w) {
     const worker::WorkerStats& st = g_.stats[w];
+    rx_bytes += st.get(worker::Counter::rx_bytes);
+    tx_bytes += st.get(worker::Counter::tx_bytes);
     workers.push_back({{"rx_packets", st.get(worker::Counter::rx_packets)},
                        {"tx_packets", st.get(worker::Counter::tx_packets)},
                        {"rx_bytes", st.get(worker::Counter::rx_bytes)},
@@ -515,7 +520,17 @@ void ControlPlane::publish_stats() {
   }
   // The published pools: this thread is their only writer, so the version is stable.
   const nlohmann::json pools = pool_addresses(*g_.pool_states->read());
-  events_.publish("stats", {{"unix_ns", clock::unix_now_ns()},
+  const uint64_t now_ns = clock::unix_now_ns();
+  // The chart's history keeps only what the overview plots: bytes and messages by verdict and
+  // by action, totals like the event's.
+  nlohmann::json sample = {{"unix_ns", now_ns}, {"rx_bytes", rx_bytes}, {"tx_bytes", tx_bytes}};
+  for (const char* k : {"enforce_records", "enforce_spam", "enforce_not_scanned",
+                        "enforce_records_refused", "enforce_records_throttled",
+                        "enforce_records_deferred"}) {
+    sample[k] = pipeline.value(k, uint64_t{0});
+  }
+  history_.add(std::move(sample));
+  events_.publish("stats", {{"unix_ns", now_ns},
                             {"tsc_hz", rte_get_tsc_hz()},
                             {"workers", workers},
                             {"pipeline", pipeline},

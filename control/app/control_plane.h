@@ -87,6 +87,7 @@ class ControlPlane {
   std::unique_ptr<DnsWatch> dns_;
   std::unique_ptr<ReputationWatch> reputation_;  // null: reputation.enabled false
   api::EventStream events_{1024, 4};  // 4 of the API's 8 threads at most hold a stream
+  api::History history_{900};         // 15 minutes of the stats event's totals, one a second
   uint64_t ticks_ = 0;
   std::unique_ptr<ApiBackend> backend_;
   std::unique_ptr<api::Server> api_;

@@ -1,15 +1,22 @@
 // The console's shell: the session's CSRF token, sign-out, and one page at a time, chosen by
-// the address's fragment (#restrictions, #alerts, #pools, #trace).
+// the address's fragment (#overview, #restrictions, #alerts, #pools, #trace). A page may have a
+// hide(), called when another is shown (the overview gives back its event stream).
 import { api, setCsrf } from "./common.js";
 import * as alerts from "./alerts.js";
+import * as overview from "./overview.js";
 import * as pools from "./pools.js";
 import * as restrictions from "./restrictions.js";
 import * as trace from "./trace.js";
 
-const pages = { restrictions, alerts, pools, trace };
+const pages = { overview, restrictions, alerts, pools, trace };
+let shown = null;
 
 function route() {
-  const name = pages[window.location.hash.slice(1)] ? window.location.hash.slice(1) : "restrictions";
+  const name = pages[window.location.hash.slice(1)] ? window.location.hash.slice(1) : "overview";
+  if (shown !== null && shown !== name) {
+    pages[shown].hide?.();
+  }
+  shown = name;
   for (const section of document.querySelectorAll("main > section")) {
     section.hidden = section.id !== name;
   }

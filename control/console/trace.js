@@ -1,4 +1,4 @@
-// Message trace: search by sender, host, recipient, time range, verdict and pool; paged, newest
+// Message trace: search by sender, host, recipient, time range, verdict, action and pool; paged, newest
 // first; a message's detail with its recipients and the servers' replies.
 import { button, cell, load, whenNs } from "./common.js";
 
@@ -11,7 +11,7 @@ let next = 0;
 
 function query(before) {
   const q = new URLSearchParams({ limit: "50" });
-  for (const name of ["sender", "host", "recipient", "verdict", "pool"]) {
+  for (const name of ["sender", "host", "recipient", "verdict", "action", "pool"]) {
     if (form.elements[name].value) {
       q.set(name, form.elements[name].value);
     }

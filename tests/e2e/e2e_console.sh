@@ -15,7 +15,9 @@
 #   6. the trace finds a message whose sender holds HTML and script
 #      ("<img src=x onerror=alert(1)>"@inside.test): shown as text, its detail names its pool, no
 #      element was injected and no alert ran;
-#   7. the browser logged no script error and no Content-Security-Policy violation (each step).
+#   7. the overview's chart holds the messages sent (allowed and refused), a live sample arrives,
+#      each worker's load, the pools' states and the restriction's alert are shown;
+#   8. the browser logged no script error and no Content-Security-Policy violation (each step).
 # Screenshots of each step are taken in the test's directory (kept on failure); with
 # SGW_CONSOLE_SHOTS=DIR they are copied there (docs/console/ holds the README's).
 # Skips (77) only when the machine cannot create network namespaces.
@@ -79,6 +81,8 @@ browse pools "${SGW_POOL_NORMAL[1]}"
 evil='"<img src=x onerror=alert(1)>"@inside.test'
 send evil "$evil" evil@outside.test || { sgw_log_tail "$SGW_WORK/evil.log" 20; sgw_fail "evil: the message was not delivered"; }
 browse trace evil@outside.test "<img src=x onerror=alert(1)>" normal
+# (7) the overview: the messages above in its chart, live.
+browse overview user_restricted_from_sending
 sgw_stop_pid "$SGW_SINK_PID" TERM 10
 sgw_gateway_stop "$SGW_GW_PID" "$SGW_GWLOG"
 db=$SGW_WORK/smtpgw.db

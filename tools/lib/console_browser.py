@@ -12,6 +12,10 @@ does the SMTP parts between them:
   console_browser.py URL TOKEN SHOTS trace RCPT TEXT POOL the message to RCPT found by a search:
                                                          its sender shown with TEXT as text,
                                                          its detail naming POOL; no script ran
+  console_browser.py URL TOKEN SHOTS overview KIND      the overview: the chart holds the messages
+                                                         sent (allowed and refused > 0), each
+                                                         worker's load, the pools, an alert of
+                                                         KIND; a live update arrives
 
 Prints what it saw; exits 1 with the reason when the page did not do what it should. SHOTS is a
 folder for the screenshots (one PNG per step)."""
@@ -73,7 +77,7 @@ def step_sign_in(driver, url, token, shots):
     field.send_keys(token)
     driver.find_element(By.CSS_SELECTOR, "#sign-in button[type=submit]").click()
     try:
-        wait.until(ec.visibility_of_element_located((By.ID, "restrictions-title")))
+        wait.until(ec.visibility_of_element_located((By.ID, "overview-title")))
     except TimeoutException:
         fail(driver, shots, "sign-in", f"the right token did not open the console ({driver.current_url})")
     cookies = {c["name"]: c for c in driver.get_cookies()}
@@ -84,8 +88,7 @@ def step_sign_in(driver, url, token, shots):
 
 
 def step_release(driver, url, token, shots, key, reason):
-    sign_in(driver, url, token, shots, "release")
-    wait = WebDriverWait(driver, 10)
+    wait = open_page(driver, url, token, shots, "release", "restrictions")
 
     def row_of_key(d):
         for row in d.find_elements(By.CSS_SELECTOR, "#restrictions-rows tr"):
@@ -135,7 +138,7 @@ def open_page(driver, url, token, shots, step, page):
     sign_in(driver, url, token, shots, step)
     wait = WebDriverWait(driver, 10)
     try:
-        wait.until(ec.visibility_of_element_located((By.ID, "restrictions-title")))
+        wait.until(ec.visibility_of_element_located((By.ID, "overview-title")))
     except TimeoutException:
         fail(driver, shots, step, "the console did not open")
     driver.find_element(By.CSS_SELECTOR, f"header nav a[href='#{page}']").click()
@@ -233,6 +236,49 @@ def step_trace(driver, url, token, shots, recipient, text, pool):
     print("the sender is shown as text; no element or script came from it")
 
 
+def step_overview(driver, url, token, shots, kind):
+    sign_in(driver, url, token, shots, "overview")
+    wait = WebDriverWait(driver, 15)
+    try:
+        wait.until(ec.visibility_of_element_located((By.ID, "overview-title")))
+    except TimeoutException:
+        fail(driver, shots, "overview", "the console did not open on the overview")
+
+    def series(label):
+        """The action chart's values for one series (Chart.js's own data), [] before it is drawn."""
+        return driver.execute_script(
+            "const c = Chart.getChart(document.getElementById('overview-actions'));"
+            "const d = c && c.data.datasets.find((s) => s.label === arguments[0]);"
+            "return d ? d.data : [];", label)
+
+    try:
+        wait.until(lambda d: any(v > 0 for v in series("allowed")) and any(v > 0 for v in series("refused")))
+    except TimeoutException:
+        fail(driver, shots, "overview", f"the chart shows no message allowed and refused: "
+             f"allowed {series('allowed')[-20:]}, refused {series('refused')[-20:]}")
+    points = len(series("allowed"))
+    try:  # the workers' load needs two stats events: the stream is live
+        wait.until(lambda d: rows_of(d, "overview-workers") and all(r[1].endswith("%") for r in rows_of(d, "overview-workers")))
+    except TimeoutException:
+        fail(driver, shots, "overview", f"no worker load shown: {rows_of(driver, 'overview-workers')}")
+    try:
+        wait.until(lambda d: len(series("allowed")) > points)
+    except TimeoutException:
+        fail(driver, shots, "overview", f"no live sample added to the chart ({points} points)")
+    pools = rows_of(driver, "overview-pools")
+    if not any(r[0] == "normal" and int(r[1]) > 0 for r in pools):
+        fail(driver, shots, "overview", f"the pools table has no active normal address: {pools}")
+    alerts = rows_of(driver, "overview-alerts")
+    if not any(r[1] == kind for r in alerts):
+        fail(driver, shots, "overview", f"no {kind} among the last alerts: {alerts}")
+    figures = driver.find_element(By.ID, "overview-figures").text
+    if "Gbit/s in" not in figures:
+        fail(driver, shots, "overview", f"no Gbit/s figure: {figures!r}")
+    print(f"chart: {len(series('allowed'))} points, {sum(1 for v in series('allowed') if v > 0)} with messages allowed; "
+          f"workers {rows_of(driver, 'overview-workers')}; pools {pools}")
+    driver.save_screenshot(f"{shots}/overview.png")
+
+
 def main():
     url, token, shots, step = sys.argv[1:5]
     driver = browser()
@@ -247,6 +293,8 @@ def main():
             step_pools(driver, url, token, shots, sys.argv[5])
         elif step == "trace":
             step_trace(driver, url, token, shots, sys.argv[5], sys.argv[6], sys.argv[7])
+        elif step == "overview":
+            step_overview(driver, url, token, shots, sys.argv[5])
         else:
             sys.exit(f"console_browser: unknown step {step}")
         # A refused sign-in's 401 is logged as a failed load; anything else severe (a script

@@ -59,6 +59,7 @@ TEST(EventStream, SeatsAreBoundedAndCloseWakesTheWaiting) {
   EXPECT_FALSE(s.join());
 }
 
+// The stream and the chart's history over HTTP, with the token only.
 TEST(EventStream, StreamsOverHttpWithTheToken) {
   struct NoBackend final : Backend {
     Reply health() override { return {200, {}}; }
@@ -83,10 +84,15 @@ TEST(EventStream, StreamsOverHttpWithTheToken) {
     std::string metrics() override { return ""; }
   } backend;
   EventStream events(16, 1);
+  History history(3);
+  for (int i = 1; i <= 4; ++i) {
+    history.add({{"unix_ns", i}});
+  }
   Options o;
   o.port = 0;
   o.token = "0123456789abcdef-test";
   o.events = &events;
+  o.history = &history;
   std::string error;
   auto server = Server::start(o, backend, &error);
   ASSERT_TRUE(server) << error;
@@ -112,6 +118,15 @@ TEST(EventStream, StreamsOverHttpWithTheToken) {
   auto denied = anon.Get("/api/v1/events");
   ASSERT_TRUE(denied);
   EXPECT_EQ(denied->status, 401);
+
+  // The history keeps its capacity's newest samples, oldest first.
+  auto h = c.Get("/api/v1/stats/history");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->status, 200);
+  const auto j = nlohmann::json::parse(h->body);
+  EXPECT_EQ(j["interval_s"], 1);
+  EXPECT_EQ(j["samples"], nlohmann::json::parse(R"([{"unix_ns":2},{"unix_ns":3},{"unix_ns":4}])"));
+  EXPECT_EQ(anon.Get("/api/v1/stats/history")->status, 401);
 }
 
 }  // namespace
