@@ -234,13 +234,17 @@ api::Reply ApiBackend::acknowledge(int64_t id, const std::string& note) {
   return api::Reply{200, nlohmann::json{{"acknowledged", id}}};
 }
 
-nlohmann::json pool_addresses(const flow::PoolState& pools) {
+nlohmann::json pool_addresses(const flow::PoolState& pools,
+                              const std::function<nlohmann::json(uint32_t)>& blocklists) {
   nlohmann::json out = nlohmann::json::array();
   for (size_t p = 0; p < pools.pool_count(); ++p) {
     for (const flow::PoolState::Address& a : pools.addresses(static_cast<flow::PoolId>(p))) {
       out.push_back({{"address", ipv4_text(a.ip)},
                      {"pool", pools.name(static_cast<flow::PoolId>(p))},
                      {"state", std::string(flow::address_state_name(a.state))}});
+      if (blocklists) {
+        out.back()["blocklists"] = blocklists(a.ip);
+      }
     }
   }
   return out;
@@ -276,7 +280,8 @@ api::Reply ApiBackend::pools() {
                        {"states", counts},
                        {"bound", bound}});
     }
-    return api::Reply{200, nlohmann::json{{"addresses", pool_addresses(*now)}, {"pools", pools}}};
+    return api::Reply{
+        200, nlohmann::json{{"addresses", pool_addresses(*now, blocklists_)}, {"pools", pools}}};
   });
 }
 

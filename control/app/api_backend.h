@@ -53,6 +53,9 @@ class ApiBackend final : public api::Backend {
 
   // A counted complaint, matched to a sender, is handed to `hook` on the main lcore (the
   // reputation tracker). Set before the API starts.
+  // GET /api/v1/pools: what the blocklist monitor knows of an address (DnsWatch::blocklists),
+  // added to each address as "blocklists"; called on the main lcore. Unset: no such field.
+  void on_blocklists(std::function<nlohmann::json(uint32_t)> f) { blocklists_ = std::move(f); }
   void on_complaint(std::function<void(const store::Complaint&)> hook) {
     complaint_hook_ = std::move(hook);
   }
@@ -71,6 +74,7 @@ class ApiBackend final : public api::Backend {
   PolicyVersions& policies_;
   std::function<void(const store::Complaint&)> complaint_hook_;
   std::function<std::string()> extra_metrics_;
+  std::function<nlohmann::json(uint32_t)> blocklists_;
   std::mutex mu_;
   std::deque<std::packaged_task<api::Reply()>> tasks_;  // guarded by mu_
   bool shut_ = false;                                    // guarded by mu_
@@ -81,9 +85,11 @@ class ApiBackend final : public api::Backend {
 // sender): all but not-spam and auth-failure (complaint_intake.cc).
 bool counts_as_complaint(const std::string& feedback_type);
 
-// Every pool address with its pool's name and state ({address, pool, state}), pools in id order:
-// GET /api/v1/pools and the live statistics. Main lcore (reads the published pool states).
-nlohmann::json pool_addresses(const flow::PoolState& pools);
+// Every pool address with its pool's name and state ({address, pool, state}, and "blocklists"
+// from `blocklists` when given), pools in id order: GET /api/v1/pools and the live statistics.
+// Main lcore (reads the published pool states).
+nlohmann::json pool_addresses(const flow::PoolState& pools,
+                              const std::function<nlohmann::json(uint32_t)>& blocklists = {});
 
 // "a@example.org" (a sender), "10.1.0.5" (a host), "user:NAME", "org:NAME" -> a sender-table
 // key; false when it is none of them.

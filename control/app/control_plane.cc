@@ -399,6 +399,9 @@ bool ControlPlane::start() {
   rules_->raise_pending();
   backend_ = std::make_unique<ApiBackend>(
       g_, db_.get(), *rules_, *policies_, [this]() { return counter_lines("smtpgw_"); });
+  backend_->on_blocklists([this](uint32_t address) {
+    return dns_->blocklists(address, clock::unix_now_ns(), clock::monotonic_ms());
+  });
   if (reputation_) {
     backend_->on_complaint([this](const store::Complaint& c) {
       reputation_->complaint(c.sender, c.unix_ns / 1'000'000'000ull);

@@ -1,5 +1,6 @@
 #include "control/app/dns_watch.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "control/config/config.h"
@@ -184,6 +185,7 @@ void DnsWatch::poll_dnsbl(alerts::Alerts& alerts, uint64_t now_ns, uint64_t now_
                   ip.c_str(), a.zone.c_str(), a.code);
       nlohmann::json details{{"zone", a.zone}, {"code", a.code}};
       const std::string blame = who_used(ip, now_ns, &details);
+      used_by_[a.address] = details.value("used_by", nlohmann::json::array());
       if (!blame.empty()) {
         std::printf("smtpgw: dnsbl: %s was used most by %s\n", ip.c_str(), blame.c_str());
       }
@@ -193,6 +195,7 @@ void DnsWatch::poll_dnsbl(alerts::Alerts& alerts, uint64_t now_ns, uint64_t now_
                        (blame.empty() ? std::string() : "; used most by " + blame),
                    std::move(details), now_ns);
     } else {
+      used_by_.erase(a.address);
       std::printf("smtpgw: dnsbl: %s no longer listed: back in rotation\n", ip.c_str());
       alerts.raise(alerts::Kind::kEgressDelisted, ip, ip + " is no longer listed: back in rotation",
                    nlohmann::json::object(), now_ns);
@@ -257,6 +260,37 @@ std::string DnsWatch::counter_lines(const std::string& prefix) const {
   }
   if (checker_) {
     out += lines_of<dns::DomainCounter>(*checker_, prefix + "sender_domains_");
+  }
+  return out;
+}
+
+nlohmann::json DnsWatch::blocklists(uint32_t address, uint64_t unix_now_ns,
+                                    uint64_t monotonic_now_ms) const {
+  nlohmann::json out = nlohmann::json::object();
+  if (!dnsbl_) {
+    return out;
+  }
+  const std::vector<dns::DnsblMonitor::Result> results = dnsbl_->results(address);
+  if (results.empty()) {
+    return out;
+  }
+  nlohmann::json zones = nlohmann::json::array();
+  for (const dns::DnsblMonitor::Result& r : results) {
+    const uint64_t age_s = (monotonic_now_ms - std::min(monotonic_now_ms, r.checked_ms)) / 1000;
+    nlohmann::json z = {{"zone", *r.zone},
+                        {"trusted", r.trusted},
+                        {"result", r.verdict},
+                        {"error", r.last_error},
+                        {"checked_unix_s", r.checked_ms == 0 ? 0 : unix_now_ns / 1'000'000'000ull - age_s}};
+    if (r.code != 0) {
+      z["code"] = "127.0.0." + std::to_string(r.code);
+    }
+    zones.push_back(std::move(z));
+  }
+  out["zones"] = std::move(zones);
+  out["listed"] = dnsbl_->listed(address);
+  if (auto it = used_by_.find(address); it != used_by_.end()) {
+    out["used_by"] = it->second;
   }
   return out;
 }

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -35,6 +36,12 @@ class DnsWatch {
   // be published (the workers still read too many older versions) is owed to the next round.
   void poll(alerts::Alerts& alerts, uint64_t unix_now_ns, uint64_t monotonic_now_ms);
 
+  // What the blocklist monitor knows of `address` (GET /api/v1/pools): per zone {zone, trusted,
+  // result: listed|clean|unknown, code (listed), error (the last query concluded nothing),
+  // checked_unix_s (0: not answered yet)}, and while it is listed, "used_by": who used it most
+  // before the listing (as in the alert). {} without the monitor or for an address not watched.
+  nlohmann::json blocklists(uint32_t address, uint64_t unix_now_ns, uint64_t monotonic_now_ms) const;
+
   // The checks' counters as "PREFIXname value" lines (the exit report, /metrics).
   std::string counter_lines(const std::string& prefix) const;
 
@@ -49,6 +56,7 @@ class DnsWatch {
   bool marks_owed_ = false;
   std::unique_ptr<dns::DnsblMonitor> dnsbl_;
   std::vector<std::pair<uint32_t, bool>> dnsbl_owed_;  // address, listed
+  std::map<uint32_t, nlohmann::json> used_by_;          // listed addresses: who_used's ranking
 };
 
 }  // namespace smtpgw::app

@@ -199,8 +199,11 @@ void DnsblMonitor::checked(size_t zi, size_t ai, Status s, const unsigned char* 
   Zone& z = zones_[zi];
   Check& c = z.checks[ai];
   c.pending = false;
+  c.checked_ms = now_ms_;
   uint8_t code = 0;
-  switch (classify(s, answer, length, &code)) {
+  const Answer a = classify(s, answer, length, &code);
+  c.last_error = a == Answer::kError;
+  switch (a) {
     case Answer::kError:
       count(DnsblCounter::kErrors);
       c.due_ms = now_ms_ + 1000ull * std::min(options_.recheck_min_s, options_.interval_s);
@@ -249,6 +252,24 @@ bool DnsblMonitor::listed(uint32_t address) const {
     }
   }
   return false;
+}
+
+std::vector<DnsblMonitor::Result> DnsblMonitor::results(uint32_t address) const {
+  std::vector<Result> out;
+  for (size_t ai = 0; ai < addresses_.size(); ++ai) {
+    if (addresses_[ai] != address) {
+      continue;
+    }
+    for (const Zone& z : zones_) {
+      const Check& c = z.checks[ai];
+      const char* verdict = c.verdict == Verdict::kListed  ? "listed"
+                            : c.verdict == Verdict::kClean ? "clean"
+                                                           : "unknown";
+      out.push_back({&z.name, z.trusted, verdict, c.code, c.last_error, c.checked_ms});
+    }
+    break;
+  }
+  return out;
 }
 
 bool DnsblMonitor::zone_trusted(const std::string& zone) const {

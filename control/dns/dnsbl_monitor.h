@@ -87,6 +87,20 @@ class DnsblMonitor {
   // monotonic clock in milliseconds.
   Changes poll(uint64_t now_ms);
   bool listed(uint32_t address) const;
+
+  // What one zone last said of an address (the pools page): "listed" with its code, "clean",
+  // "unknown" (not answered yet), and whether the last query gave an error (the verdict before
+  // it stands). `checked_ms` is when the last answer came (now_ms's clock; 0: none yet).
+  struct Result {
+    const std::string* zone;
+    bool trusted;
+    const char* verdict;
+    uint8_t code;
+    bool last_error;
+    uint64_t checked_ms;
+  };
+  // One Result per zone, in the configured order; empty for an address not watched.
+  std::vector<Result> results(uint32_t address) const;
   bool zone_trusted(const std::string& zone) const;
   uint32_t pending() const { return resolver_->pending(); }
   uint64_t counter(DnsblCounter c) const { return counters_[static_cast<size_t>(c)]; }
@@ -97,8 +111,10 @@ class DnsblMonitor {
     Verdict verdict = Verdict::kUnknown;
     uint8_t code = 0;
     bool pending = false;
+    bool last_error = false;  // the last answer concluded nothing
     uint32_t backoff_s = 0;  // while listed: the next re-check's delay
     uint64_t due_ms = 0;
+    uint64_t checked_ms = 0;  // when the last answer came
   };
   struct Zone {
     std::string name;

@@ -11,7 +11,9 @@
 #   3. the sender's next message is delivered (the release reached the sender table), and the
 #      store recorded the reason given in the page;
 #   4. the alerts page lists the restriction's alert, filtered by kind, and acknowledges it;
-#   5. the pools page drains a normal address and undrains it;
+#   5. the pools page shows the address carol's mail left from, once rbldnsd lists it, as listed
+#      on bl.test with 127.0.0.4 and used by carol; it drains the other normal address and
+#      undrains it;
 #   6. the trace finds a message whose sender holds HTML and script
 #      ("<img src=x onerror=alert(1)>"@inside.test): shown as text, its detail names its pool, no
 #      element was injected and no alert ran;
@@ -39,8 +41,24 @@ exe=${1:?usage: e2e_console.sh PATH/TO/smtpgw PATH/TO/smtpgwctl}
 "$SGW_PYTHON" -c 'import selenium' 2>/dev/null ||
   sgw_fail "$SGW_PYTHON cannot import selenium (tools/setup installs python3-selenium)"
 sgw_require_netns
+# bl.test (rbldnsd): its test point, and the address given (code 4) once the test lists it.
+zone() {
+  sgw_rbldnsd_zone bl < <(
+    echo ":127.0.0.2:Listed"
+    echo "127.0.0.2"
+    [[ -n ${1:-} ]] && echo "$1 :127.0.0.4:Seen sending spam"
+  )
+}
+zone
+sgw_rbldnsd bl.test:ip4set:bl
 sgw_api_prepare
 sgw_bed_up "$exe" "$SGW_API_YAML
+dnsbl:
+  zones: [bl.test]
+  servers: [\"127.0.0.1:$SGW_RBLDNSD_PORT\"]
+  interval: 10s
+  recheck_min: 1s
+  timeout_ms: 500
 limits:
   sender:
     recipients_per_message: { max: 2, action: block_user_for_today }"
@@ -74,9 +92,21 @@ browse release carol@inside.test "$reason"
 send after carol@inside.test a@outside.test || { sgw_log_tail "$SGW_WORK/after.log" 20; sgw_fail "after: carol's message was refused after the release"; }
 sgw_expect_delivered after normal "${SGW_POOL_NORMAL[@]}"
 
-# (4) the alert, (5) a drain, (6) the trace with HTML in the sender.
+# (4) the alert; (5) the address carol's mail left from listed on bl.test, shown with its zone,
+# code and carol as its user; the other one drained and undrained; (6) the trace with HTML in
+# the sender.
 browse alerts user_restricted_from_sending carol@inside.test
-browse pools "${SGW_POOL_NORMAL[1]}"
+x=$(sgw_peer_of after)
+y=${SGW_POOL_NORMAL[0]}
+[[ $y == "$x" ]] && y=${SGW_POOL_NORMAL[1]}
+traced() {
+  [[ $("$SGW_PYTHON" -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT COUNT(*) FROM trace WHERE egress = ?", (sys.argv[2],)).fetchone()[0])' "$SGW_WORK/smtpgw.db" "$x" 2>/dev/null) -ge 1 ]]
+}
+sgw_wait_until 20 "the store to hold carol's message from $x" traced
+zone "$x"
+listed() { grep -q "smtpgw: dnsbl: $x listed on bl.test (127.0.0.4)" "$SGW_GWLOG"; }
+sgw_wait_until 40 "the gateway to see $x listed" listed
+browse pools "$y" "$x" bl.test 127.0.0.4 carol@inside.test
 # The sender holds a space inside its quoted local part: the gateway keys (and traces) it.
 evil='"<img src=x onerror=alert(1)>"@inside.test'
 send evil "$evil" evil@outside.test || { sgw_log_tail "$SGW_WORK/evil.log" 20; sgw_fail "evil: the message was not delivered"; }

@@ -8,7 +8,9 @@ does the SMTP parts between them:
                                                          released through the page
   console_browser.py URL TOKEN SHOTS alerts KIND SUBJECT an alert of KIND about SUBJECT is listed
                                                          (filtered by kind) and acknowledged
-  console_browser.py URL TOKEN SHOTS pools ADDRESS       ADDRESS drained and undrained
+  console_browser.py URL TOKEN SHOTS pools ADDRESS LISTED ZONE CODE USER
+                                                         LISTED shown listed on ZONE with CODE,
+                                                         used by USER; ADDRESS drained, undrained
   console_browser.py URL TOKEN SHOTS trace RCPT TEXT POOL the message to RCPT found by a search:
                                                          its sender shown with TEXT as text,
                                                          its detail naming POOL; no script ran
@@ -177,8 +179,23 @@ def step_alerts(driver, url, token, shots, kind, subject):
     print(driver.find_element(By.ID, "alerts-status").text)
 
 
-def step_pools(driver, url, token, shots, address):
+def step_pools(driver, url, token, shots, address, listed, zone, code, user):
     wait = open_page(driver, url, token, shots, "pools", "pools")
+
+    def row_of(a):
+        return next((r for r in rows_of(driver, "addresses-rows") if r and r[0] == a), None)
+
+    try:
+        wait.until(lambda d: row_of(listed) is not None and row_of(listed)[2] == "listed")
+    except TimeoutException:
+        fail(driver, shots, "pools", f"{listed} is not shown listed: {row_of(listed)}")
+    row = row_of(listed)
+    if f"{zone}: listed {code}" not in row[3]:
+        fail(driver, shots, "pools", f"{listed}: its blocklists do not say '{zone}: listed {code}': {row[3]!r}")
+    if user not in row[4]:
+        fail(driver, shots, "pools", f"{listed}: not shown as used by {user}: {row[4]!r}")
+    print(f"{listed}: {row[2]}; blocklists {row[3]!r}; used by {row[4]!r}")
+    driver.save_screenshot(f"{shots}/pools-listed.png")
 
     def state(d):
         for r in rows_of(d, "addresses-rows"):
@@ -265,12 +282,16 @@ def step_overview(driver, url, token, shots, kind):
         wait.until(lambda d: len(series("allowed")) > points)
     except TimeoutException:
         fail(driver, shots, "overview", f"no live sample added to the chart ({points} points)")
+    # The tables are drawn again each second: read them until they hold what is expected.
+    try:
+        wait.until(lambda d: any(r[0] == "normal" and int(r[1]) > 0 for r in rows_of(d, "overview-pools")))
+    except TimeoutException:
+        fail(driver, shots, "overview", f"the pools table has no active normal address: {rows_of(driver, 'overview-pools')}")
     pools = rows_of(driver, "overview-pools")
-    if not any(r[0] == "normal" and int(r[1]) > 0 for r in pools):
-        fail(driver, shots, "overview", f"the pools table has no active normal address: {pools}")
-    alerts = rows_of(driver, "overview-alerts")
-    if not any(r[1] == kind for r in alerts):
-        fail(driver, shots, "overview", f"no {kind} among the last alerts: {alerts}")
+    try:
+        wait.until(lambda d: any(r[1] == kind for r in rows_of(d, "overview-alerts")))
+    except TimeoutException:
+        fail(driver, shots, "overview", f"no {kind} among the last alerts: {rows_of(driver, 'overview-alerts')}")
     figures = driver.find_element(By.ID, "overview-figures").text
     if "Gbit/s in" not in figures:
         fail(driver, shots, "overview", f"no Gbit/s figure: {figures!r}")
@@ -290,7 +311,7 @@ def main():
         elif step == "alerts":
             step_alerts(driver, url, token, shots, sys.argv[5], sys.argv[6])
         elif step == "pools":
-            step_pools(driver, url, token, shots, sys.argv[5])
+            step_pools(driver, url, token, shots, *sys.argv[5:10])
         elif step == "trace":
             step_trace(driver, url, token, shots, sys.argv[5], sys.argv[6], sys.argv[7])
         elif step == "overview":

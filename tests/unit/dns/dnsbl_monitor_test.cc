@@ -122,6 +122,20 @@ TEST_F(DnsblMonitorTest, ADeadListIsDisabledAndItsListingsNotTrusted) {
   ASSERT_EQ(c.addresses.size(), 1u);
   EXPECT_EQ(c.addresses[0].address, kB);
   EXPECT_FALSE(m->listed(kA));
+  // Per zone, what each said (the pools page): the dead list, untrusted, was not asked.
+  const auto r = m->results(kB);
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(*r[0].zone, "dead.test");
+  EXPECT_FALSE(r[0].trusted);
+  EXPECT_STREQ(r[0].verdict, "unknown");
+  EXPECT_EQ(*r[1].zone, "bl.test");
+  EXPECT_TRUE(r[1].trusted);
+  EXPECT_STREQ(r[1].verdict, "listed");
+  EXPECT_EQ(r[1].code, 4);
+  EXPECT_GT(r[1].checked_ms, 0u);
+  EXPECT_FALSE(r[1].last_error);
+  EXPECT_STREQ(m->results(kA)[1].verdict, "clean");
+  EXPECT_TRUE(m->results(0x01020304).empty()) << "not watched";
 }
 
 TEST_F(DnsblMonitorTest, ErrorAnswersAreNeverListings) {
@@ -134,6 +148,12 @@ TEST_F(DnsblMonitorTest, ErrorAnswersAreNeverListings) {
   EXPECT_FALSE(m->listed(kA));
   EXPECT_GE(m->counter(DnsblCounter::kErrors), 2u);
   EXPECT_EQ(m->counter(DnsblCounter::kListedAnswers), 0u);
+  // A zone never trusted is not asked about the addresses: nothing known of them.
+  const auto r = m->results(kA);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_FALSE(r[0].trusted);
+  EXPECT_STREQ(r[0].verdict, "unknown");
+  EXPECT_EQ(r[0].checked_ms, 0u);
 }
 
 // A server that does not answer: time-outs are errors, nothing is listed or disabled.
