@@ -26,7 +26,9 @@ export async function api(method, path, body) {
   }
   const data = await response.json().catch(() => ({}));
   if (!response.ok) {
-    throw new Error(data.error || `${response.status}`);
+    const error = new Error(data.error || `${response.status}`);
+    error.data = data;  // the whole answer: a refused rule set's "errors", say
+    throw error;
   }
   return data;
 }

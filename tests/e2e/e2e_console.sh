@@ -19,7 +19,10 @@
 #      element was injected and no alert ran;
 #   7. the overview's chart holds the messages sent (allowed and refused), a live sample arrives,
 #      each worker's load, the pools' states and the restriction's alert are shown;
-#   8. the browser logged no script error and no Content-Security-Policy violation (each step).
+#   8. the rules page refuses a file that does not compile, showing "95_broken.cf:2: rule
+#      LOCAL_BROKEN", and keeps the active version; a good file becomes active; Roll back
+#      returns to the version before;
+#   9. the browser logged no script error and no Content-Security-Policy violation (each step).
 # Screenshots of each step are taken in the test's directory (kept on failure); with
 # SGW_CONSOLE_SHOTS=DIR they are copied there (docs/console/ holds the README's).
 # Skips (77) only when the machine cannot create network namespaces.
@@ -113,6 +116,19 @@ send evil "$evil" evil@outside.test || { sgw_log_tail "$SGW_WORK/evil.log" 20; s
 browse trace evil@outside.test "<img src=x onerror=alert(1)>" normal
 # (7) the overview: the messages above in its chart, live.
 browse overview user_restricted_from_sending
+# (8) rules: a file that does not compile is refused with its line and rule, the active version
+# stays; a good one is activated, then rolled back.
+cat >"$SGW_WORK/95_broken.cf" <<'CF'
+describe LOCAL_BROKEN A group that never closes
+body LOCAL_BROKEN /unclosed (group/
+score LOCAL_BROKEN 1
+CF
+cat >"$SGW_WORK/96_good.cf" <<'CF'
+body LOCAL_GOOD /purple monkey dishwasher/i
+describe LOCAL_GOOD The phrase of the console test
+score LOCAL_GOOD 6
+CF
+browse rules "$SGW_WORK/95_broken.cf" "95_broken.cf:2: rule LOCAL_BROKEN" "$SGW_WORK/96_good.cf"
 sgw_stop_pid "$SGW_SINK_PID" TERM 10
 sgw_gateway_stop "$SGW_GW_PID" "$SGW_GWLOG"
 db=$SGW_WORK/smtpgw.db

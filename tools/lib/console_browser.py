@@ -14,6 +14,9 @@ does the SMTP parts between them:
   console_browser.py URL TOKEN SHOTS trace RCPT TEXT POOL the message to RCPT found by a search:
                                                          its sender shown with TEXT as text,
                                                          its detail naming POOL; no script ran
+  console_browser.py URL TOKEN SHOTS rules BAD ERROR GOOD BAD (a rule file) refused with ERROR
+                                                         shown, the active version kept; GOOD
+                                                         uploaded and active; rolled back
   console_browser.py URL TOKEN SHOTS overview KIND      the overview: the chart holds the messages
                                                          sent (allowed and refused > 0), each
                                                          worker's load, the pools, an alert of
@@ -253,6 +256,58 @@ def step_trace(driver, url, token, shots, recipient, text, pool):
     print("the sender is shown as text; no element or script came from it")
 
 
+def step_rules(driver, url, token, shots, bad, error, good):
+    wait = open_page(driver, url, token, shots, "rules", "rules")
+
+    def field(name):
+        try:
+            return driver.find_element(By.CSS_SELECTOR, f"#rules-active dd[data-field='{name}']").text
+        except Exception:  # drawn again meanwhile
+            return ""
+
+    try:
+        wait.until(lambda d: field("Version") != "")
+    except TimeoutException:
+        fail(driver, shots, "rules", "the active version is not shown")
+    before = field("Version")
+
+    def upload(path):
+        driver.find_element(By.ID, "rules-files").send_keys(path)
+        driver.find_element(By.CSS_SELECTOR, "#rules-upload button[type=submit]").click()
+
+    upload(bad)
+    try:
+        wait.until(ec.text_to_be_present_in_element((By.ID, "rules-status"), "refused"))
+        wait.until(ec.visibility_of_element_located((By.ID, "rules-errors")))
+    except TimeoutException:
+        fail(driver, shots, "rules", "a rule file that does not compile was not refused: "
+             + driver.find_element(By.ID, "rules-status").text)
+    shown = driver.find_element(By.ID, "rules-errors").text
+    if error not in shown:
+        fail(driver, shots, "rules", f"the errors do not say {error!r}: {shown!r}")
+    if field("Version") != before:
+        fail(driver, shots, "rules", f"the active version changed from {before} to {field('Version')}")
+    print(f"refused: {driver.find_element(By.ID, 'rules-status').text} {shown.splitlines()[1]!r}; "
+          f"active version still {before}")
+    driver.save_screenshot(f"{shots}/rules-refused.png")
+    driver.find_element(By.ID, "rules-files").clear()
+    upload(good)
+    try:
+        wait.until(ec.text_to_be_present_in_element((By.ID, "rules-status"), "is active"))
+        wait.until(lambda d: field("Version") not in ("", before))
+    except TimeoutException:
+        fail(driver, shots, "rules", "the good rule file was not activated: "
+             + driver.find_element(By.ID, "rules-status").text)
+    print(f"uploaded: {driver.find_element(By.ID, 'rules-status').text}")
+    driver.find_element(By.ID, "rules-rollback").click()
+    try:
+        wait.until(lambda d: field("Version") == before)
+    except TimeoutException:
+        fail(driver, shots, "rules", f"roll back left version {field('Version')}, not {before}: "
+             + driver.find_element(By.ID, "rules-status").text)
+    print(f"rolled back: {driver.find_element(By.ID, 'rules-status').text}")
+
+
 def step_overview(driver, url, token, shots, kind):
     sign_in(driver, url, token, shots, "overview")
     wait = WebDriverWait(driver, 15)
@@ -314,6 +369,8 @@ def main():
             step_pools(driver, url, token, shots, *sys.argv[5:10])
         elif step == "trace":
             step_trace(driver, url, token, shots, sys.argv[5], sys.argv[6], sys.argv[7])
+        elif step == "rules":
+            step_rules(driver, url, token, shots, *sys.argv[5:8])
         elif step == "overview":
             step_overview(driver, url, token, shots, sys.argv[5])
         else:
