@@ -1,5 +1,6 @@
 // The console's shell: the session's CSRF token, sign-out, and one page at a time, chosen by
-// the address's fragment (#overview, #restrictions, #alerts, #pools, #trace, #rules). A page may have a
+// the address's fragment (#overview, #restrictions, #alerts, #pools, #trace,
+// #senders, #rules). A page may have a
 // hide(), called when another is shown (the overview gives back its event stream).
 import { api, setCsrf } from "./common.js";
 import * as alerts from "./alerts.js";
@@ -7,9 +8,10 @@ import * as overview from "./overview.js";
 import * as pools from "./pools.js";
 import * as restrictions from "./restrictions.js";
 import * as rules from "./rules.js";
+import * as senders from "./senders.js";
 import * as trace from "./trace.js";
 
-const pages = { overview, restrictions, alerts, pools, trace, rules };
+const pages = { overview, restrictions, alerts, pools, trace, senders, rules };
 let shown = null;
 
 function route() {

@@ -19,10 +19,12 @@
 #      element was injected and no alert ran;
 #   7. the overview's chart holds the messages sent (allowed and refused), a live sample arrives,
 #      each worker's load, the pools' states and the restriction's alert are shown;
-#   8. the rules page refuses a file that does not compile, showing "95_broken.cf:2: rule
+#   8. the sender look-up shows carol's messages over 24 hours and the sender limits, and says
+#      an unknown key has sent nothing the table remembers;
+#   9. the rules page refuses a file that does not compile, showing "95_broken.cf:2: rule
 #      LOCAL_BROKEN", and keeps the active version; a good file becomes active; Roll back
 #      returns to the version before;
-#   9. the browser logged no script error and no Content-Security-Policy violation (each step).
+#  10. the browser logged no script error and no Content-Security-Policy violation (each step).
 # Screenshots of each step are taken in the test's directory (kept on failure); with
 # SGW_CONSOLE_SHOTS=DIR they are copied there (docs/console/ holds the README's).
 # Skips (77) only when the machine cannot create network namespaces.
@@ -114,7 +116,9 @@ browse pools "$y" "$x" bl.test 127.0.0.4 carol@inside.test
 evil='"<img src=x onerror=alert(1)>"@inside.test'
 send evil "$evil" evil@outside.test || { sgw_log_tail "$SGW_WORK/evil.log" 20; sgw_fail "evil: the message was not delivered"; }
 browse trace evil@outside.test "<img src=x onerror=alert(1)>" normal
-# (7) the overview: the messages above in its chart, live.
+# (7) carol looked up: her counters and her kind's limits; an unknown key said so. Then the
+# overview: the messages above in its chart, live.
+browse sender carol@inside.test
 browse overview user_restricted_from_sending
 # (8) rules: a file that does not compile is refused with its line and rule, the active version
 # stays; a good one is activated, then rolled back.

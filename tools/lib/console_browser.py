@@ -17,6 +17,8 @@ does the SMTP parts between them:
   console_browser.py URL TOKEN SHOTS rules BAD ERROR GOOD BAD (a rule file) refused with ERROR
                                                          shown, the active version kept; GOOD
                                                          uploaded and active; rolled back
+  console_browser.py URL TOKEN SHOTS sender KEY          KEY looked up: its messages counted, its
+                                                         limits listed; an unknown key said so
   console_browser.py URL TOKEN SHOTS overview KIND      the overview: the chart holds the messages
                                                          sent (allowed and refused > 0), each
                                                          worker's load, the pools, an alert of
@@ -32,6 +34,7 @@ from selenium.common.exceptions import (NoAlertPresentException, StaleElementRef
                                         TimeoutException)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -308,6 +311,36 @@ def step_rules(driver, url, token, shots, bad, error, good):
     print(f"rolled back: {driver.find_element(By.ID, 'rules-status').text}")
 
 
+def step_sender(driver, url, token, shots, key):
+    wait = open_page(driver, url, token, shots, "sender", "senders")
+
+    def look(k):
+        field = driver.find_element(By.CSS_SELECTOR, "#senders-search input[name=key]")
+        field.clear()
+        field.send_keys(k + Keys.ENTER)  # the keyboard alone submits
+
+    look("nobody@inside.test")
+    try:
+        wait.until(ec.text_to_be_present_in_element((By.ID, "senders-status"), "sent nothing"))
+    except TimeoutException:
+        fail(driver, shots, "sender", "an unknown key: " + driver.find_element(By.ID, "senders-status").text)
+    look(key)
+    try:
+        wait.until(ec.visibility_of_element_located((By.ID, "senders-result")))
+    except TimeoutException:
+        fail(driver, shots, "sender", f"{key} not shown: " + driver.find_element(By.ID, "senders-status").text)
+    counters = {r[0]: r for r in rows_of(driver, "senders-counters")}
+    limits = {r[0]: r for r in rows_of(driver, "senders-limits")}
+    if "messages" not in counters or int(counters["messages"][3]) < 1:
+        fail(driver, shots, "sender", f"{key}: no message counted over 24 hours: {counters.get('messages')}")
+    if "sender_external_recipients_per_hour" not in limits:
+        fail(driver, shots, "sender", f"{key}: the sender limits are not listed: {list(limits)}")
+    facts = driver.find_element(By.ID, "senders-facts").text
+    print(f"{key}: {facts.splitlines()[2:4]}; messages {counters['messages'][1:]}; "
+          f"{len(limits)} limits, external recipients/hour {limits['sender_external_recipients_per_hour'][1:4]}")
+    driver.save_screenshot(f"{shots}/sender.png")
+
+
 def step_overview(driver, url, token, shots, kind):
     sign_in(driver, url, token, shots, "overview")
     wait = WebDriverWait(driver, 15)
@@ -371,6 +404,8 @@ def main():
             step_trace(driver, url, token, shots, sys.argv[5], sys.argv[6], sys.argv[7])
         elif step == "rules":
             step_rules(driver, url, token, shots, *sys.argv[5:8])
+        elif step == "sender":
+            step_sender(driver, url, token, shots, sys.argv[5])
         elif step == "overview":
             step_overview(driver, url, token, shots, sys.argv[5])
         else:
