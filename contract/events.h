@@ -65,14 +65,16 @@ inline constexpr int kLimitIdCount = static_cast<int>(LimitId::kNone);
   X(kRemoteRejection, "remote_rejection")                                      \
   X(kEvasion, "evasion")                                                       \
   X(kTrace, "trace")                                                           \
-  X(kTraceRecipient, "trace_recipient")
+  X(kTraceRecipient, "trace_recipient")                                        \
+  X(kTraceRule, "trace_rule")                                                  \
+  X(kTraceSubject, "trace_subject")
 
 enum class EventKind : uint8_t {
 #define SMTPGW_X(id, name) id,
   SMTPGW_EVENT_KINDS(SMTPGW_X)
 #undef SMTPGW_X
 };
-inline constexpr int kEventKindCount = 8;
+inline constexpr int kEventKindCount = 10;
 
 // What a limit's action did (the policy's LimitAction, plus "throttled" for the message itself).
 enum class ActionTaken : uint8_t {
@@ -151,7 +153,8 @@ struct Evasion {
 // server, refused or deferred by the gateway, aborted), sent when its record is complete, i.e.
 // after the server's final reply. `key` is the envelope sender (kNone for the null sender or a
 // sender with no key), `user` the authenticated user. Its recipients follow as `recipients_kept`
-// kTraceRecipient events with the same flow_id and index.
+// kTraceRecipient events with the same flow_id and index, then the rules it hit as `rules_kept`
+// kTraceRule events, then its Subject (a kTraceSubject event) when it was scanned and had one.
 struct Trace {
   uint8_t host_family;        // 4 or 6
   uint8_t host_addr[16];
@@ -176,7 +179,12 @@ struct Trace {
   uint32_t index;             // the transaction's number in its session, from 0
   uint64_t bytes;
   uint64_t flow_id;
+  uint16_t rules_kept;        // rule events that follow (at most kTraceRules)
+  uint16_t rules_hit;         // the reported rules the message hit, kept or not
 };
+// The rules of one message the trace keeps: a spam verdict's reasons are in the first few, and
+// each costs a queue slot.
+inline constexpr uint16_t kTraceRules = 32;
 // One recipient of a traced message.
 struct TraceRecipient {
   uint64_t flow_id;
@@ -186,6 +194,23 @@ struct TraceRecipient {
   uint8_t len;                // bytes of `address` used
   uint8_t truncated;          // 1: the address was longer than `address`
   char address[88];           // canonical address (or the raw path when it did not parse)
+};
+// One rule a traced message hit (after its recipients), with the score it gives.
+struct TraceRule {
+  uint64_t flow_id;
+  uint32_t index;             // the message's (Trace::index)
+  int32_t score_milli;        // the rule's score in the rule set that scanned the message
+  uint8_t len;                // bytes of `name` used
+  uint8_t truncated;          // 1: the name was longer than `name`
+  char name[94];
+};
+// The Subject of a traced message (decoded, cut at a UTF-8 boundary).
+struct TraceSubject {
+  uint64_t flow_id;
+  uint32_t index;             // the message's (Trace::index)
+  uint8_t len;                // bytes of `text` used
+  uint8_t truncated;          // 1: the Subject was longer than `text`
+  char text[98];
 };
 inline constexpr size_t kEventPayloadSize = 112;
 
@@ -205,6 +230,8 @@ struct Event {
     Evasion evasion;
     Trace trace;
     TraceRecipient recipient;
+    TraceRule rule;
+    TraceSubject subject;
     uint8_t raw[kEventPayloadSize];
   } u{};
 };
@@ -217,6 +244,8 @@ static_assert(sizeof(RemoteRejection) <= kEventPayloadSize);
 static_assert(sizeof(Evasion) <= kEventPayloadSize);
 static_assert(sizeof(Trace) <= kEventPayloadSize);
 static_assert(sizeof(TraceRecipient) <= kEventPayloadSize);
+static_assert(sizeof(TraceRule) <= kEventPayloadSize);
+static_assert(sizeof(TraceSubject) <= kEventPayloadSize);
 static_assert(sizeof(Event) == 256, "one event is four cache lines; queues are sized by it");
 static_assert(std::is_trivially_copyable_v<Event>);
 static_assert(std::is_standard_layout_v<Event>);

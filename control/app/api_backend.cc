@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <map>
 #include <string>
 
 #include "control/clock/clock.h"
@@ -178,6 +179,45 @@ api::Reply ApiBackend::release(const std::string& key_text, const std::string& r
   return r;
 }
 
+// The rules a traced message hit get their descriptions from the active rule set (the trace
+// keeps names and scores only: descriptions are long and the same in every row). A rule no
+// longer in it is marked so. The rule set is taken on the main lcore (its only writer) and read
+// here: a published rule set is immutable.
+void ApiBackend::describe_rules(nlohmann::json& rows) {
+  std::map<std::string, std::string> wanted;
+  for (const nlohmann::json& m : rows) {
+    for (const nlohmann::json& r : m.value("rules", nlohmann::json::array())) {
+      wanted.emplace(r.value("name", ""), std::string());
+    }
+  }
+  if (wanted.empty()) {
+    return;
+  }
+  // Captured by value: a task may run after on_main gave up waiting (5 s).
+  auto active = std::make_shared<std::shared_ptr<const scan::Ruleset>>();
+  const bool answered = on_main([this, active] {
+                          *active = g_.ruleset;
+                          return api::Reply{200, {}};
+                        }).status == 200;
+  const std::shared_ptr<const scan::Ruleset> rs = answered ? *active : nullptr;
+  std::map<std::string, bool> found;
+  if (rs) {
+    for (const scan::Rule& rule : rs->rules()) {
+      if (auto it = wanted.find(rule.name); it != wanted.end()) {
+        it->second = rule.description;
+        found[rule.name] = true;
+      }
+    }
+  }
+  for (nlohmann::json& m : rows) {
+    for (nlohmann::json& r : m["rules"]) {
+      const std::string name = r.value("name", "");
+      r["description"] = wanted[name];
+      r["in_active_rules"] = found.count(name) != 0;
+    }
+  }
+}
+
 api::Reply ApiBackend::trace(const api::TraceQuery& q) {
   if (store_ == nullptr) {
     return api::Reply::error(503, "the store is disabled (store.enabled: false)");
@@ -200,6 +240,7 @@ api::Reply ApiBackend::trace(const api::TraceQuery& q) {
   if (!error.empty()) {
     return api::Reply::error(500, error);
   }
+  describe_rules(rows);
   nlohmann::json out{{"messages", rows}};
   if (rows.size() == q.limit && !rows.empty()) {
     out["next_before_id"] = rows.back()["id"];

@@ -63,6 +63,7 @@ class ApiBackend final : public api::Backend {
  private:
   // Runs `f` on the main lcore and waits for it (503 after 5 s, or once shut).
   api::Reply on_main(std::function<api::Reply()> f);
+  void describe_rules(nlohmann::json& rows);
   // on_main as the versioned sets take it.
   const RuleVersions::OnMain via_main_ = [this](std::function<api::Reply()> f) {
     return on_main(std::move(f));

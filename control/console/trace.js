@@ -1,5 +1,5 @@
 // Message trace: search by sender, host, recipient, time range, verdict, action and pool; paged, newest
-// first; a message's detail with its recipients and the servers' replies.
+// first; a message's detail with its recipients and the servers' replies, and the rules it hit.
 import { button, cell, load, whenNs } from "./common.js";
 
 const form = document.getElementById("trace-search");
@@ -33,6 +33,7 @@ function showDetail(m) {
   list.replaceChildren();
   const fields = [
     ["Time", whenNs(m.unix_ns)], ["Host", m.host], ["Sender", m.sender], ["User", m.user],
+    ["Subject", m.subject],
     ["Server", `${m.server}:${m.server_port}`], ["Pool", m.pool],
     ["Egress", m.egress ? `${m.egress}:${m.egress_port}` : ""], ["Verdict", m.verdict],
     ["Score", m.score], ["Action", m.action], ["Gateway reply", m.gateway_reply],
@@ -46,7 +47,7 @@ function showDetail(m) {
     dd.textContent = value === null || value === undefined ? "" : String(value);
     list.append(dt, dd);
   }
-  const recipients = detail.querySelector("tbody");
+  const recipients = document.getElementById("trace-recipients");
   recipients.replaceChildren();
   for (const r of m.recipient_replies || []) {
     const row = document.createElement("tr");
@@ -55,6 +56,21 @@ function showDetail(m) {
     cell(row, r.enhanced);
     recipients.append(row);
   }
+  // The rules it hit, with the descriptions the active rule set gives them (text: a rule
+  // file's description is the operator's, yet never markup).
+  const rules = document.getElementById("trace-rules");
+  rules.replaceChildren();
+  for (const r of m.rules || []) {
+    const row = document.createElement("tr");
+    cell(row, r.name);
+    cell(row, r.score);
+    cell(row, r.in_active_rules ? r.description : "(no longer in the active rule set)");
+    rules.append(row);
+  }
+  const kept = (m.rules || []).length;
+  document.getElementById("trace-rules-note").textContent = m.rules_hit > kept
+    ? `${m.rules_hit} rules hit; the trace keeps the first ${kept}.`
+    : kept === 0 ? "No rule hit." : "";
 }
 
 async function search(before) {
@@ -71,6 +87,7 @@ async function search(before) {
     cell(row, whenNs(m.unix_ns));
     cell(row, m.host);
     cell(row, m.sender);
+    cell(row, m.subject);
     cell(row, m.recipients);
     cell(row, m.pool);
     cell(row, m.egress);

@@ -74,6 +74,13 @@ const char* const kMigrations[] = {
     // 4: egress addresses an operator took out of service (draining), kept across a restart.
     "CREATE TABLE address_state ("
     "  address TEXT PRIMARY KEY, state TEXT NOT NULL, since_unix_ns INTEGER NOT NULL);",
+    // 5: the rules each traced message hit (the first kTraceRules), how many it hit, and its
+    // Subject.
+    "ALTER TABLE trace ADD COLUMN rules_hit INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE trace ADD COLUMN subject TEXT;"
+    "CREATE TABLE trace_rule ("
+    "  trace_id INTEGER NOT NULL, name TEXT NOT NULL, score REAL NOT NULL);"
+    "CREATE INDEX trace_rule_trace ON trace_rule(trace_id);",
 };
 constexpr int kMigrationCount = static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);
 static_assert(kMigrationCount == kSchemaVersion);
@@ -147,6 +154,7 @@ Store::~Store() {
 
 void Store::submit(const events::Event& e) {
   if (e.kind != events::EventKind::kTrace && e.kind != events::EventKind::kTraceRecipient &&
+      e.kind != events::EventKind::kTraceRule && e.kind != events::EventKind::kTraceSubject &&
       e.kind != events::EventKind::kRestrictionApplied) {
     return;
   }
@@ -359,14 +367,16 @@ void Store::write(std::vector<events::Event>& batch) {
              "INSERT INTO trace (unix_ns, worker, flow_id, idx, host, sender, user, server,"
              " server_port, pool, egress, egress_port, action, gateway_reply, outcome,"
              " remote_reply, remote_enhanced, verdict, score, recipients, recipients_rejected,"
-             " bytes, bounce) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+             " bytes, bounce, rules_hit) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   Stmt rcpt(db_,
             "INSERT INTO trace_recipient (trace_id, address, truncated, reply, enhanced)"
             " VALUES (?,?,?,?,?)");
+  Stmt rule(db_, "INSERT INTO trace_rule (trace_id, name, score) VALUES (?,?,?)");
+  Stmt subject(db_, "UPDATE trace SET subject = ? WHERE id = ?");
   Stmt restr(db_,
              "INSERT INTO restriction (key_kind, key_data, key, limit_id, limit_name, action,"
              " until_unix_s, applied_unix_ns) VALUES (?,?,?,?,?,?,?,?)");
-  if (!trace || !rcpt || !restr || !exec(db_, "BEGIN IMMEDIATE")) {
+  if (!trace || !rcpt || !rule || !subject || !restr || !exec(db_, "BEGIN IMMEDIATE")) {
     write_errors_.fetch_add(batch.size(), std::memory_order_relaxed);
     return;
   }
@@ -424,6 +434,24 @@ void Store::write(std::vector<events::Event>& batch) {
       sqlite3_bind_int64(st, ++i, t.recipients_rejected);
       sqlite3_bind_int64(st, ++i, static_cast<int64_t>(t.bytes));
       sqlite3_bind_int(st, ++i, t.exempt == 1 ? 1 : 0);
+      sqlite3_bind_int(st, ++i, t.rules_hit);
+    } else if (e.kind == events::EventKind::kTraceRule) {
+      const events::TraceRule& r = e.u.rule;
+      if (last_trace_[e.worker] == 0) {
+        continue;  // its message was not stored
+      }
+      st = rule.s;
+      sqlite3_bind_int64(st, 1, last_trace_[e.worker]);
+      sqlite3_bind_text(st, 2, r.name, std::min<int>(r.len, sizeof r.name), SQLITE_TRANSIENT);
+      sqlite3_bind_double(st, 3, r.score_milli / 1000.0);
+    } else if (e.kind == events::EventKind::kTraceSubject) {
+      const events::TraceSubject& s = e.u.subject;
+      if (last_trace_[e.worker] == 0) {
+        continue;  // its message was not stored
+      }
+      st = subject.s;
+      sqlite3_bind_text(st, 1, s.text, std::min<int>(s.len, sizeof s.text), SQLITE_TRANSIENT);
+      sqlite3_bind_int64(st, 2, last_trace_[e.worker]);
     } else if (e.kind == events::EventKind::kTraceRecipient) {
       const events::TraceRecipient& r = e.u.recipient;
       if (last_trace_[e.worker] == 0) {
@@ -481,15 +509,19 @@ void Store::retain(uint64_t now_unix_ns) {
   // is an orphan.
   Stmt orphans(db_,
                "DELETE FROM trace_recipient WHERE trace_id < (SELECT COALESCE(MIN(id), ?) FROM trace)");
-  if (!del || !orphans || !exec(db_, "BEGIN IMMEDIATE")) {
+  Stmt orphan_rules(db_,
+                    "DELETE FROM trace_rule WHERE trace_id < (SELECT COALESCE(MIN(id), ?) FROM trace)");
+  if (!del || !orphans || !orphan_rules || !exec(db_, "BEGIN IMMEDIATE")) {
     return;
   }
   sqlite3_bind_int64(del.s, 1, cut);
   sqlite3_bind_int64(del.s, 2, keep_from);
   sqlite3_bind_int64(orphans.s, 1, max_id + 1);
+  sqlite3_bind_int64(orphan_rules.s, 1, max_id + 1);
   const bool ok = sqlite3_step(del.s) == SQLITE_DONE;
   const int gone = sqlite3_changes(db_);
-  if (ok && sqlite3_step(orphans.s) == SQLITE_DONE && exec(db_, "COMMIT")) {
+  if (ok && sqlite3_step(orphans.s) == SQLITE_DONE && sqlite3_step(orphan_rules.s) == SQLITE_DONE &&
+      exec(db_, "COMMIT")) {
     retired_.fetch_add(static_cast<uint64_t>(gone), std::memory_order_relaxed);
   } else {
     exec(db_, "ROLLBACK");
@@ -616,7 +648,11 @@ nlohmann::json Store::trace(const TraceFilter& f, std::string* error) const {
         " action, gateway_reply, outcome, remote_reply, remote_enhanced, verdict, score,"
         " recipients, recipients_rejected, bytes, bounce,"
         " (SELECT json_group_array(json_object('address', address, 'reply', reply,"
-        "   'enhanced', enhanced)) FROM trace_recipient WHERE trace_id = trace.id)"
+        "   'enhanced', enhanced)) FROM trace_recipient WHERE trace_id = trace.id),"
+        " rules_hit,"
+        " (SELECT json_group_array(json_object('name', name, 'score', score))"
+        "   FROM (SELECT name, score FROM trace_rule WHERE trace_id = trace.id ORDER BY rowid)),"
+        " subject"
         " FROM trace WHERE 1";
     if (!f.sender.empty()) sql += " AND sender = :sender";
     if (!f.host.empty()) sql += " AND host = :host";
@@ -687,6 +723,11 @@ nlohmann::json Store::trace(const TraceFilter& f, std::string* error) const {
         const unsigned char* list = sqlite3_column_text(st.s, 21);
         r["recipient_replies"] = nlohmann::json::parse(
             list != nullptr ? reinterpret_cast<const char*>(list) : "[]", nullptr, false);
+        r["rules_hit"] = integer(22);
+        const unsigned char* hit = sqlite3_column_text(st.s, 23);
+        r["rules"] = nlohmann::json::parse(
+            hit != nullptr ? reinterpret_cast<const char*>(hit) : "[]", nullptr, false);
+        r["subject"] = text(24);
         rows.push_back(std::move(r));
       }
     }

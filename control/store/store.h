@@ -80,7 +80,7 @@ struct Complaint {
 };
 
 // The schema version this binary writes.
-inline constexpr int kSchemaVersion = 4;
+inline constexpr int kSchemaVersion = 5;
 
 class Store {
  public:

@@ -371,6 +371,12 @@ void Enforcer::trace(inspect::Flow& flow, const smtp::MessageRecord& record,
   t.index = static_cast<uint32_t>(record.index);
   t.bytes = record.size;
   t.flow_id = flow.id();
+  // A verdict comes from the message's scan context, whose rule set stays pinned until the
+  // message's state is given back (after this call): its rule names are valid here.
+  const uint16_t rules_kept =
+      v == nullptr ? 0 : static_cast<uint16_t>(std::min<size_t>(v->rules.size(), events::kTraceRules));
+  t.rules_kept = rules_kept;
+  t.rules_hit = v == nullptr ? 0 : static_cast<uint16_t>(std::min<uint32_t>(v->rule_count, UINT16_MAX));
   events_.push(ev);
   ev.kind = events::EventKind::kTraceRecipient;
   for (const smtp::RecipientResult& rc : rcpts) {
@@ -384,6 +390,36 @@ void Enforcer::trace(inspect::Flow& flow, const smtp::MessageRecord& record,
     r.len = static_cast<uint8_t>(std::min(a.size(), sizeof r.address));
     r.truncated = a.size() > sizeof r.address ? 1 : 0;
     copy_text(r.address, a);
+    events_.push(ev);
+  }
+  ev.kind = events::EventKind::kTraceRule;
+  for (uint16_t i = 0; i < rules_kept; ++i) {
+    const scan::Rule& rule = message->scan->ruleset()->rules()[v->rules[i]];
+    events::TraceRule& r = ev.u.rule;
+    r = events::TraceRule{};
+    r.flow_id = flow.id();
+    r.index = static_cast<uint32_t>(record.index);
+    r.score_milli = static_cast<int32_t>(std::lround(rule.score * 1000.0));
+    r.len = static_cast<uint8_t>(std::min(rule.name.size(), sizeof r.name));
+    r.truncated = rule.name.size() > sizeof r.name ? 1 : 0;
+    copy_text(r.name, rule.name);
+    events_.push(ev);
+  }
+  const std::string_view subject =
+      message != nullptr && message->scan != nullptr ? message->scan->subject() : std::string_view();
+  if (!subject.empty()) {
+    ev.kind = events::EventKind::kTraceSubject;
+    events::TraceSubject& s = ev.u.subject;
+    s = events::TraceSubject{};
+    s.flow_id = flow.id();
+    s.index = static_cast<uint32_t>(record.index);
+    size_t n = std::min(subject.size(), sizeof s.text);
+    while (n < subject.size() && n > 0 && (static_cast<uint8_t>(subject[n]) & 0xC0) == 0x80) {
+      --n;  // not inside a UTF-8 sequence
+    }
+    s.len = static_cast<uint8_t>(n);
+    s.truncated = n < subject.size() ? 1 : 0;
+    std::memcpy(s.text, subject.data(), n);
     events_.push(ev);
   }
 }

@@ -92,6 +92,9 @@ class ScanContext final : public FieldSink {
   // The ruleset of the current or last message (nullptr after release()).
   const Ruleset* ruleset() const { return active_; }
   std::string_view rule_name(uint32_t index) const { return active_->rules()[index].name; }
+  // The message's first Subject as decoded (at most kSubjectBufferBytes; "" without one);
+  // valid until the next begin_message().
+  std::string_view subject() const { return {subject_, subject_len_}; }
   // Drops the pin on the last message's ruleset (a publisher-fed context should call this
   // once the verdict was consumed, so an idle flow does not hold an old version).
   void release();

@@ -14,9 +14,10 @@
 #   5. the pools page shows the address carol's mail left from, once rbldnsd lists it, as listed
 #      on bl.test with 127.0.0.4 and used by carol; it drains the other normal address and
 #      undrains it;
-#   6. the trace finds a message whose sender holds HTML and script
-#      ("<img src=x onerror=alert(1)>"@inside.test): shown as text, its detail names its pool, no
-#      element was injected and no alert ran;
+#   6. the trace finds a message whose sender and Subject hold HTML and script
+#      ("<img src=x onerror=alert(1)>"@inside.test): shown as text, its detail names its pool and
+#      the rule it hit (SUBJECT_EXCLAMATIONS) with its description, no element was injected and
+#      no alert ran;
 #   7. the overview's chart holds the messages sent (allowed and refused), a live sample arrives,
 #      each worker's load, the pools' states and the restriction's alert are shown;
 #   8. the sender look-up shows carol's messages over 24 hours and the sender limits, and says
@@ -74,12 +75,13 @@ browse() {  # STEP ARGS... — one step of console_browser.py
     >"$SGW_WORK/browser-$1.log" 2>&1 || { cat "$SGW_WORK/browser-$1.log" >&2; sgw_fail "browser: $1"; }
   while read -r l; do sgw_log "browser $1: $l"; done <"$SGW_WORK/browser-$1.log"
 }
-send() {  # NAME FROM TO... — swaks from the inside host; status 0 when accepted
+send() {  # NAME FROM TO... — swaks from the inside host; status 0 when accepted. The Subject
+  # is NAME, or $subject when set.
   local name=$1 from=$2
   shift 2
   ip netns exec "$SGW_NS_IN" swaks --server "$SGW_NET_OUTSIDE_HOST" --port 25 \
     --helo inside-host.test --from "$from" --to "$(IFS=,; echo "$*")" \
-    --header "Subject: $name" --body "A note." --timeout 30 >"$SGW_WORK/$name.log" 2>&1
+    --header "Subject: ${subject:-$name}" --body "A note." --timeout 30 >"$SGW_WORK/$name.log" 2>&1
 }
 
 # (1) sign-in.
@@ -114,8 +116,11 @@ sgw_wait_until 40 "the gateway to see $x listed" listed
 browse pools "$y" "$x" bl.test 127.0.0.4 carol@inside.test
 # The sender holds a space inside its quoted local part: the gateway keys (and traces) it.
 evil='"<img src=x onerror=alert(1)>"@inside.test'
-send evil "$evil" evil@outside.test || { sgw_log_tail "$SGW_WORK/evil.log" 20; sgw_fail "evil: the message was not delivered"; }
-browse trace evil@outside.test "<img src=x onerror=alert(1)>" normal
+# Its Subject too, with three exclamation marks: the shipped rule SUBJECT_EXCLAMATIONS (0.6, not
+# spam) hits, and the detail lists it with its description.
+subject='<img src=x onerror=alert(1)> Offer!!!' send evil "$evil" evil@outside.test ||
+  { sgw_log_tail "$SGW_WORK/evil.log" 20; sgw_fail "evil: the message was not delivered"; }
+browse trace evil@outside.test "<img src=x onerror=alert(1)>" normal SUBJECT_EXCLAMATIONS
 # (7) carol looked up: her counters and her kind's limits; an unknown key said so. Then the
 # overview: the messages above in its chart, live.
 browse sender carol@inside.test

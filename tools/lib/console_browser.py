@@ -11,9 +11,11 @@ does the SMTP parts between them:
   console_browser.py URL TOKEN SHOTS pools ADDRESS LISTED ZONE CODE USER
                                                          LISTED shown listed on ZONE with CODE,
                                                          used by USER; ADDRESS drained, undrained
-  console_browser.py URL TOKEN SHOTS trace RCPT TEXT POOL the message to RCPT found by a search:
-                                                         its sender shown with TEXT as text,
-                                                         its detail naming POOL; no script ran
+  console_browser.py URL TOKEN SHOTS trace RCPT TEXT POOL RULE
+                                                         the message to RCPT found by a search:
+                                                         its sender and Subject shown with TEXT
+                                                         as text, its detail naming POOL and
+                                                         RULE with its description; no script ran
   console_browser.py URL TOKEN SHOTS rules BAD ERROR GOOD BAD (a rule file) refused with ERROR
                                                          shown, the active version kept; GOOD
                                                          uploaded and active; rolled back
@@ -230,7 +232,7 @@ def step_pools(driver, url, token, shots, address, listed, zone, code, user):
     print(f"{address}: undrained in the page")
 
 
-def step_trace(driver, url, token, shots, recipient, text, pool):
+def step_trace(driver, url, token, shots, recipient, text, pool, rule):
     wait = open_page(driver, url, token, shots, "trace", "trace")
     field = driver.find_element(By.CSS_SELECTOR, "#trace-search input[name=recipient]")
     field.send_keys(recipient)
@@ -241,12 +243,20 @@ def step_trace(driver, url, token, shots, recipient, text, pool):
         fail(driver, shots, "trace", f"no message to {recipient} from a sender with {text!r}: "
              f"{rows_of(driver, 'trace-rows')}")
     row = driver.find_elements(By.CSS_SELECTOR, "#trace-rows tr")[0]
-    print(f"found: {[c.text for c in row.find_elements(By.TAG_NAME, 'td')][:9]}")
+    cells = [c.text for c in row.find_elements(By.TAG_NAME, "td")]
+    print(f"found: {cells[:10]}")
+    if text not in cells[3]:
+        fail(driver, shots, "trace", f"the Subject is not shown with {text!r} as text: {cells[3]!r}")
     row.find_element(By.TAG_NAME, "button").click()
     wait.until(ec.visibility_of_element_located((By.ID, "trace-detail")))
     detail = driver.find_element(By.ID, "trace-detail").text
     if f"Pool\n{pool}" not in detail and f"Pool {pool}" not in detail:
         fail(driver, shots, "trace", f"the detail does not name pool {pool}: {detail!r}")
+    hits = rows_of(driver, "trace-rules")
+    hit = next((r for r in hits if r[0] == rule), None)
+    if hit is None or not hit[2] or hit[2].startswith("(no longer"):
+        fail(driver, shots, "trace", f"the detail does not list {rule} with its description: {hits}")
+    print(f"rules hit: {hits}")
     driver.save_screenshot(f"{shots}/trace.png")
     # Mail's text is text: no element came from it, and no script ran.
     if driver.find_elements(By.CSS_SELECTOR, "main img, main svg, main script:not([src])"):
@@ -401,7 +411,7 @@ def main():
         elif step == "pools":
             step_pools(driver, url, token, shots, *sys.argv[5:10])
         elif step == "trace":
-            step_trace(driver, url, token, shots, sys.argv[5], sys.argv[6], sys.argv[7])
+            step_trace(driver, url, token, shots, *sys.argv[5:9])
         elif step == "rules":
             step_rules(driver, url, token, shots, *sys.argv[5:8])
         elif step == "sender":

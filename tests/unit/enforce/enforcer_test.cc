@@ -3,6 +3,8 @@
 // at SYN (host after spam, pair after a bounce), spam on each pool, dry_run, remote rejections.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -113,12 +115,14 @@ class Gate {
     ASSERT_EQ(marks_.publish(std::make_shared<const DomainMarks>(domains)),
               publish::PublishOutcome::kPublished);
   }
-  // The trace events queued so far (others are dropped), each Trace with its recipients.
+  // The trace events queued so far (others are dropped), each Trace with its recipients and
+  // its rules.
   std::vector<events::Event> traces() {
     std::vector<events::Event> out;
     events::Event e;
     while (events_.pop(e)) {
-      if (e.kind == events::EventKind::kTrace || e.kind == events::EventKind::kTraceRecipient) {
+      if (e.kind == events::EventKind::kTrace || e.kind == events::EventKind::kTraceRecipient ||
+          e.kind == events::EventKind::kTraceRule || e.kind == events::EventKind::kTraceSubject) {
         out.push_back(e);
       }
     }
@@ -487,8 +491,11 @@ TEST(Enforcer, EveryRecordIsTraced) {
   auto c = g.connect();
   ASSERT_EQ(g.send(*c, "a@example.org", {"b@example.net", "unknown@example.net"}), "");
   auto t = g.traces();
-  ASSERT_EQ(t.size(), 3u);
+  ASSERT_EQ(t.size(), 4u) << "the trace, two recipients, the Subject";
   ASSERT_EQ(t[0].kind, events::EventKind::kTrace);
+  ASSERT_EQ(t[3].kind, events::EventKind::kTraceSubject);
+  EXPECT_EQ(std::string_view(t[3].u.subject.text, t[3].u.subject.len), "t");
+  EXPECT_EQ(t[3].u.subject.flow_id, t[0].u.trace.flow_id);
   const events::Trace& d = t[0].u.trace;
   EXPECT_EQ(std::string_view(t[0].key.data, t[0].key.len), "a@example.org");
   EXPECT_EQ(d.host_family, 4);
@@ -518,7 +525,13 @@ TEST(Enforcer, EveryRecordIsTraced) {
   ASSERT_EQ(g.send(*spam, "a@example.org", {"b@example.net"}, std::string(kGtube)),
             kReplySpamDeferred);
   t = g.traces();
-  ASSERT_EQ(t.size(), 2u);
+  ASSERT_EQ(t.size(), 4u) << "the trace, its recipient, the rule it hit, the Subject";
+  EXPECT_EQ(t[0].u.trace.rules_kept, 1u);
+  EXPECT_EQ(t[0].u.trace.rules_hit, 1u);
+  ASSERT_EQ(t[2].kind, events::EventKind::kTraceRule);
+  EXPECT_EQ(std::string_view(t[2].u.rule.name, t[2].u.rule.len), "GTUBE");
+  EXPECT_EQ(t[2].u.rule.score_milli, 1'000'000);
+  EXPECT_EQ(t[2].u.rule.flow_id, t[0].u.trace.flow_id);
   EXPECT_EQ(t[0].u.trace.action, static_cast<uint8_t>(Action::kDefer));
   EXPECT_EQ(t[0].u.trace.gateway_reply, 451);
   EXPECT_EQ(t[0].u.trace.remote_reply, 0);  // the end of data never reached the server
@@ -537,6 +550,29 @@ TEST(Enforcer, EveryRecordIsTraced) {
   EXPECT_EQ(t[0].u.trace.outcome, static_cast<uint8_t>(smtp::MessageOutcome::kRefused));
   EXPECT_EQ(t[0].u.trace.recipients, 0u);
   EXPECT_EQ(t[0].u.trace.verdict, 2);  // never scanned
+}
+
+// A Subject longer than the event's text is cut, never inside a UTF-8 sequence.
+TEST(Enforcer, ALongSubjectIsCutAtACharacterBoundary) {
+  Gate g;
+  auto c = g.connect();
+  c->client("MAIL FROM:<a@example.org>\r\n");
+  c->server("250 ok\r\n");
+  c->client("RCPT TO:<b@example.net>\r\n");
+  c->server("250 ok\r\n");
+  c->client("DATA\r\n");
+  c->server("354 go\r\n");
+  // 97 ASCII octets, then "é" (two octets) across the 98-octet cut.
+  c->client("Subject: " + std::string(97, 's') + "\xc3\xa9 more\r\n\r\nbody\r\n.\r\n");
+  c->server("250 queued\r\n");
+  const auto t = g.traces();
+  const auto s = std::find_if(t.begin(), t.end(), [](const events::Event& e) {
+    return e.kind == events::EventKind::kTraceSubject;
+  });
+  ASSERT_NE(s, t.end());
+  EXPECT_EQ(s->u.subject.len, 97u);
+  EXPECT_EQ(s->u.subject.truncated, 1u);
+  EXPECT_EQ(std::string_view(s->u.subject.text, s->u.subject.len), std::string(97, 's'));
 }
 
 // A policy published while sessions are open decides from the next hold point on: the message in

@@ -160,7 +160,8 @@ TEST(Store, KeepsTheTraceAndTheRestrictions) {
   EXPECT_EQ(s->restrictions_in_force(500, &error).size(), 2u);
 }
 
-// The trace's filters: each given one narrows the rows (verdict, action, pool, sender).
+// The trace's filters: each given one narrows the rows (verdict, action, pool, sender); a
+// message's rules and Subject come back with it.
 TEST(Store, TraceFiltersByVerdictActionAndPool) {
   TempDir dir;
   Options o;
@@ -168,7 +169,28 @@ TEST(Store, TraceFiltersByVerdictActionAndPool) {
   std::string error;
   auto s = Store::open(o, &error);
   ASSERT_TRUE(s) << error;
-  s->submit(trace(1, "spam@example.org", 1));  // high_risk, defer, spam
+  events::Event spam = trace(1, "spam@example.org", 0);  // high_risk, defer, spam
+  spam.u.trace.rules_kept = 2;
+  spam.u.trace.rules_hit = 3;
+  s->submit(spam);
+  for (const char* name : {"LOCAL_PHRASE", "BAYES_99"}) {
+    events::Event r;
+    r.kind = events::EventKind::kTraceRule;
+    r.worker = 1;
+    r.u.rule = events::TraceRule{};
+    r.u.rule.flow_id = 1;
+    r.u.rule.score_milli = 2'500;
+    r.u.rule.len = static_cast<uint8_t>(std::strlen(name));
+    std::memcpy(r.u.rule.name, name, r.u.rule.len);
+    s->submit(r);
+  }
+  events::Event subject;
+  subject.kind = events::EventKind::kTraceSubject;
+  subject.worker = 1;
+  subject.u.subject = events::TraceSubject{};
+  subject.u.subject.len = 10;
+  std::memcpy(subject.u.subject.text, "<b>Win</b>", 10);
+  s->submit(subject);
   events::Event clean = trace(2, "clean@example.org", 1);
   clean.u.trace.pool = 0;
   clean.u.trace.action = 0;  // allow
@@ -183,6 +205,15 @@ TEST(Store, TraceFiltersByVerdictActionAndPool) {
     return out;
   };
   EXPECT_EQ(senders({}), "clean@example.org spam@example.org");
+  // The spam's rules, in the order they came, with their scores; the clean message has none.
+  const auto rows = s->trace({}, &error);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[1]["rules_hit"], 3);
+  EXPECT_EQ(rows[1]["rules"], nlohmann::json::parse(
+                                  R"([{"name":"LOCAL_PHRASE","score":2.5},{"name":"BAYES_99","score":2.5}])"));
+  EXPECT_EQ(rows[0]["rules"], nlohmann::json::array());
+  EXPECT_EQ(rows[1]["subject"], "<b>Win</b>");
+  EXPECT_EQ(rows[0]["subject"], nullptr);
   TraceFilter f;
   f.action = "defer";
   EXPECT_EQ(senders(f), "spam@example.org");
@@ -318,6 +349,8 @@ TEST(Store, MigratesAnOlderSchema) {
     ASSERT_EQ(sqlite3_exec(db, "DROP TABLE alert; DROP TABLE config_version; DROP TABLE config_active;"
                                " DROP TABLE complaint; DROP INDEX trace_egress;"
                                " DROP TABLE address_state;"
+                               " DROP TABLE trace_rule; ALTER TABLE trace DROP COLUMN rules_hit;"
+                               " ALTER TABLE trace DROP COLUMN subject;"
                                " PRAGMA user_version=1", nullptr, nullptr, nullptr),
               SQLITE_OK);
     sqlite3_close(db);
@@ -330,6 +363,10 @@ TEST(Store, MigratesAnOlderSchema) {
   EXPECT_TRUE(s->alerts(10, false, &error).empty()) << error;
   EXPECT_EQ(s->active_version("rules", &error).version, 0);
   EXPECT_TRUE(s->address_states(&error).empty());
+  const auto rows = s->trace({}, &error);
+  ASSERT_EQ(rows.size(), 1u) << error;
+  EXPECT_EQ(rows[0]["rules_hit"], 0) << "schema 5's column, on a row from before it";
+  EXPECT_EQ(rows[0]["rules"], nlohmann::json::array());
   EXPECT_TRUE(error.empty()) << error;
 }
 
