@@ -14,7 +14,7 @@ import * as trace from "./trace.js";
 const pages = { overview, restrictions, alerts, pools, trace, senders, rules };
 let shown = null;
 
-function route() {
+function route(moved) {
   const name = pages[window.location.hash.slice(1)] ? window.location.hash.slice(1) : "overview";
   if (shown !== null && shown !== name) {
     pages[shown].hide?.();
@@ -31,6 +31,12 @@ function route() {
     }
   }
   pages[name].show();
+  if (moved) {
+    // The keyboard's next Tab starts in the page just opened, and a screen reader reads its title.
+    const title = document.getElementById(`${name}-title`);
+    title.tabIndex = -1;
+    title.focus();
+  }
 }
 
 document.getElementById("sign-out").addEventListener("click", async () => {
@@ -40,5 +46,5 @@ document.getElementById("sign-out").addEventListener("click", async () => {
 
 const session = await api("GET", "/ui/session");
 setCsrf(session.csrf);
-window.addEventListener("hashchange", route);
-route();
+window.addEventListener("hashchange", () => route(true));
+route(false);

@@ -7,7 +7,9 @@
 #   1. /ui/ without a session leads to the sign-in page; a wrong token is refused there with a
 #      message; the right one opens the console, with an HttpOnly, SameSite=Strict cookie;
 #   2. a sender restricted by the limit (swaks: 550 5.1.8) is listed on the restricted page with
-#      its cause; the release needs a reason, and once given, the page confirms it;
+#      its cause; the release needs a reason, and once given, the page confirms it — all with the
+#      keyboard alone (the token typed where the focus starts, Tab to the menu and to Release,
+#      Enter, the focus in the reason field);
 #   3. the sender's next message is delivered (the release reached the sender table), and the
 #      store recorded the reason given in the page;
 #   4. the alerts page lists the restriction's alert, filtered by kind, and acknowledges it;
@@ -25,7 +27,8 @@
 #   9. the rules page refuses a file that does not compile, showing "95_broken.cf:2: rule
 #      LOCAL_BROKEN", and keeps the active version; a good file becomes active; Roll back
 #      returns to the version before;
-#  10. the browser logged no script error and no Content-Security-Policy violation (each step).
+#  10. at a phone's 390x844 every page opens from the menu and none is wider than the screen;
+#  11. the browser logged no script error and no Content-Security-Policy violation (each step).
 # Screenshots of each step are taken in the test's directory (kept on failure); with
 # SGW_CONSOLE_SHOTS=DIR they are copied there (docs/console/ holds the README's).
 # Skips (77) only when the machine cannot create network namespaces.
@@ -138,6 +141,8 @@ describe LOCAL_GOOD The phrase of the console test
 score LOCAL_GOOD 6
 CF
 browse rules "$SGW_WORK/95_broken.cf" "95_broken.cf:2: rule LOCAL_BROKEN" "$SGW_WORK/96_good.cf"
+# (9) a phone's screen: every page from the menu, none wider than the screen.
+browse phone
 sgw_stop_pid "$SGW_SINK_PID" TERM 10
 sgw_gateway_stop "$SGW_GW_PID" "$SGW_GWLOG"
 db=$SGW_WORK/smtpgw.db
@@ -145,7 +150,9 @@ got=$("$SGW_PYTHON" -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).e
   sgw_fail "the store has no released restriction"
 [[ $got == "$reason" ]] || sgw_fail "the store recorded the reason '$got', not '$reason'"
 sgw_log "store: released with reason '$got'"
-if [[ -n ${SGW_CONSOLE_SHOTS:-} ]]; then
-  cp "$shots"/*.png "$SGW_CONSOLE_SHOTS"/
+if [[ -n ${SGW_CONSOLE_SHOTS:-} ]]; then  # the README's operator guide shows these
+  for shot in overview restricted alerts pools-listed trace sender rules-refused phone-trace; do
+    cp "$shots/$shot.png" "$SGW_CONSOLE_SHOTS"/
+  done
 fi
 sgw_log "PASS: signed in (a wrong token refused), a restricted sender released through the page with a reason, its next message delivered; no script error or CSP violation"

@@ -5,7 +5,8 @@ does the SMTP parts between them:
 
   console_browser.py URL TOKEN SHOTS sign-in            wrong token refused, then signed in
   console_browser.py URL TOKEN SHOTS release KEY REASON the key is listed with its cause and
-                                                         released through the page
+                                                         released through the page, with the
+                                                         keyboard alone (sign-in included)
   console_browser.py URL TOKEN SHOTS alerts KIND SUBJECT an alert of KIND about SUBJECT is listed
                                                          (filtered by kind) and acknowledged
   console_browser.py URL TOKEN SHOTS pools ADDRESS LISTED ZONE CODE USER
@@ -21,6 +22,9 @@ does the SMTP parts between them:
                                                          uploaded and active; rolled back
   console_browser.py URL TOKEN SHOTS sender KEY          KEY looked up: its messages counted, its
                                                          limits listed; an unknown key said so
+  console_browser.py URL TOKEN SHOTS phone               at 390x844 (a phone, emulated): every
+                                                         page opens from the menu and nothing is
+                                                         wider than the screen
   console_browser.py URL TOKEN SHOTS overview KIND      the overview: the chart holds the messages
                                                          sent (allowed and refused > 0), each
                                                          worker's load, the pools, an alert of
@@ -35,6 +39,7 @@ from selenium import webdriver
 from selenium.common.exceptions import (NoAlertPresentException, StaleElementReferenceException,
                                         TimeoutException)
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
@@ -97,8 +102,45 @@ def step_sign_in(driver, url, token, shots):
     print("signed in: the console opened; the session cookie is HttpOnly, SameSite=Strict")
 
 
+def press(driver, keys):
+    ActionChains(driver).send_keys(keys).perform()
+
+
+def tab_to(driver, shots, step, what, predicate, limit=80):
+    """Presses Tab until the focused element satisfies `predicate`; fails after `limit`."""
+    for _ in range(limit):
+        element = driver.switch_to.active_element
+        try:
+            if predicate(element):
+                return element
+        except StaleElementReferenceException:
+            pass
+        press(driver, Keys.TAB)
+    fail(driver, shots, step, f"Tab never reached {what} ({limit} presses)")
+
+
 def step_release(driver, url, token, shots, key, reason):
-    wait = open_page(driver, url, token, shots, "release", "restrictions")
+    # The keyboard alone: the sign-in field has the focus, the menu and the Release button are
+    # reached with Tab, Enter acts, the reason field takes the focus.
+    driver.get(url + "/ui/")
+    wait = WebDriverWait(driver, 10)
+    try:
+        wait.until(ec.url_contains("/ui/sign-in.html"))
+        wait.until(lambda d: d.switch_to.active_element.get_attribute("id") == "token")
+    except TimeoutException:
+        fail(driver, shots, "release", "the sign-in page does not put the focus on the token field")
+    press(driver, token + Keys.ENTER)
+    try:
+        wait.until(ec.visibility_of_element_located((By.ID, "overview-title")))
+    except TimeoutException:
+        fail(driver, shots, "release", "signing in with the keyboard did not open the console")
+    tab_to(driver, shots, "release", "the menu's Restricted senders",
+           lambda e: e.get_attribute("href") is not None and e.get_attribute("href").endswith("#restrictions"))
+    press(driver, Keys.ENTER)
+    try:
+        wait.until(ec.visibility_of_element_located((By.ID, "restrictions-title")))
+    except TimeoutException:
+        fail(driver, shots, "release", "Enter on the menu did not open the restricted senders")
 
     def row_of_key(d):
         for row in d.find_elements(By.CSS_SELECTOR, "#restrictions-rows tr"):
@@ -116,15 +158,20 @@ def step_release(driver, url, token, shots, key, reason):
     if not cells[2]:
         fail(driver, shots, "release", f"{key} is listed without its cause: {cells}")
     driver.save_screenshot(f"{shots}/restricted.png")
-    row.find_element(By.TAG_NAME, "button").click()
-    reason_field = wait.until(ec.element_to_be_clickable((By.ID, "release-reason")))
+    tab_to(driver, shots, "release", f"the Release button of {key}",
+           lambda e: e.tag_name == "button" and e.text == "Release"
+           and e.find_element(By.XPATH, "./ancestor::tr/td[1]").text == key)
+    press(driver, Keys.ENTER)
+    try:
+        wait.until(lambda d: d.switch_to.active_element.get_attribute("id") == "release-reason")
+    except TimeoutException:
+        fail(driver, shots, "release", "Release did not put the focus on the reason field")
     # An empty reason is not sent: the field is required.
-    driver.find_element(By.CSS_SELECTOR, "#release button[type=submit]").click()
+    press(driver, Keys.ENTER)
     time.sleep(0.5)
     if row_of_key(driver) is False:
         fail(driver, shots, "release", "released without a reason")
-    reason_field.send_keys(reason)
-    driver.find_element(By.CSS_SELECTOR, "#release button[type=submit]").click()
+    press(driver, reason + Keys.ENTER)
     try:
         wait.until(ec.text_to_be_present_in_element((By.ID, "restrictions-status"), f"Released {key}"))
         wait.until(lambda d: row_of_key(d) is False)
@@ -351,6 +398,40 @@ def step_sender(driver, url, token, shots, key):
     driver.save_screenshot(f"{shots}/sender.png")
 
 
+def step_phone(driver, url, token, shots):
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True})
+    sign_in(driver, url, token, shots, "phone")
+    wait = WebDriverWait(driver, 10)
+    try:
+        wait.until(ec.visibility_of_element_located((By.ID, "overview-title")))
+    except TimeoutException:
+        fail(driver, shots, "phone", "the console did not open at 390x844")
+    width = driver.execute_script("return window.innerWidth")
+    if width != 390:
+        fail(driver, shots, "phone", f"the emulated screen is {width} px wide, not 390")
+    pages = [a.get_attribute("href").split("#")[1]
+             for a in driver.find_elements(By.CSS_SELECTOR, "header nav a")]
+    for page in pages:
+        driver.find_element(By.CSS_SELECTOR, f"header nav a[href='#{page}']").click()
+        try:
+            wait.until(ec.visibility_of_element_located((By.ID, f"{page}-title")))
+        except TimeoutException:
+            fail(driver, shots, "phone", f"the {page} page did not open")
+        time.sleep(0.5)  # its data drawn
+        wide = driver.execute_script(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        if wide > 1:
+            culprits = driver.execute_script(
+                "return [...document.querySelectorAll('main *')].filter((e) => e.offsetParent"
+                " && e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)"
+                ".slice(0, 5).map((e) => e.tagName + '#' + e.id + '.' + e.className)")
+            fail(driver, shots, "phone", f"the {page} page is {wide} px wider than the screen: {culprits}")
+        if page in ("overview", "restrictions", "trace"):
+            driver.save_screenshot(f"{shots}/phone-{page}.png")
+    print(f"390x844: {len(pages)} pages ({', '.join(pages)}) open from the menu, none wider than the screen")
+
+
 def step_overview(driver, url, token, shots, kind):
     sign_in(driver, url, token, shots, "overview")
     wait = WebDriverWait(driver, 15)
@@ -416,6 +497,8 @@ def main():
             step_rules(driver, url, token, shots, *sys.argv[5:8])
         elif step == "sender":
             step_sender(driver, url, token, shots, sys.argv[5])
+        elif step == "phone":
+            step_phone(driver, url, token, shots)
         elif step == "overview":
             step_overview(driver, url, token, shots, sys.argv[5])
         else:
