@@ -304,6 +304,14 @@ std::unique_ptr<Server> Server::start(const Options& options, Backend& backend,
     }
     send(res, b->release(key, reason));
   });
+  http.Get("/api/v1/restrictions/history", [b](const httplib::Request& req,
+                                               httplib::Response& res) {
+    uint64_t limit = 100;
+    if (!number_param(req, "limit", 1'000, res, limit)) {
+      return;
+    }
+    send(res, b->restriction_history(static_cast<uint32_t>(limit == 0 ? 1 : limit)));
+  });
   http.Get("/api/v1/trace", [b](const httplib::Request& req, httplib::Response& res) {
     TraceQuery q;
     uint64_t limit = q.limit, before = 0;

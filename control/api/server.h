@@ -6,6 +6,8 @@
 //
 //   GET    /api/v1/health                       the gateway's state in brief
 //   GET    /api/v1/restrictions                 restrictions in force
+//   GET    /api/v1/restrictions/history?limit=  the audit trail: restrictions applied, newest
+//                                               first, with each release's time and reason
 //   POST   /api/v1/restrictions/release         {"key": "...", "reason": "..."}: lifted for the
 //                                               next MAIL FROM, recorded with when and why
 //   GET    /api/v1/trace?sender=&host=&recipient=&verdict=&action=&pool=&since=&until=&limit=
@@ -95,6 +97,7 @@ class Backend {
   virtual ~Backend() = default;
   virtual Reply health() = 0;
   virtual Reply restrictions() = 0;
+  virtual Reply restriction_history(uint32_t limit) = 0;
   virtual Reply release(const std::string& key, const std::string& reason) = 0;
   virtual Reply trace(const TraceQuery& q) = 0;
   virtual Reply alerts(uint32_t limit, bool open_only) = 0;

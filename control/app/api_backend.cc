@@ -1,6 +1,7 @@
 #include "control/app/api_backend.h"
 
 #include <arpa/inet.h>
+#include <unistd.h>
 
 #include <map>
 #include <string>
@@ -124,6 +125,8 @@ api::Reply ApiBackend::health() {
   return on_main([this] {
     nlohmann::json h;
     h["status"] = "ok";
+    char host[256] = {};
+    h["gateway"] = gethostname(host, sizeof host - 1) == 0 ? host : "";  // whose console this is
     h["workers"] = g_.workers.size();
     h["uptime_s"] = clock::unix_now_s() - started_unix_s_;
     h["policy_version"] = g_.policy ? g_.policy->read()->policy().version : 0;
@@ -151,6 +154,29 @@ api::Reply ApiBackend::restrictions() {
                    {"action", action_name(r.action)},
                    {"until_unix_s", r.until_unix_s},
                    {"applied_unix_ns", r.applied_unix_ns}});
+  }
+  return api::Reply{200, nlohmann::json{{"restrictions", out}}};
+}
+
+api::Reply ApiBackend::restriction_history(uint32_t limit) {
+  if (store_ == nullptr) {
+    return api::Reply::error(503, "the store is disabled (store.enabled: false)");
+  }
+  std::string error;
+  const auto list = store_->restriction_history(limit, &error);
+  if (!error.empty()) {
+    return api::Reply::error(500, error);
+  }
+  nlohmann::json out = nlohmann::json::array();
+  for (const store::Restriction& r : list) {
+    out.push_back({{"key", store::Store::key_text(r.key)},
+                   {"kind", kind_name(r.key.kind)},
+                   {"limit", r.limit_name},
+                   {"action", action_name(r.action)},
+                   {"until_unix_s", r.until_unix_s},
+                   {"applied_unix_ns", r.applied_unix_ns},
+                   {"released_unix_ns", r.released_unix_ns},
+                   {"release_reason", r.release_reason}});
   }
   return api::Reply{200, nlohmann::json{{"restrictions", out}}};
 }

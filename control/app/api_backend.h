@@ -33,6 +33,7 @@ class ApiBackend final : public api::Backend {
 
   api::Reply health() override;
   api::Reply restrictions() override;
+  api::Reply restriction_history(uint32_t limit) override;
   api::Reply release(const std::string& key, const std::string& reason) override;
   api::Reply trace(const api::TraceQuery& q) override;
   api::Reply alerts(uint32_t limit, bool open_only) override;

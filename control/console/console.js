@@ -46,5 +46,9 @@ document.getElementById("sign-out").addEventListener("click", async () => {
 
 const session = await api("GET", "/ui/session");
 setCsrf(session.csrf);
+api("GET", "/api/v1/health").then((h) => {
+  document.getElementById("gateway-name").textContent = h.gateway ? `· ${h.gateway}` : "";
+  document.title = h.gateway ? `smtpgw console · ${h.gateway}` : document.title;
+}).catch(() => {});
 window.addEventListener("hashchange", () => route(true));
 route(false);

@@ -1,8 +1,10 @@
-// Restricted senders: every restriction in force with its cause; release with a reason.
+// Restricted senders: every restriction in force with its cause; release with a reason; the
+// audit trail of every restriction and release.
 import { api, button, cell, load, when, whenNs } from "./common.js";
 
 const status = document.getElementById("restrictions-status");
 const rows = document.getElementById("restrictions-rows");
+const history = document.getElementById("history-rows");
 const form = document.getElementById("release");
 let releasing = "";
 
@@ -28,6 +30,19 @@ export async function show(note = "") {
       form.elements.reason.focus();
     }));
     rows.append(row);
+  }
+  const trail = await load("/api/v1/restrictions/history?limit=100", status, "the audit trail");
+  history.replaceChildren();
+  for (const r of trail ? trail.restrictions : []) {
+    const row = document.createElement("tr");
+    cell(row, r.key);
+    cell(row, r.limit);
+    cell(row, r.action);
+    cell(row, whenNs(r.applied_unix_ns));
+    cell(row, r.until_unix_s ? when(r.until_unix_s) : "until released");
+    cell(row, r.released_unix_ns ? whenNs(r.released_unix_ns) : "");
+    cell(row, r.release_reason);
+    history.append(row);
   }
   const count = data.restrictions.length === 0 ? "No sender is restricted."
     : `${data.restrictions.length} restricted.`;

@@ -736,25 +736,21 @@ nlohmann::json Store::trace(const TraceFilter& f, std::string* error) const {
   return rows;
 }
 
-std::vector<Restriction> Store::restrictions_in_force(uint64_t now_unix_s,
-                                                      std::string* error) const {
+// Restriction rows: `sql` selects key_kind, key_data, limit_id, action, until_unix_s,
+// applied_unix_ns, limit_name, released_unix_ns, release_reason, with one integer parameter.
+std::vector<Restriction> Store::restriction_rows(const char* sql, int64_t parameter,
+                                                 std::string* error) const {
   std::vector<Restriction> out;
   sqlite3* db = connect(options_.path, error);
   if (db == nullptr) {
     return out;
   }
   {
-    // The newest restriction of each key; in force when not released and its term not ended.
-    Stmt st(db,
-            "SELECT key_kind, key_data, limit_id, action, until_unix_s, applied_unix_ns,"
-            " limit_name FROM restriction r WHERE released_unix_ns IS NULL"
-            " AND id = (SELECT MAX(id) FROM restriction s"
-            "           WHERE s.key_kind = r.key_kind AND s.key_data = r.key_data)"
-            " AND (until_unix_s = 0 OR until_unix_s > ?) ORDER BY id");
+    Stmt st(db, sql);
     if (!st) {
       *error = error_of(db, options_.path, "query restrictions");
     } else {
-      sqlite3_bind_int64(st.s, 1, static_cast<int64_t>(now_unix_s));
+      sqlite3_bind_int64(st.s, 1, parameter);
       while (sqlite3_step(st.s) == SQLITE_ROW) {
         Restriction r;
         r.key.kind = static_cast<events::KeyKind>(sqlite3_column_int(st.s, 0));
@@ -766,12 +762,35 @@ std::vector<Restriction> Store::restrictions_in_force(uint64_t now_unix_s,
         r.until_unix_s = static_cast<uint64_t>(sqlite3_column_int64(st.s, 4));
         r.applied_unix_ns = static_cast<uint64_t>(sqlite3_column_int64(st.s, 5));
         r.limit_name = detail::column_text(st.s, 6);
+        r.released_unix_ns = static_cast<uint64_t>(sqlite3_column_int64(st.s, 7));
+        r.release_reason = detail::column_text(st.s, 8);
         out.push_back(r);
       }
     }
   }
   sqlite3_close(db);
   return out;
+}
+
+std::vector<Restriction> Store::restrictions_in_force(uint64_t now_unix_s,
+                                                      std::string* error) const {
+  // The newest restriction of each key; in force when not released and its term not ended.
+  return restriction_rows(
+      "SELECT key_kind, key_data, limit_id, action, until_unix_s, applied_unix_ns,"
+      " limit_name, released_unix_ns, release_reason FROM restriction r"
+      " WHERE released_unix_ns IS NULL"
+      " AND id = (SELECT MAX(id) FROM restriction s"
+      "           WHERE s.key_kind = r.key_kind AND s.key_data = r.key_data)"
+      " AND (until_unix_s = 0 OR until_unix_s > ?) ORDER BY id",
+      static_cast<int64_t>(now_unix_s), error);
+}
+
+std::vector<Restriction> Store::restriction_history(uint32_t limit, std::string* error) const {
+  return restriction_rows(
+      "SELECT key_kind, key_data, limit_id, action, until_unix_s, applied_unix_ns,"
+      " limit_name, released_unix_ns, release_reason FROM restriction"
+      " ORDER BY id DESC LIMIT ?",
+      limit, error);
 }
 
 int64_t Store::trace_count(std::string* error) const {

@@ -53,6 +53,8 @@ struct Restriction {
   uint64_t until_unix_s = 0;  // 0: until released
   uint64_t applied_unix_ns = 0;
   std::string limit_name;     // the limit's name, or the control plane's reason (limit kNone)
+  uint64_t released_unix_ns = 0;  // 0: not released (restriction_history only)
+  std::string release_reason;
 };
 
 struct ActiveVersion {
@@ -101,6 +103,9 @@ class Store {
   // Restrictions whose term has not ended at `now_unix_s` (and that no release lifted), newest
   // per key. Own connection; any thread.
   std::vector<Restriction> restrictions_in_force(uint64_t now_unix_s, std::string* error) const;
+  // The audit trail: the newest `limit` restrictions ever applied, newest first, each with
+  // when and why an operator released it. Own connection; any thread.
+  std::vector<Restriction> restriction_history(uint32_t limit, std::string* error) const;
   // A restriction the control plane decided (not a worker's limit: `limit` is kNone and
   // `reason` names why, e.g. "complaint_rate"), recorded so a restart re-applies it. Own
   // connection; any thread.
@@ -181,6 +186,8 @@ class Store {
   static std::string key_text(const events::KeyBytes& k);
 
  private:
+  std::vector<Restriction> restriction_rows(const char* sql, int64_t parameter,
+                                            std::string* error) const;
   explicit Store(const Options& options);
   void run();
   void write(std::vector<events::Event>& batch);

@@ -178,8 +178,14 @@ def step_release(driver, url, token, shots, key, reason):
     except TimeoutException:
         fail(driver, shots, "release", "the page did not confirm the release: "
              + driver.find_element(By.ID, "restrictions-status").text)
+    # The audit trail: the release, with its reason, on top.
+    try:
+        wait.until(lambda d: any(r and r[0] == key and r[6] == reason for r in rows_of(d, "history-rows")))
+    except TimeoutException:
+        fail(driver, shots, "release", f"the audit trail does not show the release: {rows_of(driver, 'history-rows')}")
     driver.save_screenshot(f"{shots}/released.png")
-    print(f"released through the page: {driver.find_element(By.ID, 'restrictions-status').text}")
+    print(f"released through the page: {driver.find_element(By.ID, 'restrictions-status').text}; "
+          f"audit trail: {rows_of(driver, 'history-rows')[0]}")
 
 
 def rows_of(driver, tbody_id):

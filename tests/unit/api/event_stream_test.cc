@@ -64,6 +64,7 @@ TEST(EventStream, StreamsOverHttpWithTheToken) {
   struct NoBackend final : Backend {
     Reply health() override { return {200, {}}; }
     Reply restrictions() override { return {200, {}}; }
+    Reply restriction_history(uint32_t) override { return {200, {}}; }
     Reply release(const std::string&, const std::string&) override { return {200, {}}; }
     Reply trace(const TraceQuery&) override { return {200, {}}; }
     Reply alerts(uint32_t, bool) override { return {200, {}}; }

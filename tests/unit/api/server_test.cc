@@ -24,6 +24,10 @@ constexpr const char* kToken = "0123456789abcdef-test";
 struct Recorder final : Backend {
   Reply health() override { return {200, {{"status", "ok"}}}; }
   Reply restrictions() override { return {200, {{"restrictions", nlohmann::json::array()}}}; }
+  Reply restriction_history(uint32_t limit) override {
+    history_limit = limit;
+    return {200, {{"restrictions", nlohmann::json::array()}}};
+  }
   Reply release(const std::string& key, const std::string& reason) override {
     released = key;
     why = reason;
@@ -71,6 +75,7 @@ struct Recorder final : Backend {
   std::string reported;
   std::string released, why;
   TraceQuery last;
+  uint32_t history_limit = 0;
   std::vector<RuleFile> pushed;
   bool pushed_lenient = false;
   std::optional<int64_t> rolled_back;
@@ -305,6 +310,19 @@ TEST_F(ApiServer, TraceParametersAreCheckedAndPassed) {
   ASSERT_TRUE(m);
   EXPECT_EQ(m->status, 200);
   EXPECT_EQ(m->body, "smtpgw_up 1\n");
+}
+
+// The audit trail's limit is bounded like the trace's: 0 reads as 1, over 1000 is a 400.
+TEST_F(ApiServer, RestrictionHistoryLimit) {
+  auto ok = client_->Get("/api/v1/restrictions/history?limit=20");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+  EXPECT_EQ(backend_.history_limit, 20u);
+  auto big = client_->Get("/api/v1/restrictions/history?limit=5000");
+  ASSERT_TRUE(big);
+  EXPECT_EQ(big->status, 400);
+  client_->Get("/api/v1/restrictions/history");
+  EXPECT_EQ(backend_.history_limit, 100u) << "the default";
 }
 
 // The trace's verdict and action must be known values; verdict, action and pool reach the backend.

@@ -158,6 +158,18 @@ TEST(Store, KeepsTheTraceAndTheRestrictions) {
   EXPECT_EQ(in_force[0].limit, events::LimitId::kSenderRecipientsPerMessage);
   EXPECT_EQ(in_force[0].action, events::ActionTaken::kBlocked);
   EXPECT_EQ(s->restrictions_in_force(500, &error).size(), 2u);
+  // The audit trail: both, newest first; a release is recorded with its reason.
+  ASSERT_TRUE(s->release(text_key(events::KeyKind::kSender, "a@example.org"), "customer called",
+                         3'000'000'000'000ull, &error)) << error;
+  const auto history = s->restriction_history(10, &error);
+  ASSERT_EQ(history.size(), 2u) << error;
+  EXPECT_EQ(std::string(history[0].key.data, history[0].key.len), "old@example.org");
+  EXPECT_EQ(history[0].released_unix_ns, 0u);
+  EXPECT_EQ(std::string(history[1].key.data, history[1].key.len), "a@example.org");
+  EXPECT_EQ(history[1].released_unix_ns, 3'000'000'000'000ull);
+  EXPECT_EQ(history[1].release_reason, "customer called");
+  EXPECT_TRUE(s->restrictions_in_force(2'000, &error).empty());
+  EXPECT_EQ(s->restriction_history(1, &error).size(), 1u);
 }
 
 // The trace's filters: each given one narrows the rows (verdict, action, pool, sender); a
