@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 #include <string>
 
@@ -249,15 +250,13 @@ api::Reply ApiBackend::trace(const api::TraceQuery& q) {
     return api::Reply::error(503, "the store is disabled (store.enabled: false)");
   }
   if (!q.pool.empty()) {
-    // The pools are fixed for the gateway's life (a reload does not change them): the start
-    // config names them, readable from any thread.
-    std::string names = "normal, high_risk";
-    bool known = q.pool == "normal" || q.pool == "high_risk";
-    for (const config::PoolsConfig::Named& n : g_.cfg.pools.named) {
-      names += ", " + n.name;
-      known = known || q.pool == n.name;
+    // The start config's pools, fixed for the gateway's life: readable from any thread.
+    const std::vector<std::string> pools = pool_names(g_.cfg.pools);
+    std::string names;
+    for (const std::string& p : pools) {
+      names += (names.empty() ? "" : ", ") + p;
     }
-    if (!known) {
+    if (std::find(pools.begin(), pools.end(), q.pool) == pools.end()) {
       return api::Reply::error(400, "no pool is named \"" + q.pool + "\" (pools: " + names + ")");
     }
   }

@@ -141,9 +141,7 @@ bool ControlPlane::open_store() {
   o.path = path.string();
   o.trace_days = sc.trace_days;
   o.trace_max_rows = sc.trace_max_rows;
-  for (const config::PoolsConfig::Named& n : g_.cfg.pools.named) {
-    o.pool_names.push_back(n.name);
-  }
+  o.pool_names = pool_names(g_.cfg.pools);
   std::string error;
   std::unique_ptr<store::Store> st = store::Store::open(o, &error);
   if (!st) {

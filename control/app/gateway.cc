@@ -114,6 +114,14 @@ bool publish_domain_marks(Gateway& g, const std::vector<std::string>& domains) {
              publish::PublishOutcome::kPublished;
 }
 
+std::vector<std::string> pool_names(const config::PoolsConfig& pools) {
+  std::vector<std::string> names = {"normal", "high_risk"};
+  for (const config::PoolsConfig::Named& n : pools.named) {
+    names.push_back(n.name);
+  }
+  return names;
+}
+
 bool build(Gateway& g) {
   const config::Config& cfg = g.cfg;
   const uint16_t nworkers = static_cast<uint16_t>(cfg.worker_count());
@@ -188,7 +196,10 @@ bool build(Gateway& g) {
   t.arp_retry = hz / 1000 * cfg.arp.retry_ms;
   t.arp_give_up = t.arp_retry * 3;  // three unanswered requests
   t.arp_pending_max = cfg.arp.pending_max ? cfg.arp.pending_max : 1;
-  std::vector<flow::PoolState::Pool> pools = {{"normal", {}}, {"high_risk", {}}};
+  std::vector<flow::PoolState::Pool> pools;
+  for (std::string& name : pool_names(cfg.pools)) {
+    pools.push_back({std::move(name), {}});
+  }
   std::vector<flow::PoolState::Binding> bindings;
   auto add_pool = [&](flow::PoolState::Pool& pool, const std::vector<config::Ipv4>& addrs) {
     for (const config::Ipv4& a : addrs) {
@@ -198,9 +209,10 @@ bool build(Gateway& g) {
   };
   add_pool(pools[flow::kNormalPool], cfg.pools.normal);
   add_pool(pools[flow::kHighRiskPool], cfg.pools.high_risk);
-  for (const config::PoolsConfig::Named& n : cfg.pools.named) {
-    const auto id = static_cast<flow::PoolId>(pools.size());
-    add_pool(pools.emplace_back(flow::PoolState::Pool{n.name, {}}), n.addresses);
+  for (size_t i = 0; i < cfg.pools.named.size(); ++i) {
+    const config::PoolsConfig::Named& n = cfg.pools.named[i];
+    const auto id = static_cast<flow::PoolId>(flow::kHighRiskPool + 1 + i);
+    add_pool(pools[id], n.addresses);
     for (const config::Ipv4Prefix& p : n.bound) {
       bindings.push_back({p.network().value, p.length, id});
     }

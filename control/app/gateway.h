@@ -105,6 +105,10 @@ void drain_events(Gateway& g, const std::function<void(const events::Event&)>& e
 // stderr and returns false; teardown() then releases what was built.
 bool build(Gateway& g);
 
+// The pools' names in PoolId order: normal, high_risk, then pools.named as configured. They are
+// fixed for the gateway's life (a reload does not change the pools). Any thread.
+std::vector<std::string> pool_names(const config::PoolsConfig& pools);
+
 // Destroys the workers, stops and closes the ports, frees rings, stats and pool.
 void teardown(Gateway& g);
 
