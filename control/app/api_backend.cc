@@ -138,6 +138,19 @@ api::Reply ApiBackend::health() {
   });
 }
 
+namespace {
+
+nlohmann::json restriction_json(const store::Restriction& r) {
+  return {{"key", store::Store::key_text(r.key)},
+          {"kind", kind_name(r.key.kind)},
+          {"limit", r.limit_name},
+          {"action", action_name(r.action)},
+          {"until_unix_s", r.until_unix_s},
+          {"applied_unix_ns", r.applied_unix_ns}};
+}
+
+}  // namespace
+
 api::Reply ApiBackend::restrictions() {
   if (store_ == nullptr) {
     return api::Reply::error(503, "the store is disabled (store.enabled: false)");
@@ -149,12 +162,7 @@ api::Reply ApiBackend::restrictions() {
   }
   nlohmann::json out = nlohmann::json::array();
   for (const store::Restriction& r : list) {
-    out.push_back({{"key", store::Store::key_text(r.key)},
-                   {"kind", kind_name(r.key.kind)},
-                   {"limit", r.limit_name},
-                   {"action", action_name(r.action)},
-                   {"until_unix_s", r.until_unix_s},
-                   {"applied_unix_ns", r.applied_unix_ns}});
+    out.push_back(restriction_json(r));
   }
   return api::Reply{200, nlohmann::json{{"restrictions", out}}};
 }
@@ -170,14 +178,10 @@ api::Reply ApiBackend::restriction_history(uint32_t limit) {
   }
   nlohmann::json out = nlohmann::json::array();
   for (const store::Restriction& r : list) {
-    out.push_back({{"key", store::Store::key_text(r.key)},
-                   {"kind", kind_name(r.key.kind)},
-                   {"limit", r.limit_name},
-                   {"action", action_name(r.action)},
-                   {"until_unix_s", r.until_unix_s},
-                   {"applied_unix_ns", r.applied_unix_ns},
-                   {"released_unix_ns", r.released_unix_ns},
-                   {"release_reason", r.release_reason}});
+    nlohmann::json j = restriction_json(r);
+    j["released_unix_ns"] = r.released_unix_ns;
+    j["release_reason"] = r.release_reason;
+    out.push_back(std::move(j));
   }
   return api::Reply{200, nlohmann::json{{"restrictions", out}}};
 }

@@ -51,6 +51,20 @@ export function cell(row, text) {
   return td;
 }
 
+// Fills the description list `dl` with [name, value] pairs as text; each value's element has
+// data-field set to its name (for tests and styles).
+export function describe(dl, pairs) {
+  dl.replaceChildren();
+  for (const [name, value] of pairs) {
+    const dt = document.createElement("dt");
+    dt.textContent = name;
+    const dd = document.createElement("dd");
+    dd.textContent = value === null || value === undefined ? "" : String(value);
+    dd.dataset.field = name;
+    dl.append(dt, dd);
+  }
+}
+
 export function button(label, onClick) {
   const b = document.createElement("button");
   b.type = "button";

@@ -2,7 +2,7 @@
 // addresses' states and the last alerts. The chart starts from the API's 15 minutes of history
 // and goes on from the event stream's stats, one sample a second; every figure is a difference
 // of two totals over the time between them.
-import { cell, load, whenNs } from "./common.js";
+import { cell, describe, load, whenNs } from "./common.js";
 
 const status = document.getElementById("overview-status");
 const figures = document.getElementById("overview-figures");
@@ -95,26 +95,17 @@ function draw() {
   }
 
   // The figures: the rates over the last ten seconds, steadier than the last one.
-  figures.replaceChildren();
   if (samples.length < 2) {
+    figures.replaceChildren();
     return;
   }
   const a = samples[Math.max(0, samples.length - 11)];
   const b = samples[samples.length - 1];
-  const figure = (name, text) => {
-    const dt = document.createElement("dt");
-    dt.textContent = name;
-    const dd = document.createElement("dd");
-    dd.textContent = text;
-    dd.dataset.figure = name;
-    figures.append(dt, dd);
-  };
-  for (const [name, value] of [...kVerdicts, ...kActions]) {
-    figure(`${name} messages/s`, rate(a, b, value).toFixed(2));
-  }
-  for (const [name, value] of kBytes) {
-    figure(`Gbit/s ${name}`, rate(a, b, value).toFixed(4));
-  }
+  describe(figures, [
+    ...[...kVerdicts, ...kActions].map(([name, value]) =>
+      [`${name} messages/s`, rate(a, b, value).toFixed(2)]),
+    ...kBytes.map(([name, value]) => [`Gbit/s ${name}`, rate(a, b, value).toFixed(4)]),
+  ]);
 }
 
 function showWorkers(stats) {

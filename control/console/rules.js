@@ -1,7 +1,7 @@
 // Rules: the active rule set, upload of a new one (compiled first: refused with the compiler's
 // errors as "file:line: rule NAME: ..." and the active version kept), activation of a stored
 // version, and roll back to the one before.
-import { api, button, cell, load, whenNs } from "./common.js";
+import { api, button, cell, describe, load, whenNs } from "./common.js";
 
 const status = document.getElementById("rules-status");
 const active = document.getElementById("rules-active");
@@ -40,17 +40,9 @@ export async function show(note = "") {
     return;
   }
   const a = data.active;
-  active.replaceChildren();
-  for (const [name, value] of [["Version", a.version === 0 ? "0 (rules.dir)" : a.version],
+  describe(active, [["Version", a.version === 0 ? "0 (rules.dir)" : a.version],
     ["Source", a.source], ["Rules", a.rules], ["Skipped", a.skipped],
-    ["Content hash", a.content_hash]]) {
-    const dt = document.createElement("dt");
-    dt.textContent = name;
-    const dd = document.createElement("dd");
-    dd.textContent = value ?? "";
-    dd.dataset.field = name;
-    active.append(dt, dd);
-  }
+    ["Content hash", a.content_hash]]);
   rows.replaceChildren();
   for (const v of data.versions) {
     const row = document.createElement("tr");

@@ -1,7 +1,7 @@
 // Sender look-up: one key (an address, a host, user:NAME or org:NAME) with its state, its
 // restriction, each limit of its kind against what its window holds, and its counters per
 // window, straight from the gateway's sender table.
-import { cell, load, when } from "./common.js";
+import { cell, describe, load, when } from "./common.js";
 
 const form = document.getElementById("senders-search");
 const status = document.getElementById("senders-status");
@@ -17,19 +17,11 @@ async function look(key) {
   if (!data) {
     return;
   }
-  facts.replaceChildren();
   const restriction = data.restriction
     ? `${data.restriction.limit}${data.restriction.until_unix_s ? `, until ${when(data.restriction.until_unix_s)}` : ", until released"}`
     : "none";
-  for (const [name, value] of [["Key", data.key], ["State", data.state],
-    ["Restriction", restriction],
-    ["Steered to high risk until", when(data.steered_until_unix_s) || "not steered"]]) {
-    const dt = document.createElement("dt");
-    dt.textContent = name;
-    const dd = document.createElement("dd");
-    dd.textContent = value;
-    facts.append(dt, dd);
-  }
+  describe(facts, [["Key", data.key], ["State", data.state], ["Restriction", restriction],
+    ["Steered to high risk until", when(data.steered_until_unix_s) || "not steered"]]);
   limitRows.replaceChildren();
   for (const l of data.limits) {
     const row = document.createElement("tr");

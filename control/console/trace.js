@@ -1,6 +1,6 @@
 // Message trace: search by sender, host, recipient, time range, verdict, action and pool; paged, newest
 // first; a message's detail with its recipients and the servers' replies, and the rules it hit.
-import { button, cell, load, whenNs } from "./common.js";
+import { button, cell, describe, load, whenNs } from "./common.js";
 
 const form = document.getElementById("trace-search");
 const status = document.getElementById("trace-status");
@@ -29,9 +29,7 @@ function query(before) {
 
 function showDetail(m) {
   detail.hidden = false;
-  const list = detail.querySelector("dl");
-  list.replaceChildren();
-  const fields = [
+  describe(detail.querySelector("dl"), [
     ["Time", whenNs(m.unix_ns)], ["Host", m.host], ["Sender", m.sender], ["User", m.user],
     ["Subject", m.subject],
     ["Server", `${m.server}:${m.server_port}`], ["Pool", m.pool],
@@ -39,14 +37,7 @@ function showDetail(m) {
     ["Score", m.score], ["Action", m.action], ["Gateway reply", m.gateway_reply],
     ["Outcome", m.outcome], ["Server reply", `${m.remote_reply ?? ""} ${m.remote_enhanced ?? ""}`],
     ["Bytes", m.bytes],
-  ];
-  for (const [name, value] of fields) {
-    const dt = document.createElement("dt");
-    dt.textContent = name;
-    const dd = document.createElement("dd");
-    dd.textContent = value === null || value === undefined ? "" : String(value);
-    list.append(dt, dd);
-  }
+  ]);
   const recipients = document.getElementById("trace-recipients");
   recipients.replaceChildren();
   for (const r of m.recipient_replies || []) {

@@ -50,15 +50,7 @@ exe=${1:?usage: e2e_console.sh PATH/TO/smtpgw PATH/TO/smtpgwctl}
 "$SGW_PYTHON" -c 'import selenium' 2>/dev/null ||
   sgw_fail "$SGW_PYTHON cannot import selenium (tools/setup installs python3-selenium)"
 sgw_require_netns
-# bl.test (rbldnsd): its test point, and the address given (code 4) once the test lists it.
-zone() {
-  sgw_rbldnsd_zone bl < <(
-    echo ":127.0.0.2:Listed"
-    echo "127.0.0.2"
-    [[ -n ${1:-} ]] && echo "$1 :127.0.0.4:Seen sending spam"
-  )
-}
-zone
+sgw_bl_zone
 sgw_rbldnsd bl.test:ip4set:bl
 sgw_api_prepare
 sgw_bed_up "$exe" "$SGW_API_YAML
@@ -113,7 +105,7 @@ traced() {
   [[ $("$SGW_PYTHON" -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT COUNT(*) FROM trace WHERE egress = ?", (sys.argv[2],)).fetchone()[0])' "$SGW_WORK/smtpgw.db" "$x" 2>/dev/null) -ge 1 ]]
 }
 sgw_wait_until 20 "the store to hold carol's message from $x" traced
-zone "$x"
+sgw_bl_zone "$x"
 listed() { grep -q "smtpgw: dnsbl: $x listed on bl.test (127.0.0.4)" "$SGW_GWLOG"; }
 sgw_wait_until 40 "the gateway to see $x listed" listed
 browse pools "$y" "$x" bl.test 127.0.0.4 carol@inside.test

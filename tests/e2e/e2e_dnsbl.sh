@@ -26,15 +26,7 @@ sgw_harness_init e2e-dnsbl
 
 exe=${1:?usage: e2e_dnsbl.sh PATH/TO/smtpgw}
 sgw_require_netns
-# zone [ADDRESS] — bl.test lists its test point, and ADDRESS with code 4.
-zone() {
-  sgw_rbldnsd_zone bl < <(
-    echo ":127.0.0.2:Listed"
-    echo "127.0.0.2"
-    [[ -n ${1:-} ]] && echo "$1 :127.0.0.4:Seen sending spam"
-  )
-}
-zone
+sgw_bl_zone
 sgw_rbldnsd bl.test:ip4set:bl
 port=$SGW_RBLDNSD_PORT
 dns_pid=$SGW_RBLDNSD_PID
@@ -70,7 +62,7 @@ traced() {
   [[ $("$SGW_PYTHON" -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT COUNT(*) FROM trace WHERE egress = ?", (sys.argv[2],)).fetchone()[0])' "$SGW_WORK/smtpgw.db" "$x" 2>/dev/null) == 1 ]]
 }
 sgw_wait_until 20 "the store to hold the message that left from $x" traced
-zone "$x"
+sgw_bl_zone "$x"
 listed() { grep -q "smtpgw: dnsbl: $x listed on bl.test (127.0.0.4)" "$SGW_GWLOG"; }
 sgw_wait_until 40 "the gateway to see $x listed" listed
 sgw_log "gateway: $(grep -m1 "dnsbl: $x listed" "$SGW_GWLOG")"
@@ -81,7 +73,7 @@ send during
 sgw_expect_delivered during normal "$y"
 
 # (3) X cleared.
-zone
+sgw_bl_zone
 cleared() { grep -q "smtpgw: dnsbl: $x no longer listed" "$SGW_GWLOG"; }
 sgw_wait_until 40 "the gateway to see $x cleared" cleared
 sgw_log "gateway: $(grep -m1 "dnsbl: $x no longer listed" "$SGW_GWLOG")"

@@ -353,3 +353,13 @@ sgw_rbldnsd_zone() {
   mv "$file.tmp" "$file"
   touch -d "@$((old >= now ? old + 1 : now))" "$file"
 }
+
+# sgw_bl_zone [ADDRESS] — the zone file "bl" (served as bl.test): its test point 127.0.0.2, and
+# ADDRESS listed with code 127.0.0.4 when given.
+sgw_bl_zone() {
+  sgw_rbldnsd_zone bl < <(
+    echo ":127.0.0.2:Listed"
+    echo "127.0.0.2"
+    [[ -n ${1:-} ]] && echo "$1 :127.0.0.4:Seen sending spam"
+  )
+}
