@@ -68,6 +68,9 @@ int run_main(int argc, char** argv) {
   // (compiling a large rule set takes seconds).
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
+  // A peer that went away (a vhost-user server, an API client, an alert webhook) is a failed
+  // write with EPIPE to handle where it happens, never the end of the gateway.
+  std::signal(SIGPIPE, SIG_IGN);
   config::Result loaded = config::load_file(config_path);
   if (!loaded) {
     std::fprintf(stderr, "%s", loaded.error_text().c_str());

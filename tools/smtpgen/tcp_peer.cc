@@ -58,7 +58,7 @@ uint32_t TcpPeer::unsent() const {
 
 bool TcpPeer::receive(const ParsedPacket& p, const uint8_t* frame) {
   if (p.l3 != L3::kIpv4 || p.l4_proto != kProtoTcp || !p.has_l4 || p.sport != remote_.port ||
-      p.dport != local_.port) {
+      p.dport != local_.port || p.src4 != remote_.ip || p.dst4 != local_.ip) {
     return false;
   }
   if (state_ == State::kClosed) {

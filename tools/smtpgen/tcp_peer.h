@@ -51,8 +51,8 @@ class TcpPeer {
   // An RST now (at the next poll), and the connection is closed.
   void abort();
 
-  // One parsed frame of this connection (the caller matches addresses and ports): returns
-  // false when it is not for this peer (wrong ports or not TCP).
+  // One parsed frame: false when it is not this connection's (not TCP, or other addresses or
+  // ports), else taken.
   bool receive(const packet::ParsedPacket& p, const uint8_t* frame);
 
   // Appends to `out` the frames due at `now_ns`: new data within the peer's window, a FIN, a
