@@ -7,12 +7,15 @@
 # smtpgen plays the clients (10.99.1.2..) on its port 0 and the server 10.99.2.2 on its port 1,
 # with real TCP (tools/smtpgen/tcp_peer.h); both sides learn each other's MACs by ARP (no static
 # neighbours). The gateway inspects every session with the shipped rules and its own
-# enforcement, and leaves from its normal pool 10.99.2.10.
+# enforcement; clean mail leaves from its normal pool 10.99.2.10. One session in ten carries
+# GTUBE from a spam host of its own.
 # Asserts:
-#   1. smtpgen's report: every session ended with QUIT answered, every message was delivered
-#      byte for byte (smtpgen exits 0 only then);
-#   2. the gateway's counters at exit agree: one record per message, none refused or deferred,
-#      and every connection SNATed from the pool.
+#   1. smtpgen's report: every session ended with QUIT answered (or, after a deferral, with the
+#      gateway's 421), every message was delivered once byte for byte, spam only from the
+#      high-risk address 10.99.2.20 and clean mail never from it, spam on a normal flow deferred
+#      and delivered when sent again (smtpgen exits 0 only then);
+#   2. the gateway's counters at exit agree: a record per attempt, spam deferred and released as
+#      smtpgen saw, nothing refused or throttled, a binding per session.
 # --no-huge on both sides (DPDK 22.11 shares memfd memory over vhost-user): never skips.
 # SGW_BED_SESSIONS / SGW_BED_CONCURRENCY / SGW_BED_MESSAGES / SGW_BED_SIZE size the run (a short
 # one by default, for tools/check).
@@ -51,7 +54,8 @@ ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" sgw_spawn "$genlog"
   --vdev "net_vhost1,iface=$work/vhost1.sock,queues=1" \
   -- --sessions "$sessions" --concurrency "$concurrency" --messages "$messages" --size "$size" \
   --client-ip 10.99.1.2 --client-hosts 4 --inside-gateway 10.99.1.1 \
-  --server-ip 10.99.2.2 --outside-gateway 10.99.2.1 --link-wait-s 90 --timeout-s 120
+  --server-ip 10.99.2.2 --outside-gateway 10.99.2.1 --link-wait-s 90 --timeout-s 120 \
+  --spam-per-mille 100 --high-risk-ip 10.99.2.20
 gen_pid=$SGW_PID
 sockets() { [[ -S $work/vhost0.sock && -S $work/vhost1.sock ]]; }
 sgw_wait_until 60 "smtpgen's vhost-user sockets" sockets
@@ -100,19 +104,27 @@ wait "$gen_pid" || rc=$?
 report=$(grep -m1 '^{' "$genlog" || true)
 [[ -n $report ]] || sgw_fail "smtpgen printed no report (exit $rc)"
 sgw_log "smtpgen: $report"
-((rc == 0)) || sgw_fail "(1) smtpgen found sessions or messages that did not arrive as sent (exit $rc)"
-want=$((sessions * messages))
-[[ $(sgw_json_get "$report" "j['messages_delivered']") == "$want" ]] ||
-  sgw_fail "(1) smtpgen counts $(sgw_json_get "$report" "j['messages_delivered']") messages delivered, expected $want"
+((rc == 0)) || sgw_fail "(1) smtpgen found sessions or messages that did not arrive or were not decided as the policy says (exit $rc)"
+field() { sgw_json_get "$report" "j['$1']"; }
+want=$(field messages_expected)
+spam=$(field spam_sent)
+deferred=$(field spam_deferred)
+((spam > 0 && deferred > 0)) || sgw_fail "(1) no spam was sent or none deferred: $report"
+[[ $(field messages_delivered) == "$want" && $(field wrong_decisions) == 0 ]] ||
+  sgw_fail "(1) smtpgen counts $(field messages_delivered) of $want delivered, $(field wrong_decisions) wrong decisions"
 
 # --- (2) the gateway's own account -----------------------------------------------------------
 sgw_gateway_stop "$gw_pid" "$gwlog"
-[[ $(sgw_counter enforce_records) == "$want" ]] ||
-  sgw_fail "(2) the gateway recorded $(sgw_counter enforce_records) messages, smtpgen delivered $want"
-for k in enforce_records_refused enforce_records_throttled enforce_records_deferred nat_high_risk; do
-  [[ $(sgw_counter "$k") == 0 ]] || sgw_fail "(2) gateway counter $k is $(sgw_counter "$k"), expected 0"
+[[ $(sgw_counter enforce_records) == $((want + deferred)) ]] ||
+  sgw_fail "(2) the gateway recorded $(sgw_counter enforce_records) attempts, smtpgen made $((want + deferred))"
+for want_counter in "enforce_spam_deferred=$deferred" "enforce_records_deferred=$deferred" \
+  "enforce_spam_released=$spam" enforce_records_refused=0 enforce_records_throttled=0; do
+  k=${want_counter%=*}
+  [[ $(sgw_counter "$k") == "${want_counter#*=}" ]] ||
+    sgw_fail "(2) gateway counter $k is $(sgw_counter "$k"), expected ${want_counter#*=}"
 done
-(( $(sgw_counter nat_created) >= sessions )) ||
+(( $(sgw_counter nat_high_risk) >= 1 )) || sgw_fail "(2) no binding on the high-risk address"
+(( $(sgw_counter nat_created) >= sessions + deferred )) ||
   sgw_fail "(2) the gateway created $(sgw_counter nat_created) bindings for $sessions sessions"
 sgw_log "gateway: enforce_records $(sgw_counter enforce_records), nat_created $(sgw_counter nat_created), rx_bytes $(sgw_counter rx_bytes)"
-sgw_log "PASS: $sessions sessions, $want messages through the gateway over vhost-user, each delivered byte for byte"
+sgw_log "PASS: $sessions sessions, $want messages through the gateway over vhost-user, each delivered byte for byte; $spam spam only from the high-risk address ($deferred deferred first)"

@@ -1171,12 +1171,15 @@ TEST_F(InspectDrivers, SmtpgenSessionsThroughTheWorker) {
 }
 
 // smtpgen's generator through a real worker: 40 sessions of two 5 kB messages, 8 at a time, the
-// clients first asking the gateway's inside MAC by ARP. Every session ends with QUIT answered and
-// every message is delivered byte for byte (the generator's own report).
+// clients first asking the gateway's inside MAC by ARP; about one session in five carries GTUBE
+// instead. Every session ends with QUIT answered, every message is delivered byte for byte, and
+// each spam message was deferred on its normal flow, then delivered from the high-risk address
+// when sent again (the generator's own report).
 TEST_F(InspectDrivers, SmtpgenGeneratorThroughTheWorker) {
   EnforcedRecorder records;
   app::Gateway g;
-  build(g, nullptr, shipped_rules(), "", &records);
+  build(g, nullptr, shipped_rules(), "", &records,
+        "pools: { normal: [192.0.2.10], high_risk: [192.0.2.20] }");
   if (HasFatalFailure()) {
     return;
   }
@@ -1193,6 +1196,8 @@ TEST_F(InspectDrivers, SmtpgenGeneratorThroughTheWorker) {
   c.concurrency = 8;
   c.messages_per_session = 2;
   c.message_bytes = 5'000;
+  c.spam_per_mille = 200;
+  c.high_risk_ip = kHighRisk;
   smtpgen::Generator gen(c);
   uint64_t now_ns = 1'000'000, tsc = 1;
   for (int step = 0; step < 20'000 && !gen.done(); ++step) {
@@ -1225,19 +1230,26 @@ TEST_F(InspectDrivers, SmtpgenGeneratorThroughTheWorker) {
   }
   const smtpgen::GeneratorReport r = gen.report();
   std::printf("smtpgen generator through the worker: %.0f ms simulated, %lu sessions, %lu messages "
-              "delivered, %lu retransmissions, %lu frames in, %lu out\n",
+              "delivered (%lu spam), %lu retransmissions, %lu frames in, %lu out\n",
               (now_ns - 1'000'000) / 1e6, static_cast<unsigned long>(r.sessions_done),
               static_cast<unsigned long>(r.messages_delivered),
+              static_cast<unsigned long>(r.spam_delivered_high_risk),
               static_cast<unsigned long>(r.retransmissions), static_cast<unsigned long>(r.frames_in),
               static_cast<unsigned long>(r.frames_out));
   ASSERT_TRUE(gen.done());
-  EXPECT_EQ(r.sessions_done, 40u);
+  EXPECT_TRUE(gen.passed());
+  ASSERT_GT(r.spam_sent, 0u) << "the seed gives spam sessions";
+  const uint64_t clean = 2 * (40 - r.spam_sent);
+  EXPECT_GE(r.spam_deferred, 1u) << "the first spam is on a normal flow";
+  EXPECT_EQ(r.sessions_done, 40u + r.spam_deferred) << "each deferred message sent again";
+  EXPECT_EQ(r.sessions_ended_by_gateway, r.spam_deferred) << "451, then the gateway's 421";
   EXPECT_EQ(r.sessions_failed, 0u);
-  EXPECT_EQ(r.messages_sent, 80u);
-  EXPECT_EQ(r.messages_accepted, 80u);
-  EXPECT_EQ(r.messages_delivered, 80u);
+  EXPECT_EQ(r.messages_expected, clean + r.spam_sent);
+  EXPECT_EQ(r.messages_delivered, r.messages_expected);
   EXPECT_EQ(r.content_mismatches, 0u);
-  EXPECT_EQ(records.records.size(), 80u);
+  EXPECT_EQ(r.spam_delivered_high_risk, r.spam_sent);
+  EXPECT_EQ(r.wrong_decisions, 0u);
+  EXPECT_EQ(records.records.size(), clean + r.spam_sent + r.spam_deferred) << "a record per attempt";
   EXPECT_EQ(g.stats[0].get(worker::Counter::arp_request_answered), 1u) << "the clients asked once";
   w.close_inspection();
   EXPECT_EQ(rte_mempool_in_use_count(g.pool), in_use_at_start) << "every mbuf back";
