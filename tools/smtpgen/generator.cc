@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <random>
 
+#include "dataplane/arp/arp_frame.h"
+
 namespace smtpgw::smtpgen {
 
 using namespace packet;
@@ -11,7 +13,6 @@ namespace {
 
 constexpr uint64_t kArpRetryNs = 100'000'000;
 constexpr uint16_t kFirstPort = 20'000;
-const MacAddr kBroadcast{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};
 constexpr std::string_view kGtube =
     "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
 
@@ -20,6 +21,13 @@ std::string id_of(const std::string& content) {
   const size_t at = content.find("X-Smtpgen-Id: ");
   const size_t end = at == std::string::npos ? at : content.find("\r\n", at);
   return at == std::string::npos || end == std::string::npos ? "" : content.substr(at + 14, end - at - 14);
+}
+
+std::string arp_reply(const MacAddr& our_mac, uint32_t asked_ip, const MacAddr& peer_mac,
+                      uint32_t peer_ip) {
+  std::string frame(arp::kArpFrameLen, '\0');
+  arp::build_reply(reinterpret_cast<uint8_t*>(frame.data()), our_mac, asked_ip, peer_mac, peer_ip, 0);
+  return frame;
 }
 
 }  // namespace
@@ -43,25 +51,6 @@ struct Generator::Server {
 Generator::Generator(const GeneratorConfig& c) : c_(c) {}
 Generator::~Generator() = default;
 
-std::string Generator::arp_frame(uint16_t op, const MacAddr& from_mac, uint32_t from_ip,
-                                 const MacAddr& to_mac, uint32_t to_ip) const {
-  std::string frame(42, '\0');
-  auto* f = reinterpret_cast<uint8_t*>(frame.data());
-  store_mac(f, op == 1 ? kBroadcast : to_mac);
-  store_mac(f + 6, from_mac);
-  store_be16(f + 12, kEtherTypeArp);
-  store_be16(f + 14, 1);       // Ethernet
-  store_be16(f + 16, kEtherTypeIpv4);
-  f[18] = 6;
-  f[19] = 4;
-  store_be16(f + 20, op);
-  store_mac(f + 22, from_mac);
-  store_be32(f + 28, from_ip);
-  store_mac(f + 32, op == 1 ? MacAddr{} : to_mac);
-  store_be32(f + 38, to_ip);
-  return frame;
-}
-
 // Answers requests for our addresses; learns the gateway's MAC from what it says.
 void Generator::arp(const ParsedPacket& p, const MacAddr& our_mac, bool inside) {
   const uint32_t gw_ip = inside ? c_.inside_gateway_ip : c_.outside_gateway_ip;
@@ -76,15 +65,23 @@ void Generator::arp(const ParsedPacket& p, const MacAddr& our_mac, bool inside) 
                            : p.arp_tpa == c_.server_ip;
   if (ours) {
     (inside ? arp_out_inside_ : arp_out_outside_)
-        .push_back(arp_frame(2, our_mac, p.arp_tpa, p.arp_sha, p.arp_spa));
+        .push_back(arp_reply(our_mac, p.arp_tpa, p.arp_sha, p.arp_spa));
   }
 }
 
-void Generator::from_inside(const uint8_t* frame, uint32_t len) {
+// Every frame in is counted; one that does not parse is not ours.
+bool Generator::parse(const uint8_t* frame, uint32_t len, ParsedPacket* p) {
   ++r_.frames_in;
-  ParsedPacket p;
-  if (parse_frame(frame, len, {}, &p) != ParseResult::kOk) {
+  if (parse_frame(frame, len, {}, p) != ParseResult::kOk) {
     ++r_.frames_not_ours;
+    return false;
+  }
+  return true;
+}
+
+void Generator::from_inside(const uint8_t* frame, uint32_t len) {
+  ParsedPacket p;
+  if (!parse(frame, len, &p)) {
     return;
   }
   if (p.l3 == L3::kArp) {
@@ -100,10 +97,8 @@ void Generator::from_inside(const uint8_t* frame, uint32_t len) {
 }
 
 void Generator::from_outside(const uint8_t* frame, uint32_t len) {
-  ++r_.frames_in;
   ParsedPacket p;
-  if (parse_frame(frame, len, {}, &p) != ParseResult::kOk) {
-    ++r_.frames_not_ours;
+  if (!parse(frame, len, &p)) {
     return;
   }
   if (p.l3 == L3::kArp) {
@@ -137,8 +132,7 @@ void Generator::from_outside(const uint8_t* frame, uint32_t len) {
   it->second->tcp.receive(p, frame);
 }
 
-void Generator::start_session(uint64_t now_ns) {
-  (void)now_ns;
+void Generator::start_session() {
   const uint32_t n = started_++;
   std::mt19937_64 rng(c_.seed * 1'000'003 + n);
   const bool spam = rng() % 1000 < c_.spam_per_mille;
@@ -259,7 +253,10 @@ void Generator::poll(uint64_t now_ns, std::vector<std::string>& to_inside,
   arp_out_outside_.clear();
   if (!inside_known_) {  // nothing can start before the clients know where to send
     if (now_ns >= next_arp_ns_) {
-      to_inside.push_back(arp_frame(1, c_.inside_mac, c_.client_ip, {}, c_.inside_gateway_ip));
+      std::string request(arp::kArpFrameLen, '\0');
+      arp::build_request(reinterpret_cast<uint8_t*>(request.data()), c_.inside_mac, c_.client_ip,
+                         c_.inside_gateway_ip, 0);
+      to_inside.push_back(std::move(request));
       next_arp_ns_ = now_ns + kArpRetryNs;
     }
     r_.frames_out += to_inside.size() - in_before + to_outside.size() - out_before;
@@ -275,7 +272,7 @@ void Generator::poll(uint64_t now_ns, std::vector<std::string>& to_inside,
     ++open;
   }
   while (open < c_.concurrency && started_ < c_.sessions) {
-    start_session(now_ns);
+    start_session();
     ++open;
   }
   for (auto& cl : clients_) {

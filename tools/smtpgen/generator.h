@@ -89,14 +89,13 @@ class Generator {
  private:
   struct Client;
   struct Server;
-  void start_session(uint64_t now_ns);
+  void start_session();
+  bool parse(const uint8_t* frame, uint32_t len, packet::ParsedPacket* p);
   void start_retry(const MessageSpec& m);
   void open_client(uint32_t host, uint32_t n, std::vector<MessageSpec> messages, uint32_t isn);
   void account(Client& cl);
   void check_delivery(const std::string& content, uint32_t from_ip);
   void arp(const packet::ParsedPacket& p, const packet::MacAddr& our_mac, bool inside);
-  std::string arp_frame(uint16_t op, const packet::MacAddr& from_mac, uint32_t from_ip,
-                        const packet::MacAddr& to_mac, uint32_t to_ip) const;
 
   GeneratorConfig c_;
   packet::MacAddr inside_gw_{}, outside_gw_{};

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "dataplane/packet/checksum.h"
 
 namespace smtpgw::smtpgen {
 
@@ -220,7 +219,6 @@ void TcpPeer::segment(uint8_t flags, uint32_t seq, std::string_view payload,
   ip[9] = kProtoTcp;
   store_be32(ip + 12, local_.ip);
   store_be32(ip + 16, remote_.ip);
-  store_be16(ip + 10, checksum_finish(checksum_add(ip, 20)));
   uint8_t* tcp = ip + 20;
   store_be16(tcp, local_.port);
   store_be16(tcp + 2, remote_.port);
@@ -235,10 +233,7 @@ void TcpPeer::segment(uint8_t flags, uint32_t seq, std::string_view payload,
     store_be16(tcp + 22, o_.mss);
   }
   std::copy(payload.begin(), payload.end(), tcp + tcp_len);
-  const uint32_t l4 = static_cast<uint32_t>(tcp_len + payload.size());
-  const uint32_t pseudo = (local_.ip >> 16) + (local_.ip & 0xffff) + (remote_.ip >> 16) +
-                          (remote_.ip & 0xffff) + kProtoTcp + l4;
-  store_be16(tcp + 16, checksum_finish(checksum_add(tcp, l4, pseudo)));
+  finish_ipv4_tcp_checksums(ip);
   out.push_back(std::move(frame));
 }
 
